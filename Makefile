@@ -1,0 +1,36 @@
+# coord: two commands on a fresh machine (Python >= 3.11, pip, make).
+#   make run   serve coord on http://127.0.0.1:8080 with an embedded PostgreSQL and demo data
+#   make test  run the whole test suite against a real PostgreSQL
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test lint bench install clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	COORD_DEMO=$${COORD_DEMO:-1} $(BIN)/coord serve
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	$(BIN)/python -m bench $(if $(FULL),--full,)
+
+clean:
+	rm -rf $(VENV) .coord

@@ -1,0 +1,5 @@
+import sys
+
+from coord.cli import main
+
+sys.exit(main())

@@ -1,0 +1,100 @@
+"""The application factory: everything wired explicitly, nothing at import time."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
+
+import asyncpg
+import structlog
+from aiohttp import web
+
+from coord import db
+from coord.config import Config
+from coord.embedded import EmbeddedPostgres
+from coord.http import health, streams
+from coord.keys import CONFIG, DSN, POOL, STORE
+from coord.middlewares import problems, request_context
+from events.log_head import LogHead
+from events.sequencer import Sequencer
+from events.store import EventStore
+
+log = structlog.get_logger("coord.app")
+
+BACKGROUND = web.AppKey("background_tasks", list[asyncio.Task[None]])
+
+
+async def database_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Find (or start) PostgreSQL, migrate, open the pool; undo it all on shutdown."""
+    config = app[CONFIG]
+    embedded: EmbeddedPostgres | None = None
+    dsn = config.database_url
+    if dsn is None:
+        embedded = EmbeddedPostgres(config.home / "pgdata")
+        dsn = await asyncio.to_thread(embedded.start)
+        log.info("embedded_postgres.started", pgdata=str(embedded.pgdata))
+    app[DSN] = dsn
+    try:
+        conn = await db.connect(dsn)
+        try:
+            await db.migrate(conn)
+        finally:
+            await conn.close()
+        app[POOL] = await db.create_pool(
+            dsn, min_size=config.pool_min_size, max_size=config.pool_max_size
+        )
+        try:
+            yield
+        finally:
+            await app[POOL].close()
+    finally:
+        if embedded is not None:
+            await asyncio.to_thread(embedded.stop)
+            log.info("embedded_postgres.stopped")
+
+
+def spawn(app: web.Application, coro: Coroutine[Any, Any, None], name: str) -> None:
+    """Run a background task for the app's lifetime (cancelled and awaited on shutdown)."""
+    app[BACKGROUND].append(asyncio.create_task(coro, name=name))
+
+
+async def store_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The event store with its log head follower and (competing) sequencer."""
+    config = app[CONFIG]
+    connect: Callable[[], Coroutine[Any, Any, asyncpg.Connection]] = functools.partial(
+        db.connect, app[DSN]
+    )
+    head = LogHead(connect)
+    sequencer = Sequencer(connect, head)
+    app[STORE] = EventStore(
+        app[POOL], head, sequencer, sequencing_timeout=config.sequencing_timeout
+    )
+    app[BACKGROUND] = []
+    spawn(app, head.run(), "log-head")
+    spawn(app, sequencer.run(), "sequencer")
+    try:
+        yield
+    finally:
+        tasks = app[BACKGROUND]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+def create_app(config: Config) -> web.Application:
+    """Build the coord web application for `config`."""
+    app = web.Application(
+        client_max_size=config.max_body_bytes,
+        middlewares=[request_context, problems],
+    )
+    app[CONFIG] = config
+    app.cleanup_ctx.append(database_ctx)
+    app.cleanup_ctx.append(store_ctx)
+    app.add_routes(health.routes)
+    app.add_routes(streams.routes)
+    return app

@@ -1,0 +1,70 @@
+"""The `coord` command: parse arguments, configure logging, run."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from aiohttp import web
+
+from coord.app import create_app
+from coord.config import Config
+from coord.logs import configure_logging
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="coord", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="serve the HTTP API")
+    serve.add_argument("--host", help="bind address (COORD_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (COORD_PORT, default 8080)")
+    serve.add_argument(
+        "--database-url",
+        help="PostgreSQL URL (COORD_DATABASE_URL); "
+        "without it an embedded PostgreSQL runs under COORD_HOME/pgdata",
+    )
+    serve.add_argument(
+        "--demo",
+        action="store_true",
+        default=None,
+        help="load demo data once and print demo tokens",
+    )
+    return parser
+
+
+def _serve(config: Config) -> int:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is optional on some platforms
+        pass
+    else:
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    # run_app handles SIGINT/SIGTERM: stop accepting, finish in-flight requests,
+    # then run cleanup contexts (pool, background tasks, embedded PostgreSQL).
+    web.run_app(
+        create_app(config),
+        host=config.host,
+        port=config.port,
+        access_log=None,
+        shutdown_timeout=10,
+        print=lambda s: print(s, file=sys.stderr),
+    )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `coord` console script."""
+    args = _parser().parse_args(argv)
+    if args.command == "serve":
+        config = Config.from_env(
+            host=args.host, port=args.port, database_url=args.database_url, demo=args.demo
+        )
+        configure_logging(config.log_format)
+        return _serve(config)
+    return 2  # pragma: no cover - argparse rejects unknown commands
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""Configuration: environment variables, overridden by command-line flags."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+LogFormat = Literal["json", "console"]
+
+
+class Config(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything coord needs to start. Built by `Config.from_env`; tests build it directly."""
+
+    # None: start (or reuse) an embedded PostgreSQL under `home/pgdata`.
+    database_url: str | None = None
+    home: Path = Path(".coord")
+    host: str = "127.0.0.1"
+    port: int = 8080
+    log_format: LogFormat = "console"
+    node_id: str = "local"
+    max_body_bytes: int = 1024 * 1024
+    # How long an append waits for the sequencer to give its events positions.
+    sequencing_timeout: float = 10.0
+    pool_min_size: int = 2
+    pool_max_size: int = 16
+    demo: bool = False
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Config:
+        """Read `COORD_*` variables; keyword overrides (from flags) win when not None."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        if url := env.get("COORD_DATABASE_URL"):
+            values["database_url"] = url
+        if home := env.get("COORD_HOME"):
+            values["home"] = Path(home)
+        if host := env.get("COORD_HOST"):
+            values["host"] = host
+        if port := env.get("COORD_PORT"):
+            values["port"] = int(port)
+        if fmt := env.get("COORD_LOG_FORMAT"):
+            if fmt not in ("json", "console"):
+                raise ValueError("COORD_LOG_FORMAT must be 'json' or 'console'")
+            values["log_format"] = fmt
+        if node := env.get("COORD_NODE_ID"):
+            values["node_id"] = node
+        if size := env.get("COORD_MAX_BODY_BYTES"):
+            values["max_body_bytes"] = int(size)
+        if pool_max := env.get("COORD_POOL_MAX_SIZE"):
+            values["pool_max_size"] = int(pool_max)
+        if env.get("COORD_DEMO", "").lower() in ("1", "true", "yes"):
+            values["demo"] = True
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)

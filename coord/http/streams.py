@@ -1,0 +1,195 @@
+"""Streams and the global log over HTTP: append, read a stream, read the log."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+from aiohttp import web
+
+from coord.http.params import int_param, list_param
+from coord.keys import STORE
+from coord.problems import Problem, not_found
+from events.records import AppendResult, NewEvent, RecordedEvent
+from events.store import ReadFilter
+from events.streams import validate_stream_id
+
+routes = web.RouteTableDef()
+
+EventType = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z][A-Za-z0-9_.]{0,99}$")]
+# Metadata keys the server sets; a client's values for them are dropped.
+SERVER_METADATA = frozenset({"actor", "role", "request_id", "recorded_at", "node_id"})
+
+
+class EventIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """One event in an append request."""
+
+    type: EventType
+    data: dict[str, Any]
+    id: uuid.UUID | None = None
+    metadata: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class AppendRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """`POST /v1/streams/{stream_id}/events` body."""
+
+    expected_version: Annotated[int, msgspec.Meta(ge=0)] | Literal["any", "exists"]
+    events: Annotated[list[EventIn], msgspec.Meta(min_length=1, max_length=1000)]
+
+
+class AppendResponse(msgspec.Struct, kw_only=True):
+    """Where the appended events landed."""
+
+    stream_id: str
+    first_version: int
+    last_version: int
+    first_position: int
+    last_position: int
+
+
+class EventOut(msgspec.Struct, kw_only=True):
+    """An event on the wire."""
+
+    id: uuid.UUID
+    stream_id: str
+    version: int
+    position: int
+    type: str
+    schema_version: int
+    data: msgspec.Raw
+    metadata: msgspec.Raw
+    recorded_at: datetime
+
+
+class StreamPage(msgspec.Struct, kw_only=True):
+    """`GET /v1/streams/{stream_id}`."""
+
+    stream_id: str
+    version: int
+    events: list[EventOut]
+    next_from_version: int | None
+
+
+class LogPage(msgspec.Struct, kw_only=True):
+    """`GET /v1/events`."""
+
+    events: list[EventOut]
+    last_position: int
+
+
+_append_decoder = msgspec.json.Decoder(AppendRequest)
+_encoder = msgspec.json.Encoder()
+
+
+def event_out(e: RecordedEvent) -> EventOut:
+    """The wire form of a stored event."""
+    return EventOut(
+        id=e.id,
+        stream_id=e.stream_id,
+        version=e.version,
+        position=e.position,
+        type=e.type,
+        schema_version=e.schema_version,
+        data=e.data,
+        metadata=e.metadata,
+        recorded_at=e.recorded_at,
+    )
+
+
+def json_response(body: msgspec.Struct | dict[str, Any], status: int = 200) -> web.Response:
+    """A JSON response encoded by msgspec."""
+    return web.Response(body=_encoder.encode(body), status=status, content_type="application/json")
+
+
+def require_json(request: web.Request) -> None:
+    """415 unless the body is declared as JSON."""
+    if request.content_type not in ("application/json",):
+        raise Problem(
+            415,
+            "unsupported-media-type",
+            "Unsupported media type",
+            f"send the body as application/json, not {request.content_type or 'nothing'}",
+        )
+
+
+def server_metadata(request: web.Request, client: dict[str, Any]) -> bytes:
+    """Client metadata minus the reserved keys, plus the server's own facts."""
+    meta = {k: v for k, v in client.items() if k not in SERVER_METADATA}
+    meta["request_id"] = request["request_id"]
+    actor = request.get("actor")
+    if actor is not None:
+        meta["actor"] = actor
+    return msgspec.json.encode(meta)
+
+
+def append_response(result: AppendResult) -> web.Response:
+    """201 for a new append, 200 for an idempotent retry."""
+    body = AppendResponse(
+        stream_id=result.stream_id,
+        first_version=result.first_version,
+        last_version=result.last_version,
+        first_position=result.first_position,
+        last_position=result.last_position,
+    )
+    return json_response(body, status=201 if result.created else 200)
+
+
+@routes.post("/v1/streams/{stream_id}/events")
+async def append_events(request: web.Request) -> web.Response:
+    """Append events to a stream (atomic, optimistic concurrency, idempotent by event id)."""
+    stream_id = validate_stream_id(request.match_info["stream_id"])
+    require_json(request)
+    body = _append_decoder.decode(await request.read())
+    new = [
+        NewEvent(
+            id=e.id or uuid.uuid4(),
+            type=e.type,
+            data=msgspec.json.encode(e.data),
+            metadata=server_metadata(request, e.metadata),
+        )
+        for e in body.events
+    ]
+    result = await request.app[STORE].append(stream_id, new, body.expected_version)
+    return append_response(result)
+
+
+@routes.get("/v1/streams/{stream_id}")
+async def read_stream(request: web.Request) -> web.Response:
+    """One stream's events in version order."""
+    stream_id = validate_stream_id(request.match_info["stream_id"])
+    from_version = int_param(request, "from_version", 1, minimum=1)
+    limit = int_param(request, "limit", 100, minimum=1, maximum=1000)
+    store = request.app[STORE]
+    events = await store.read_stream(stream_id, from_version, limit + 1)
+    version = await store.stream_version(stream_id)
+    if version == 0:
+        raise not_found(f"stream {stream_id!r} does not exist")
+    more = len(events) > limit
+    events = events[:limit]
+    return json_response(
+        StreamPage(
+            stream_id=stream_id,
+            version=version,
+            events=[event_out(e) for e in events],
+            next_from_version=events[-1].version + 1 if more else None,
+        )
+    )
+
+
+@routes.get("/v1/events")
+async def read_log(request: web.Request) -> web.Response:
+    """The global log in order, after `after`, optionally filtered by type and category."""
+    after = int_param(request, "after", 0, minimum=0)
+    limit = int_param(request, "limit", 1000, minimum=1, maximum=10000)
+    filters = ReadFilter(
+        types=list_param(request, "type"), categories=list_param(request, "category")
+    )
+    events = await request.app[STORE].read_all(after, limit, filters)
+    return json_response(
+        LogPage(
+            events=[event_out(e) for e in events],
+            last_position=events[-1].position if events else after,
+        )
+    )

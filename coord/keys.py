@@ -1,0 +1,14 @@
+"""Typed application state: every piece of it is a `web.AppKey` declared here."""
+
+from __future__ import annotations
+
+import asyncpg
+from aiohttp import web
+
+from coord.config import Config
+from events.store import EventStore
+
+CONFIG = web.AppKey("config", Config)
+POOL = web.AppKey("pool", asyncpg.Pool)
+STORE = web.AppKey("store", EventStore)
+DSN = web.AppKey("dsn", str)

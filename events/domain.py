@@ -1,0 +1,126 @@
+"""One entry point over the aggregates, for the HTTP handlers.
+
+A handler reads the stream, folds it, asks :func:`references` which other streams the
+new event points at, folds those into a :class:`DecideContext`, calls :func:`decide`,
+then appends. Everything here is pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TypeAlias, TypeVar, cast
+from uuid import UUID
+
+import msgspec
+
+from events import access, hearing, issue, recommendation
+from events.access import AccessState
+from events.hearing import HearingState
+from events.issue import IssueState
+from events.recommendation import RecommendationState
+from events.regions import Regions
+from events.types import (
+    AccessEvent,
+    AnyEvent,
+    HearingEvent,
+    IssueEvent,
+    IssueRaised,
+    IssuesCited,
+    RecommendationDrafted,
+    RecommendationEvent,
+    stream_category,
+    stream_id,
+    type_name,
+)
+
+_S = TypeVar("_S")
+
+AnyState: TypeAlias = HearingState | IssueState | RecommendationState | AccessState
+
+
+class DecideContext(msgspec.Struct, frozen=True, kw_only=True):
+    """Facts from other streams that ``decide`` may consult; the handler loads them."""
+
+    regions: Regions
+    hearings: Mapping[UUID, HearingState] = msgspec.field(default_factory=dict)
+    issues: Mapping[UUID, IssueState] = msgspec.field(default_factory=dict)
+
+    @classmethod
+    def from_streams(cls, regions: Regions, states: Mapping[str, AnyState | None]) -> DecideContext:
+        """Build from ``{stream id: folded state}`` as loaded for :func:`references`.
+
+        A stream that does not exist (state None) is left out, so ``decide`` sees it as missing.
+        """
+        hearings: dict[UUID, HearingState] = {}
+        issues: dict[UUID, IssueState] = {}
+        for sid, state in states.items():
+            if isinstance(state, HearingState):
+                hearings[UUID(sid.partition("-")[2])] = state
+            elif isinstance(state, IssueState):
+                issues[UUID(sid.partition("-")[2])] = state
+        return cls(regions=regions, hearings=hearings, issues=issues)
+
+
+def references(event: AnyEvent) -> list[str]:
+    """Stream ids of the other streams ``decide`` needs to judge ``event``."""
+    match event:
+        case IssueRaised(hearing_id=hearing_id) if hearing_id is not None:
+            return [stream_id("hearing", hearing_id)]
+        case RecommendationDrafted(issue_ids=ids) | IssuesCited(issue_ids=ids):
+            return list(dict.fromkeys(stream_id("issue", i) for i in ids))
+        case _:
+            return []
+
+
+def evolve(state: AnyState | None, event: AnyEvent) -> AnyState:
+    """Apply ``event`` with its aggregate's ``evolve``."""
+    category = stream_category(type_name(event))
+    # The casts are safe: the category fixes both the event's and the state's type.
+    if category == "hearing":
+        return hearing.evolve(_state(state, HearingState), cast(HearingEvent, event))
+    if category == "issue":
+        return issue.evolve(_state(state, IssueState), cast(IssueEvent, event))
+    if category == "recommendation":
+        return recommendation.evolve(
+            _state(state, RecommendationState), cast(RecommendationEvent, event)
+        )
+    return access.evolve(_state(state, AccessState), cast(AccessEvent, event))
+
+
+def fold(events: Iterable[AnyEvent]) -> AnyState | None:
+    """The state of one stream after ``events`` (None for an empty stream)."""
+    state: AnyState | None = None
+    for event in events:
+        state = evolve(state, event)
+    return state
+
+
+def decide(state: AnyState | None, event: AnyEvent, ctx: DecideContext) -> None:
+    """Raise a :class:`~events.rules.DomainError` if ``event`` may not follow ``state``."""
+    category = stream_category(type_name(event))
+    if category == "hearing":
+        hearing.decide(_state(state, HearingState), cast(HearingEvent, event), ctx)
+    elif category == "issue":
+        issue.decide(_state(state, IssueState), cast(IssueEvent, event), ctx)
+    elif category == "recommendation":
+        recommendation.decide(
+            _state(state, RecommendationState), cast(RecommendationEvent, event), ctx
+        )
+    else:
+        access.decide(_state(state, AccessState), cast(AccessEvent, event), ctx)
+
+
+def region_of(state: AnyState) -> str | None:
+    """The region an aggregate belongs to, for access control; None means national."""
+    if isinstance(state, HearingState):
+        return hearing.region_of(state)
+    if isinstance(state, IssueState):
+        return issue.region_of(state)
+    return None
+
+
+def _state(state: AnyState | None, kind: type[_S]) -> _S | None:
+    if state is not None and not isinstance(state, kind):
+        # A handler folded one stream and appended to another: a bug, not a client error.
+        raise TypeError(f"expected {kind.__name__}, got {type(state).__name__}")
+    return state

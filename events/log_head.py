@@ -1,0 +1,178 @@
+"""Follow the head of the global log: who is waiting for which positions, and who to wake.
+
+One `LogHead` per process. It LISTENs on `coord_log` (the sequencer notifies the
+new head after every batch) on a dedicated connection, and
+
+* resolves appends waiting for their events' global positions,
+* wakes subscribers and projection runners when the head moves.
+
+If the listening connection drops, it reconnects with backoff; while it is
+down, waiters fall back to polling, so nothing waits forever on a lost NOTIFY.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Iterable
+
+import asyncpg
+import structlog
+
+from events.errors import SequencingTimeout
+
+log = structlog.get_logger("coord.log_head")
+
+Connect = Callable[[], Awaitable[asyncpg.Connection]]
+
+_POSITIONS_OF = "SELECT seq, position FROM log WHERE seq = ANY($1::bigint[])"
+_HEAD = "SELECT coalesce(max(position), 0) FROM log"
+
+
+class LogHead:
+    """The last known head position of the log, and the futures waiting on it."""
+
+    def __init__(self, connect: Connect, *, poll_interval: float = 0.25) -> None:
+        self._connect = connect
+        self._poll_interval = poll_interval
+        self._waiters: dict[int, asyncio.Future[int]] = {}
+        self._moved = asyncio.Condition()
+        self._position = 0
+        self._conn: asyncpg.Connection | None = None
+        self._kick = asyncio.Event()
+        # One connection, used by the run loop and by NOTIFY callbacks alike.
+        self._poll_lock = asyncio.Lock()
+
+    @property
+    def position(self) -> int:
+        """The highest position this process knows to be in the log."""
+        return self._position
+
+    # -- waiting for one's own events --------------------------------------
+
+    async def position_of(self, seq: int, timeout: float) -> int:
+        """Wait until the event with internal number `seq` has a global position."""
+        loop = asyncio.get_running_loop()
+        fut = self._waiters.get(seq)
+        if fut is None:
+            fut = self._waiters[seq] = loop.create_future()
+        try:
+            return await asyncio.wait_for(asyncio.shield(fut), timeout)
+        except TimeoutError:
+            raise SequencingTimeout(
+                f"event seq {seq} was committed but not sequenced within {timeout}s"
+            ) from None
+        finally:
+            self._waiters.pop(seq, None)
+
+    def resolve(self, rows: Iterable[tuple[int, int]]) -> None:
+        """Record `(position, seq)` pairs the sequencer just committed, waking their waiters."""
+        top = self._position
+        for position, seq in rows:
+            if position > top:
+                top = position
+            fut = self._waiters.pop(seq, None)
+            if fut is not None and not fut.done():
+                fut.set_result(position)
+        self.advance(top)
+
+    def advance(self, position: int) -> None:
+        """Move the known head forward and wake everyone waiting for the log to grow."""
+        if position > self._position:
+            self._position = position
+            self._kick.set()
+
+    async def wait_beyond(self, position: int, timeout: float) -> bool:
+        """Wait until the head is past `position` (or `timeout`); True if it moved."""
+        if self._position > position:
+            return True
+        async with self._moved:
+            try:
+                await asyncio.wait_for(
+                    self._moved.wait_for(lambda: self._position > position), timeout
+                )
+            except TimeoutError:
+                return self._position > position
+        return True
+
+    # -- the background task -----------------------------------------------
+
+    async def run(self) -> None:
+        """Listen for head moves until cancelled; reconnect on a dropped connection."""
+        backoff = 0.1
+        notifier = asyncio.create_task(self._notify_loop())
+        try:
+            while True:
+                try:
+                    conn = await self._connect()
+                except (OSError, asyncpg.PostgresError) as e:
+                    log.warning("log_head.connect_failed", error=str(e), retry_in=backoff)
+                    await self._poll_once_safely()
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 5.0)
+                    continue
+                backoff = 0.1
+                lost = asyncio.Event()
+                try:
+                    conn.add_termination_listener(lambda _c, lost=lost: lost.set())
+                    await conn.add_listener("coord_log", self._on_notify)
+                    self._conn = conn
+                    # Anything that happened before LISTEN took effect.
+                    await self._poll(conn)
+                    while not lost.is_set():
+                        # Safety net for waiters whose NOTIFY was missed.
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(lost.wait(), self._poll_interval)
+                        if self._waiters and not lost.is_set():
+                            await self._poll(conn)
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
+                    log.warning("log_head.connection_lost", error=str(e))
+                finally:
+                    self._conn = None
+                    with contextlib.suppress(Exception):
+                        await conn.close(timeout=1)
+        finally:
+            notifier.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await notifier
+
+    def _on_notify(self, conn: object, pid: int, channel: str, payload: str) -> None:
+        with contextlib.suppress(ValueError):
+            head = int(payload)
+            if head > self._position:
+                self._position = head
+                self._kick.set()
+                if self._waiters:
+                    asyncio.get_running_loop().create_task(self._poll_safely())
+
+    async def _notify_loop(self) -> None:
+        # Condition.notify_all needs the lock; do it from one task, coalescing kicks.
+        while True:
+            await self._kick.wait()
+            self._kick.clear()
+            async with self._moved:
+                self._moved.notify_all()
+
+    async def _poll_safely(self) -> None:
+        conn = self._conn
+        if conn is None:
+            return
+        with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+            await self._poll(conn)
+
+    async def _poll_once_safely(self) -> None:
+        if not self._waiters:
+            return
+        with contextlib.suppress(Exception):
+            conn = await self._connect()
+            try:
+                await self._poll(conn)
+            finally:
+                await conn.close(timeout=1)
+
+    async def _poll(self, conn: asyncpg.Connection) -> None:
+        async with self._poll_lock:
+            if self._waiters:
+                rows = await conn.fetch(_POSITIONS_OF, list(self._waiters))
+                self.resolve((r["position"], r["seq"]) for r in rows)
+            self.advance(await conn.fetchval(_HEAD))
