@@ -13,12 +13,16 @@ import structlog
 from aiohttp import web
 
 from coord import db
+from coord.auth import TOKENS, TokenCache, authenticate
 from coord.config import Config
 from coord.embedded import EmbeddedPostgres
-from coord.http import health, streams
-from coord.keys import CONFIG, DSN, POOL, STORE
+from coord.http import aggregates, health, regions, streams, tokens
+from coord.keys import CONFIG, DSN, POOL, REGIONS, STORE, TOKEN_SERVICE, WRITES
 from coord.middlewares import problems, request_context
+from coord.tokens import TokenService
+from coord.writes import WritePath
 from events.log_head import LogHead
+from events.regions import load_regions
 from events.sequencer import Sequencer
 from events.store import EventStore
 
@@ -67,11 +71,16 @@ async def store_ctx(app: web.Application) -> AsyncIterator[None]:
     connect: Callable[[], Coroutine[Any, Any, asyncpg.Connection]] = functools.partial(
         db.connect, app[DSN]
     )
-    head = LogHead(connect)
+    tokens = TokenCache(app[POOL])
+    app[TOKENS] = tokens
+    head = LogHead(connect, listeners={"coord_tokens": tokens.on_notify})
     sequencer = Sequencer(connect, head)
     app[STORE] = EventStore(
         app[POOL], head, sequencer, sequencing_timeout=config.sequencing_timeout
     )
+    app[REGIONS] = load_regions()
+    app[WRITES] = WritePath(app[STORE], app[REGIONS], node_id=config.node_id)
+    app[TOKEN_SERVICE] = TokenService(app[WRITES])
     app[BACKGROUND] = []
     spawn(app, head.run(), "log-head")
     spawn(app, sequencer.run(), "sequencer")
@@ -90,11 +99,14 @@ def create_app(config: Config) -> web.Application:
     """Build the coord web application for `config`."""
     app = web.Application(
         client_max_size=config.max_body_bytes,
-        middlewares=[request_context, problems],
+        middlewares=[request_context, problems, authenticate],
     )
     app[CONFIG] = config
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(store_ctx)
     app.add_routes(health.routes)
     app.add_routes(streams.routes)
+    app.add_routes(aggregates.routes)
+    app.add_routes(regions.routes)
+    app.add_routes(tokens.routes)
     return app

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 from collections.abc import Sequence
 
 from aiohttp import web
 
+from coord import token_cli
 from coord.app import create_app
 from coord.config import Config
 from coord.logs import configure_logging
@@ -31,6 +33,7 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="load demo data once and print demo tokens",
     )
+    token_cli.register(sub)
     return parser
 
 
@@ -57,6 +60,10 @@ def _serve(config: Config) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `coord` console script."""
     args = _parser().parse_args(argv)
+    if args.command == "token":
+        config = Config.from_env()
+        configure_logging(config.log_format, level=logging.WARNING)
+        return token_cli.run(args, config)
     if args.command == "serve":
         config = Config.from_env(
             host=args.host, port=args.port, database_url=args.database_url, demo=args.demo

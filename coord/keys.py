@@ -6,9 +6,15 @@ import asyncpg
 from aiohttp import web
 
 from coord.config import Config
+from coord.tokens import TokenService
+from coord.writes import WritePath
+from events.regions import Regions
 from events.store import EventStore
 
 CONFIG = web.AppKey("config", Config)
 POOL = web.AppKey("pool", asyncpg.Pool)
 STORE = web.AppKey("store", EventStore)
 DSN = web.AppKey("dsn", str)
+WRITES = web.AppKey("writes", WritePath)
+TOKEN_SERVICE = web.AppKey("token_service", TokenService)
+REGIONS = web.AppKey("regions", Regions)

@@ -11,9 +11,13 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from coord.problems import Problem, bad_request, field_from_validation, invalid
+from coord.writes import domain_problem
 from events.errors import DuplicateEventId, InvalidStreamId, SequencingTimeout, WrongExpectedVersion
+from events.rules import DomainError
 
 log = structlog.get_logger("coord.http")
+
+REQUEST_ID = web.RequestKey("request_id", str)
 
 
 def _route_name(request: web.Request) -> str:
@@ -27,7 +31,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     request_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex
     if len(request_id) > 100 or not request_id.isprintable():
         request_id = uuid.uuid4().hex
-    request["request_id"] = request_id
+    request[REQUEST_ID] = request_id
     structlog.contextvars.bind_contextvars(request_id=request_id)
     start = time.perf_counter()
     status = 500
@@ -61,6 +65,8 @@ def problem_for(exc: BaseException) -> Problem | None:
             return invalid(message, field)
         case msgspec.DecodeError():
             return bad_request(f"malformed JSON: {exc}")
+        case DomainError():
+            return domain_problem(exc)
         case WrongExpectedVersion():
             return Problem(
                 409,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 import asyncpg
 import structlog
@@ -24,6 +24,7 @@ from events.errors import SequencingTimeout
 log = structlog.get_logger("coord.log_head")
 
 Connect = Callable[[], Awaitable[asyncpg.Connection]]
+Listener = Callable[[object, int, str, str], None]
 
 _POSITIONS_OF = "SELECT seq, position FROM log WHERE seq = ANY($1::bigint[])"
 _HEAD = "SELECT coalesce(max(position), 0) FROM log"
@@ -32,8 +33,16 @@ _HEAD = "SELECT coalesce(max(position), 0) FROM log"
 class LogHead:
     """The last known head position of the log, and the futures waiting on it."""
 
-    def __init__(self, connect: Connect, *, poll_interval: float = 0.25) -> None:
+    def __init__(
+        self,
+        connect: Connect,
+        *,
+        poll_interval: float = 0.25,
+        listeners: Mapping[str, Listener] | None = None,
+    ) -> None:
         self._connect = connect
+        # Other channels this process wants to hear on the same connection.
+        self._listeners = dict(listeners or {})
         self._poll_interval = poll_interval
         self._waiters: dict[int, asyncio.Future[int]] = {}
         self._moved = asyncio.Condition()
@@ -116,6 +125,8 @@ class LogHead:
                 try:
                     conn.add_termination_listener(lambda _c, lost=lost: lost.set())
                     await conn.add_listener("coord_log", self._on_notify)
+                    for channel, callback in self._listeners.items():
+                        await conn.add_listener(channel, callback)
                     self._conn = conn
                     # Anything that happened before LISTEN took effect.
                     await self._poll(conn)

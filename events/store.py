@@ -14,6 +14,7 @@ Guarantees:
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -143,6 +144,11 @@ class EventStore:
         self._head = head
         self._sequencer = sequencer
         self._sequencing_timeout = sequencing_timeout
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        """The connection pool the store reads and writes through."""
+        return self._pool
 
     @property
     def head(self) -> LogHead:
@@ -282,6 +288,15 @@ class EventStore:
         )
         result = await self.positions(committed)
         return msgspec.structs.replace(result, created=False)
+
+    async def any_stored(self, event_ids: Sequence[uuid.UUID]) -> bool:
+        """True if any of these event ids is already in the store."""
+        async with self._pool.acquire() as conn:
+            found: bool = await conn.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM events WHERE event_id = ANY($1::uuid[]))",
+                list(event_ids),
+            )
+        return found
 
     # -- reading -----------------------------------------------------------
 

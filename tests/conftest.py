@@ -154,6 +154,28 @@ def config(database_url: str) -> Config:
 
 
 @pytest.fixture
-async def client(aiohttp_client: Any, config: Config) -> Any:
+async def client(config: Config, aiohttp_client: Any) -> Any:
     """An HTTP test client for a coord app on the test database."""
     return await aiohttp_client(create_app(config))
+
+
+@pytest.fixture
+def token_for() -> Any:
+    """`await token_for(client, role, regions)` issues a real token through the app; returns it."""
+
+    async def make(
+        client: Any, role: str, regions: list[str] | None = None, name: str | None = None
+    ) -> str:
+        from coord.keys import TOKEN_SERVICE
+
+        issued = await client.server.app[TOKEN_SERVICE].issue(
+            role=role, name=name or f"test {role}", regions=regions or []
+        )
+        return str(issued.token)
+
+    return make
+
+
+def bearer(token: str) -> dict[str, str]:
+    """The Authorization header for a token."""
+    return {"Authorization": f"Bearer {token}"}

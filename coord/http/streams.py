@@ -9,18 +9,20 @@ from typing import Annotated, Any, Literal
 import msgspec
 from aiohttp import web
 
+from coord.auth import forbidden, principal_of
 from coord.http.params import int_param, list_param
-from coord.keys import STORE
+from coord.keys import STORE, WRITES
+from coord.middlewares import REQUEST_ID
 from coord.problems import Problem, not_found
-from events.records import AppendResult, NewEvent, RecordedEvent
-from events.store import ReadFilter
+from coord.writes import Proposed
+from events.records import AppendResult, RecordedEvent
+from events.store import EventStore, ReadFilter
 from events.streams import validate_stream_id
+from events.types import ACCESS_STREAM
 
 routes = web.RouteTableDef()
 
 EventType = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z][A-Za-z0-9_.]{0,99}$")]
-# Metadata keys the server sets; a client's values for them are dropped.
-SERVER_METADATA = frozenset({"actor", "role", "request_id", "recorded_at", "node_id"})
 
 
 class EventIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -114,16 +116,6 @@ def require_json(request: web.Request) -> None:
         )
 
 
-def server_metadata(request: web.Request, client: dict[str, Any]) -> bytes:
-    """Client metadata minus the reserved keys, plus the server's own facts."""
-    meta = {k: v for k, v in client.items() if k not in SERVER_METADATA}
-    meta["request_id"] = request["request_id"]
-    actor = request.get("actor")
-    if actor is not None:
-        meta["actor"] = actor
-    return msgspec.json.encode(meta)
-
-
 def append_response(result: AppendResult) -> web.Response:
     """201 for a new append, 200 for an idempotent retry."""
     body = AppendResponse(
@@ -138,21 +130,39 @@ def append_response(result: AppendResult) -> web.Response:
 
 @routes.post("/v1/streams/{stream_id}/events")
 async def append_events(request: web.Request) -> web.Response:
-    """Append events to a stream (atomic, optimistic concurrency, idempotent by event id)."""
+    """Append events to a stream: typed, authorised, rule-checked, atomic, idempotent by id."""
+    principal = principal_of(request)
     stream_id = validate_stream_id(request.match_info["stream_id"])
+    if stream_id == ACCESS_STREAM:
+        raise forbidden("tokens are managed through /v1/tokens or `coord token`")
     require_json(request)
     body = _append_decoder.decode(await request.read())
-    new = [
-        NewEvent(
-            id=e.id or uuid.uuid4(),
-            type=e.type,
-            data=msgspec.json.encode(e.data),
-            metadata=server_metadata(request, e.metadata),
-        )
+    proposed = [
+        Proposed(type=e.type, data=msgspec.json.encode(e.data), id=e.id, metadata=e.metadata)
         for e in body.events
     ]
-    result = await request.app[STORE].append(stream_id, new, body.expected_version)
+    result = await request.app[WRITES].write(
+        principal, stream_id, proposed, body.expected_version, request[REQUEST_ID]
+    )
     return append_response(result)
+
+
+async def stream_region(store: EventStore, stream_id: str) -> str | None:
+    """The region of a stream (fixed by its first event); None for national streams."""
+    first = await store.read_stream(stream_id, 1, 1, include_unsequenced=True)
+    return first[0].region_code if first else None
+
+
+async def authorize_stream_read(request: web.Request, stream_id: str) -> None:
+    """403 unless the caller may read this stream (regional: only its regions' streams)."""
+    principal = principal_of(request)
+    if principal.role != "regional":
+        return
+    region = await stream_region(request.app[STORE], stream_id)
+    if region is None and await request.app[STORE].stream_version(stream_id) == 0:
+        raise not_found(f"stream {stream_id!r} does not exist")
+    if not principal.covers(region):
+        raise forbidden("this stream is outside the token's regions")
 
 
 @routes.get("/v1/streams/{stream_id}")
@@ -161,6 +171,7 @@ async def read_stream(request: web.Request) -> web.Response:
     stream_id = validate_stream_id(request.match_info["stream_id"])
     from_version = int_param(request, "from_version", 1, minimum=1)
     limit = int_param(request, "limit", 100, minimum=1, maximum=1000)
+    await authorize_stream_read(request, stream_id)
     store = request.app[STORE]
     events = await store.read_stream(stream_id, from_version, limit + 1)
     version = await store.stream_version(stream_id)
@@ -180,11 +191,14 @@ async def read_stream(request: web.Request) -> web.Response:
 
 @routes.get("/v1/events")
 async def read_log(request: web.Request) -> web.Response:
-    """The global log in order, after `after`, optionally filtered by type and category."""
+    """The global log in order after `after`, filtered by type, category and caller's regions."""
+    principal = principal_of(request)
     after = int_param(request, "after", 0, minimum=0)
     limit = int_param(request, "limit", 1000, minimum=1, maximum=10000)
     filters = ReadFilter(
-        types=list_param(request, "type"), categories=list_param(request, "category")
+        types=list_param(request, "type"),
+        categories=list_param(request, "category"),
+        regions=principal.region_scope(),
     )
     events = await request.app[STORE].read_all(after, limit, filters)
     return json_response(

@@ -1,0 +1,74 @@
+"""Token management over HTTP (admin only). Secrets are shown once, at creation."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+import msgspec
+from aiohttp import web
+
+from coord.auth import Role, require_role
+from coord.http.streams import json_response, require_json
+from coord.keys import TOKEN_SERVICE
+from coord.middlewares import REQUEST_ID
+from coord.problems import invalid
+
+routes = web.RouteTableDef()
+
+
+class CreateToken(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """`POST /v1/tokens` body."""
+
+    role: Role
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    regions: list[str] = msgspec.field(default_factory=list)
+
+
+class RevokeToken(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Optional `DELETE /v1/tokens/{id}` body."""
+
+    reason: str | None = None
+
+
+_create = msgspec.json.Decoder(CreateToken)
+
+
+@routes.post("/v1/tokens")
+async def create_token(request: web.Request) -> web.Response:
+    """Issue a token (201); the response is the only place its secret appears."""
+    admin = require_role(request, "admin")
+    require_json(request)
+    body = _create.decode(await request.read())
+    issued = await request.app[TOKEN_SERVICE].issue(
+        role=body.role,
+        name=body.name,
+        regions=body.regions,
+        by=admin,
+        request_id=request[REQUEST_ID],
+    )
+    return json_response(issued, status=201)
+
+
+@routes.get("/v1/tokens")
+async def list_tokens(request: web.Request) -> web.Response:
+    """Every token issued, with its state (never its secret)."""
+    require_role(request, "admin")
+    return json_response({"items": await request.app[TOKEN_SERVICE].list()})
+
+
+@routes.delete("/v1/tokens/{token_id}")
+async def revoke_token(request: web.Request) -> web.Response:
+    """Revoke a token; it stops working at once (204)."""
+    admin = require_role(request, "admin")
+    try:
+        token_id = uuid.UUID(request.match_info["token_id"])
+    except ValueError:
+        raise invalid("token id must be a UUID", "path.token_id") from None
+    reason = None
+    if request.can_read_body:
+        reason = msgspec.json.decode(await request.read(), type=RevokeToken).reason
+    await request.app[TOKEN_SERVICE].revoke(
+        token_id, reason=reason, by=admin, request_id=request[REQUEST_ID]
+    )
+    return web.Response(status=204)

@@ -1,0 +1,124 @@
+"""Issuing, listing and revoking bearer tokens. Each change is an event in `access-tokens`.
+
+The `access_tokens` table is written in the same transaction as the event, so a
+token works (or stops working) the moment its event commits.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from coord.auth import Principal, Role, new_token, token_hash
+from coord.writes import Proposed, WritePath
+from events.types import ACCESS_STREAM, TokenIssued, TokenRevoked, encode
+
+# Who acts when tokens are managed from the command line (no token of its own).
+CLI_ADMIN = Principal(token_id="cli", name="coord command line", role="admin")
+
+
+class TokenInfo(msgspec.Struct, kw_only=True):
+    """A token as listed (never its secret)."""
+
+    token_id: str
+    name: str
+    role: str
+    regions: list[str]
+    created_at: datetime
+    created_by: str
+    revoked_at: datetime | None = None
+    revoked_by: str | None = None
+
+
+class IssuedToken(msgspec.Struct, kw_only=True):
+    """A freshly issued token: the only time its secret is shown."""
+
+    token_id: str
+    name: str
+    role: str
+    regions: list[str]
+    token: str
+
+
+class TokenService:
+    """Token management on top of the write path (access rules live in events/access.py)."""
+
+    def __init__(self, writes: WritePath) -> None:
+        self._writes = writes
+
+    async def issue(
+        self,
+        *,
+        role: Role,
+        name: str,
+        regions: list[str] | None = None,
+        by: Principal = CLI_ADMIN,
+        request_id: str = "cli",
+    ) -> IssuedToken:
+        """Issue a token; raises DomainError (422/409) if the grant is invalid."""
+        token = new_token()
+        token_id = uuid.uuid4()
+        regions = list(regions or [])
+        event = TokenIssued(
+            token_id=token_id, name=name, role=role, regions=regions, created_by=by.name
+        )
+
+        async def insert_row(conn: asyncpg.Connection) -> None:
+            await conn.execute(
+                "INSERT INTO access_tokens (token_id, token_hash, name, role, regions, created_by)"
+                " VALUES ($1, $2, $3, $4, $5, $6)",
+                token_id,
+                token_hash(token),
+                name,
+                role,
+                regions,
+                by.name,
+            )
+
+        await self._write(by, event, "TokenIssued", request_id, insert_row)
+        return IssuedToken(
+            token_id=str(token_id), name=name, role=role, regions=regions, token=token
+        )
+
+    async def revoke(
+        self,
+        token_id: uuid.UUID,
+        *,
+        reason: str | None = None,
+        by: Principal = CLI_ADMIN,
+        request_id: str = "cli",
+    ) -> None:
+        """Revoke a token at once; every coord process drops it from its cache."""
+        event = TokenRevoked(token_id=token_id, reason=reason, revoked_by=by.name)
+
+        async def mark_revoked(conn: asyncpg.Connection) -> None:
+            await conn.execute(
+                "UPDATE access_tokens SET revoked_at = now(), revoked_by = $2 WHERE token_id = $1",
+                token_id,
+                by.name,
+            )
+            await conn.execute("SELECT pg_notify('coord_tokens', $1)", str(token_id))
+
+        await self._write(by, event, "TokenRevoked", request_id, mark_revoked)
+
+    async def list(self) -> list[TokenInfo]:
+        """Every token ever issued, oldest first."""
+        rows = await self._writes.store.pool.fetch(
+            "SELECT token_id::text, name, role, regions, created_at, created_by, revoked_at,"
+            " revoked_by FROM access_tokens ORDER BY created_at, token_id"
+        )
+        return [TokenInfo(**dict(r)) for r in rows]
+
+    async def _write(
+        self, by: Principal, event: Any, type_name: str, request_id: str, also: Any
+    ) -> None:
+        # Token events are appended as the admin; the write path applies the access rules.
+        admin = Principal(token_id=by.token_id, name=by.name, role="admin")
+        proposed = [Proposed(type=type_name, data=encode(event))]
+        await self._writes.write(
+            admin, ACCESS_STREAM, proposed, "any", request_id, also=also, attempts=10
+        )
