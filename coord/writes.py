@@ -134,9 +134,7 @@ class WritePath:
             except msgspec.ValidationError as e:
                 raise invalid_from_validation(e, f"$.events[{i}].data") from e
             except DomainError as e:
-                if e.field is not None and e.field.startswith("$."):
-                    e.field = f"$.events[{i}].{e.field[2:]}"
-                raise
+                raise _at_event(e, i) from None
         return decoded
 
     def authorize(
@@ -220,8 +218,11 @@ class WritePath:
                 raise WrongExpectedVersion(stream_id, expected, 0)
             ctx = await self.context(new, stream_id)
             state = loaded.state
-            for event in new:
-                domain.decide(state, event, ctx)
+            for i, event in enumerate(new):
+                try:
+                    domain.decide(state, event, ctx)
+                except DomainError as e:
+                    raise _at_event(e, i) from None
                 state = domain.evolve(state, event)
             try:
                 return await self._append(stream_id, records, loaded.version, region, also)
@@ -250,6 +251,13 @@ class WritePath:
                     raise WrongExpectedVersion(stream_id, version, version + 1) from e
                 raise
         return await self.store.positions(committed)
+
+
+def _at_event(error: DomainError, index: int) -> DomainError:
+    """Root a domain error's field path (`$.data.x`) at the request's `$.events[i]`."""
+    if error.field is not None and error.field.startswith("$."):
+        error.field = f"$.events[{index}].{error.field[2:]}"
+    return error
 
 
 def domain_problem(error: DomainError) -> Problem:
