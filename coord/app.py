@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
@@ -15,6 +16,7 @@ from aiohttp import web
 from coord import db
 from coord.auth import TOKENS, TokenCache, authenticate
 from coord.config import Config
+from coord.demo import banner, load_demo, read_tokens
 from coord.embedded import EmbeddedPostgres
 from coord.http import aggregates, health, regions, streams, tokens
 from coord.keys import CONFIG, DSN, POOL, REGIONS, STORE, TOKEN_SERVICE, WRITES
@@ -95,6 +97,17 @@ async def store_ctx(app: web.Application) -> AsyncIterator[None]:
                 await task
 
 
+async def demo_ctx(app: web.Application) -> AsyncIterator[None]:
+    """In demo mode: load the demo data set once, and print the demo tokens."""
+    config = app[CONFIG]
+    if config.demo:
+        await load_demo(app[WRITES], app[TOKEN_SERVICE], config.home)
+        tokens = read_tokens(config.home)
+        if tokens is not None:
+            print(banner(tokens), file=sys.stderr, flush=True)
+    yield
+
+
 def create_app(config: Config) -> web.Application:
     """Build the coord web application for `config`."""
     app = web.Application(
@@ -104,6 +117,7 @@ def create_app(config: Config) -> web.Application:
     app[CONFIG] = config
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(store_ctx)
+    app.cleanup_ctx.append(demo_ctx)
     app.add_routes(health.routes)
     app.add_routes(streams.routes)
     app.add_routes(aggregates.routes)

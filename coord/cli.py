@@ -34,6 +34,7 @@ def _parser() -> argparse.ArgumentParser:
         help="load demo data once and print demo tokens",
     )
     token_cli.register(sub)
+    sub.add_parser("demo", help="load the demo data set (once) and print the demo tokens")
     return parser
 
 
@@ -57,9 +58,21 @@ def _serve(config: Config) -> int:
     return 0
 
 
+async def _demo(config: Config) -> int:
+    from coord.runtime import started_app
+
+    async with started_app(config):
+        pass  # demo_ctx loads the data and prints the tokens
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `coord` console script."""
     args = _parser().parse_args(argv)
+    if args.command == "demo":
+        config = Config.from_env(demo=True)
+        configure_logging(config.log_format, level=logging.WARNING)
+        return asyncio.run(_demo(config))
     if args.command == "token":
         config = Config.from_env()
         configure_logging(config.log_format, level=logging.WARNING)
