@@ -28,6 +28,7 @@ from events.rules import DomainError, InvalidRequest
 from events.store import EventStore
 from events.streams import category_of
 from events.types import (
+    CREATION_EVENTS,
     SCHEMA_VERSIONS,
     AnyEvent,
     check_stream,
@@ -197,19 +198,29 @@ class WritePath:
         new = self.decode(stream_id, proposed)
         ids = [p.id or uuid.uuid4() for p in proposed]
         client_ids = [p.id for p in proposed if p.id is not None]
+        # Events without client metadata share one encoded metadata document.
+        shared_meta = self.metadata(principal, request_id, {})
+        records = [
+            NewEvent(
+                id=ids[i],
+                type=p.type,
+                data=p.data,
+                metadata=self.metadata(principal, request_id, p.metadata)
+                if p.metadata
+                else shared_meta,
+                schema_version=SCHEMA_VERSIONS[p.type],
+            )
+            for i, p in enumerate(proposed)
+        ]
         for attempt in range(attempts):
-            loaded = await self.load(stream_id)
-            region = self.authorize(principal, loaded, new)
-            records = [
-                NewEvent(
-                    id=ids[i],
-                    type=p.type,
-                    data=p.data,
-                    metadata=self.metadata(principal, request_id, p.metadata),
-                    schema_version=SCHEMA_VERSIONS[p.type],
+            if expected == 0 and not client_ids and _creates(stream_id, new[0]):
+                # A new stream: nothing to read; the append itself checks it is new.
+                loaded = Loaded(
+                    stream_id=stream_id, state=None, version=0, region_code=None, events=[]
                 )
-                for i, p in enumerate(proposed)
-            ]
+            else:
+                loaded = await self.load(stream_id)
+            region = self.authorize(principal, loaded, new)
             stale = isinstance(expected, int) and expected != loaded.version
             if stale or (client_ids and await self.store.any_stored(client_ids)):
                 # A conflict or an idempotent retry: the store tells which.
@@ -251,6 +262,12 @@ class WritePath:
                     raise WrongExpectedVersion(stream_id, version, version + 1) from e
                 raise
         return await self.store.positions(committed)
+
+
+def _creates(stream_id: str, event: AnyEvent) -> bool:
+    """Is `event` the creation event of streams of this category?"""
+    creation = CREATION_EVENTS.get(category_of(stream_id))  # type: ignore[call-overload]
+    return creation is not None and isinstance(event, creation)
 
 
 def _at_event(error: DomainError, index: int) -> DomainError:

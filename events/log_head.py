@@ -66,7 +66,8 @@ class LogHead:
         if fut is None:
             fut = self._waiters[seq] = loop.create_future()
         try:
-            return await asyncio.wait_for(asyncio.shield(fut), timeout)
+            async with asyncio.timeout(timeout):
+                return await asyncio.shield(fut)
         except TimeoutError:
             raise SequencingTimeout(
                 f"event seq {seq} was committed but not sequenced within {timeout}s"
@@ -97,9 +98,8 @@ class LogHead:
             return True
         async with self._moved:
             try:
-                await asyncio.wait_for(
-                    self._moved.wait_for(lambda: self._position > position), timeout
-                )
+                async with asyncio.timeout(timeout):
+                    await self._moved.wait_for(lambda: self._position > position)
             except TimeoutError:
                 return self._position > position
         return True
@@ -133,7 +133,8 @@ class LogHead:
                     while not lost.is_set():
                         # Safety net for waiters whose NOTIFY was missed.
                         with contextlib.suppress(TimeoutError):
-                            await asyncio.wait_for(lost.wait(), self._poll_interval)
+                            async with asyncio.timeout(self._poll_interval):
+                                await lost.wait()
                         if self._waiters and not lost.is_set():
                             await self._poll(conn)
                 except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:

@@ -116,6 +116,9 @@ class Sequencer:
                     continue
             # Nothing pending: sleep until a local append wakes us, a remote one
             # notifies `coord_pending`, or the poll interval passes.
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+            # cancellation that races its timeout, and this task would never stop.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll_interval)
+                async with asyncio.timeout(self._poll_interval):
+                    await self._wake.wait()
             self._wake.clear()

@@ -358,3 +358,24 @@ async def test_concurrent_migrations_apply_once(pg_server: str) -> None:
     finally:
         await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
         await admin.close()
+
+
+async def test_no_sequencer_times_out_then_retry_is_idempotent(
+    pool: asyncpg.Pool, database_url: str
+) -> None:
+    """Without a sequencer an append commits but times out; a retry later gets its positions."""
+    from events.errors import SequencingTimeout
+    from events.log_head import LogHead
+
+    async def connect() -> asyncpg.Connection:
+        return await db.connect(database_url)
+
+    lonely = EventStore(pool, LogHead(connect), None, sequencing_timeout=0.2)
+    events = [ev(n=1), ev(n=2)]
+    with pytest.raises(SequencingTimeout):
+        await lonely.append("issue-late", events, 0)
+    assert await count_events(pool, "issue-late") == 2  # stored, waiting for positions
+    async with running_store(pool, database_url) as store:
+        again = await store.append("issue-late", events, 0)
+    assert again.created is False
+    assert (again.first_position, again.last_position) == (1, 2)
