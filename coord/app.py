@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -14,12 +13,18 @@ import structlog
 from aiohttp import web
 
 from coord import db
+from coord.audit import audit_ctx
 from coord.auth import TOKENS, TokenCache, authenticate
 from coord.config import Config
 from coord.demo import banner, load_demo, read_tokens
 from coord.embedded import EmbeddedPostgres
-from coord.http import aggregates, health, regions, streams, tokens
+from coord.http import aggregates, feed, health, regions, streams, tokens, views
+from coord.http import audit as audit_http
+from coord.http import cloudevents as cloudevents_http
+from coord.http import openapi as openapi_http
+from coord.http import projections as projection_http
 from coord.keys import CONFIG, DSN, POOL, REGIONS, STORE, TOKEN_SERVICE, WRITES
+from coord.metrics import METRICS, Metrics
 from coord.middlewares import problems, request_context
 from coord.tokens import TokenService
 from coord.writes import WritePath
@@ -92,9 +97,12 @@ async def store_ctx(app: web.Application) -> AsyncIterator[None]:
         tasks = app[BACKGROUND]
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        # Shutdown must finish whatever state a task died in; say what it was.
+        for task, outcome in zip(
+            tasks, await asyncio.gather(*tasks, return_exceptions=True), strict=True
+        ):
+            if isinstance(outcome, Exception):
+                log.warning("background_task.failed", task=task.get_name(), error=repr(outcome))
 
 
 async def demo_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -110,11 +118,13 @@ async def demo_ctx(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(config: Config) -> web.Application:
     """Build the coord web application for `config`."""
+    metrics = Metrics()
     app = web.Application(
         client_max_size=config.max_body_bytes,
-        middlewares=[request_context, problems, authenticate],
+        middlewares=[metrics.middleware, request_context, problems, authenticate],
     )
     app[CONFIG] = config
+    app[METRICS] = metrics
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(store_ctx)
     app.cleanup_ctx.append(demo_ctx)
@@ -123,4 +133,13 @@ def create_app(config: Config) -> web.Application:
     app.add_routes(aggregates.routes)
     app.add_routes(regions.routes)
     app.add_routes(tokens.routes)
+    app.cleanup_ctx.append(projection_http.projections_ctx)
+    app.add_routes(projection_http.routes)
+    app.add_routes(views.routes)
+    app.add_routes(feed.routes)
+    app.router.add_get("/metrics", metrics.handle)
+    app.add_routes(cloudevents_http.routes)
+    app.add_routes(openapi_http.routes)
+    app.cleanup_ctx.append(audit_ctx)
+    app.add_routes(audit_http.routes)
     return app

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
-from coord import token_cli
+from coord import audit_cli, projections_cli, token_cli
 from coord.app import create_app
 from coord.config import Config
 from coord.logs import configure_logging
@@ -34,6 +34,8 @@ def _parser() -> argparse.ArgumentParser:
         help="load demo data once and print demo tokens",
     )
     token_cli.register(sub)
+    audit_cli.register(sub)
+    projections_cli.register(sub)
     sub.add_parser("demo", help="load the demo data set (once) and print the demo tokens")
     return parser
 
@@ -73,10 +75,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = Config.from_env(demo=True)
         configure_logging(config.log_format, level=logging.WARNING)
         return asyncio.run(_demo(config))
+    if args.command in audit_cli.COMMANDS:
+        return audit_cli.run(args)
     if args.command == "token":
         config = Config.from_env()
         configure_logging(config.log_format, level=logging.WARNING)
         return token_cli.run(args, config)
+    if args.command == "projections":
+        config = Config.from_env()
+        configure_logging(config.log_format, level=logging.WARNING)
+        return projections_cli.run(args, config)
     if args.command == "serve":
         config = Config.from_env(
             host=args.host, port=args.port, database_url=args.database_url, demo=args.demo

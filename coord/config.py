@@ -28,6 +28,11 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     pool_min_size: int = 2
     pool_max_size: int = 16
     demo: bool = False
+    # Verifiable history (issue 5): checkpoint origin / key name (None: coord.local/<node_id>),
+    # signer key string or file (None: generated once under `home`), checkpoint cadence.
+    audit_origin: str | None = None
+    signing_key: str | None = None
+    audit_checkpoint_interval: float = 1.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Config:
@@ -54,5 +59,11 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
             values["pool_max_size"] = int(pool_max)
         if env.get("COORD_DEMO", "").lower() in ("1", "true", "yes"):
             values["demo"] = True
+        if origin := env.get("COORD_AUDIT_ORIGIN"):
+            values["audit_origin"] = origin
+        if signing_key := env.get("COORD_SIGNING_KEY"):
+            values["signing_key"] = signing_key
+        if interval := env.get("COORD_AUDIT_CHECKPOINT_INTERVAL"):
+            values["audit_checkpoint_interval"] = float(interval)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)

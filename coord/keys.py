@@ -8,8 +8,10 @@ from aiohttp import web
 from coord.config import Config
 from coord.tokens import TokenService
 from coord.writes import WritePath
+from events.audit_log import AuditLog
 from events.regions import Regions
 from events.store import EventStore
+from projections.service import ProjectionService, ProjectionSettings
 
 CONFIG = web.AppKey("config", Config)
 POOL = web.AppKey("pool", asyncpg.Pool)
@@ -18,3 +20,7 @@ DSN = web.AppKey("dsn", str)
 WRITES = web.AppKey("writes", WritePath)
 TOKEN_SERVICE = web.AppKey("token_service", TokenService)
 REGIONS = web.AppKey("regions", Regions)
+PROJECTIONS = web.AppKey("projections", ProjectionService)
+# Set before start-up to change the projection knobs (tests do).
+PROJECTION_SETTINGS = web.AppKey("projection_settings", ProjectionSettings)
+AUDIT = web.AppKey("audit", AuditLog)

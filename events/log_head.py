@@ -137,7 +137,7 @@ class LogHead:
                                 await lost.wait()
                         if self._waiters and not lost.is_set():
                             await self._poll(conn)
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
+                except Exception as e:  # any failure: reconnect; waiters poll meanwhile
                     log.warning("log_head.connection_lost", error=str(e))
                 finally:
                     self._conn = None

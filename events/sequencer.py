@@ -95,7 +95,7 @@ class Sequencer:
                 await conn.add_listener("coord_pending", self._on_pending)
                 log.info("sequencer.leader")
                 await self._lead(conn)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
+            except Exception as e:  # any failure: drop the connection (and lock), compete again
                 log.warning("sequencer.lost", error=str(e))
                 await asyncio.sleep(self._retry_interval)
             finally:

@@ -1,0 +1,98 @@
+"""Route declarations for the OpenAPI document: what a handler takes and returns.
+
+Kept apart from coord/openapi.py (the generator, which imports handler modules for
+its table) so that any handler module can use :func:`documented` without an import
+cycle::
+
+    from coord.apidoc import documented
+
+    @routes.get("/v1/views/issues")
+    @documented(query=IssueBoardQuery, responses={200: IssueBoardPage}, errors=(404,))
+    async def issue_board(request: web.Request) -> web.Response: ...
+
+Types are anything msgspec can describe (Structs, unions, lists, Annotated ...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import msgspec
+
+from coord.auth import Role
+
+
+@dataclass(frozen=True)
+class Body:
+    """A body of `type` (a msgspec type; None: no schema) in `media_type`."""
+
+    type: Any
+    media_type: str = "application/json"
+
+
+@dataclass(frozen=True)
+class AllOf:
+    """A JSON object that has the members of every one of `types` (handlers that merge)."""
+
+    types: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Operation:
+    """What a route takes and returns; every type is a msgspec-understood type.
+
+    `body`/`responses` values may be a type, a :class:`Body` (other media type),
+    a tuple of `Body` (several media types) or an :class:`AllOf`; None in
+    `responses` means no body. `query` and `path` are Structs whose fields are
+    the parameters; `headers` maps header names to types (all optional).
+    """
+
+    responses: Mapping[int, Any] = field(default_factory=lambda: {200: Any})
+    body: Any = None
+    body_required: bool = True
+    query: type[msgspec.Struct] | None = None
+    path: type[msgspec.Struct] | None = None
+    headers: Mapping[str, Any] = field(default_factory=dict)
+    errors: tuple[int, ...] = ()
+    roles: tuple[Role, ...] = ()
+    summary: str | None = None
+    tags: tuple[str, ...] = ()
+
+
+_H = TypeVar("_H", bound=Callable[..., Any])
+
+
+def documented(
+    *,
+    responses: Mapping[int, Any] | None = None,
+    body: Any = None,
+    body_required: bool = True,
+    query: type[msgspec.Struct] | None = None,
+    path: type[msgspec.Struct] | None = None,
+    headers: Mapping[str, Any] | None = None,
+    errors: Iterable[int] = (),
+    roles: Iterable[Role] = (),
+    summary: str | None = None,
+    tags: Iterable[str] = (),
+) -> Callable[[_H], _H]:
+    """Declare a handler's wire types for the OpenAPI document (see the module docstring)."""
+    op = Operation(
+        responses=responses if responses is not None else {200: Any},
+        body=body,
+        body_required=body_required,
+        query=query,
+        path=path,
+        headers=headers or {},
+        errors=tuple(errors),
+        roles=tuple(roles),
+        summary=summary,
+        tags=tuple(tags),
+    )
+
+    def mark(handler: _H) -> _H:
+        handler.__openapi__ = op  # type: ignore[attr-defined]
+        return handler
+
+    return mark

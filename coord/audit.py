@@ -1,0 +1,86 @@
+"""Wiring of the verifiable log: the signing key and the tree builder's lifetime."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import structlog
+from aiohttp import web
+
+from coord import db
+from coord.config import Config
+from coord.keys import AUDIT, CONFIG, DSN, POOL, STORE
+from events.audit_log import AuditLog, TreeBuilder
+from events.notes import Signer, generate_signer, signer_from_skey
+
+log = structlog.get_logger("coord.audit")
+
+KEY_FILE = "audit-signing.key"
+_SKEY_PREFIX = "PRIVATE+KEY+"
+
+
+def origin_of(config: Config) -> str:
+    """The checkpoint origin (and key name): configured, else `coord.local/<node id>`."""
+    return config.audit_origin or f"coord.local/{config.node_id}"
+
+
+def load_signer(config: Config) -> Signer:
+    """The log's Ed25519 signer.
+
+    `config.signing_key` is a signer key string (`PRIVATE+KEY+...`) or the path of a
+    file holding one. Without it, the key lives in `COORD_HOME/audit-signing.key`
+    (mode 0600), generated at first start. The key name must equal the origin: the key
+    ID commits to the name, so a renamed origin needs a new key, not a relabelled one.
+    """
+    origin = origin_of(config)
+    if config.signing_key:
+        text = config.signing_key.strip()
+        if not text.startswith(_SKEY_PREFIX):
+            text = Path(text).read_text(encoding="ascii").strip()
+        signer = signer_from_skey(text)
+    else:
+        path = config.home / KEY_FILE
+        if not path.exists():
+            config.home.mkdir(parents=True, exist_ok=True)
+            signer = generate_signer(origin)
+            # O_EXCL: two processes starting at once must not each write their own key.
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                pass
+            else:
+                with os.fdopen(fd, "w", encoding="ascii") as f:
+                    f.write(signer.skey + "\n")
+                log.info("audit.key_generated", path=str(path), vkey=signer.vkey)
+        signer = signer_from_skey(path.read_text(encoding="ascii").strip())
+    if signer.name != origin:
+        raise ValueError(
+            f"the signing key is for origin {signer.name!r} but the configured origin is "
+            f"{origin!r}: set COORD_AUDIT_ORIGIN={signer.name} or supply a key for {origin!r}"
+        )
+    return signer
+
+
+async def audit_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The audit read side, and the tree builder (competing for leadership) as a task."""
+    config = app[CONFIG]
+    signer = load_signer(config)
+    app[AUDIT] = AuditLog(app[POOL], signer)
+    builder = TreeBuilder(
+        functools.partial(db.connect, app[DSN]),
+        app[STORE].head,
+        signer,
+        checkpoint_interval=config.audit_checkpoint_interval,
+    )
+    task = asyncio.create_task(builder.run(), name="tree-builder")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

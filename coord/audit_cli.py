@@ -1,0 +1,276 @@
+"""`coord export` and `coord verify`: take the history home and check it offline.
+
+`coord export` talks to a running coord over HTTP (an auditor needs a token, not
+database access). `coord verify` needs neither the service nor the database: only the
+export, a checkpoint and the log's verifier key, all plain files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import binascii
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TextIO
+
+import msgspec
+
+from events.audit_verify import KINDS, Report, verify_export
+from events.leaf import LeafError, event_leaf_hash
+from events.merkle import verify_consistency, verify_inclusion
+from events.notes import Checkpoint, CheckpointError, NoteError, Verifier, verify_checkpoint
+
+COMMANDS = frozenset({"export", "verify"})
+
+
+def register(subparsers: Any) -> None:
+    """Add the `export` and `verify` commands to the `coord` argument parser."""
+    exp = subparsers.add_parser(
+        "export",
+        help="download the verifiable log as NDJSON (with its checkpoint)",
+        description="Stream GET /v1/audit/export to a file, with a progress bar.",
+    )
+    exp.add_argument("--out", required=True, type=Path, help="NDJSON file to write")
+    exp.add_argument(
+        "--checkpoint-out", type=Path, help="also save the checkpoint the export ends at"
+    )
+    exp.add_argument("--from", dest="first", type=int, help="first position (default 1)")
+    exp.add_argument(
+        "--to", dest="last", type=int, help="last position (default: latest checkpoint)"
+    )
+    exp.add_argument("--url", help="coord base URL (COORD_URL, default http://127.0.0.1:8080)")
+    exp.add_argument("--token", help="bearer token of an auditor (COORD_TOKEN)")
+
+    ver = subparsers.add_parser(
+        "verify",
+        help="verify an export, a consistency proof or an inclusion proof, offline",
+        description=(
+            "coord verify EXPORT.ndjson --checkpoint CP --vkey VKEY\n"
+            "coord verify --consistency OLD_CP NEW_CP --proof PROOF.json --vkey VKEY\n"
+            "coord verify --inclusion PROOF.json --checkpoint CP --vkey VKEY [--event LINE.json]"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ver.add_argument("export", nargs="?", type=Path, help="NDJSON export to verify")
+    ver.add_argument("--checkpoint", type=Path, help="signed checkpoint file")
+    ver.add_argument("--vkey", required=True, help="the log's verifier key, or a file holding it")
+    ver.add_argument("--origin", help="expected log origin (default: the verifier key's name)")
+    ver.add_argument(
+        "--consistency", nargs=2, type=Path, metavar=("OLD", "NEW"), help="two checkpoints"
+    )
+    ver.add_argument("--proof", type=Path, help="consistency proof JSON (with --consistency)")
+    ver.add_argument("--inclusion", type=Path, metavar="PROOF", help="inclusion proof JSON")
+    ver.add_argument(
+        "--event", type=Path, help="with --inclusion: an export line or event object to check"
+    )
+    ver.add_argument(
+        "--window", type=int, default=256, help="how far to look for moved events (lines)"
+    )
+    ver.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run `export` or `verify`; return the exit code (0 ok, 1 verification failed, 2 usage)."""
+    try:
+        if args.command == "export":
+            return asyncio.run(_export(args))
+        return _verify(args)
+    except (OSError, ValueError, NoteError, CheckpointError, LeafError) as e:
+        print(f"coord {args.command}: {e}", file=sys.stderr)
+        return 2
+
+
+# -- export ----------------------------------------------------------------------
+
+
+def _progress(done: int, total: int, out: TextIO) -> None:
+    width = 40
+    frac = done / total if total else 1.0
+    bar = "#" * int(frac * width)
+    out.write(f"\r[{bar:<{width}}] {done}/{total} events")
+    out.flush()
+
+
+async def _export(args: argparse.Namespace) -> int:
+    import aiohttp
+
+    base = (args.url or os.environ.get("COORD_URL") or "http://127.0.0.1:8080").rstrip("/")
+    token = args.token or os.environ.get("COORD_TOKEN")
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    params = {}
+    if args.first is not None:
+        params["from"] = str(args.first)
+    if args.last is not None:
+        params["to"] = str(args.last)
+    timeout = aiohttp.ClientTimeout(total=None, sock_read=300)
+    async with aiohttp.ClientSession(headers=headers, timeout=timeout) as http:
+        async with http.get(f"{base}/v1/audit/export", params=params) as resp:
+            if resp.status != 200:
+                print(f"coord export: {resp.status} {await resp.text()}", file=sys.stderr)
+                return 1
+            first = int(resp.headers.get("X-Coord-Export-From", "1"))
+            last = int(resp.headers.get("X-Coord-Export-To", "0"))
+            total, done = max(0, last - first + 1), 0
+            tty = sys.stderr.isatty()
+            with args.out.open("wb") as f:
+                async for chunk in resp.content.iter_chunked(1 << 16):
+                    f.write(chunk)
+                    done += chunk.count(b"\n")
+                    if tty:
+                        _progress(done, total, sys.stderr)
+            if tty:
+                sys.stderr.write("\n")
+        print(f"wrote {done} events (positions {first}..{last}) to {args.out}", file=sys.stderr)
+        if args.checkpoint_out is not None:
+            async with http.get(f"{base}/v1/audit/checkpoint", params={"size": str(last)}) as cp:
+                if cp.status != 200:
+                    print(f"coord export: no checkpoint at size {last}", file=sys.stderr)
+                    return 1
+                args.checkpoint_out.write_bytes(await cp.read())
+            print(f"wrote the checkpoint at size {last} to {args.checkpoint_out}", file=sys.stderr)
+    return 0
+
+
+# -- verify ----------------------------------------------------------------------
+
+
+def _read_vkey(value: str) -> Verifier:
+    path = Path(value)
+    text = path.read_text(encoding="utf-8").strip() if path.is_file() else value.strip()
+    return Verifier.from_vkey(text)
+
+
+def _checkpoint(path: Path, verifier: Verifier, origin: str) -> Checkpoint:
+    return verify_checkpoint(path.read_bytes(), [verifier], origin=origin)
+
+
+def _b64list(values: Any, what: str) -> list[bytes]:
+    if not isinstance(values, list):
+        raise ValueError(f"{what} must be a list of base64 hashes")
+    try:
+        return [base64.b64decode(v, validate=True) for v in values]
+    except (binascii.Error, TypeError) as e:
+        raise ValueError(f"{what} has a malformed hash: {e}") from e
+
+
+def _lines(path: Path) -> Iterator[bytes]:
+    # Line by line: the export may be larger than memory.
+    with path.open("rb") as f:
+        yield from f
+
+
+def _verify(args: argparse.Namespace) -> int:
+    verifier = _read_vkey(args.vkey)
+    origin = args.origin or verifier.name
+    if args.consistency:
+        return _verify_consistency(args, verifier, origin)
+    if args.inclusion:
+        return _verify_inclusion(args, verifier, origin)
+    if args.export is None or args.checkpoint is None:
+        raise ValueError("give EXPORT and --checkpoint (or --consistency / --inclusion)")
+    checkpoint = _checkpoint(args.checkpoint, verifier, origin)
+    report = verify_export(_lines(args.export), checkpoint, window=args.window)
+    _print_report(report, checkpoint, args.json)
+    return 0 if report.ok else 1
+
+
+def _ranges(positions: list[int]) -> str:
+    """`[3, 4, 5, 9]` -> `3-5, 9`."""
+    out: list[str] = []
+    i = 0
+    while i < len(positions):
+        j = i
+        while j + 1 < len(positions) and positions[j + 1] == positions[j] + 1:
+            j += 1
+        out.append(str(positions[i]) if i == j else f"{positions[i]}-{positions[j]}")
+        i = j + 1
+    return ", ".join(out)
+
+
+def _print_report(report: Report, checkpoint: Checkpoint, as_json: bool) -> None:
+    if as_json:
+        doc: dict[str, Any] = {
+            "ok": report.ok,
+            "origin": checkpoint.origin,
+            "checkpoint_size": checkpoint.size,
+            "first_position": report.first_position,
+            "last_position": report.last_position,
+            "lines": report.lines,
+            "root_matches": report.root_matches,
+            "counts": report.counts,
+            **{kind: report.positions(kind) for kind in KINDS},
+            "findings": [
+                {"kind": f.kind, "position": f.position, "detail": f.detail}
+                for f in report.findings
+            ],
+            "notes": report.notes,
+        }
+        sys.stdout.write(msgspec.json.encode(doc).decode() + "\n")
+        return
+    print(f"checkpoint: {checkpoint.origin}, tree size {checkpoint.size}, signature OK")
+    print(
+        f"export:     {report.lines} lines, "
+        f"positions {report.first_position}..{report.last_position}"
+    )
+    print(f"root:       {'matches the checkpoint' if report.root_matches else 'DOES NOT MATCH'}")
+    for kind in KINDS:
+        if report.counts[kind]:
+            listed = _ranges(report.positions(kind))
+            print(f"{kind:<10}  {report.counts[kind]} position(s): {listed}")
+    for f in report.findings[:50]:
+        print(f"  {f.kind} {f.position}: {f.detail}")
+    for note in report.notes:
+        print(f"note: {note}")
+    print("VERIFIED" if report.ok else "FAILED")
+
+
+def _verify_consistency(args: argparse.Namespace, verifier: Verifier, origin: str) -> int:
+    old_path, new_path = args.consistency
+    old = _checkpoint(old_path, verifier, origin)
+    new = _checkpoint(new_path, verifier, origin)
+    if args.proof is None:
+        raise ValueError("--consistency needs --proof PROOF.json")
+    doc = msgspec.json.decode(args.proof.read_bytes())
+    if (doc.get("first"), doc.get("second")) != (old.size, new.size):
+        raise ValueError(
+            f"the proof is for sizes {doc.get('first')} -> {doc.get('second')}, "
+            f"the checkpoints are {old.size} -> {new.size}"
+        )
+    proof = _b64list(doc.get("proof"), "proof")
+    ok = verify_consistency(old.size, new.size, proof, old.root_hash, new.root_hash)
+    print(
+        f"consistency {old.size} -> {new.size} of {origin}: "
+        + ("VERIFIED (the new log extends the old one)" if ok else "FAILED")
+    )
+    return 0 if ok else 1
+
+
+def _verify_inclusion(args: argparse.Namespace, verifier: Verifier, origin: str) -> int:
+    if args.checkpoint is None:
+        raise ValueError("--inclusion needs --checkpoint")
+    checkpoint = _checkpoint(args.checkpoint, verifier, origin)
+    doc = msgspec.json.decode(args.inclusion.read_bytes())
+    index, size = doc.get("leaf_index"), doc.get("tree_size")
+    if type(index) is not int or type(size) is not int:
+        raise ValueError("the proof needs integer leaf_index and tree_size")
+    if size != checkpoint.size:
+        raise ValueError(f"the proof is for tree size {size}, the checkpoint for {checkpoint.size}")
+    (leaf,) = _b64list([doc.get("leaf_hash")], "leaf_hash")
+    if args.event is not None:
+        obj = msgspec.json.decode(args.event.read_bytes())
+        event = obj.get("event", obj) if isinstance(obj, dict) and "leaf_index" in obj else obj
+        if event_leaf_hash(event) != leaf:
+            print(f"the event does not hash to the proof's leaf hash: FAILED (leaf {index})")
+            return 1
+    path = _b64list(doc.get("audit_path"), "audit_path")
+    ok = verify_inclusion(leaf, index, size, path, checkpoint.root_hash)
+    what = "event" if args.event is not None else "leaf"
+    print(
+        f"inclusion of {what} at position {index + 1} (leaf {index}) in {origin} "
+        f"tree size {size}: " + ("VERIFIED" if ok else "FAILED")
+    )
+    return 0 if ok else 1

@@ -1,0 +1,253 @@
+"""Projections in the app: start-up, status, rebuild, and the read-your-writes snapshot.
+
+Every view reads through :func:`snapshot`: it waits (bounded) for ``min_position`` and
+then reads in one REPEATABLE READ transaction whose first statement is the projection's
+position, so ``X-Projection-Position`` is exactly the position the data reflects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import os
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import msgspec
+import structlog
+from aiohttp import web
+
+from coord import db
+from coord.auth import require_role
+from coord.keys import DSN, POOL, PROJECTION_SETTINGS, PROJECTIONS, STORE
+from coord.metrics import METRICS
+from coord.problems import Problem, invalid, not_found
+from projections.registry import all_projections
+from projections.runner import Positions, Runner, ensure, rebuild, status
+from projections.service import ProjectionService, ProjectionSettings
+
+log = structlog.get_logger("coord.projections")
+
+routes = web.RouteTableDef()
+
+POSITION_HEADER = "X-Projection-Position"
+_encoder = msgspec.json.Encoder()
+
+
+async def _listen(dsn: str, positions: Positions) -> None:
+    """Hear other processes' runners (NOTIFY coord_projection); reconnect when dropped."""
+    while True:
+        try:
+            conn = await db.connect(dsn)
+        except (OSError, asyncpg.PostgresError):
+            await asyncio.sleep(1.0)
+            continue
+        try:
+            lost = asyncio.Event()
+            conn.add_termination_listener(lambda _c, lost=lost: lost.set())
+            await conn.add_listener("coord_projection", positions.on_notify)
+            await positions.refresh()
+            await lost.wait()
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
+            log.warning("projections.listen_lost", error=str(e))
+        finally:
+            with contextlib.suppress(Exception):
+                await conn.close(timeout=1)
+        await asyncio.sleep(0.5)
+
+
+async def projections_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Create missing projection tables, then run this process's runners until shutdown."""
+    settings = app.get(PROJECTION_SETTINGS) or ProjectionSettings()
+    if wait := os.environ.get("COORD_READ_WAIT_SECONDS"):
+        settings.read_wait = float(wait)
+    projections = all_projections()
+    dsn = app[DSN]
+    conn = await db.connect(dsn)
+    try:
+        await ensure(conn, projections)
+    finally:
+        await conn.close()
+    positions = Positions(app[POOL])
+    await positions.refresh()
+    runner = Runner(
+        functools.partial(db.connect, dsn),
+        app[STORE].head,
+        projections,
+        positions,
+        settings.runner,
+    )
+    service = ProjectionService(
+        projections={p.name: p for p in projections},
+        positions=positions,
+        settings=settings,
+        runner=runner,
+    )
+    app[PROJECTIONS] = service
+    metrics = app.get(METRICS)
+    if metrics is not None:
+        _export_metrics(app, metrics)
+    tasks = [
+        asyncio.create_task(runner.run(), name="projection-runner"),
+        asyncio.create_task(_listen(dsn, positions), name="projection-listener"),
+    ]
+    try:
+        yield
+    finally:
+        for task in [*tasks, *service.rebuilds.values()]:
+            task.cancel()
+        for task in [*tasks, *service.rebuilds.values()]:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+def _export_metrics(app: web.Application, metrics: Any) -> None:
+    async def read(field: str) -> dict[tuple[str, ...], float]:
+        service = app[PROJECTIONS]
+        rows = await status(app[POOL], list(service.projections))
+        return {(r.name,): float(getattr(r, field)) for r in rows}
+
+    async def failed() -> dict[tuple[str, ...], float]:
+        rows = await status(app[POOL], list(app[PROJECTIONS].projections))
+        return {(r.name,): 1.0 if r.state == "failed" else 0.0 for r in rows}
+
+    for name, field, doc in (
+        ("coord_projection_position", "position", "Last log position applied, by projection."),
+        ("coord_projection_lag_events", "lag_events", "Events not yet applied, by projection."),
+        (
+            "coord_projection_lag_seconds",
+            "lag_seconds",
+            "Age of the oldest unapplied event, by projection.",
+        ),
+    ):
+        metrics.gauge(name, doc, functools.partial(read, field), labelnames=["projection"])
+    metrics.gauge(
+        "coord_projection_failed",
+        "1 if the projection stopped on a failing event.",
+        failed,
+        labelnames=["projection"],
+    )
+
+
+# --- reading views ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A connection inside a consistent read, and the position the data reflects."""
+
+    conn: asyncpg.Connection
+    position: int
+
+
+def min_position(request: web.Request) -> int | None:
+    """``?min_position=N`` or ``X-Min-Position: N`` (the query wins)."""
+    raw = request.query.get("min_position") or request.headers.get("X-Min-Position")
+    if raw is None or raw == "":
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise invalid("min_position must be an integer", "query.min_position") from None
+    if value < 0:
+        raise invalid("min_position must be >= 0", "query.min_position")
+    return value
+
+
+@contextlib.asynccontextmanager
+async def snapshot(request: web.Request, *names: str) -> AsyncIterator[Snapshot]:
+    """Wait for read-your-writes if asked, then a consistent read of the named projections."""
+    service = request.app[PROJECTIONS]
+    wanted = min_position(request)
+    if wanted is not None and not await service.positions.wait_for(
+        names, wanted, service.settings.read_wait
+    ):
+        behind = {n: service.positions.get(n) for n in names}
+        raise Problem(
+            503,
+            "projection-behind",
+            "Projection behind",
+            f"the view has not reached position {wanted} yet; retry shortly",
+            headers={"Retry-After": "1"},
+            min_position=wanted,
+            positions=behind,
+        )
+    async with (
+        request.app[POOL].acquire() as conn,
+        conn.transaction(isolation="repeatable_read", readonly=True),
+    ):
+        position = await conn.fetchval(
+            "SELECT coalesce(min(position), 0) FROM projections WHERE name = ANY($1::text[])",
+            list(names),
+        )
+        yield Snapshot(conn, position)
+
+
+def view_response(body: Any, snap: Snapshot, status: int = 200) -> web.Response:
+    """A JSON view response carrying ``X-Projection-Position``."""
+    return web.Response(
+        body=_encoder.encode(body),
+        status=status,
+        content_type="application/json",
+        headers={POSITION_HEADER: str(snap.position)},
+    )
+
+
+# --- status and rebuild -------------------------------------------------------------------
+
+
+class ProjectionList(msgspec.Struct, kw_only=True):
+    """``GET /v1/projections``."""
+
+    items: list[Any]
+
+
+@routes.get("/v1/projections")
+async def list_projections(request: web.Request) -> web.Response:
+    """Each projection's position, the log head, lag (events, seconds), state and last error."""
+    require_role(request, "national", "auditor", "admin")
+    service = request.app[PROJECTIONS]
+    rows = await status(request.app[POOL], sorted(service.projections))
+    return web.Response(
+        body=_encoder.encode(ProjectionList(items=list(rows))), content_type="application/json"
+    )
+
+
+@routes.post("/v1/projections/{name}/rebuild")
+async def rebuild_projection(request: web.Request) -> web.Response:
+    """Start replaying one projection from position 0 into fresh tables (admin only); 202."""
+    require_role(request, "admin")
+    service = request.app[PROJECTIONS]
+    name = request.match_info["name"]
+    projection = service.projections.get(name)
+    if projection is None:
+        raise not_found(f"no projection {name!r}")
+    running = service.rebuilds.get(name)
+    if running is not None and not running.done():
+        raise Problem(409, "rebuild-running", "Rebuild running", f"{name} is already rebuilding")
+    dsn = request.app[DSN]
+    task = asyncio.create_task(
+        rebuild(functools.partial(db.connect, dsn), projection), name=f"rebuild-{name}"
+    )
+    task.add_done_callback(functools.partial(_rebuild_done, name))
+    service.rebuilds[name] = task
+    return web.Response(
+        status=202,
+        body=_encoder.encode({"name": name, "state": "rebuilding"}),
+        content_type="application/json",
+    )
+
+
+def _rebuild_done(name: str, task: asyncio.Task[int]) -> None:
+    if task.cancelled():
+        return
+    if (error := task.exception()) is not None:
+        log.error("projection.rebuild_failed", projection=name, error=repr(error))
+
+
+def names_of(request: web.Request) -> Sequence[str]:
+    """The projection names this process knows."""
+    return sorted(request.app[PROJECTIONS].projections)

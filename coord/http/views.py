@@ -1,0 +1,372 @@
+"""The national views over HTTP: thin handlers over the projections' own queries.
+
+Every view filters by the caller's access (a regional token sees its regions only), can
+wait for ``min_position`` (read your writes) and answers with ``X-Projection-Position``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, time, timedelta
+
+import msgspec
+from aiohttp import web
+
+from coord.auth import forbidden, principal_of, require_role
+from coord.http.params import int_param, list_param
+from coord.http.projections import snapshot, view_response
+from coord.problems import invalid, not_found
+from events.regions import load_regions
+from projections import activity as activity_model
+from projections import hearings as hearings_model
+from projections import issue_board, recommendations, search
+from projections.issue_board import BadCursor, IssueFilters
+
+routes = web.RouteTableDef()
+
+_ISSUE_STATUSES = frozenset({"open", "addressed", "withdrawn"})
+_HEARING_STATUSES = frozenset({"scheduled", "held", "cancelled"})
+_REC_STATUSES = frozenset({"draft", "approved", "submitted", "responded", "closed"})
+
+
+class Page(msgspec.Struct, kw_only=True):
+    """Every list view: items and the opaque cursor of the next page (null at the end)."""
+
+    items: list[msgspec.Struct]
+    next_cursor: str | None
+
+
+def _time_param(request: web.Request, name: str, *, end: bool = False) -> datetime | None:
+    """An RFC 3339 time, or a date (start of day UTC; for an end bound, the whole day)."""
+    raw = request.query.get(name)
+    if not raw:
+        return None
+    try:
+        if len(raw) == 10:
+            day = datetime.combine(date.fromisoformat(raw), time(), UTC)
+            return day + timedelta(days=1) if end else day
+        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise invalid(f"{name} must be an RFC 3339 time or a date", f"query.{name}") from None
+    if value.tzinfo is None:
+        raise invalid(f"{name} needs a time zone offset", f"query.{name}")
+    return value
+
+
+def _choices(request: web.Request, name: str, allowed: frozenset[str]) -> list[str] | None:
+    values = list_param(request, name)
+    if values is not None and (bad := [v for v in values if v not in allowed]):
+        raise invalid(
+            f"{name} must be among {', '.join(sorted(allowed))}, not {bad[0]!r}", f"query.{name}"
+        )
+    return values
+
+
+def _similarity(request: web.Request) -> float:
+    raw = request.query.get("similarity")
+    if not raw:
+        return 0.4
+    try:
+        value = float(raw)
+    except ValueError:
+        raise invalid("similarity must be a number", "query.similarity") from None
+    if not 0.05 <= value <= 1.0:
+        raise invalid("similarity must be between 0.05 and 1", "query.similarity")
+    return value
+
+
+def _scope(request: web.Request) -> list[str] | None:
+    return principal_of(request).region_scope(load_regions())
+
+
+def _issue_filters(request: web.Request) -> IssueFilters:
+    severity_min = int_param(request, "severity_min", 1, minimum=1, maximum=5)
+    severity_max = int_param(request, "severity_max", 5, minimum=1, maximum=5)
+    hearing = request.query.get("hearing") or None
+    if hearing is not None:
+        hearing = _uuid(hearing, "query.hearing")
+    return IssueFilters(
+        scope=_scope(request),
+        categories=list_param(request, "category"),
+        provinces=list_param(request, "province"),
+        regions=list_param(request, "region"),
+        raised_by=list_param(request, "raised_by"),
+        statuses=_choices(request, "status", _ISSUE_STATUSES),
+        severity_min=severity_min if severity_min > 1 else None,
+        severity_max=severity_max if severity_max < 5 else None,
+        date_from=_time_param(request, "from"),
+        date_to=_time_param(request, "to", end=True),
+        hearing_id=hearing,
+    )
+
+
+# --- issues ----------------------------------------------------------------------------------
+
+
+@routes.get("/v1/views/issues")
+async def issues_view(request: web.Request) -> web.Response:
+    """The national issue board, filtered, newest (``sort=recent``) or most severe first."""
+    filters = _issue_filters(request)
+    sort = request.query.get("sort", "recent")
+    if sort not in ("recent", "severity"):
+        raise invalid("sort must be recent or severity", "query.sort")
+    limit = int_param(request, "limit", 50, minimum=1, maximum=500)
+    async with snapshot(request, issue_board.NAME) as snap:
+        try:
+            items, cursor = await issue_board.list_issues(
+                snap.conn,
+                filters,
+                sort="recent" if sort == "recent" else "severity",
+                cursor=request.query.get("cursor") or None,
+                limit=limit,
+            )
+        except BadCursor as e:
+            raise invalid(str(e), "query.cursor") from None
+        return view_response(Page(items=list(items), next_cursor=cursor), snap)
+
+
+@routes.get("/v1/views/issues/summary")
+async def issues_summary(request: web.Request) -> web.Response:
+    """Counts by category x province and by category x organization."""
+    filters = _issue_filters(request)
+    async with snapshot(request, issue_board.NAME) as snap:
+        return view_response(await issue_board.summary(snap.conn, filters), snap)
+
+
+class Clusters(msgspec.Struct, kw_only=True):
+    """``GET /v1/views/issues/recurring``."""
+
+    clusters: list[issue_board.Cluster]
+
+
+@routes.get("/v1/views/issues/recurring")
+async def recurring(request: web.Request) -> web.Response:
+    """Similar issues grouped per category, ranked by how many regions raised them."""
+    scope = _scope(request)
+    min_regions = int_param(request, "min_regions", 1, minimum=1)
+    limit = int_param(request, "limit", 50, minimum=1, maximum=500)
+    async with snapshot(request, issue_board.NAME) as snap:
+        found, _ = await issue_board.clusters(
+            snap.conn,
+            scope,
+            categories=list_param(request, "category"),
+            similarity=_similarity(request),
+        )
+        kept = [c for c in found if c.region_count >= min_regions][:limit]
+        return view_response(Clusters(clusters=kept), snap)
+
+
+@routes.get("/v1/views/issues/uncovered")
+async def uncovered(request: web.Request) -> web.Response:
+    """Open issues no recommendation cites, by recurrence and severity."""
+    scope = _scope(request)
+    limit = int_param(request, "limit", 50, minimum=1, maximum=500)
+    offset = 0
+    if cursor := request.query.get("cursor"):
+        try:
+            values = issue_board.decode_cursor(cursor)
+            offset = int(values[1]) if values[0] == "uncovered" else -1
+        except (BadCursor, IndexError, TypeError, ValueError):
+            offset = -1
+        if offset < 0:
+            raise invalid("cursor is not valid", "query.cursor")
+    async with snapshot(request, issue_board.NAME) as snap:
+        items, next_offset = await issue_board.uncovered(
+            snap.conn,
+            scope,
+            categories=list_param(request, "category"),
+            similarity=_similarity(request),
+            offset=offset,
+            limit=limit,
+        )
+        next_cursor = (
+            issue_board.encode_cursor(["uncovered", next_offset])
+            if next_offset is not None
+            else None
+        )
+        return view_response(Page(items=list(items), next_cursor=next_cursor), snap)
+
+
+# --- recommendations ---------------------------------------------------------------------------
+
+
+@routes.get("/v1/views/recommendations")
+async def recommendations_view(request: web.Request) -> web.Response:
+    """Recommendations with status, timeline, cited issues and breadth (national roles)."""
+    require_role(request, "national", "auditor", "admin")
+    statuses = _choices(request, "status", _REC_STATUSES)
+    limit = int_param(request, "limit", 50, minimum=1, maximum=500)
+    async with snapshot(request, recommendations.NAME) as snap:
+        try:
+            items, cursor = await recommendations.list_recommendations(
+                snap.conn,
+                statuses=statuses,
+                cursor=request.query.get("cursor") or None,
+                limit=limit,
+            )
+        except BadCursor as e:
+            raise invalid(str(e), "query.cursor") from None
+        return view_response(Page(items=list(items), next_cursor=cursor), snap)
+
+
+@routes.get("/v1/views/recommendations/{id}")
+async def recommendation_view(request: web.Request) -> web.Response:
+    """One recommendation (national roles)."""
+    require_role(request, "national", "auditor", "admin")
+    rec_id = _uuid(request.match_info["id"], "id")
+    async with snapshot(request, recommendations.NAME) as snap:
+        item = await recommendations.get_recommendation(snap.conn, rec_id)
+        if item is None:
+            raise not_found(f"no recommendation {rec_id}")
+        return view_response(item, snap)
+
+
+def _uuid(raw: str, field: str) -> str:
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        raise invalid(f"{field} must be a UUID", field) from None
+
+
+# --- regions and hearings -------------------------------------------------------------------
+
+
+class RegionHearings(msgspec.Struct, kw_only=True):
+    """A region's hearings by what became of them."""
+
+    held: list[hearings_model.HearingItem]
+    upcoming: list[hearings_model.HearingItem]
+    cancelled: list[hearings_model.HearingItem]
+
+
+class RegionIssues(msgspec.Struct, kw_only=True):
+    """A region's issues counted by status and by category."""
+
+    total: int
+    by_status: dict[str, int]
+    by_category: dict[str, int]
+
+
+class Dossier(msgspec.Struct, kw_only=True):
+    """``GET /v1/views/regions/{code}``."""
+
+    code: str
+    name: str
+    level: str
+    province_code: str | None
+    region_codes: list[str]
+    hearings: RegionHearings
+    issues: RegionIssues
+    recommendations: list[recommendations.RecommendationRef]
+
+
+@routes.get("/v1/views/regions/{code}")
+async def region_dossier(request: web.Request) -> web.Response:
+    """A province (with its regencies) or a regency: hearings, issues, recommendations."""
+    code = request.match_info["code"]
+    regions = load_regions()
+    if code not in regions:
+        raise not_found(f"no region {code!r}")
+    if not principal_of(request).covers(code):
+        raise forbidden(f"region {code} is outside this token's regions")
+    region = next(r for r in regions.all() if r.code == code)
+    codes = [code, *(r.code for r in regions.children(code))]
+    async with snapshot(
+        request, hearings_model.NAME, issue_board.NAME, recommendations.NAME
+    ) as snap:
+        found, _ = await hearings_model.calendar(snap.conn, scope=None, regions=codes, limit=10_000)
+        issues = await issue_board.issues_in_regions(snap.conn, codes)
+        refs = await recommendations.citing(snap.conn, [i.id for i in issues])
+        by_status = {"open": 0, "addressed": 0, "withdrawn": 0}
+        by_category: dict[str, int] = {}
+        for issue in issues:
+            by_status[issue.status] += 1
+            by_category[issue.category] = by_category.get(issue.category, 0) + 1
+        body = Dossier(
+            code=code,
+            name=region.name,
+            level=region.level,
+            province_code=region.province_code,
+            region_codes=codes,
+            hearings=RegionHearings(
+                held=[h for h in found if h.status == "held"],
+                upcoming=[h for h in found if h.status == "scheduled"],
+                cancelled=[h for h in found if h.status == "cancelled"],
+            ),
+            issues=RegionIssues(
+                total=len(issues),
+                by_status=by_status,
+                by_category=dict(sorted(by_category.items())),
+            ),
+            recommendations=refs,
+        )
+        return view_response(body, snap)
+
+
+@routes.get("/v1/views/hearings")
+async def hearing_calendar(request: web.Request) -> web.Response:
+    """Hearings in time order, ``from``/``to`` on the scheduled time, by province or region."""
+    limit = int_param(request, "limit", 100, minimum=1, maximum=1000)
+    async with snapshot(request, hearings_model.NAME) as snap:
+        try:
+            items, cursor = await hearings_model.calendar(
+                snap.conn,
+                scope=_scope(request),
+                provinces=list_param(request, "province"),
+                regions=list_param(request, "region"),
+                statuses=_choices(request, "status", _HEARING_STATUSES),
+                date_from=_time_param(request, "from"),
+                date_to=_time_param(request, "to", end=True),
+                cursor=request.query.get("cursor") or None,
+                limit=limit,
+            )
+        except BadCursor as e:
+            raise invalid(str(e), "query.cursor") from None
+        return view_response(Page(items=list(items), next_cursor=cursor), snap)
+
+
+# --- search and activity ------------------------------------------------------------------------
+
+
+class SearchResults(msgspec.Struct, kw_only=True):
+    """``GET /v1/search``."""
+
+    items: list[search.SearchHit]
+
+
+@routes.get("/v1/search")
+async def search_view(request: web.Request) -> web.Response:
+    """Full-text search (Indonesian stemming), ranked, with highlighted snippets."""
+    query = request.query.get("q", "").strip()
+    if not query:
+        raise invalid("q is required", "query.q")
+    if len(query) > 500:
+        raise invalid("q is at most 500 characters", "query.q")
+    kinds = _choices(request, "kind", frozenset({"issue", "statement", "recommendation"}))
+    limit = int_param(request, "limit", 20, minimum=1, maximum=200)
+    async with snapshot(request, search.NAME) as snap:
+        hits = await search.search(
+            snap.conn, query, scope=_scope(request), kinds=kinds, limit=limit
+        )
+        return view_response(SearchResults(items=hits), snap)
+
+
+@routes.get("/v1/views/activity")
+async def activity_view(request: web.Request) -> web.Response:
+    """What each token wrote, when (auditors and national staff)."""
+    require_role(request, "auditor", "national")
+    limit = int_param(request, "limit", 100, minimum=1, maximum=1000)
+    async with snapshot(request, activity_model.NAME) as snap:
+        try:
+            items, cursor = await activity_model.activity(
+                snap.conn,
+                actor=request.query.get("actor") or None,
+                regions=list_param(request, "region"),
+                date_from=_time_param(request, "from"),
+                date_to=_time_param(request, "to", end=True),
+                cursor=request.query.get("cursor") or None,
+                limit=limit,
+            )
+        except BadCursor as e:
+            raise invalid(str(e), "query.cursor") from None
+        return view_response(Page(items=list(items), next_cursor=cursor), snap)

@@ -1,0 +1,166 @@
+"""Canonical leaf encoding of an event: the bytes each Merkle leaf hashes.
+
+An event's leaf bytes are the *canonical JSON* of one object with exactly ten members:
+``data, id, metadata, position, recorded_at, region_code, schema_version, stream_id,
+type, version`` (docs/audit-format.md §2 specifies it for verifiers in other languages).
+The export writes that object verbatim as the ``event`` member of each line, so a
+verifier rebuilds the leaf from the line alone.
+
+Canonical JSON here is: object keys sorted by their UTF-8 bytes, no whitespace,
+msgspec's string escaping, integers in plain decimal, and every other number as its
+*exact* decimal value in plain notation without trailing zeros. Numbers are never
+routed through binary floating point: jsonb stores exact decimals (``numeric``) and
+treats ``1.0`` and ``1.00`` as the same value, so the canonical form identifies exactly
+the values jsonb cannot tell apart, and no two values jsonb keeps apart hash alike.
+We hash bytes we produce, never the text jsonb returns (its key order and number
+formatting are PostgreSQL's business and may change).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+
+from events.merkle import leaf_hash
+
+__all__ = [
+    "LEAF_FIELDS",
+    "LeafError",
+    "canonical_json",
+    "event_leaf_hash",
+    "event_object",
+    "format_recorded_at",
+    "leaf_bytes",
+]
+
+#: The members of the leaf object, in canonical (sorted) order.
+LEAF_FIELDS = (
+    "data",
+    "id",
+    "metadata",
+    "position",
+    "recorded_at",
+    "region_code",
+    "schema_version",
+    "stream_id",
+    "type",
+    "version",
+)
+
+# PostgreSQL numeric holds at most 131072 digits before and 16383 after the point;
+# anything beyond cannot have come from jsonb, and expanding it would let a hostile
+# export make the verifier build gigantic strings.
+_MAX_EXPONENT = 140_000
+
+_decoder = msgspec.json.Decoder(float_hook=Decimal)
+_encoder = msgspec.json.Encoder(order="sorted")
+
+
+class LeafError(ValueError):
+    """The event cannot be encoded canonically (bad JSON, absurd number, wrong shape)."""
+
+
+def _number(d: Decimal) -> msgspec.Raw:
+    """Exact decimal in plain notation: no exponent, no trailing fraction zeros, no -0."""
+    if not d.is_finite():
+        raise LeafError(f"non-finite number {d}")
+    exponent = d.as_tuple().exponent
+    assert isinstance(exponent, int)  # finite decimals have an int exponent
+    if abs(exponent) > _MAX_EXPONENT or abs(d.adjusted()) > _MAX_EXPONENT:
+        raise LeafError("number out of the range PostgreSQL numeric can store")
+    text = format(d, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    if text in ("-0", ""):
+        text = "0"
+    return msgspec.Raw(text.encode())
+
+
+def _canonical(value: Any) -> Any:
+    """Replace non-integer numbers by their canonical text, recursively."""
+    if isinstance(value, dict):
+        return {k: _canonical(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_canonical(v) for v in value]
+    if isinstance(value, Decimal):
+        return _number(value)
+    return value
+
+
+def canonical_json(raw: bytes | msgspec.Raw | str) -> bytes:
+    """Return the canonical JSON bytes of a JSON document."""
+    try:
+        value = _decoder.decode(raw)
+    except msgspec.DecodeError as e:
+        raise LeafError(f"invalid JSON: {e}") from e
+    return _encoder.encode(_canonical(value))
+
+
+def format_recorded_at(ts: datetime) -> str:
+    """RFC 3339 UTC with exactly six fraction digits: ``2024-05-01T08:30:00.000000Z``."""
+    if ts.tzinfo is None:
+        raise LeafError("recorded_at must be timezone-aware")
+    return ts.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+def event_object(
+    *,
+    id: uuid.UUID,
+    stream_id: str,
+    version: int,
+    position: int,
+    type: str,
+    schema_version: int,
+    data: bytes | msgspec.Raw,
+    metadata: bytes | msgspec.Raw,
+    recorded_at: datetime,
+    region_code: str | None,
+) -> dict[str, Any]:
+    """The leaf object of a stored event, ready for ``msgspec`` encoding (data stays raw)."""
+    return {
+        "data": msgspec.Raw(canonical_json(data)),
+        "id": str(id),
+        "metadata": msgspec.Raw(canonical_json(metadata)),
+        "position": position,
+        "recorded_at": format_recorded_at(recorded_at),
+        "region_code": region_code,
+        "schema_version": schema_version,
+        "stream_id": stream_id,
+        "type": type,
+        "version": version,
+    }
+
+
+def leaf_bytes(
+    event: dict[str, Any] | bytes | msgspec.Raw, *, position: int | None = None
+) -> bytes:
+    """Canonical leaf bytes of an event object (as decoded from an export, or raw JSON).
+
+    ``position`` overrides the object's position: the verifier uses it to recognise an
+    event that was moved to another place in the log.
+    """
+    if isinstance(event, bytes | msgspec.Raw):
+        try:
+            event = _decoder.decode(event)
+        except msgspec.DecodeError as e:
+            raise LeafError(f"invalid JSON: {e}") from e
+    if not isinstance(event, dict) or tuple(sorted(event)) != LEAF_FIELDS:
+        raise LeafError(f"an event object has exactly the members {', '.join(LEAF_FIELDS)}")
+    obj = dict(event)
+    if position is not None:
+        obj["position"] = position
+    for name in ("position", "version", "schema_version"):
+        if type(obj[name]) is not int:
+            raise LeafError(f"{name} must be an integer")
+    return _encoder.encode(_canonical(obj))
+
+
+def event_leaf_hash(
+    event: dict[str, Any] | bytes | msgspec.Raw, *, position: int | None = None
+) -> bytes:
+    """RFC 9162 leaf hash of an event object (see ``leaf_bytes``)."""
+    return leaf_hash(leaf_bytes(event, position=position))

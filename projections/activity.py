@@ -1,0 +1,146 @@
+"""Activity by actor: which token wrote what, when, where (for auditors and national staff)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import asyncpg
+import msgspec
+
+from projections.base import Envelope, Where, schema_of
+from projections.issue_board import BadCursor, decode_cursor, encode_cursor
+
+NAME = "activity"
+SCHEMA = schema_of(NAME)
+
+DDL = (
+    """CREATE TABLE {s}.entries (
+        position bigint PRIMARY KEY,
+        event_id uuid NOT NULL,
+        stream_id text NOT NULL,
+        type text NOT NULL,
+        region_code text,
+        token_id text,
+        actor_name text,
+        actor_role text,
+        request_id text,
+        recorded_at timestamptz NOT NULL
+    )""",
+    "CREATE INDEX ON {s}.entries (token_id, position)",
+    "CREATE INDEX ON {s}.entries (actor_name, position)",
+    "CREATE INDEX ON {s}.entries (recorded_at)",
+)
+
+_INSERT = (
+    "INSERT INTO {s}.entries (position, event_id, stream_id, type, region_code, token_id, "
+    "actor_name, actor_role, request_id, recorded_at) "
+    "SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::text[], $5::text[], "
+    "$6::text[], $7::text[], $8::text[], $9::text[], $10::timestamptz[]) "
+    "ON CONFLICT (position) DO NOTHING"
+)
+
+
+class Activity:
+    """The ``activity`` projection: one row per event, with its actor."""
+
+    name: str = NAME
+    handles: frozenset[str] | None = None
+    ddl: tuple[str, ...] = DDL
+    tables: tuple[str, ...] = ("entries",)
+
+    async def apply(self, conn: asyncpg.Connection, schema: str, batch: Sequence[Envelope]) -> None:
+        """Insert one entry per event (idempotent per position)."""
+        columns: list[list[object]] = [[] for _ in range(10)]
+        for env in batch:
+            meta = env.metadata()
+            actor = meta.who()
+            values = (
+                env.position,
+                env.event_id,
+                env.stream_id,
+                env.type,
+                env.region_code,
+                actor.token_id if actor else None,
+                actor.name if actor else None,
+                actor.role if actor else None,
+                meta.request_id,
+                env.recorded_at,
+            )
+            for column, value in zip(columns, values, strict=True):
+                column.append(value)
+        await conn.execute(_INSERT.format(s=schema), *columns)
+
+
+class ActorOut(msgspec.Struct, kw_only=True):
+    """The token that wrote an event."""
+
+    token_id: str | None
+    name: str | None
+    role: str | None
+
+
+class ActivityItem(msgspec.Struct, kw_only=True):
+    """One write."""
+
+    position: int
+    event_id: str
+    stream_id: str
+    type: str
+    region_code: str | None
+    actor: ActorOut
+    request_id: str | None
+    recorded_at: datetime
+
+
+async def activity(
+    conn: asyncpg.Connection,
+    *,
+    actor: str | None = None,
+    regions: list[str] | None = None,
+    date_from: datetime | None = None,
+    date_to: datetime | None = None,
+    cursor: str | None = None,
+    limit: int = 100,
+) -> tuple[list[ActivityItem], str | None]:
+    """Writes, newest first; ``actor`` matches a token id or a token name."""
+    w = Where()
+    if actor is not None:
+        w.add("(token_id = {} OR actor_name = {})", actor, actor)
+    if regions is not None:
+        # A province code covers its regencies and cities.
+        w.add(
+            "(region_code = ANY({}::text[]) OR split_part(region_code, '.', 1) = ANY({}::text[]))",
+            regions,
+            regions,
+        )
+    if date_from is not None:
+        w.add("recorded_at >= {}", date_from)
+    if date_to is not None:
+        w.add("recorded_at < {}", date_to)
+    if cursor is not None:
+        values = decode_cursor(cursor)
+        if len(values) != 1 or not isinstance(values[0], int):
+            raise BadCursor("cursor is not valid")
+        w.add("position < {}", values[0])
+    rows = await conn.fetch(
+        "SELECT position, event_id::text, stream_id, type, region_code, token_id, actor_name, "
+        f"actor_role, request_id, recorded_at FROM {SCHEMA}.entries{w.sql()} "
+        f"ORDER BY position DESC LIMIT {w.param(limit + 1)}",
+        *w.params,
+    )
+    items = [
+        ActivityItem(
+            position=r["position"],
+            event_id=r["event_id"],
+            stream_id=r["stream_id"],
+            type=r["type"],
+            region_code=r["region_code"],
+            actor=ActorOut(token_id=r["token_id"], name=r["actor_name"], role=r["actor_role"]),
+            request_id=r["request_id"],
+            recorded_at=r["recorded_at"],
+        )
+        for r in rows[:limit]
+    ]
+    next_cursor = encode_cursor([items[-1].position]) if len(rows) > limit else None
+    return items, next_cursor

@@ -1,0 +1,255 @@
+"""What a projection is, the envelope it is fed, and the SQL helpers the read models share.
+
+A projection is a named read model: the event types it handles, the DDL of its tables
+(written against a schema placeholder, because rebuild and verify create the same tables
+under other schema names), and an ``apply`` that brings its tables up to date with one
+batch of events, inside the runner's transaction. Rows hold only facts derived from
+events (never ``now()``), so a replay reproduces them exactly and ``verify`` can diff them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any, Protocol, TypeAlias
+
+import asyncpg
+import msgspec
+
+from events.types import EVENT_TYPES, SCHEMA_VERSIONS, Event, decode_stored
+
+_IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+class Actor(msgspec.Struct, frozen=True, kw_only=True):
+    """Who wrote an event, as the server stamped it into the metadata."""
+
+    token_id: str | None = None
+    name: str | None = None
+    role: str | None = None
+
+
+class Metadata(msgspec.Struct, frozen=True, kw_only=True):
+    """The server-stamped parts of event metadata that read models use."""
+
+    actor: Actor | None = None
+    role: str | None = None
+    request_id: str | None = None
+
+    def who(self) -> Actor | None:
+        """The actor with its role (stamped beside the actor or inside it)."""
+        if self.actor is None:
+            return None
+        if self.actor.role is None and self.role is not None:
+            return msgspec.structs.replace(self.actor, role=self.role)
+        return self.actor
+
+
+_metadata_decoder = msgspec.json.Decoder(Metadata)
+
+
+class Envelope(msgspec.Struct, frozen=True, kw_only=True):
+    """One decoded event of the global log, as a projection sees it."""
+
+    position: int
+    event_id: str
+    stream_id: str
+    version: int
+    type: str
+    event: Event
+    metadata_json: bytes
+    recorded_at: datetime
+    region_code: str | None
+
+    @property
+    def entity_id(self) -> str:
+        """The uuid part of the stream id (``issue-<uuid>`` -> ``<uuid>``)."""
+        return self.stream_id.partition("-")[2]
+
+    def metadata(self) -> Metadata:
+        """The server-stamped metadata (actor, request id); lenient about everything else."""
+        try:
+            return _metadata_decoder.decode(self.metadata_json)
+        except msgspec.ValidationError:
+            return Metadata()
+
+
+class Projection(Protocol):
+    """A read model fed by the runner (see projections/runner.py)."""
+
+    #: stable name: the checkpoint row, the schema ``proj_<name>``, URLs and the CLI
+    name: str
+    #: event types it handles; None means every type
+    handles: frozenset[str] | None
+    #: CREATE statements with ``{s}`` for the schema name; tables in dependency order
+    ddl: tuple[str, ...]
+    #: table names, for verify's row-by-row diff
+    tables: tuple[str, ...]
+
+    async def apply(self, conn: asyncpg.Connection, schema: str, batch: Sequence[Envelope]) -> None:
+        """Bring the tables in ``schema`` up to date with ``batch`` (in global order)."""
+
+
+def schema_of(name: str, suffix: str = "") -> str:
+    """The PostgreSQL schema holding projection ``name`` (``suffix`` for rebuild/verify)."""
+    schema = f"proj_{name}{suffix}"
+    if not _IDENT.match(schema):
+        raise ValueError(f"not a safe schema name: {schema!r}")
+    return schema
+
+
+def ddl_checksum(projection: Projection) -> str:
+    """A fingerprint of the projection's DDL: when it changes the tables need a rebuild."""
+    return hashlib.sha256("\n".join(projection.ddl).encode()).hexdigest()[:16]
+
+
+async def create_tables(conn: asyncpg.Connection, projection: Projection, schema: str) -> None:
+    """Create ``schema`` and the projection's tables in it (the schema must not exist)."""
+    await conn.execute(f"CREATE SCHEMA {schema}")
+    for statement in projection.ddl:
+        await conn.execute(statement.format(s=schema))
+
+
+# --- decoding --------------------------------------------------------------------------
+
+_fast: dict[str, msgspec.json.Decoder[Any]] = {}
+
+
+def decode_event(type_name: str, schema_version: int, data: Any) -> Event:
+    """Decode a stored payload: the strict typed decoder when it fits, else the lenient path.
+
+    Nearly every stored event is current and exact, and one typed decode is several times
+    cheaper than decode + upcast + field filtering + convert (``events.types.decode_stored``),
+    which is kept for old schema versions and payloads with fields this code does not know.
+    """
+    if schema_version == SCHEMA_VERSIONS.get(type_name):
+        decoder = _fast.get(type_name)
+        if decoder is None:
+            decoder = _fast[type_name] = msgspec.json.Decoder(EVENT_TYPES[type_name])
+        try:
+            event: Event = decoder.decode(data)
+            return event
+        except msgspec.ValidationError:
+            pass
+    return decode_stored(type_name, schema_version, bytes(data))
+
+
+# --- SQL helpers -----------------------------------------------------------------------
+
+
+def uuid_array_literal(ids: Iterable[str]) -> str:
+    """A ``uuid[]`` as text (``{a,b}``): unnest cannot take an array of arrays."""
+    return "{" + ",".join(ids) + "}"
+
+
+Row: TypeAlias = dict[str, Any]
+
+
+class Table:
+    """A projection table whose rows are loaded, folded in memory and upserted per batch.
+
+    Load-fold-upsert makes a batch cost two round trips whatever its size, and the result
+    is the sequential fold of the events, so it cannot depend on where batches start.
+    """
+
+    def __init__(self, name: str, columns: Sequence[tuple[str, str]], key: str = "id") -> None:
+        self.name = name
+        self.columns = tuple(columns)
+        self.key = key
+        self._names = [c for c, _ in self.columns]
+
+    def load_sql(self, schema: str) -> str:
+        """SELECT of the rows whose key is in $1."""
+        key_type = dict(self.columns)[self.key]
+        return (
+            f"SELECT {', '.join(self._names)} FROM {schema}.{self.name} "
+            f"WHERE {self.key} = ANY($1::{key_type}[])"
+        )
+
+    def upsert_sql(self, schema: str) -> str:
+        """INSERT ... ON CONFLICT DO UPDATE of many rows at once, from one array per column."""
+        selects: list[str] = []
+        params: list[str] = []
+        for i, (column, sql_type) in enumerate(self.columns, start=1):
+            if sql_type.endswith("[]"):
+                # Arrays travel as their text form, one per row, and are cast back here.
+                params.append(f"${i}::text[]")
+                selects.append(f"u.{column}::{sql_type}")
+            else:
+                params.append(f"${i}::{sql_type}[]")
+                selects.append(f"u.{column}")
+        updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in self._names if c != self.key)
+        return (
+            f"INSERT INTO {schema}.{self.name} ({', '.join(self._names)}) "
+            f"SELECT {', '.join(selects)} FROM unnest({', '.join(params)}) "
+            f"AS u({', '.join(self._names)}) "
+            f"ON CONFLICT ({self.key}) DO UPDATE SET {updates}"
+        )
+
+    async def load(
+        self, conn: asyncpg.Connection, schema: str, keys: Iterable[Any]
+    ) -> dict[Any, Row]:
+        """Current rows by key (missing keys are absent); uuids come back as ``str``."""
+        wanted = list(keys)
+        if not wanted:
+            return {}
+        rows = await conn.fetch(self.load_sql(schema), wanted)
+        out: dict[Any, Row] = {}
+        for record in rows:
+            row = {c: _plain(record[c]) for c in self._names}
+            out[row[self.key]] = row
+        return out
+
+    async def upsert(self, conn: asyncpg.Connection, schema: str, rows: Iterable[Row]) -> None:
+        """Write ``rows`` (complete rows, keyed by column name)."""
+        rows = list(rows)
+        if not rows:
+            return
+        args: list[list[Any]] = []
+        for column, sql_type in self.columns:
+            if sql_type.endswith("[]"):
+                args.append([_array_text(r[column]) for r in rows])
+            else:
+                args.append([r[column] for r in rows])
+        await conn.execute(self.upsert_sql(schema), *args)
+
+
+def _plain(value: Any) -> Any:
+    # asyncpg's UUID type is not `str`; rows keep uuids as text so that keys compare.
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if type(value).__name__ == "UUID":
+        return str(value)
+    return value
+
+
+def _array_text(values: Sequence[Any]) -> str:
+    # Only arrays of uuids and simple codes are stored: no quoting is needed for those.
+    for v in values:
+        if not re.fullmatch(r"[A-Za-z0-9._:-]+", str(v)):
+            raise ValueError(f"array element needs quoting: {v!r}")
+    return "{" + ",".join(str(v) for v in values) + "}"
+
+
+class Where:
+    """WHERE clauses with numbered parameters, built up filter by filter."""
+
+    def __init__(self, first_param: int = 1) -> None:
+        self.clauses: list[str] = []
+        self.params: list[Any] = []
+        self._first = first_param
+
+    def param(self, value: Any) -> str:
+        """Add a parameter and return its placeholder (``$n``)."""
+        self.params.append(value)
+        return f"${self._first + len(self.params) - 1}"
+
+    def add(self, clause: str, *values: Any) -> None:
+        """Add a clause whose ``{}`` placeholders become parameters for ``values``."""
+        self.clauses.append(clause.format(*(self.param(v) for v in values)))
+
+    def sql(self) -> str:
+        """`` WHERE a AND b`` (or nothing)."""
+        return (" WHERE " + " AND ".join(self.clauses)) if self.clauses else ""

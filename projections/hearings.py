@@ -1,0 +1,213 @@
+"""Hearings as a calendar: when and where, and what became of them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from events.regions import parent_code
+from events.types import (
+    HearingCancelled,
+    HearingHeld,
+    HearingRescheduled,
+    HearingScheduled,
+    ParticipantsRecorded,
+    StatementRecorded,
+)
+from projections.base import Envelope, Row, Table, Where, schema_of
+from projections.issue_board import BadCursor, decode_cursor, encode_cursor
+
+NAME = "hearings"
+SCHEMA = schema_of(NAME)
+
+HEARINGS = Table(
+    "hearings",
+    [
+        ("id", "uuid"),
+        ("position", "bigint"),
+        ("region_code", "text"),
+        ("province_code", "text"),
+        ("title", "text"),
+        ("venue", "text"),
+        ("scheduled_at", "timestamptz"),
+        ("status", "text"),
+        ("held_at", "timestamptz"),
+        ("cancel_reason", "text"),
+        ("convened_by", "text"),
+        ("host_organization", "text"),
+        ("participant_count", "integer"),
+        ("statement_count", "integer"),
+        ("reschedule_count", "integer"),
+    ],
+)
+
+DDL = (
+    """CREATE TABLE {s}.hearings (
+        id uuid PRIMARY KEY,
+        position bigint NOT NULL,
+        region_code text NOT NULL,
+        province_code text NOT NULL,
+        title text NOT NULL,
+        venue text NOT NULL,
+        scheduled_at timestamptz NOT NULL,
+        status text NOT NULL CHECK (status IN ('scheduled', 'held', 'cancelled')),
+        held_at timestamptz,
+        cancel_reason text,
+        convened_by text NOT NULL,
+        host_organization text NOT NULL,
+        participant_count integer NOT NULL,
+        statement_count integer NOT NULL,
+        reschedule_count integer NOT NULL
+    )""",
+    "CREATE INDEX ON {s}.hearings (scheduled_at, id)",
+    "CREATE INDEX ON {s}.hearings (region_code)",
+)
+
+
+class Hearings:
+    """The ``hearings`` projection."""
+
+    name: str = NAME
+    handles: frozenset[str] | None = frozenset(
+        {
+            "HearingScheduled",
+            "HearingRescheduled",
+            "HearingCancelled",
+            "ParticipantsRecorded",
+            "StatementRecorded",
+            "HearingHeld",
+        }
+    )
+    ddl: tuple[str, ...] = DDL
+    tables: tuple[str, ...] = ("hearings",)
+
+    async def apply(self, conn: asyncpg.Connection, schema: str, batch: Sequence[Envelope]) -> None:
+        """Fold the batch into the touched hearing rows and upsert them."""
+        rows = await HEARINGS.load(conn, schema, {env.entity_id for env in batch})
+        dirty: set[str] = set()
+        for env in batch:
+            event = env.event
+            if isinstance(event, HearingScheduled):
+                if env.entity_id not in rows:
+                    rows[env.entity_id] = _scheduled(env, event)
+                    dirty.add(env.entity_id)
+                continue
+            row = rows.get(env.entity_id)
+            if row is None:
+                continue
+            dirty.add(env.entity_id)
+            match event:
+                case HearingRescheduled(scheduled_at=at, venue=venue):
+                    row["scheduled_at"] = at
+                    row["venue"] = venue if venue is not None else row["venue"]
+                    row["reschedule_count"] += 1
+                case HearingCancelled(reason=reason):
+                    row["status"] = "cancelled"
+                    row["cancel_reason"] = reason
+                case ParticipantsRecorded(participants=participants):
+                    row["participant_count"] += len(participants)
+                case StatementRecorded():
+                    row["statement_count"] += 1
+                case HearingHeld(held_at=held_at):
+                    row["status"] = "held"
+                    row["held_at"] = held_at
+        await HEARINGS.upsert(conn, schema, (rows[i] for i in sorted(dirty)))
+
+
+def _scheduled(env: Envelope, event: HearingScheduled) -> Row:
+    return {
+        "id": env.entity_id,
+        "position": env.position,
+        "region_code": event.region_code,
+        "province_code": parent_code(event.region_code),
+        "title": event.title,
+        "venue": event.venue,
+        "scheduled_at": event.scheduled_at,
+        "status": "scheduled",
+        "held_at": None,
+        "cancel_reason": None,
+        "convened_by": event.convened_by.name,
+        "host_organization": event.host_organization.name,
+        "participant_count": 0,
+        "statement_count": 0,
+        "reschedule_count": 0,
+    }
+
+
+class HearingItem(msgspec.Struct, kw_only=True):
+    """A hearing on the calendar."""
+
+    id: str
+    region_code: str
+    province_code: str
+    title: str
+    venue: str
+    scheduled_at: datetime
+    status: str
+    held_at: datetime | None
+    cancel_reason: str | None
+    convened_by: str
+    host_organization: str
+    participant_count: int
+    statement_count: int
+
+
+_COLUMNS = (
+    "id::text, region_code, province_code, title, venue, scheduled_at, status, held_at, "
+    "cancel_reason, convened_by, host_organization, participant_count, statement_count"
+)
+
+
+def _item(r: asyncpg.Record) -> HearingItem:
+    return HearingItem(**dict(r.items()))
+
+
+async def calendar(
+    conn: asyncpg.Connection,
+    *,
+    scope: list[str] | None,
+    provinces: list[str] | None = None,
+    regions: list[str] | None = None,
+    statuses: list[str] | None = None,
+    date_from: datetime | None = None,
+    date_to: datetime | None = None,
+    cursor: str | None = None,
+    limit: int = 100,
+) -> tuple[list[HearingItem], str | None]:
+    """Hearings in time order (earliest first) within the filters, one page at a time."""
+    w = Where()
+    for column, values in (
+        ("region_code", scope),
+        ("province_code", provinces),
+        ("region_code", regions),
+        ("status", statuses),
+    ):
+        if values is not None:
+            w.add(f"{column} = ANY({{}}::text[])", list(values))
+    if date_from is not None:
+        w.add("scheduled_at >= {}", date_from)
+    if date_to is not None:
+        w.add("scheduled_at < {}", date_to)
+    if cursor is not None:
+        values = decode_cursor(cursor)
+        try:
+            w.add(
+                "(scheduled_at, id) > ({}, {}::uuid)", datetime.fromisoformat(values[0]), values[1]
+            )
+        except (TypeError, ValueError, IndexError) as e:
+            raise BadCursor("cursor is not valid") from e
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM {SCHEMA}.hearings{w.sql()} ORDER BY scheduled_at, id "
+        f"LIMIT {w.param(limit + 1)}",
+        *w.params,
+    )
+    items = [_item(r) for r in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit:
+        last: list[Any] = [items[-1].scheduled_at.isoformat(), items[-1].id]
+        next_cursor = encode_cursor(last)
+    return items, next_cursor

@@ -1,0 +1,161 @@
+"""Full-text search over issues, statements and recommendations (Indonesian stemming).
+
+PostgreSQL's ``indonesian`` configuration stems affixes and particles, so ``honorarium``
+finds ``honorariumnya``. Titles weigh more than bodies; snippets come from
+``ts_headline``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import asyncpg
+import msgspec
+
+from events.types import (
+    IssueRaised,
+    RecommendationDrafted,
+    RecommendationRevised,
+    StatementRecorded,
+)
+from projections.base import Envelope, Row, Table, Where, schema_of
+
+NAME = "search"
+SCHEMA = schema_of(NAME)
+
+DOCUMENTS = Table(
+    "documents",
+    [
+        ("doc_id", "text"),
+        ("kind", "text"),
+        ("id", "text"),
+        ("position", "bigint"),
+        ("region_code", "text"),
+        ("title", "text"),
+        ("body", "text"),
+    ],
+    key="doc_id",
+)
+
+DDL = (
+    """CREATE TABLE {s}.documents (
+        doc_id text PRIMARY KEY,
+        kind text NOT NULL CHECK (kind IN ('issue', 'statement', 'recommendation')),
+        id text NOT NULL,
+        position bigint NOT NULL,
+        region_code text,
+        title text NOT NULL,
+        body text NOT NULL,
+        tsv tsvector GENERATED ALWAYS AS (
+            setweight(to_tsvector('indonesian'::regconfig, title), 'A')
+            || setweight(to_tsvector('indonesian'::regconfig, body), 'B')) STORED
+    )""",
+    "CREATE INDEX ON {s}.documents USING gin (tsv)",
+)
+
+
+class Search:
+    """The ``search`` projection: one document per issue, statement and recommendation."""
+
+    name: str = NAME
+    handles: frozenset[str] | None = frozenset(
+        {"IssueRaised", "StatementRecorded", "RecommendationDrafted", "RecommendationRevised"}
+    )
+    ddl: tuple[str, ...] = DDL
+    tables: tuple[str, ...] = ("documents",)
+
+    async def apply(self, conn: asyncpg.Connection, schema: str, batch: Sequence[Envelope]) -> None:
+        """Upsert one document per new text; revisions replace a recommendation's text."""
+        revised = {
+            f"recommendation:{e.entity_id}"
+            for e in batch
+            if isinstance(e.event, RecommendationRevised)
+        }
+        docs = await DOCUMENTS.load(conn, schema, revised)
+        dirty: set[str] = set()
+        for env in batch:
+            event = env.event
+            doc: Row | None = None
+            match event:
+                case IssueRaised():
+                    doc = _doc(
+                        "issue",
+                        env.entity_id,
+                        env,
+                        event.region_code,
+                        event.title,
+                        event.description,
+                    )
+                case StatementRecorded():
+                    body = event.text + (f" \u201c{event.quote}\u201d" if event.quote else "")
+                    title = f"{event.speaker} ({event.organization.name})"
+                    doc = _doc("statement", env.event_id, env, env.region_code, title, body)
+                case RecommendationDrafted():
+                    doc = _doc("recommendation", env.entity_id, env, None, event.title, event.body)
+                case RecommendationRevised(title=title, body=body):
+                    found = docs.get(f"recommendation:{env.entity_id}")
+                    if found is not None:
+                        found["title"] = title if title is not None else found["title"]
+                        found["body"] = body if body is not None else found["body"]
+                        dirty.add(found["doc_id"])
+            if doc is not None and doc["doc_id"] not in docs:
+                docs[doc["doc_id"]] = doc
+                dirty.add(doc["doc_id"])
+        await DOCUMENTS.upsert(conn, schema, (docs[d] for d in sorted(dirty)))
+
+
+def _doc(kind: str, id_: str, env: Envelope, region: str | None, title: str, body: str) -> Row:
+    return {
+        "doc_id": f"{kind}:{id_}",
+        "kind": kind,
+        "id": id_,
+        "position": env.position,
+        "region_code": region,
+        "title": title,
+        "body": body,
+    }
+
+
+class SearchHit(msgspec.Struct, kw_only=True):
+    """One search result."""
+
+    kind: str
+    id: str
+    title: str
+    snippet: str
+    rank: float
+
+
+async def search(
+    conn: asyncpg.Connection,
+    query: str,
+    *,
+    scope: list[str] | None,
+    kinds: list[str] | None = None,
+    limit: int = 20,
+) -> list[SearchHit]:
+    """Best matches first, with ``<b>``-highlighted snippets.
+
+    ``query`` uses web-search syntax (words, ``"phrases"``, ``-exclusions``, ``or``).
+    Recommendations have no region: a regional scope never sees them.
+    """
+    w = Where(2)
+    w.clauses.append("d.tsv @@ q")
+    if scope is not None:
+        w.add("d.region_code = ANY({}::text[])", scope)
+    if kinds is not None:
+        w.add("d.kind = ANY({}::text[])", kinds)
+    rows = await conn.fetch(
+        "SELECT d.kind, d.id, d.title, "
+        "ts_headline('indonesian', d.body, q, "
+        "'MaxFragments=2, MaxWords=25, MinWords=8') AS snippet, "
+        "ts_rank(d.tsv, q) AS rank "
+        f"FROM {SCHEMA}.documents d, websearch_to_tsquery('indonesian', $1) q{w.sql()} "
+        f"ORDER BY rank DESC, d.position LIMIT {w.param(limit)}",
+        query,
+        *w.params,
+    )
+    return [
+        SearchHit(kind=r[0], id=r[1], title=r[2], snippet=r[3], rank=round(float(r[4]), 6))
+        for r in rows
+    ]
