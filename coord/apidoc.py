@@ -7,21 +7,51 @@ cycle::
     from coord.apidoc import documented
 
     @routes.get("/v1/views/issues")
-    @documented(query=IssueBoardQuery, responses={200: IssueBoardPage}, errors=(404,))
+    @documented(query=IssueBoardQuery, responses={200: IssuePage}, errors=(404,))
     async def issue_board(request: web.Request) -> web.Response: ...
 
 Types are anything msgspec can describe (Structs, unions, lists, Annotated ...).
+The path Structs shared by several modules live here too (:class:`StreamPath`,
+:class:`IdPath`, :class:`RegionPath`).
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 
 from coord.auth import Role
+
+# --- path parameters shared by several modules -------------------------------------------
+
+StreamIdParam = Annotated[
+    str, msgspec.Meta(pattern=r"^[A-Za-z0-9._:]+-[A-Za-z0-9._:-]+$", max_length=200)
+]
+
+
+class StreamPath(msgspec.Struct):
+    """Path of stream routes."""
+
+    stream_id: StreamIdParam
+
+
+class IdPath(msgspec.Struct):
+    """Path of aggregate routes: the UUID part of the stream id."""
+
+    id: uuid.UUID
+
+
+class RegionPath(msgspec.Struct):
+    """Path of region routes: a dotted Kemendagri code."""
+
+    code: Annotated[str, msgspec.Meta(examples=["35", "35.71"])]
+
+
+# --- declarations --------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -46,7 +76,8 @@ class Operation:
     `body`/`responses` values may be a type, a :class:`Body` (other media type),
     a tuple of `Body` (several media types) or an :class:`AllOf`; None in
     `responses` means no body. `query` and `path` are Structs whose fields are
-    the parameters; `headers` maps header names to types (all optional).
+    the parameters; `headers` maps request header names to types (all optional);
+    `response_headers` maps header names to types for every 2xx response.
     """
 
     responses: Mapping[int, Any] = field(default_factory=lambda: {200: Any})
@@ -55,6 +86,7 @@ class Operation:
     query: type[msgspec.Struct] | None = None
     path: type[msgspec.Struct] | None = None
     headers: Mapping[str, Any] = field(default_factory=dict)
+    response_headers: Mapping[str, Any] = field(default_factory=dict)
     errors: tuple[int, ...] = ()
     roles: tuple[Role, ...] = ()
     summary: str | None = None
@@ -72,6 +104,7 @@ def documented(
     query: type[msgspec.Struct] | None = None,
     path: type[msgspec.Struct] | None = None,
     headers: Mapping[str, Any] | None = None,
+    response_headers: Mapping[str, Any] | None = None,
     errors: Iterable[int] = (),
     roles: Iterable[Role] = (),
     summary: str | None = None,
@@ -85,6 +118,7 @@ def documented(
         query=query,
         path=path,
         headers=headers or {},
+        response_headers=response_headers or {},
         errors=tuple(errors),
         roles=tuple(roles),
         summary=summary,

@@ -14,7 +14,7 @@ The paths come from walking `app.router`, so every route is in the document:
 Example::
 
     @routes.get("/v1/views/issues")
-    @documented(query=IssueBoardQuery, responses={200: IssueBoardPage}, errors=(422,))
+    @documented(query=IssueBoardQuery, responses={200: IssuePage}, errors=(422,))
     async def issue_board(request: web.Request) -> web.Response: ...
 
 `errors` lists the statuses particular to the route; 401/403 (non-public routes),
@@ -36,7 +36,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from aiohttp import web
 
-from coord.apidoc import AllOf, Body, Operation
+from coord.apidoc import AllOf, Body, IdPath, Operation, RegionPath, StreamPath
 from coord.auth import PUBLIC_PATHS
 from coord.http.streams import AppendRequest, AppendResponse, LogPage, StreamPage
 from coord.http.tokens import CreateToken, RevokeToken
@@ -54,6 +54,7 @@ _PATH_PARAM = re.compile(r"\{([^}:]+)(?::[^}]*)?\}")
 _REASONS = {
     200: "OK",
     201: "Created",
+    202: "Accepted",
     204: "No content",
     400: "Malformed JSON",
     401: "Missing, unknown or revoked bearer token",
@@ -127,33 +128,11 @@ class ProblemDetails(msgspec.Struct, kw_only=True):
 
 # --- parameters --------------------------------------------------------------------------
 
-StreamIdParam = Annotated[
-    str, msgspec.Meta(pattern=r"^[A-Za-z0-9._:]+-[A-Za-z0-9._:-]+$", max_length=200)
-]
-
-
-class StreamPath(msgspec.Struct):
-    """Path of stream routes."""
-
-    stream_id: StreamIdParam
-
-
-class IdPath(msgspec.Struct):
-    """Path of aggregate routes: the UUID part of the stream id."""
-
-    id: uuid.UUID
-
 
 class TokenPath(msgspec.Struct):
     """Path of token routes."""
 
     token_id: uuid.UUID
-
-
-class RegionPath(msgspec.Struct):
-    """Path of region routes: a dotted Kemendagri code."""
-
-    code: Annotated[str, msgspec.Meta(examples=["35", "35.71"])]
 
 
 class StreamQuery(msgspec.Struct, kw_only=True):
@@ -416,7 +395,7 @@ def build(app: web.Application, *, title: str = "coord", version: str = "0.1.0")
         for struct in (op.query, op.path):
             if struct is not None:
                 types.add(struct)
-        for t in op.headers.values():
+        for t in (*op.headers.values(), *op.response_headers.values()):
             types.add(t)
     components = types.resolve()
 
@@ -496,7 +475,7 @@ def _operation(
         entry["x-coord-undocumented"] = True
         entry["summary"] = summary or f"{route.method} {route.path}"
         entry["description"] = (description or "") + (
-            "\n\nThis route declares no types yet (coord.openapi.documented)."
+            "\n\nThis route declares no types yet (coord.apidoc.documented)."
         ).strip()
         responses: dict[str, Any] = {
             "200": {"description": "OK", "content": {"application/json": {"schema": {}}}}
@@ -532,6 +511,10 @@ def _operation(
             response: dict[str, Any] = {"description": _REASONS.get(status, f"HTTP {status}")}
             if value is not None:
                 response["content"] = _content(types, value)
+            if op.response_headers and 200 <= status < 300:
+                response["headers"] = {
+                    name: {"schema": types.schema(t)} for name, t in op.response_headers.items()
+                }
             responses[str(status)] = response
     for name in _PATH_PARAM.findall(route.path):
         if name not in declared_path:

@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Annotated
 
 import msgspec
 from aiohttp import web
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from coord.apidoc import Body, StreamPath, documented
 from coord.auth import Role, forbidden, principal_of, require_role
 from coord.http.params import int_param
 from coord.keys import AUDIT
 from coord.problems import Problem, invalid, not_found
-from events.audit_log import SignedHead, TreeNotBuilt, b64
+from events.audit_log import ExportLine, SignedHead, TrailEntry, TreeNotBuilt, b64
 from events.streams import validate_stream_id
 
 routes = web.RouteTableDef()
@@ -62,7 +64,59 @@ class ConsistencyProof(msgspec.Struct, kw_only=True):
     proof: list[str]
 
 
-def _json(body: msgspec.Struct | dict[str, object]) -> web.Response:
+class StreamTrail(msgspec.Struct, kw_only=True):
+    """`GET /v1/audit/streams/{stream_id}`; `next_from_version` is null on the last page."""
+
+    stream_id: str
+    events: list[TrailEntry]
+    next_from_version: int | None
+
+
+# --- query parameters (for the document; the handlers parse them strictly below) -----------
+
+
+class SizeQuery(msgspec.Struct, kw_only=True):
+    """The checkpoint at tree size `size` instead of the latest one."""
+
+    size: Annotated[int, msgspec.Meta(ge=0)] | None = None
+
+
+class InclusionQuery(msgspec.Struct, kw_only=True):
+    """Query of `GET /v1/audit/proof/inclusion`; `tree_size` defaults to the latest checkpoint's."""
+
+    event_id: uuid.UUID
+    tree_size: Annotated[int, msgspec.Meta(ge=1)] | None = None
+
+
+class ConsistencyQuery(msgspec.Struct, kw_only=True):
+    """Query of `GET /v1/audit/proof/consistency` (`first` <= `second`)."""
+
+    first: Annotated[int, msgspec.Meta(ge=0)]
+    second: Annotated[int, msgspec.Meta(ge=0)]
+
+
+class TrailQuery(msgspec.Struct, kw_only=True):
+    """Query of `GET /v1/audit/streams/{stream_id}`."""
+
+    from_version: Annotated[int, msgspec.Meta(ge=1)] = 1
+    limit: Annotated[int, msgspec.Meta(ge=1, le=10000)] = 1000
+
+
+class ExportQuery(msgspec.Struct, kw_only=True):
+    """Query of `GET /v1/audit/export`: positions `from..to` (`to`: latest checkpoint's size)."""
+
+    from_: Annotated[int, msgspec.Meta(ge=1)] = msgspec.field(default=1, name="from")
+    to: Annotated[int, msgspec.Meta(ge=0)] | None = None
+
+
+_ExportLines = Annotated[
+    ExportLine,
+    msgspec.Meta(description="NDJSON: one such object per line, one line per leaf, in log order."),
+]
+_Position = Annotated[int, msgspec.Meta(ge=0)]
+
+
+def _json(body: msgspec.Struct) -> web.Response:
     return web.Response(body=_encoder.encode(body), content_type="application/json")
 
 
@@ -86,6 +140,7 @@ async def _head(request: web.Request) -> SignedHead:
 
 
 @routes.get("/v1/audit/public-key")
+@documented(responses={200: PublicKey}, roles=READERS, tags=("audit",))
 async def public_key(request: web.Request) -> web.Response:
     """The log's origin and Ed25519 verifier key (C2SP signed-note vkey)."""
     require_role(request, *READERS)
@@ -95,6 +150,13 @@ async def public_key(request: web.Request) -> web.Response:
 
 
 @routes.get("/v1/audit/checkpoint")
+@documented(
+    query=SizeQuery,
+    responses={200: Body(str, "text/plain; charset=utf-8")},
+    errors=(404, 409),
+    roles=READERS,
+    tags=("audit",),
+)
 async def checkpoint(request: web.Request) -> web.Response:
     """The latest signed checkpoint (or the one at `?size=N`), as the signed note text."""
     require_role(request, *READERS)
@@ -103,6 +165,9 @@ async def checkpoint(request: web.Request) -> web.Response:
 
 
 @routes.get("/v1/audit/tree-head")
+@documented(
+    query=SizeQuery, responses={200: TreeHead}, errors=(404, 409), roles=READERS, tags=("audit",)
+)
 async def tree_head(request: web.Request) -> web.Response:
     """The latest tree head (or the one at `?size=N`) with its signed checkpoint."""
     require_role(request, *READERS)
@@ -118,6 +183,13 @@ async def tree_head(request: web.Request) -> web.Response:
 
 
 @routes.get("/v1/audit/proof/inclusion")
+@documented(
+    query=InclusionQuery,
+    responses={200: InclusionProof},
+    errors=(404, 409),
+    roles=(*READERS, "regional"),
+    tags=("audit",),
+)
 async def inclusion_proof(request: web.Request) -> web.Response:
     """RFC 9162 inclusion proof of an event in the tree of `tree_size` leaves.
 
@@ -160,6 +232,13 @@ async def inclusion_proof(request: web.Request) -> web.Response:
 
 
 @routes.get("/v1/audit/proof/consistency")
+@documented(
+    query=ConsistencyQuery,
+    responses={200: ConsistencyProof},
+    errors=(409,),
+    roles=READERS,
+    tags=("audit",),
+)
 async def consistency_proof(request: web.Request) -> web.Response:
     """RFC 9162 consistency proof that the tree of `first` leaves is a prefix of `second`."""
     require_role(request, *READERS)
@@ -178,6 +257,14 @@ async def consistency_proof(request: web.Request) -> web.Response:
 
 
 @routes.get("/v1/audit/streams/{stream_id}")
+@documented(
+    path=StreamPath,
+    query=TrailQuery,
+    responses={200: StreamTrail},
+    errors=(404,),
+    roles=READERS,
+    tags=("audit",),
+)
 async def stream_trail(request: web.Request) -> web.Response:
     """Every event of a stream with actor, time, position, leaf index and leaf hash."""
     require_role(request, *READERS)
@@ -190,15 +277,27 @@ async def stream_trail(request: web.Request) -> web.Response:
     more = len(entries) > limit
     entries = entries[:limit]
     return _json(
-        {
-            "stream_id": stream_id,
-            "events": entries,
-            "next_from_version": entries[-1].version + 1 if more else None,
-        }
+        StreamTrail(
+            stream_id=stream_id,
+            events=entries,
+            next_from_version=entries[-1].version + 1 if more else None,
+        )
     )
 
 
 @routes.get("/v1/audit/export")
+@documented(
+    query=ExportQuery,
+    responses={200: Body(_ExportLines, NDJSON)},
+    response_headers={
+        "X-Coord-Tree-Size": _Position,
+        "X-Coord-Export-From": _Position,
+        "X-Coord-Export-To": _Position,
+    },
+    errors=(409,),
+    roles=READERS,
+    tags=("audit",),
+)
 async def export(request: web.Request) -> web.StreamResponse:
     """NDJSON, one leaf per line: `{"leaf_index", "leaf_hash", "event"}`, positions `from..to`.
 

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Annotated
 
 import msgspec
 from aiohttp import web
 
+from coord.apidoc import Body, documented
 from coord.auth import principal_of
 from coord.keys import PROJECTIONS, STORE
 from coord.problems import invalid
@@ -64,6 +66,31 @@ def sse_message(event: RecordedEvent) -> bytes:
     return b"id: %d\ndata: %s\n\n" % (event.position, body)
 
 
+_After = Annotated[
+    int, msgspec.Meta(ge=0, description="Send the events after this global position.")
+]
+
+
+class FeedQuery(msgspec.Struct, kw_only=True):
+    """Query of `GET /v1/events/stream`; the `Last-Event-ID` header wins over `after`."""
+
+    after: _After = 0
+
+
+_SSE = Annotated[
+    str,
+    msgspec.Meta(
+        description=(
+            "Server-Sent Events. Each message's `id:` is the event's global position and "
+            "its `data:` one JSON line in the shape of a `GET /v1/events` event "
+            "(id, stream_id, version, position, type, schema_version, data, metadata, "
+            "recorded_at). Idle feeds send `: heartbeat` comments; the first message "
+            "sets `retry: 2000`."
+        )
+    ),
+]
+
+
 def _start(request: web.Request) -> int:
     raw = request.headers.get("Last-Event-ID") or request.query.get("after") or "0"
     try:
@@ -76,6 +103,12 @@ def _start(request: web.Request) -> int:
 
 
 @routes.get("/v1/events/stream")
+@documented(
+    query=FeedQuery,
+    headers={"Last-Event-ID": _After},
+    responses={200: Body(_SSE, "text/event-stream")},
+    tags=("streams",),
+)
 async def event_stream(request: web.Request) -> web.StreamResponse:
     """Server-Sent Events of the global log after ``after`` (or ``Last-Event-ID``)."""
     principal = principal_of(request)

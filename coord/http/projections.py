@@ -13,7 +13,7 @@ import functools
 import os
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import asyncpg
 import msgspec
@@ -21,12 +21,13 @@ import structlog
 from aiohttp import web
 
 from coord import db
+from coord.apidoc import documented
 from coord.auth import require_role
 from coord.keys import DSN, POOL, PROJECTION_SETTINGS, PROJECTIONS, STORE
 from coord.metrics import METRICS
 from coord.problems import Problem, invalid, not_found
 from projections.registry import all_projections
-from projections.runner import Positions, Runner, ensure, rebuild, status
+from projections.runner import Positions, ProjectionStatus, Runner, ensure, rebuild, status
 from projections.service import ProjectionService, ProjectionSettings
 
 log = structlog.get_logger("coord.projections")
@@ -157,6 +158,32 @@ def min_position(request: web.Request) -> int | None:
     return value
 
 
+MinPosition = Annotated[
+    int,
+    msgspec.Meta(
+        ge=0,
+        description="Wait (bounded) until the view reflects this log position "
+        "(an append's `last_position`); 503 if it does not in time.",
+    ),
+]
+
+
+class ViewQuery(msgspec.Struct, kw_only=True):
+    """Query parameters every view takes; each view's query adds its own."""
+
+    min_position: MinPosition | None = None
+
+
+#: Request headers every view takes (`min_position` as a header; the query wins).
+VIEW_HEADERS: dict[str, Any] = {"X-Min-Position": MinPosition}
+#: Response headers of every view: the log position the data reflects.
+VIEW_RESPONSE_HEADERS: dict[str, Any] = {
+    POSITION_HEADER: Annotated[
+        int, msgspec.Meta(ge=0, description="The log position the view's data reflects.")
+    ]
+}
+
+
 @contextlib.asynccontextmanager
 async def snapshot(request: web.Request, *names: str) -> AsyncIterator[Snapshot]:
     """Wait for read-your-writes if asked, then a consistent read of the named projections."""
@@ -202,10 +229,26 @@ def view_response(body: Any, snap: Snapshot, status: int = 200) -> web.Response:
 class ProjectionList(msgspec.Struct, kw_only=True):
     """``GET /v1/projections``."""
 
-    items: list[Any]
+    items: list[ProjectionStatus]
+
+
+class ProjectionName(msgspec.Struct):
+    """Path of `POST /v1/projections/{name}/rebuild`."""
+
+    name: str
+
+
+class RebuildStarted(msgspec.Struct, kw_only=True):
+    """``POST /v1/projections/{name}/rebuild``: the rebuild runs in the background."""
+
+    name: str
+    state: Literal["rebuilding"]
 
 
 @routes.get("/v1/projections")
+@documented(
+    responses={200: ProjectionList}, roles=("national", "auditor", "admin"), tags=("projections",)
+)
 async def list_projections(request: web.Request) -> web.Response:
     """Each projection's position, the log head, lag (events, seconds), state and last error."""
     require_role(request, "national", "auditor", "admin")
@@ -217,6 +260,13 @@ async def list_projections(request: web.Request) -> web.Response:
 
 
 @routes.post("/v1/projections/{name}/rebuild")
+@documented(
+    path=ProjectionName,
+    responses={202: RebuildStarted},
+    errors=(404, 409),
+    roles=("admin",),
+    tags=("projections",),
+)
 async def rebuild_projection(request: web.Request) -> web.Response:
     """Start replaying one projection from position 0 into fresh tables (admin only); 202."""
     require_role(request, "admin")
@@ -236,7 +286,7 @@ async def rebuild_projection(request: web.Request) -> web.Response:
     service.rebuilds[name] = task
     return web.Response(
         status=202,
-        body=_encoder.encode({"name": name, "state": "rebuilding"}),
+        body=_encoder.encode(RebuildStarted(name=name, state="rebuilding")),
         content_type="application/json",
     )
 

@@ -7,14 +7,23 @@ wait for ``min_position`` (read your writes) and answers with ``X-Projection-Pos
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 from aiohttp import web
 
-from coord.auth import forbidden, principal_of, require_role
+from coord.apidoc import IdPath, RegionPath, documented
+from coord.auth import Role, forbidden, principal_of, require_role
 from coord.http.params import int_param, list_param
-from coord.http.projections import snapshot, view_response
+from coord.http.projections import (
+    VIEW_HEADERS,
+    VIEW_RESPONSE_HEADERS,
+    ViewQuery,
+    snapshot,
+    view_response,
+)
 from coord.problems import invalid, not_found
 from events.regions import load_regions
 from projections import activity as activity_model
@@ -29,11 +38,174 @@ _HEARING_STATUSES = frozenset({"scheduled", "held", "cancelled"})
 _REC_STATUSES = frozenset({"draft", "approved", "submitted", "responded", "closed"})
 
 
-class Page(msgspec.Struct, kw_only=True):
-    """Every list view: items and the opaque cursor of the next page (null at the end)."""
+# --- wire shapes: every list view is `{"items": [...], "next_cursor": <opaque> | null}` -----
 
-    items: list[msgspec.Struct]
+
+class IssuePage(msgspec.Struct, kw_only=True):
+    """``GET /v1/views/issues``: a page of the board; `next_cursor` is null at the end."""
+
+    items: list[issue_board.IssueItem]
     next_cursor: str | None
+
+
+class UncoveredPage(msgspec.Struct, kw_only=True):
+    """``GET /v1/views/issues/uncovered``: a page of uncited open issues."""
+
+    items: list[issue_board.UncoveredItem]
+    next_cursor: str | None
+
+
+class RecommendationPage(msgspec.Struct, kw_only=True):
+    """``GET /v1/views/recommendations``: a page of recommendations."""
+
+    items: list[recommendations.RecommendationItem]
+    next_cursor: str | None
+
+
+class HearingPage(msgspec.Struct, kw_only=True):
+    """``GET /v1/views/hearings``: a page of the calendar."""
+
+    items: list[hearings_model.HearingItem]
+    next_cursor: str | None
+
+
+class ActivityPage(msgspec.Struct, kw_only=True):
+    """``GET /v1/views/activity``: a page of writes."""
+
+    items: list[activity_model.ActivityItem]
+    next_cursor: str | None
+
+
+# --- query parameters (for the document; the handlers parse them strictly below) -----------
+
+Names = Annotated[
+    list[str], msgspec.Meta(description="Repeat the parameter or separate values by commas.")
+]
+TimeParam = Annotated[
+    str,
+    msgspec.Meta(
+        description="An RFC 3339 time with offset, or a date (a whole day, UTC).",
+        examples=["2024-02-14", "2024-02-14T09:00:00+07:00"],
+    ),
+]
+Cursor = Annotated[str, msgspec.Meta(description="`next_cursor` of the previous page.")]
+Similarity = Annotated[
+    float, msgspec.Meta(ge=0.05, le=1.0, description="Trigram similarity threshold.")
+]
+
+
+_ListNote = msgspec.Meta(description="Repeat the parameter or separate values by commas.")
+IssueStatuses = Annotated[list[Literal["open", "addressed", "withdrawn"]], _ListNote]
+HearingStatuses = Annotated[list[Literal["scheduled", "held", "cancelled"]], _ListNote]
+RecommendationStatuses = Annotated[
+    list[Literal["draft", "approved", "submitted", "responded", "closed"]], _ListNote
+]
+SearchKinds = Annotated[list[Literal["issue", "statement", "recommendation"]], _ListNote]
+
+
+class IssueFilterQuery(ViewQuery, kw_only=True):
+    """Filters of the issue board and its summary."""
+
+    category: Names | None = None
+    province: Names | None = None
+    region: Names | None = None
+    raised_by: Names | None = None
+    status: IssueStatuses | None = None
+    severity_min: Annotated[int, msgspec.Meta(ge=1, le=5)] = 1
+    severity_max: Annotated[int, msgspec.Meta(ge=1, le=5)] = 5
+    from_: TimeParam | None = msgspec.field(default=None, name="from")
+    to: TimeParam | None = None
+    hearing: uuid.UUID | None = None
+
+
+class IssueBoardQuery(IssueFilterQuery, kw_only=True):
+    """Query of ``GET /v1/views/issues``."""
+
+    sort: Literal["recent", "severity"] = "recent"
+    cursor: Cursor | None = None
+    limit: Annotated[int, msgspec.Meta(ge=1, le=500)] = 50
+
+
+class RecurringQuery(ViewQuery, kw_only=True):
+    """Query of ``GET /v1/views/issues/recurring``."""
+
+    category: Names | None = None
+    similarity: Similarity = 0.4
+    min_regions: Annotated[int, msgspec.Meta(ge=1)] = 1
+    limit: Annotated[int, msgspec.Meta(ge=1, le=500)] = 50
+
+
+class UncoveredQuery(ViewQuery, kw_only=True):
+    """Query of ``GET /v1/views/issues/uncovered``."""
+
+    category: Names | None = None
+    similarity: Similarity = 0.4
+    cursor: Cursor | None = None
+    limit: Annotated[int, msgspec.Meta(ge=1, le=500)] = 50
+
+
+class RecommendationsQuery(ViewQuery, kw_only=True):
+    """Query of ``GET /v1/views/recommendations``."""
+
+    status: RecommendationStatuses | None = None
+    cursor: Cursor | None = None
+    limit: Annotated[int, msgspec.Meta(ge=1, le=500)] = 50
+
+
+class HearingsQuery(ViewQuery, kw_only=True):
+    """Query of ``GET /v1/views/hearings``; `from`/`to` bound the scheduled time."""
+
+    province: Names | None = None
+    region: Names | None = None
+    status: HearingStatuses | None = None
+    from_: TimeParam | None = msgspec.field(default=None, name="from")
+    to: TimeParam | None = None
+    cursor: Cursor | None = None
+    limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 100
+
+
+class SearchQuery(ViewQuery, kw_only=True):
+    """Query of ``GET /v1/search``."""
+
+    q: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+    kind: SearchKinds | None = None
+    limit: Annotated[int, msgspec.Meta(ge=1, le=200)] = 20
+
+
+class ActivityQuery(ViewQuery, kw_only=True):
+    """Query of ``GET /v1/views/activity``."""
+
+    actor: Annotated[str, msgspec.Meta(description="A token id.")] | None = None
+    region: Names | None = None
+    from_: TimeParam | None = msgspec.field(default=None, name="from")
+    to: TimeParam | None = None
+    cursor: Cursor | None = None
+    limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 100
+
+
+_H = TypeVar("_H", bound=Callable[..., Any])
+
+
+def _view(
+    query: type[msgspec.Struct],
+    response: Any,
+    *,
+    path: type[msgspec.Struct] | None = None,
+    errors: tuple[int, ...] = (),
+    roles: tuple[Role, ...] = (),
+    tags: tuple[str, ...] = ("views",),
+) -> Callable[[_H], _H]:
+    """`documented` for a view: min_position, X-Projection-Position and 503 on every one."""
+    return documented(
+        query=query,
+        path=path,
+        responses={200: response},
+        headers=VIEW_HEADERS,
+        response_headers=VIEW_RESPONSE_HEADERS,
+        errors=(*errors, 503),
+        roles=roles,
+        tags=tags,
+    )
 
 
 def _time_param(request: web.Request, name: str, *, end: bool = False) -> datetime | None:
@@ -104,6 +276,7 @@ def _issue_filters(request: web.Request) -> IssueFilters:
 
 
 @routes.get("/v1/views/issues")
+@_view(IssueBoardQuery, IssuePage)
 async def issues_view(request: web.Request) -> web.Response:
     """The national issue board, filtered, newest (``sort=recent``) or most severe first."""
     filters = _issue_filters(request)
@@ -122,10 +295,11 @@ async def issues_view(request: web.Request) -> web.Response:
             )
         except BadCursor as e:
             raise invalid(str(e), "query.cursor") from None
-        return view_response(Page(items=list(items), next_cursor=cursor), snap)
+        return view_response(IssuePage(items=items, next_cursor=cursor), snap)
 
 
 @routes.get("/v1/views/issues/summary")
+@_view(IssueFilterQuery, issue_board.Summary)
 async def issues_summary(request: web.Request) -> web.Response:
     """Counts by category x province and by category x organization."""
     filters = _issue_filters(request)
@@ -140,6 +314,7 @@ class Clusters(msgspec.Struct, kw_only=True):
 
 
 @routes.get("/v1/views/issues/recurring")
+@_view(RecurringQuery, Clusters)
 async def recurring(request: web.Request) -> web.Response:
     """Similar issues grouped per category, ranked by how many regions raised them."""
     scope = _scope(request)
@@ -157,6 +332,7 @@ async def recurring(request: web.Request) -> web.Response:
 
 
 @routes.get("/v1/views/issues/uncovered")
+@_view(UncoveredQuery, UncoveredPage)
 async def uncovered(request: web.Request) -> web.Response:
     """Open issues no recommendation cites, by recurrence and severity."""
     scope = _scope(request)
@@ -184,13 +360,14 @@ async def uncovered(request: web.Request) -> web.Response:
             if next_offset is not None
             else None
         )
-        return view_response(Page(items=list(items), next_cursor=next_cursor), snap)
+        return view_response(UncoveredPage(items=items, next_cursor=next_cursor), snap)
 
 
 # --- recommendations ---------------------------------------------------------------------------
 
 
 @routes.get("/v1/views/recommendations")
+@_view(RecommendationsQuery, RecommendationPage, roles=("national", "auditor", "admin"))
 async def recommendations_view(request: web.Request) -> web.Response:
     """Recommendations with status, timeline, cited issues and breadth (national roles)."""
     require_role(request, "national", "auditor", "admin")
@@ -206,10 +383,17 @@ async def recommendations_view(request: web.Request) -> web.Response:
             )
         except BadCursor as e:
             raise invalid(str(e), "query.cursor") from None
-        return view_response(Page(items=list(items), next_cursor=cursor), snap)
+        return view_response(RecommendationPage(items=items, next_cursor=cursor), snap)
 
 
 @routes.get("/v1/views/recommendations/{id}")
+@_view(
+    ViewQuery,
+    recommendations.RecommendationItem,
+    path=IdPath,
+    errors=(404,),
+    roles=("national", "auditor", "admin"),
+)
 async def recommendation_view(request: web.Request) -> web.Response:
     """One recommendation (national roles)."""
     require_role(request, "national", "auditor", "admin")
@@ -261,6 +445,7 @@ class Dossier(msgspec.Struct, kw_only=True):
 
 
 @routes.get("/v1/views/regions/{code}")
+@_view(ViewQuery, Dossier, path=RegionPath, errors=(404,))
 async def region_dossier(request: web.Request) -> web.Response:
     """A province (with its regencies) or a regency: hearings, issues, recommendations."""
     code = request.match_info["code"]
@@ -304,6 +489,7 @@ async def region_dossier(request: web.Request) -> web.Response:
 
 
 @routes.get("/v1/views/hearings")
+@_view(HearingsQuery, HearingPage)
 async def hearing_calendar(request: web.Request) -> web.Response:
     """Hearings in time order, ``from``/``to`` on the scheduled time, by province or region."""
     limit = int_param(request, "limit", 100, minimum=1, maximum=1000)
@@ -322,7 +508,7 @@ async def hearing_calendar(request: web.Request) -> web.Response:
             )
         except BadCursor as e:
             raise invalid(str(e), "query.cursor") from None
-        return view_response(Page(items=list(items), next_cursor=cursor), snap)
+        return view_response(HearingPage(items=items, next_cursor=cursor), snap)
 
 
 # --- search and activity ------------------------------------------------------------------------
@@ -335,6 +521,7 @@ class SearchResults(msgspec.Struct, kw_only=True):
 
 
 @routes.get("/v1/search")
+@_view(SearchQuery, SearchResults, tags=("views", "search"))
 async def search_view(request: web.Request) -> web.Response:
     """Full-text search (Indonesian stemming), ranked, with highlighted snippets."""
     query = request.query.get("q", "").strip()
@@ -352,6 +539,7 @@ async def search_view(request: web.Request) -> web.Response:
 
 
 @routes.get("/v1/views/activity")
+@_view(ActivityQuery, ActivityPage, roles=("auditor", "national"))
 async def activity_view(request: web.Request) -> web.Response:
     """What each token wrote, when (auditors and national staff)."""
     require_role(request, "auditor", "national")
@@ -369,4 +557,4 @@ async def activity_view(request: web.Request) -> web.Response:
             )
         except BadCursor as e:
             raise invalid(str(e), "query.cursor") from None
-        return view_response(Page(items=list(items), next_cursor=cursor), snap)
+        return view_response(ActivityPage(items=items, next_cursor=cursor), snap)
