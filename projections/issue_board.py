@@ -416,28 +416,35 @@ async def clusters(
     await conn.execute(
         "SELECT set_config('pg_trgm.similarity_threshold', $1, true)", str(similarity)
     )
+    # Similarity is a property of titles, so join the *distinct* titles (each one
+    # probes the GIN trigram index once) instead of every issue with every other:
+    # with many issues sharing a title the per-issue join grows quadratically.
+    titles = sorted({(r[1], r[2]) for r in rows})
     pairs = await conn.fetch(
-        f"SELECT a.id::text, b.id::text FROM ({_SUB.format(w=w.sql())}) a "
-        f"JOIN {SCHEMA}.issues b ON b.category = a.category AND b.id > a.id "
+        f"SELECT DISTINCT a.category, a.title, b.title FROM "
+        f"unnest($1::text[], $2::text[]) AS a(category, title) "
+        f"JOIN {SCHEMA}.issues b ON b.category = a.category AND b.title > a.title "
         f"AND b.title % a.title AND b.status <> 'withdrawn'",
-        *w.params,
+        [t[0] for t in titles],
+        [t[1] for t in titles],
     )
-    parent: dict[str, str] = {r[0]: r[0] for r in rows}
+    parent: dict[tuple[str, str], tuple[str, str]] = {t: t for t in titles}
 
-    def find(x: str) -> str:
+    def find(x: tuple[str, str]) -> tuple[str, str]:
         while parent[x] != x:
             parent[x] = parent[parent[x]]
             x = parent[x]
         return x
 
-    for a, b in pairs:
-        if b in parent:  # the partner may be outside the caller's scope
-            ra, rb = find(a), find(b)
+    for category, a, b in pairs:
+        kb = (category, b)
+        if kb in parent:  # the partner title may be only outside the caller's scope
+            ra, rb = find((category, a)), find(kb)
             if ra != rb:
                 parent[max(ra, rb)] = min(ra, rb)
-    groups: dict[str, list[asyncpg.Record]] = {}
+    groups: dict[tuple[str, str], list[asyncpg.Record]] = {}
     for r in rows:
-        groups.setdefault(find(r[0]), []).append(r)
+        groups.setdefault(find((r[1], r[2])), []).append(r)
     out: list[Cluster] = []
     recurrence: dict[str, int] = {}
     for members in groups.values():
@@ -461,9 +468,6 @@ async def clusters(
         key=lambda c: (-c.region_count, -c.province_count, -len(c.issue_ids), c.category, c.label)
     )
     return out, recurrence
-
-
-_SUB = f"SELECT id, category, title FROM {SCHEMA}.issues{{w}}"
 
 
 async def uncovered(
