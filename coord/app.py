@@ -90,7 +90,8 @@ async def store_ctx(app: web.Application) -> AsyncIterator[None]:
     app[TOKEN_SERVICE] = TokenService(app[WRITES])
     app[BACKGROUND] = []
     spawn(app, head.run(), "log-head")
-    spawn(app, sequencer.run(), "sequencer")
+    if config.sequence:
+        spawn(app, sequencer.run(), "sequencer")
     try:
         yield
     finally:

@@ -77,10 +77,13 @@ async def audit_ctx(app: web.Application) -> AsyncIterator[None]:
         signer,
         checkpoint_interval=config.audit_checkpoint_interval,
     )
+    if not config.background:
+        yield
+        return
     task = asyncio.create_task(builder.run(), name="tree-builder")
     try:
         yield
     finally:
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
+        with contextlib.suppress(asyncio.CancelledError, Exception):
             await task

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
-from coord import audit_cli, projections_cli, token_cli
+from coord import audit_cli, projections_cli, supervisor, token_cli
 from coord.app import create_app
 from coord.config import Config
 from coord.logs import configure_logging
@@ -33,6 +33,16 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="load demo data once and print demo tokens",
     )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="0 (default): one process does everything; N: N HTTP processes sharing the "
+        "port plus one background process for projections and the tree builder",
+    )
+    serve.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
+    serve.add_argument("--no-background", action="store_true", help=argparse.SUPPRESS)
+    sub.add_parser("background", help="run projections and the tree builder without HTTP")
     token_cli.register(sub)
     audit_cli.register(sub)
     projections_cli.register(sub)
@@ -40,7 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _serve(config: Config) -> int:
+def _serve(config: Config, *, reuse_port: bool = False) -> int:
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is optional on some platforms
@@ -55,6 +65,7 @@ def _serve(config: Config) -> int:
         port=config.port,
         access_log=None,
         shutdown_timeout=10,
+        reuse_port=reuse_port or None,
         print=lambda s: print(s, file=sys.stderr),
     )
     return 0
@@ -85,12 +96,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = Config.from_env()
         configure_logging(config.log_format, level=logging.WARNING)
         return projections_cli.run(args, config)
-    if args.command == "serve":
+    if args.command in ("serve", "background"):
         config = Config.from_env(
-            host=args.host, port=args.port, database_url=args.database_url, demo=args.demo
+            host=getattr(args, "host", None),
+            port=getattr(args, "port", None),
+            database_url=getattr(args, "database_url", None),
+            demo=getattr(args, "demo", None),
+            background=False if getattr(args, "no_background", False) else None,
         )
-        configure_logging(config.log_format)
-        return _serve(config)
+        configure_logging(config.log_format, level=logging.getLevelName(config.log_level.upper()))
+        if args.command == "background":
+            return supervisor.run_background(config)
+        if args.workers > 0:
+            return supervisor.serve_many(config, args.workers)
+        return _serve(config, reuse_port=args.reuse_port)
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 

@@ -331,6 +331,7 @@ class TreeBuilder:
         batch_size: int = 2000,
         poll_interval: float = 1.0,
         retry_interval: float = 1.0,
+        batch_delay: float = 0.05,
     ) -> None:
         self._connect = connect
         self._head = head
@@ -339,6 +340,7 @@ class TreeBuilder:
         self._batch_size = batch_size
         self._poll_interval = poll_interval
         self._retry_interval = retry_interval
+        self._batch_delay = batch_delay
         self.is_leader = False
         #: Leaves stored so far (as this process knows it; only meaningful while leader).
         self.size = 0
@@ -375,6 +377,7 @@ class TreeBuilder:
         signed_size = -1 if latest is None else latest["tree_size"]
         signed_at = float("-inf")
         while True:
+            before = appender.size
             grew = await self.step(conn, appender)
             now = time.monotonic()
             due = now - signed_at >= self._checkpoint_interval
@@ -382,6 +385,10 @@ class TreeBuilder:
                 await self.publish(conn, appender.size, appender.root())
                 signed_size, signed_at = appender.size, now
             if grew:
+                continue
+            if self.size > before and self._batch_delay:
+                # Let events accumulate: under load, fewer and fuller batches.
+                await asyncio.sleep(self._batch_delay)
                 continue
             wait = self._poll_interval
             if appender.size != signed_size:

@@ -49,6 +49,8 @@ class LogHead:
         self._position = 0
         self._conn: asyncpg.Connection | None = None
         self._kick = asyncio.Event()
+        #: True while this process's own sequencer leads (set by the Sequencer).
+        self.sequencing_here = False
         # One connection, used by the run loop and by NOTIFY callbacks alike.
         self._poll_lock = asyncio.Lock()
 
@@ -154,7 +156,9 @@ class LogHead:
             if head > self._position:
                 self._position = head
                 self._kick.set()
-                if self._waiters:
+                # Where the local sequencer leads, it has resolved this batch's waiters
+                # itself; those left wait for a later batch, so a poll would find nothing.
+                if self._waiters and not self.sequencing_here:
                     asyncio.get_running_loop().create_task(self._poll_safely())
 
     async def _notify_loop(self) -> None:

@@ -75,11 +75,27 @@ class Sequencer:
         self._poll_interval = poll_interval
         self._retry_interval = retry_interval
         self._wake = asyncio.Event()
+        self._poking = False
         self.is_leader = False
 
     def wake(self) -> None:
         """Tell the local sequencer that an append has just committed."""
         self._wake.set()
+
+    async def poke(self, pool: asyncpg.Pool) -> None:
+        """After a commit: wake whichever process's sequencer leads.
+
+        Locally that is an in-memory event; elsewhere a NOTIFY `coord_pending`,
+        coalesced so that a burst of appends sends one notification at a time.
+        """
+        self._wake.set()
+        if self.is_leader or self._poking:
+            return
+        self._poking = True
+        try:
+            await pool.execute("SELECT pg_notify('coord_pending', '')")
+        finally:
+            self._poking = False
 
     async def run(self) -> None:
         """Compete for leadership and sequence while leader, until cancelled."""
@@ -91,7 +107,7 @@ class Sequencer:
                     "SELECT pg_try_advisory_lock($1)", SEQUENCER_LOCK_KEY
                 ):
                     await asyncio.sleep(self._retry_interval)
-                self.is_leader = True
+                self.is_leader = self._head.sequencing_here = True
                 await conn.add_listener("coord_pending", self._on_pending)
                 log.info("sequencer.leader")
                 await self._lead(conn)
@@ -99,7 +115,7 @@ class Sequencer:
                 log.warning("sequencer.lost", error=str(e))
                 await asyncio.sleep(self._retry_interval)
             finally:
-                self.is_leader = False
+                self.is_leader = self._head.sequencing_here = False
                 if conn is not None:
                     with contextlib.suppress(Exception):
                         await conn.close(timeout=1)

@@ -39,6 +39,24 @@ _APPEND = (
     "FROM coord_append($1, $2, $3, $4, $5, $6, $7, $8)"
 )
 
+# The common case, a new stream (expected version 0), in plain SQL: no version
+# lookup and no PL/pgSQL call; if the stream exists, version 1 collides with
+# events_stream_version_key and the caller learns the actual version.
+_APPEND_NEW = """
+WITH ins AS (
+    INSERT INTO events (event_id, stream_id, version, type, schema_version, data, metadata,
+                        region_code)
+    SELECT u.id, $1, u.ord, u.typ, u.sv, u.dat, u.met, $7
+    FROM unnest($2::uuid[], $3::text[], $4::int[], $5::jsonb[], $6::jsonb[])
+         WITH ORDINALITY AS u(id, typ, sv, dat, met, ord)
+    ORDER BY u.ord
+    RETURNING seq, version
+)
+INSERT INTO pending (first_seq, seqs)
+SELECT min(seq), array_agg(seq ORDER BY version) FROM ins
+RETURNING seqs
+"""
+
 _EVENT_COLUMNS = (
     "e.event_id, e.stream_id, e.version, {position} AS position, e.type, e.schema_version, "
     "e.data, e.metadata, e.recorded_at, e.region_code"
@@ -190,8 +208,12 @@ class EventStore:
                         ) from e
                     if e.constraint_name != "events_stream_version_key":
                         raise
-                    # A concurrent writer took the version we computed.
+                    # A concurrent writer took the version we computed (or, for a new
+                    # stream, the stream exists): a retry of this append, or a conflict.
                     if expected != _ANY:
+                        retry = await self._idempotent_result(conn, stream_id, events, expected)
+                        if retry is not None:
+                            return retry
                         actual = await conn.fetchval(_STREAM_VERSION, stream_id)
                         raise WrongExpectedVersion(stream_id, expected_version, actual) from e
                 except WrongExpectedVersion:
@@ -218,6 +240,18 @@ class EventStore:
         The events get positions only after the transaction commits; then call
         `positions()`.
         """
+        if expected == 0:
+            seqs_new: list[int] = await conn.fetchval(
+                _APPEND_NEW,
+                stream_id,
+                [e.id for e in events],
+                [e.type for e in events],
+                [e.schema_version for e in events],
+                [e.data for e in events],
+                [e.metadata for e in events],
+                region_code,
+            )
+            return Committed(stream_id, 1, len(seqs_new), seqs_new)
         row = await conn.fetchrow(
             _APPEND,
             stream_id,
@@ -242,7 +276,7 @@ class EventStore:
     async def positions(self, committed: Committed) -> AppendResult:
         """Wait (bounded) until a committed append is sequenced; return where it landed."""
         if self._sequencer is not None:
-            self._sequencer.wake()
+            await self._sequencer.poke(self._pool)
         last = await self._head.position_of(committed.seqs[-1], self._sequencing_timeout)
         # One append's events are numbered consecutively in one sequencer batch.
         return AppendResult(

@@ -303,6 +303,9 @@ class RunnerSettings:
     window: int = 2000  # log positions per batch transaction
     poll_interval: float = 1.0  # fallback when no NOTIFY arrives
     lock_retry: float = 1.0  # how often a standby process tries to take over
+    # After a partial batch, let events accumulate this long before the next one: under
+    # load, batches grow and each transaction (and its checkpoint) carries more events.
+    batch_delay: float = 0.05
 
 
 class Runner:
@@ -380,8 +383,11 @@ class Runner:
             name,
         )
         while True:
+            before = self._positions.get(name)
             position, advanced, state = await self.step(conn, projection)
             if advanced:
+                if position - before < self._settings.window and self._settings.batch_delay:
+                    await asyncio.sleep(self._settings.batch_delay)
                 continue
             if state == "failed":
                 await asyncio.sleep(self._settings.poll_interval)

@@ -23,7 +23,7 @@ from aiohttp import web
 from coord import db
 from coord.apidoc import documented
 from coord.auth import require_role
-from coord.keys import DSN, POOL, PROJECTION_SETTINGS, PROJECTIONS, STORE
+from coord.keys import CONFIG, DSN, POOL, PROJECTION_SETTINGS, PROJECTIONS, STORE
 from coord.metrics import METRICS
 from coord.problems import Problem, invalid, not_found
 from projections.registry import all_projections
@@ -91,10 +91,9 @@ async def projections_ctx(app: web.Application) -> AsyncIterator[None]:
     metrics = app.get(METRICS)
     if metrics is not None:
         _export_metrics(app, metrics)
-    tasks = [
-        asyncio.create_task(runner.run(), name="projection-runner"),
-        asyncio.create_task(_listen(dsn, positions), name="projection-listener"),
-    ]
+    tasks = [asyncio.create_task(_listen(dsn, positions), name="projection-listener")]
+    if app[CONFIG].background:
+        tasks.append(asyncio.create_task(runner.run(), name="projection-runner"))
     try:
         yield
     finally:
