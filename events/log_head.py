@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 import asyncpg
@@ -28,6 +29,7 @@ Listener = Callable[[object, int, str, str], None]
 
 _POSITIONS_OF = "SELECT seq, position FROM log WHERE seq = ANY($1::bigint[])"
 _HEAD = "SELECT coalesce(max(position), 0) FROM log"
+_RECENT = 65_536
 
 
 class LogHead:
@@ -49,6 +51,9 @@ class LogHead:
         self._position = 0
         self._conn: asyncpg.Connection | None = None
         self._kick = asyncio.Event()
+        # Positions given to seqs before anyone waited for them (bounded, oldest out).
+        self._recent: dict[int, int] = {}
+        self._recent_order: deque[int] = deque()
         #: True while this process's own sequencer leads (set by the Sequencer).
         self.sequencing_here = False
         # One connection, used by the run loop and by NOTIFY callbacks alike.
@@ -63,6 +68,10 @@ class LogHead:
 
     async def position_of(self, seq: int, timeout: float) -> int:
         """Wait until the event with internal number `seq` has a global position."""
+        # The sequencer may have numbered this seq before its request got here.
+        known = self._recent.get(seq)
+        if known is not None:
+            return known
         loop = asyncio.get_running_loop()
         fut = self._waiters.get(seq)
         if fut is None:
@@ -80,12 +89,19 @@ class LogHead:
     def resolve(self, rows: Iterable[tuple[int, int]]) -> None:
         """Record `(position, seq)` pairs the sequencer just committed, waking their waiters."""
         top = self._position
+        recent, order = self._recent, self._recent_order
         for position, seq in rows:
             if position > top:
                 top = position
             fut = self._waiters.pop(seq, None)
             if fut is not None and not fut.done():
                 fut.set_result(position)
+            elif fut is None:
+                # Nobody waits yet: the append's request may still be on its way here.
+                recent[seq] = position
+                order.append(seq)
+                if len(order) > _RECENT:
+                    recent.pop(order.popleft(), None)
         self.advance(top)
 
     def advance(self, position: int) -> None:
