@@ -28,9 +28,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
+# make bench: quick (< 4 min); FULL=1: 1M events; SMOKE=1: seconds; WORKERS=N: coord serve
+# --workers N. Last line: the path of the JSON.
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
-	$(BIN)/python -m bench $(if $(FULL),--full,)
+	$(BIN)/python -m bench $(if $(FULL),--full,$(if $(SMOKE),--smoke,)) $(if $(WORKERS),--workers $(WORKERS),)
 
 clean:
 	rm -rf $(VENV) .coord
