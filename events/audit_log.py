@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -39,6 +38,7 @@ import asyncpg
 import msgspec
 import structlog
 
+from events.leadership import lead_forever
 from events.leaf import event_object, leaf_bytes
 from events.log_head import LogHead
 from events.merkle import (
@@ -347,25 +347,17 @@ class TreeBuilder:
 
     async def run(self) -> None:
         """Compete for leadership and build while leader, until cancelled."""
-        while True:
-            conn: asyncpg.Connection | None = None
-            try:
-                conn = await self._connect()
-                while not await conn.fetchval(
-                    "SELECT pg_try_advisory_lock($1)", TREE_BUILDER_LOCK_KEY
-                ):
-                    await asyncio.sleep(self._retry_interval)
-                self.is_leader = True
-                log.info("tree_builder.leader")
-                await self._lead(conn)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
-                log.warning("tree_builder.lost", error=str(e))
-                await asyncio.sleep(self._retry_interval)
-            finally:
-                self.is_leader = False
-                if conn is not None:
-                    with contextlib.suppress(Exception):
-                        await conn.close(timeout=1)
+        await lead_forever(
+            self._connect,
+            TREE_BUILDER_LOCK_KEY,
+            self._lead,
+            name="tree_builder",
+            retry_interval=self._retry_interval,
+            on_change=self._set_leader,
+        )
+
+    def _set_leader(self, leading: bool) -> None:
+        self.is_leader = leading
 
     async def _lead(self, conn: asyncpg.Connection) -> None:
         size = await tree_size(conn)

@@ -46,6 +46,7 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 import structlog
 
+from events.leadership import lead_forever
 from events.log_head import LogHead
 
 log = structlog.get_logger("coord.sequencer")
@@ -99,26 +100,22 @@ class Sequencer:
 
     async def run(self) -> None:
         """Compete for leadership and sequence while leader, until cancelled."""
-        while True:
-            conn: asyncpg.Connection | None = None
-            try:
-                conn = await self._connect()
-                while not await conn.fetchval(
-                    "SELECT pg_try_advisory_lock($1)", SEQUENCER_LOCK_KEY
-                ):
-                    await asyncio.sleep(self._retry_interval)
-                self.is_leader = self._head.sequencing_here = True
-                await conn.add_listener("coord_pending", self._on_pending)
-                log.info("sequencer.leader")
-                await self._lead(conn)
-            except Exception as e:  # any failure: drop the connection (and lock), compete again
-                log.warning("sequencer.lost", error=str(e))
-                await asyncio.sleep(self._retry_interval)
-            finally:
-                self.is_leader = self._head.sequencing_here = False
-                if conn is not None:
-                    with contextlib.suppress(Exception):
-                        await conn.close(timeout=1)
+
+        async def lead(conn: asyncpg.Connection) -> None:
+            await conn.add_listener("coord_pending", self._on_pending)
+            await self._lead(conn)
+
+        await lead_forever(
+            self._connect,
+            SEQUENCER_LOCK_KEY,
+            lead,
+            name="sequencer",
+            retry_interval=self._retry_interval,
+            on_change=self._set_leader,
+        )
+
+    def _set_leader(self, leading: bool) -> None:
+        self.is_leader = self._head.sequencing_here = leading
 
     def _on_pending(self, conn: object, pid: int, channel: str, payload: str) -> None:
         self._wake.set()
