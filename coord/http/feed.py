@@ -10,8 +10,6 @@ notice a dead connection.
 
 from __future__ import annotations
 
-import uuid
-from datetime import datetime
 from typing import Annotated
 
 import msgspec
@@ -19,6 +17,7 @@ from aiohttp import web
 
 from coord.apidoc import Body, documented
 from coord.auth import principal_of
+from coord.http.streams import event_out
 from coord.keys import PROJECTIONS, STORE
 from coord.problems import invalid
 from events.records import RecordedEvent
@@ -30,38 +29,12 @@ routes = web.RouteTableDef()
 _BATCH = 500
 
 
-class FeedEvent(msgspec.Struct, kw_only=True):
-    """An event as the feed sends it (the same shape as ``GET /v1/events``)."""
-
-    id: uuid.UUID
-    stream_id: str
-    version: int
-    position: int
-    type: str
-    schema_version: int
-    data: msgspec.Raw
-    metadata: msgspec.Raw
-    recorded_at: datetime
-
-
 _encoder = msgspec.json.Encoder()
 
 
 def sse_message(event: RecordedEvent) -> bytes:
     """One SSE message: ``id:`` the position, ``data:`` the event as one JSON line."""
-    body = _encoder.encode(
-        FeedEvent(
-            id=event.id,
-            stream_id=event.stream_id,
-            version=event.version,
-            position=event.position,
-            type=event.type,
-            schema_version=event.schema_version,
-            data=event.data,
-            metadata=event.metadata,
-            recorded_at=event.recorded_at,
-        )
-    )
+    body = _encoder.encode(event_out(event))  # the same shape as GET /v1/events
     # JSON from msgspec (and jsonb's text) never contains a raw newline.
     return b"id: %d\ndata: %s\n\n" % (event.position, body)
 
