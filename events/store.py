@@ -240,29 +240,17 @@ class EventStore:
         The events get positions only after the transaction commits; then call
         `positions()`.
         """
-        if expected == 0:
-            seqs_new: list[int] = await conn.fetchval(
-                _APPEND_NEW,
-                stream_id,
-                [e.id for e in events],
-                [e.type for e in events],
-                [e.schema_version for e in events],
-                [e.data for e in events],
-                [e.metadata for e in events],
-                region_code,
-            )
-            return Committed(stream_id, 1, len(seqs_new), seqs_new)
-        row = await conn.fetchrow(
-            _APPEND,
-            stream_id,
-            expected,
+        columns = (
             [e.id for e in events],
             [e.type for e in events],
             [e.schema_version for e in events],
             [e.data for e in events],
             [e.metadata for e in events],
-            region_code,
         )
+        if expected == 0:
+            seqs_new: list[int] = await conn.fetchval(_APPEND_NEW, stream_id, *columns, region_code)
+            return Committed(stream_id, 1, len(seqs_new), seqs_new)
+        row = await conn.fetchrow(_APPEND, stream_id, expected, *columns, region_code)
         if not row["ok"]:
             shown: ExpectedVersion = (
                 "any" if expected == _ANY else "exists" if expected == _EXISTS else expected
