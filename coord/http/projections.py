@@ -183,6 +183,9 @@ VIEW_RESPONSE_HEADERS: dict[str, Any] = {
 }
 
 
+VIEW_TIMEOUT_SECONDS: float = 15
+
+
 @contextlib.asynccontextmanager
 async def snapshot(request: web.Request, *names: str) -> AsyncIterator[Snapshot]:
     """Wait for read-your-writes if asked, then a consistent read of the named projections."""
@@ -205,11 +208,25 @@ async def snapshot(request: web.Request, *names: str) -> AsyncIterator[Snapshot]
         request.app[POOL].acquire() as conn,
         conn.transaction(isolation="repeatable_read", readonly=True),
     ):
+        # One round trip: the snapshot's position, and a bound on every query of this
+        # view, so that one costly view cannot hold a connection (and memory) for minutes.
         position = await conn.fetchval(
-            "SELECT coalesce(min(position), 0) FROM projections WHERE name = ANY($1::text[])",
+            "SELECT (SELECT coalesce(min(position), 0) FROM projections"
+            " WHERE name = ANY($1::text[])) FROM set_config('statement_timeout', $2, true)",
             list(names),
+            f"{int(VIEW_TIMEOUT_SECONDS * 1000)}ms",
         )
-        yield Snapshot(conn, position)
+        try:
+            yield Snapshot(conn, position)
+        except asyncpg.QueryCanceledError:
+            raise Problem(
+                503,
+                "view-timeout",
+                "View took too long",
+                f"the view did not finish within {VIEW_TIMEOUT_SECONDS} s; narrow it with "
+                "filters (category, province, region) and retry",
+                headers={"Retry-After": "5"},
+            ) from None
 
 
 def view_response(body: Any, snap: Snapshot, status: int = 200) -> web.Response:

@@ -515,3 +515,25 @@ async def test_projection_metrics_exported(world: World) -> None:
     assert 'coord_projection_position{projection="issue_board"}' in text
     assert 'coord_projection_lag_events{projection="search"}' in text
     assert 'coord_projection_failed{projection="hearings"} 0.0' in text
+
+
+async def test_slow_view_is_cut_off_with_503(
+    client: Any, token_for: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A view query running past the bound is cancelled in PostgreSQL and answered 503."""
+    from coord.http import projections as projection_http
+    from projections import issue_board
+
+    async def slow_clusters(conn: Any, *args: Any, **kwargs: Any) -> Any:
+        await conn.execute("SELECT pg_sleep(5)")
+        raise AssertionError("the statement timeout should have cancelled the sleep")
+
+    monkeypatch.setattr(projection_http, "VIEW_TIMEOUT_SECONDS", 0.2)
+    monkeypatch.setattr(issue_board, "clusters", slow_clusters)
+    headers = {"Authorization": f"Bearer {await token_for(client, 'national')}"}
+    resp = await client.get("/v1/views/issues/recurring", headers=headers)
+    assert resp.status == 503
+    assert resp.headers["Retry-After"] == "5"
+    assert (await resp.json())["type"].endswith("view-timeout")
+    # The connection went back to the pool in a usable state.
+    assert (await client.get("/v1/views/issues/summary", headers=headers)).status == 200
