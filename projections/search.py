@@ -145,13 +145,17 @@ async def search(
         w.add("d.region_code = ANY({}::text[])", scope)
     if kinds is not None:
         w.add("d.kind = ANY({}::text[])", kinds)
+    # Rank and cut first, highlight after: ts_headline re-parses the whole body, so it
+    # runs on the `limit` rows shown, not on every match.
     rows = await conn.fetch(
-        "SELECT d.kind, d.id, d.title, "
-        "ts_headline('indonesian', d.body, q, "
-        "'MaxFragments=2, MaxWords=25, MinWords=8') AS snippet, "
+        "SELECT top.kind, top.id, top.title, "
+        "ts_headline('indonesian', top.body, top.q, "
+        "'MaxFragments=2, MaxWords=25, MinWords=8') AS snippet, top.rank "
+        "FROM (SELECT d.kind, d.id, d.title, d.body, d.position, q, "
         "ts_rank(d.tsv, q) AS rank "
         f"FROM {SCHEMA}.documents d, websearch_to_tsquery('indonesian', $1) q{w.sql()} "
-        f"ORDER BY rank DESC, d.position LIMIT {w.param(limit)}",
+        f"ORDER BY rank DESC, d.position LIMIT {w.param(limit)}) top "
+        "ORDER BY top.rank DESC, top.position",
         query,
         *w.params,
     )
