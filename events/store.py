@@ -24,6 +24,7 @@ import msgspec
 import structlog
 
 from events.errors import DuplicateEventId, WrongExpectedVersion
+from events.group_commit import GoAlone, GroupCommit
 from events.log_head import LogHead
 from events.records import AppendResult, ExpectedVersion, NewEvent, RecordedEvent
 from events.sequencer import Sequencer
@@ -157,8 +158,11 @@ class EventStore:
         sequencer: Sequencer | None = None,
         *,
         sequencing_timeout: float = 10.0,
+        group_commit: bool = True,
     ) -> None:
         self._pool = pool
+        # New streams' appends share statements and commits under load.
+        self._group = GroupCommit(pool) if group_commit else None
         self._head = head
         self._sequencer = sequencer
         self._sequencing_timeout = sequencing_timeout
@@ -193,6 +197,13 @@ class EventStore:
         if not events:
             raise ValueError("append needs at least one event")
         expected = _expected_code(expected_version)
+        if expected == 0 and self._group is not None:
+            try:
+                seqs = await self._group.append(stream_id, events, region_code)
+            except GoAlone:
+                pass  # the shared statement was refused: the path below tells why
+            else:
+                return await self.positions(Committed(stream_id, 1, len(seqs), seqs))
         async with self._pool.acquire() as conn:
             for _attempt in range(8):
                 try:

@@ -379,3 +379,41 @@ async def test_no_sequencer_times_out_then_retry_is_idempotent(
         again = await store.append("issue-late", events, 0)
     assert again.created is False
     assert (again.first_position, again.last_position) == (1, 2)
+
+
+async def test_group_commit_keeps_each_append_atomic_and_its_own(
+    store: EventStore, pool: asyncpg.Pool
+) -> None:
+    """New-stream appends share commits; collisions and retries still get their own answer."""
+    taken = ev()
+    await store.append("issue-taken", [taken], 0)
+    retry = [ev(), ev()]
+    first = await store.append("issue-retry", retry, 0)
+
+    async def attempt(i: int) -> str:
+        try:
+            if i % 10 == 3:  # a stream that exists already
+                await store.append("issue-taken", [ev()], 0)
+            elif i % 10 == 7:  # an idempotent retry of a whole append
+                again = await store.append("issue-retry", retry, 0)
+                assert again.created is False and again.last_position == first.last_position
+                return "retried"
+            elif i % 10 == 9:  # two appends racing to open the same new stream
+                await store.append(f"issue-pair-{i // 20}", [ev(), ev()], 0)
+            else:
+                result = await store.append(f"issue-n{i}", [ev(i=i), ev(i=i)], 0)
+                assert result.last_position - result.first_position == 1
+            return "ok"
+        except WrongExpectedVersion:
+            return "conflict"
+
+    outcomes = await asyncio.gather(*(attempt(i) for i in range(200)))
+    assert outcomes.count("retried") == 20
+    assert outcomes.count("conflict") == 20 + 10  # every "taken", one of each pair
+    rows = await pool.fetch("SELECT stream_id, count(*) AS n FROM events GROUP BY stream_id")
+    counts = {r["stream_id"]: r["n"] for r in rows}
+    assert counts["issue-taken"] == 1 and counts["issue-retry"] == 2
+    assert all(counts[f"issue-pair-{k}"] == 2 for k in range(10))
+    assert sum(counts.values()) == 1 + 2 + 20 + 2 * 140
+    positions = [e.position for e in await store.read_all(0, 10_000)]
+    assert positions == list(range(1, len(positions) + 1)) and len(positions) == 303
