@@ -62,6 +62,7 @@ class GroupCommit:
         self._max_flushes = max_flushes
         self._queue: list[_Request] = []
         self._flushing = 0
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def append(
         self, stream_id: str, events: Sequence[NewEvent], region_code: str | None
@@ -74,7 +75,10 @@ class GroupCommit:
         self._queue.append(_Request(stream_id, events, region_code, done))
         if self._flushing < self._max_flushes:
             self._flushing += 1
-            asyncio.get_running_loop().create_task(self._flush())
+            # Hold a reference: the loop keeps only weak ones to running tasks.
+            task = asyncio.get_running_loop().create_task(self._flush())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         return await done
 
     async def _flush(self) -> None:

@@ -51,6 +51,7 @@ class LogHead:
         self._position = 0
         self._conn: asyncpg.Connection | None = None
         self._kick = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
         # Positions given to seqs before anyone waited for them (bounded, oldest out).
         self._recent: dict[int, int] = {}
         self._recent_order: deque[int] = deque()
@@ -175,7 +176,10 @@ class LogHead:
                 # Where the local sequencer leads, it has resolved this batch's waiters
                 # itself; those left wait for a later batch, so a poll would find nothing.
                 if self._waiters and not self.sequencing_here:
-                    asyncio.get_running_loop().create_task(self._poll_safely())
+                    # Hold a reference: the loop keeps only weak ones to running tasks.
+                    task = asyncio.get_running_loop().create_task(self._poll_safely())
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
 
     async def _notify_loop(self) -> None:
         # Condition.notify_all needs the lock; do it from one task, coalescing kicks.
