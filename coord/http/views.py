@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 import msgspec
 from aiohttp import web
@@ -41,39 +41,21 @@ _REC_STATUSES = frozenset({"draft", "approved", "submitted", "responded", "close
 # --- wire shapes: every list view is `{"items": [...], "next_cursor": <opaque> | null}` -----
 
 
-class IssuePage(msgspec.Struct, kw_only=True):
-    """``GET /v1/views/issues``: a page of the board; `next_cursor` is null at the end."""
+T = TypeVar("T")
 
-    items: list[issue_board.IssueItem]
+
+class Page(msgspec.Struct, Generic[T], kw_only=True):
+    """A page of a list view; pass `next_cursor` back as `cursor`, null at the end."""
+
+    items: list[T]
     next_cursor: str | None
 
 
-class UncoveredPage(msgspec.Struct, kw_only=True):
-    """``GET /v1/views/issues/uncovered``: a page of uncited open issues."""
-
-    items: list[issue_board.UncoveredItem]
-    next_cursor: str | None
-
-
-class RecommendationPage(msgspec.Struct, kw_only=True):
-    """``GET /v1/views/recommendations``: a page of recommendations."""
-
-    items: list[recommendations.RecommendationItem]
-    next_cursor: str | None
-
-
-class HearingPage(msgspec.Struct, kw_only=True):
-    """``GET /v1/views/hearings``: a page of the calendar."""
-
-    items: list[hearings_model.HearingItem]
-    next_cursor: str | None
-
-
-class ActivityPage(msgspec.Struct, kw_only=True):
-    """``GET /v1/views/activity``: a page of writes."""
-
-    items: list[activity_model.ActivityItem]
-    next_cursor: str | None
+IssuePage = Page[issue_board.IssueItem]
+UncoveredPage = Page[issue_board.UncoveredItem]
+RecommendationPage = Page[recommendations.RecommendationItem]
+HearingPage = Page[hearings_model.HearingItem]
+ActivityPage = Page[activity_model.ActivityItem]
 
 
 # --- query parameters (for the document; the handlers parse them strictly below) -----------
