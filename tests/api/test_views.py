@@ -75,6 +75,8 @@ class World:
         return self.last
 
     async def get(self, path: str, who: dict[str, str] | None = None, **params: Any) -> Any:
+        # Read the world's own writes: every projection catches up at its own pace.
+        params.setdefault("min_position", self.last)
         headers = dict(who or self.national)
         resp = await self.client.get(path, params=params, headers=headers)
         assert resp.status == 200, await resp.text()
