@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
-import sys
 from typing import Any
 
 import pytest
 
 from tests.api.payloads import append, hearing_scheduled, issue_raised, new_id, statement
-from tests.conftest import bearer
+from tests.conftest import bearer, run_coord
 
 
 async def post(client: Any, sid: str, body: dict[str, Any], token: str) -> Any:
@@ -261,24 +259,18 @@ async def test_cli_token_create_prints_token_last(database_url: str) -> None:
     """`coord token create` prints the token alone on its last line; the list never shows it."""
     env = {**os.environ, "COORD_DATABASE_URL": database_url}
 
-    async def coord(*args: str) -> str:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "coord",
-            *args,
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        out, err = await asyncio.wait_for(proc.communicate(), 60)
-        assert proc.returncode == 0, err.decode()
-        return out.decode()
-
-    out = await coord(
-        "token", "create", "--role", "regional", "--region", "35.71", "--name", "KPU Kota Kediri"
+    out = await run_coord(
+        env,
+        "token",
+        "create",
+        "--role",
+        "regional",
+        "--region",
+        "35.71",
+        "--name",
+        "KPU Kota Kediri",
     )
     token = out.strip().splitlines()[-1]
     assert token.startswith("coord_") and " " not in token
-    listed = await coord("token", "list")
+    listed = await run_coord(env, "token", "list")
     assert "KPU Kota Kediri" in listed and token not in listed

@@ -14,27 +14,13 @@ from typing import Any
 import aiohttp
 
 from tests.api.payloads import append, hearing_scheduled, issue_raised
+from tests.conftest import run_coord
 
 
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-async def _coord(env: dict[str, str], *args: str) -> str:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "coord",
-        *args,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode == 0, err.decode()
-    return out.decode()
 
 
 async def test_workers_share_one_log_and_views(database_url: str, tmp_path: Any) -> None:
@@ -48,7 +34,7 @@ async def test_workers_share_one_log_and_views(database_url: str, tmp_path: Any)
     env.pop("COORD_DEMO", None)
     token = (
         (
-            await _coord(
+            await run_coord(
                 env,
                 "token",
                 "create",
