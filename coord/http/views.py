@@ -6,8 +6,9 @@ wait for ``min_position`` (read your writes) and answers with ``X-Projection-Pos
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
@@ -56,6 +57,15 @@ UncoveredPage = Page[issue_board.UncoveredItem]
 RecommendationPage = Page[recommendations.RecommendationItem]
 HearingPage = Page[hearings_model.HearingItem]
 ActivityPage = Page[activity_model.ActivityItem]
+
+
+@contextlib.contextmanager
+def _cursor_errors() -> Iterator[None]:
+    """A cursor that does not decode is the client's error: 422 on `cursor`."""
+    try:
+        yield
+    except BadCursor as e:
+        raise invalid(str(e), "query.cursor") from None
 
 
 # --- query parameters (for the document; the handlers parse them strictly below) -----------
@@ -267,7 +277,7 @@ async def issues_view(request: web.Request) -> web.Response:
         raise invalid("sort must be recent or severity", "query.sort")
     limit = int_param(request, "limit", 50, minimum=1, maximum=500)
     async with snapshot(request, issue_board.NAME) as snap:
-        try:
+        with _cursor_errors():
             items, cursor = await issue_board.list_issues(
                 snap.conn,
                 filters,
@@ -275,8 +285,6 @@ async def issues_view(request: web.Request) -> web.Response:
                 cursor=request.query.get("cursor") or None,
                 limit=limit,
             )
-        except BadCursor as e:
-            raise invalid(str(e), "query.cursor") from None
         return view_response(IssuePage(items=items, next_cursor=cursor), snap)
 
 
@@ -356,15 +364,13 @@ async def recommendations_view(request: web.Request) -> web.Response:
     statuses = _choices(request, "status", _REC_STATUSES)
     limit = int_param(request, "limit", 50, minimum=1, maximum=500)
     async with snapshot(request, recommendations.NAME) as snap:
-        try:
+        with _cursor_errors():
             items, cursor = await recommendations.list_recommendations(
                 snap.conn,
                 statuses=statuses,
                 cursor=request.query.get("cursor") or None,
                 limit=limit,
             )
-        except BadCursor as e:
-            raise invalid(str(e), "query.cursor") from None
         return view_response(RecommendationPage(items=items, next_cursor=cursor), snap)
 
 
@@ -476,7 +482,7 @@ async def hearing_calendar(request: web.Request) -> web.Response:
     """Hearings in time order, ``from``/``to`` on the scheduled time, by province or region."""
     limit = int_param(request, "limit", 100, minimum=1, maximum=1000)
     async with snapshot(request, hearings_model.NAME) as snap:
-        try:
+        with _cursor_errors():
             items, cursor = await hearings_model.calendar(
                 snap.conn,
                 scope=_scope(request),
@@ -488,8 +494,6 @@ async def hearing_calendar(request: web.Request) -> web.Response:
                 cursor=request.query.get("cursor") or None,
                 limit=limit,
             )
-        except BadCursor as e:
-            raise invalid(str(e), "query.cursor") from None
         return view_response(HearingPage(items=items, next_cursor=cursor), snap)
 
 
@@ -527,7 +531,7 @@ async def activity_view(request: web.Request) -> web.Response:
     require_role(request, "auditor", "national")
     limit = int_param(request, "limit", 100, minimum=1, maximum=1000)
     async with snapshot(request, activity_model.NAME) as snap:
-        try:
+        with _cursor_errors():
             items, cursor = await activity_model.activity(
                 snap.conn,
                 actor=request.query.get("actor") or None,
@@ -537,6 +541,4 @@ async def activity_view(request: web.Request) -> web.Response:
                 cursor=request.query.get("cursor") or None,
                 limit=limit,
             )
-        except BadCursor as e:
-            raise invalid(str(e), "query.cursor") from None
         return view_response(ActivityPage(items=items, next_cursor=cursor), snap)
