@@ -12,7 +12,7 @@ import asyncpg
 import structlog
 from aiohttp import web
 
-from coord import db
+from coord import db, federation
 from coord.audit import audit_ctx
 from coord.auth import TOKENS, TokenCache, authenticate
 from coord.config import Config
@@ -21,9 +21,10 @@ from coord.embedded import EmbeddedPostgres
 from coord.http import aggregates, feed, health, regions, streams, tokens, views
 from coord.http import audit as audit_http
 from coord.http import cloudevents as cloudevents_http
+from coord.http import federation as federation_http
 from coord.http import openapi as openapi_http
 from coord.http import projections as projection_http
-from coord.keys import CONFIG, DSN, POOL, REGIONS, STORE, TOKEN_SERVICE, WRITES
+from coord.keys import CONFIG, DSN, NODE, POOL, REGIONS, STORE, TOKEN_SERVICE, WRITES
 from coord.metrics import METRICS, Metrics
 from coord.middlewares import problems, request_context
 from coord.tokens import TokenService
@@ -52,6 +53,9 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
         conn = await db.connect(dsn)
         try:
             await db.migrate(conn)
+            app[NODE] = await federation.ensure_identity(
+                conn, node_id=config.node_id, mode=config.mode, regions=config.regions
+            )
         finally:
             await conn.close()
         app[POOL] = await db.create_pool(
@@ -86,12 +90,17 @@ async def store_ctx(app: web.Application) -> AsyncIterator[None]:
         app[POOL], head, sequencer, sequencing_timeout=config.sequencing_timeout
     )
     app[REGIONS] = load_regions()
-    app[WRITES] = WritePath(app[STORE], app[REGIONS], node_id=config.node_id)
+    unknown = [r for r in app[NODE].regions if r not in app[REGIONS]]
+    if unknown:
+        raise federation.FederationError(f"unknown region codes: {', '.join(unknown)}")
+    app[WRITES] = WritePath(app[STORE], app[REGIONS], node=app[NODE])
     app[TOKEN_SERVICE] = TokenService(app[WRITES])
     app[BACKGROUND] = []
     spawn(app, head.run(), "log-head")
     if config.sequence:
         spawn(app, sequencer.run(), "sequencer")
+    if config.background and app[NODE].mode != "standalone":
+        spawn(app, federation.watch_conflicts(app[POOL]), "federation-conflicts")
     try:
         yield
     finally:
@@ -109,7 +118,11 @@ async def store_ctx(app: web.Application) -> AsyncIterator[None]:
 async def demo_ctx(app: web.Application) -> AsyncIterator[None]:
     """In demo mode: load the demo data set once, and print the demo tokens."""
     config = app[CONFIG]
-    if config.demo:
+    if config.demo and app[NODE].mode != "standalone":
+        # The demo writes hearings in many regions and national streams: one node's
+        # share of them would be refused, so a federated node starts empty.
+        log.warning("demo.skipped", reason=f"{app[NODE].mode} node")
+    elif config.demo:
         await load_demo(app[WRITES], app[TOKEN_SERVICE], config.home)
         tokens = read_tokens(config.home)
         if tokens is not None:
@@ -143,4 +156,6 @@ def create_app(config: Config) -> web.Application:
     app.add_routes(openapi_http.routes)
     app.cleanup_ctx.append(audit_ctx)
     app.add_routes(audit_http.routes)
+    app.add_routes(federation_http.routes)
+    federation_http.export_metrics(app)
     return app

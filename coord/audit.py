@@ -14,7 +14,7 @@ from aiohttp import web
 
 from coord import db
 from coord.config import Config
-from coord.keys import AUDIT, CONFIG, DSN, POOL, STORE
+from coord.keys import AUDIT, CONFIG, DSN, NODE, POOL, STORE
 from events.audit_log import AuditLog, TreeBuilder
 from events.notes import Signer, generate_signer, signer_from_skey
 
@@ -24,12 +24,12 @@ KEY_FILE = "audit-signing.key"
 _SKEY_PREFIX = "PRIVATE+KEY+"
 
 
-def origin_of(config: Config) -> str:
+def origin_of(config: Config, node_id: str | None = None) -> str:
     """The checkpoint origin (and key name): configured, else `coord.local/<node id>`."""
-    return config.audit_origin or f"coord.local/{config.node_id}"
+    return config.audit_origin or f"coord.local/{node_id or config.node_id or 'local'}"
 
 
-def load_signer(config: Config) -> Signer:
+def load_signer(config: Config, node_id: str | None = None) -> Signer:
     """The log's Ed25519 signer.
 
     `config.signing_key` is a signer key string (`PRIVATE+KEY+...`) or the path of a
@@ -37,7 +37,7 @@ def load_signer(config: Config) -> Signer:
     (mode 0600), generated at first start. The key name must equal the origin: the key
     ID commits to the name, so a renamed origin needs a new key, not a relabelled one.
     """
-    origin = origin_of(config)
+    origin = origin_of(config, node_id)
     if config.signing_key:
         text = config.signing_key.strip()
         if not text.startswith(_SKEY_PREFIX):
@@ -69,7 +69,7 @@ def load_signer(config: Config) -> Signer:
 async def audit_ctx(app: web.Application) -> AsyncIterator[None]:
     """The audit read side, and the tree builder (competing for leadership) as a task."""
     config = app[CONFIG]
-    signer = load_signer(config)
+    signer = load_signer(config, app[NODE].node_id)
     app[AUDIT] = AuditLog(app[POOL], signer)
     builder = TreeBuilder(
         functools.partial(db.connect, app[DSN]),

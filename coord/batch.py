@@ -128,6 +128,7 @@ async def write_atomic(
         regions: list[str | None] = []
         for i in range(len(appends)):
             try:
+                await writes.check_home(appends[i].stream_id, writes.region_of(loaded[i], new[i]))
                 regions.append(writes.authorize(principal, loaded[i], new[i]))
             except DomainError as e:
                 raise rebase(e, i, event_field) from None

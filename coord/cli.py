@@ -10,9 +10,9 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
-from coord import audit_cli, projections_cli, supervisor, token_cli
+from coord import audit_cli, federation_cli, projections_cli, supervisor, token_cli
 from coord.app import create_app
-from coord.config import Config
+from coord.config import Config, parse_regions
 from coord.logs import configure_logging
 
 
@@ -40,12 +40,23 @@ def _parser() -> argparse.ArgumentParser:
         help="0 (default): one process does everything; N: N HTTP processes sharing the "
         "port plus one background process for projections and the tree builder",
     )
+    serve.add_argument("--node-id", help="this node's id (COORD_NODE_ID; default: as stored)")
+    serve.add_argument(
+        "--mode",
+        choices=["standalone", "regional", "hub"],
+        help="federation role (COORD_MODE; default: as stored, else standalone)",
+    )
+    serve.add_argument(
+        "--regions",
+        help="regions a regional node serves, e.g. 35 or 35.71,35.72 (COORD_REGIONS)",
+    )
     serve.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     serve.add_argument("--no-background", action="store_true", help=argparse.SUPPRESS)
     sub.add_parser("background", help="run projections and the tree builder without HTTP")
     token_cli.register(sub)
     audit_cli.register(sub)
     projections_cli.register(sub)
+    federation_cli.register(sub)
     sub.add_parser("demo", help="load the demo data set (once) and print the demo tokens")
     return parser
 
@@ -92,6 +103,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = Config.from_env()
         configure_logging(config.log_format, level=logging.WARNING)
         return token_cli.run(args, config)
+    if args.command == "federation":
+        config = Config.from_env()
+        configure_logging(config.log_format, level=logging.WARNING)
+        return federation_cli.run(args, config)
     if args.command == "projections":
         config = Config.from_env()
         configure_logging(config.log_format, level=logging.WARNING)
@@ -103,6 +118,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             database_url=getattr(args, "database_url", None),
             demo=getattr(args, "demo", None),
             background=False if getattr(args, "no_background", False) else None,
+            node_id=getattr(args, "node_id", None),
+            mode=getattr(args, "mode", None),
+            regions=parse_regions(args.regions) if getattr(args, "regions", None) else None,
         )
         configure_logging(config.log_format, level=logging.getLevelName(config.log_level.upper()))
         if args.command == "background":

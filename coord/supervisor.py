@@ -33,6 +33,13 @@ def serve_many(config: Config, workers: int) -> int:
         embedded = EmbeddedPostgres(config.home / "pgdata")
         dsn = embedded.start()
     env = {**os.environ, "COORD_DATABASE_URL": dsn}
+    # Flags reach the child processes as the environment they read.
+    if config.node_id:
+        env["COORD_NODE_ID"] = config.node_id
+    if config.mode:
+        env["COORD_MODE"] = config.mode
+    if config.regions is not None:
+        env["COORD_REGIONS"] = ",".join(config.regions)
     http_env = {k: v for k, v in env.items() if k != "COORD_DEMO"}  # demo data loads once
     base = [sys.executable, "-m", "coord"]
     procs = [subprocess.Popen([*base, "background"], env=env)]

@@ -18,6 +18,7 @@ import asyncpg
 import msgspec
 
 from coord.auth import Principal, forbidden
+from coord.federation import misdirected
 from coord.problems import Problem
 from events import domain
 from events.domain import AnyState, DecideContext
@@ -27,6 +28,7 @@ from events.regions import Regions
 from events.rules import DomainError, InvalidRequest
 from events.store import EventStore
 from events.streams import category_of
+from events.topology import Node, accepts
 from events.types import (
     CREATION_EVENTS,
     SCHEMA_VERSIONS,
@@ -76,13 +78,17 @@ def _domain_event(event: RecordedEvent) -> AnyEvent:
     return decode_stored(event.type, event.schema_version, bytes(event.data))  # type: ignore[return-value]
 
 
+STANDALONE = Node(node_id="local", mode="standalone")
+
+
 class WritePath:
     """Typed, authorised, rule-checked appends; and folded reads of single streams."""
 
-    def __init__(self, store: EventStore, regions: Regions, *, node_id: str = "local") -> None:
+    def __init__(self, store: EventStore, regions: Regions, *, node: Node = STANDALONE) -> None:
         self.store = store
         self.regions = regions
-        self.node_id = node_id
+        self.node = node
+        self.node_id = node.node_id
 
     async def load(
         self,
@@ -138,13 +144,8 @@ class WritePath:
                 raise _at_event(e, i) from None
         return decoded
 
-    def authorize(
-        self, principal: Principal, loaded: Loaded, new: Sequence[AnyEvent]
-    ) -> str | None:
-        """403 unless `principal` may append `new` to this stream; returns the stream's region."""
-        category = category_of(loaded.stream_id)
-        if category not in WRITABLE[principal.role]:
-            raise forbidden(f"a {principal.role} token may not write {category} streams")
+    def region_of(self, loaded: Loaded, new: Sequence[AnyEvent]) -> str | None:
+        """The stream's region: its own, or (a new stream) its creation event's; 422 if unknown."""
         region = loaded.region_code
         if region is None and loaded.state is None:
             # A new stream takes the region of its creation event (fixed from then on).
@@ -153,6 +154,16 @@ class WritePath:
             raise InvalidRequest(
                 "region.unknown", f"unknown region code {region!r}", "$.events[0].data.region_code"
             )
+        return region
+
+    def authorize(
+        self, principal: Principal, loaded: Loaded, new: Sequence[AnyEvent]
+    ) -> str | None:
+        """403 unless `principal` may append `new` to this stream; returns the stream's region."""
+        category = category_of(loaded.stream_id)
+        if category not in WRITABLE[principal.role]:
+            raise forbidden(f"a {principal.role} token may not write {category} streams")
+        region = self.region_of(loaded, new)
         # A new stream without a creation event has no region yet: decide refuses it (409).
         unborn = loaded.state is None and region is None
         if principal.role == "regional" and not unborn and not principal.covers(region):
@@ -160,6 +171,12 @@ class WritePath:
                 f"this token writes for {', '.join(principal.regions)} only, not {region}"
             )
         return region
+
+    async def check_home(self, stream_id: str, region: str | None) -> None:
+        """421 unless this node is the stream's home (federation; always so when standalone)."""
+        category = category_of(stream_id)
+        if not accepts(self.node, category, region):
+            raise await misdirected(self.store.pool, self.node, category, region)
 
     async def context(self, new: Sequence[AnyEvent], own: str) -> DecideContext:
         """Load every other stream the new events refer to."""
@@ -220,6 +237,8 @@ class WritePath:
                 )
             else:
                 loaded = await self.load(stream_id)
+            # Routing before permissions: on the wrong node even a permitted write is a 421.
+            await self.check_home(stream_id, self.region_of(loaded, new))
             region = self.authorize(principal, loaded, new)
             stale = isinstance(expected, int) and expected != loaded.version
             if stale or (client_ids and await self.store.any_stored(client_ids)):

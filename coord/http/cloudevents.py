@@ -261,7 +261,7 @@ _CE_HEADERS: dict[str, Any] = {
         201: AppendResponse | list[AppendResponse],
         200: AppendResponse | list[AppendResponse],
     },
-    errors=(409, 503),
+    errors=(409, 421, 503),
     roles=("regional", "national"),
     summary="Append CloudEvents 1.0: structured, batch (all or nothing) or binary mode.",
     tags=("streams",),

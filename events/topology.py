@@ -1,0 +1,75 @@
+"""Which node is home for a stream: the federation's write rule, pure and I/O-free.
+
+A federation is one hub and regional nodes (issue 7). A *regional* node is home
+for streams of the regions it serves (a province such as `35`, or regencies such
+as `35.71`); the *hub* is home for national streams (recommendations and the
+`access-tokens` stream). A node accepts a write only for streams homed on it; a
+*standalone* node (the default) is home for everything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Final, Literal
+
+import msgspec
+
+Mode = Literal["standalone", "regional", "hub"]
+MODES: Final[tuple[Mode, ...]] = ("standalone", "regional", "hub")
+
+# Streams that belong to the whole country, not to one region.
+NATIONAL_CATEGORIES: Final = frozenset({"recommendation", "access"})
+
+
+class Node(msgspec.Struct, frozen=True, kw_only=True):
+    """One coord node: its id, its role and (regional) the regions it serves."""
+
+    node_id: str
+    mode: Mode
+    regions: tuple[str, ...] = ()
+
+
+def serves(regions: Iterable[str], region_code: str) -> bool:
+    """Is `region_code` one of `regions` or inside one (`35` serves `35.71`)?"""
+    return any(region_code == r or region_code.startswith(r + ".") for r in regions)
+
+
+def is_national(category: str) -> bool:
+    """Is a stream of this category national (homed at the hub)?"""
+    return category in NATIONAL_CATEGORIES
+
+
+def accepts(node: Node, category: str, region_code: str | None) -> bool:
+    """May `node` write a stream of `category` in `region_code`?
+
+    A regional stream whose region is not known yet (a new stream without its
+    creation event) is accepted here: the domain rules refuse it anyway.
+    """
+    if node.mode == "standalone":
+        return True
+    if is_national(category):
+        return node.mode == "hub"
+    if node.mode == "hub":
+        return False
+    return region_code is None or serves(node.regions, region_code)
+
+
+def home_of(category: str, region_code: str | None, directory: Sequence[Node]) -> Node | None:
+    """The node in `directory` that is home for such a stream, if the directory knows one.
+
+    The most specific region wins: a node serving `35.71` beats one serving `35`.
+    """
+    if is_national(category):
+        return next((n for n in directory if n.mode == "hub"), None)
+    if region_code is None:
+        return None
+    best: tuple[int, Node] | None = None
+    for node in directory:
+        if node.mode != "regional":
+            continue
+        for r in node.regions:
+            if (region_code == r or region_code.startswith(r + ".")) and (
+                best is None or len(r) > best[0]
+            ):
+                best = (len(r), node)
+    return best[1] if best else None

