@@ -347,6 +347,25 @@ async def stop_conflicting_links(conn: asyncpg.Connection | asyncpg.Pool) -> lis
     return names
 
 
+async def resume_link(conn: asyncpg.Connection, name: str, skip_lsn: str | None = None) -> None:
+    """Re-enable a stopped incoming link after an operator resolved its conflict.
+
+    `skip_lsn` skips exactly the remote transaction finishing at that LSN (only
+    when this node already holds all of it). The conflict counters are reset, or
+    `watch_conflicts` would stop the link again at once.
+    """
+    oid = await conn.fetchval("SELECT oid FROM pg_subscription WHERE subname = $1", name)
+    if oid is None:
+        raise FederationError(f"no link {name!r} on this node (coord federation status lists them)")
+    if skip_lsn is not None:
+        if not re.fullmatch(r"[0-9A-Fa-f]{1,8}/[0-9A-Fa-f]{1,8}", skip_lsn):
+            raise FederationError(f"not an LSN: {skip_lsn!r} (like 0/1A2B3C4)")
+        await conn.execute(f"ALTER SUBSCRIPTION {_ident(name)} SKIP (lsn = {_literal(skip_lsn)})")
+    await conn.execute("SELECT pg_stat_reset_subscription_stats($1)", oid)
+    await conn.execute(f"ALTER SUBSCRIPTION {_ident(name)} ENABLE")
+    log.warning("federation.link_resumed", link=name, skip_lsn=skip_lsn)
+
+
 async def watch_conflicts(pool: asyncpg.Pool, interval: float = 1.0) -> None:
     """Background task: stop conflicting links as soon as they appear."""
     while True:

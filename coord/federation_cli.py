@@ -23,6 +23,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add.add_argument("--hub-dsn", required=True, help="the hub's PostgreSQL URL")
     add.add_argument("--region-dsn", required=True, help="the regional node's PostgreSQL URL")
     add.add_argument("--name", required=True, help="the regional node's id")
+    res = fsub.add_parser(
+        "resume", help="re-enable a link stopped by a conflict, once the conflict is resolved"
+    )
+    res.add_argument("--dsn", help="the subscriber's PostgreSQL URL (default COORD_DATABASE_URL)")
+    res.add_argument("--link", required=True, help="the link (subscription) name")
+    res.add_argument(
+        "--skip-lsn", help="skip the remote transaction finishing at this LSN (see docs/deploy.md)"
+    )
     st = fsub.add_parser("status", help="each link: state, lag in bytes and seconds, last event")
     st.add_argument("--dsn", help="the node's PostgreSQL URL (default COORD_DATABASE_URL)")
     st.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -38,8 +46,14 @@ def run(args: argparse.Namespace, config: Config) -> int:
             return 0
         dsn = args.dsn or config.database_url
         if not dsn:
-            print("coord federation status: give --dsn or COORD_DATABASE_URL", file=sys.stderr)
+            print(
+                f"coord federation {args.verb}: give --dsn or COORD_DATABASE_URL", file=sys.stderr
+            )
             return 2
+        if args.verb == "resume":
+            asyncio.run(_resume(dsn, args.link, args.skip_lsn))
+            print(f"resumed {args.link}")
+            return 0
         report = asyncio.run(_status(dsn))
         if args.json:
             print(msgspec.json.encode(report).decode())
@@ -55,5 +69,13 @@ async def _status(dsn: str) -> federation.Status:
     conn = await db.connect(dsn)
     try:
         return await federation.status(conn)
+    finally:
+        await conn.close()
+
+
+async def _resume(dsn: str, link: str, skip_lsn: str | None) -> None:
+    conn = await db.connect(dsn)
+    try:
+        await federation.resume_link(conn, link, skip_lsn)
     finally:
         await conn.close()

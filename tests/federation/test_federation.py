@@ -122,16 +122,33 @@ async def test_regions_keep_writing_through_a_hub_outage_and_the_hub_converges(
                 c.hub.log_tail(),
             )
         await sample_lag(2.0)
-        async with (
-            aiohttp.ClientSession(c.hub.url, headers=c.auth("national")) as http,
-            http.get("/v1/federation") as r,
-        ):
-            assert r.status == 200
-            report = await r.json()
+
+        async def hub_links_streaming() -> Any:
+            async with (
+                aiohttp.ClientSession(c.hub.url, headers=c.auth("national")) as http,
+                http.get("/v1/federation") as r,
+            ):
+                assert r.status == 200
+                report = await r.json()
+            links = report["links"]
+            up = all(x["connected"] and x["state"] == "streaming" for x in links)
+            return report if up and len(links) == 4 else None
+
+        report = await eventually(hub_links_streaming, 20, "the hub's links to stream again")
         assert report["node"] == {"node_id": "hub", "mode": "hub", "regions": []}
-        incoming = {link["peer"]: link for link in report["links"] if link["direction"] == "in"}
-        assert set(incoming) == {"jatim", "jateng"}
-        assert all(link["events_received"] > 0 for link in incoming.values())
+        incoming = {x["peer"]: x for x in report["links"] if x["direction"] == "in"}
+        outgoing = {x["peer"]: x for x in report["links"] if x["direction"] == "out"}
+        assert set(incoming) == set(outgoing) == {"jatim", "jateng"}
+        for link in incoming.values():
+            assert link["events_received"] > 0 and link["lag_bytes"] is not None
+            assert link["last_event_received_at"] is not None and link["conflicts"] == 0
+        async with aiohttp.ClientSession(c.hub.url) as http, http.get("/metrics") as r:
+            metrics = await r.text()
+        assert 'coord_federation_link_connected{direction="in",link="coord_jatim_to_hub"} 1.0' in (
+            metrics
+        ) or 'coord_federation_link_connected{link="coord_jatim_to_hub",direction="in"} 1.0' in (
+            metrics
+        )
 
         # The hub goes down (coord and PostgreSQL); the regions must not notice.
         await c.hub.stop_coord()
@@ -142,8 +159,22 @@ async def test_regions_keep_writing_through_a_hub_outage_and_the_hub_converges(
         assert {a.node for a in during} == {"jatim", "jateng"}, "a region stalled"
         await c.hub.start_pg()
         up_at = time.monotonic()
+        backlog = [uuid.UUID(a.event_id) for a in acks if a.at <= up_at]
+
+        async def backlog_arrived() -> bool:
+            n = await c.hub.fetchval(
+                "SELECT count(*) FROM events WHERE event_id = ANY($1)", backlog
+            )
+            return bool(n == len(backlog))
+
+        async def time_catch_up() -> float:
+            await eventually(backlog_arrived, 60, "the outage backlog")
+            return time.monotonic() - up_at
+
+        catch_up = asyncio.create_task(time_catch_up())
         await c.hub.start_coord()
         await asyncio.sleep(2.0)
+        caught_up = await catch_up
     finally:
         stop.set()
         await asyncio.gather(*tasks)
@@ -204,8 +235,9 @@ async def test_regions_keep_writing_through_a_hub_outage_and_the_hub_converges(
         f"\nfederation: {len(acks)} events acknowledged by 2 regions "
         f"({len(before)} before the hub outage, {len(during)} during 3 s of it); "
         f"region->hub lag under load p50 {statistics.median(lags) * 1000:.0f} ms, "
-        f"max {max(lags) * 1000:.0f} ms ({len(lags)} samples); hub converged "
-        f"{converged:.1f} s after its PostgreSQL restarted"
+        f"max {max(lags) * 1000:.0f} ms ({len(lags)} samples); the hub took the "
+        f"{len(backlog)} events acknowledged up to its restart {caught_up:.1f} s after its "
+        f"PostgreSQL was back, and had all {len(acks)} {converged:.1f} s after"
     )
 
 
@@ -431,3 +463,14 @@ async def test_a_replication_conflict_stops_the_link_loudly(cluster: Cluster) ->
     )
     out = await run_coord(c.hub.env(), "federation", "status")
     assert "coord_jatim_to_hub: failed" in out
+    # Resuming without resolving it cannot paper over the conflict: it stops again.
+    await run_coord(c.hub.env(), "federation", "resume", "--link", "coord_jatim_to_hub")
+    stopped = await c.hub.fetchval(
+        "SELECT NOT subenabled FROM pg_subscription WHERE subname = 'coord_jatim_to_hub'"
+    )
+    assert stopped is False  # re-enabled ...
+    await eventually(failed, 30, "the link to stop again")  # ... and stopped again
+    assert (
+        await c.hub.fetchval("SELECT count(*) FROM events WHERE stream_id = $1", f"hearing-{hid}")
+        == 0
+    )

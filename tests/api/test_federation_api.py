@@ -1,0 +1,136 @@
+"""One federated node on one database: its recorded identity, and the 421 for writes homed
+elsewhere (the replication itself is tested in tests/federation)."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import msgspec
+import pytest
+
+from coord import federation
+from coord.app import create_app
+from coord.auth import new_token, token_hash
+from coord.config import Config
+from coord.keys import WRITES
+from coord.runtime import started_app
+from tests.api.payloads import append, hearing_scheduled, new_id, recommendation_drafted
+from tests.conftest import bearer
+
+
+async def test_the_database_remembers_its_identity_and_homes_its_events(
+    config: Config, pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    """A node started as the hub stamps its events `hub`; a later process without flags
+    (a CLI command) acts as the hub too; renaming a node with homed events is refused."""
+    config = msgspec.structs.replace(config, home=tmp_path)
+    hub = msgspec.structs.replace(config, node_id="hub", mode="hub")
+    async with started_app(hub) as app:
+        assert app[WRITES].node.mode == "hub"
+    async with started_app(config) as app:  # no flags: the stored identity
+        node = app[WRITES].node
+        assert (node.node_id, node.mode) == ("hub", "hub")
+    await pool.execute(
+        "INSERT INTO events (event_id, stream_id, version, type, data, metadata)"
+        " VALUES ($1, 'recommendation-x', 1, 'T', '{}', '{}')",
+        uuid.uuid4(),
+    )
+    assert await pool.fetchval("SELECT node_id FROM events") == "hub"
+    async with pool.acquire() as conn:
+        with pytest.raises(federation.FederationError, match="holds events homed there"):
+            await federation.ensure_identity(conn, node_id="jatim", mode=None, regions=None)
+        with pytest.raises(federation.FederationError, match="needs the regions"):
+            await federation.ensure_identity(conn, node_id=None, mode="regional", regions=[])
+        with pytest.raises(federation.FederationError, match="node id"):
+            await federation.ensure_identity(conn, node_id="Hub-1", mode=None, regions=None)
+    assert await pool.fetchval("SELECT node_id FROM coord_node") == "hub"
+
+
+async def test_a_regional_node_refuses_unknown_region_codes(config: Config, tmp_path: Path) -> None:
+    bad = msgspec.structs.replace(
+        config, home=tmp_path, node_id="x", mode="regional", regions=("99",)
+    )
+    with pytest.raises(federation.FederationError, match="unknown region codes: 99"):
+        async with started_app(bad):
+            pass
+
+
+@pytest.fixture
+async def regional(config: Config, pool: asyncpg.Pool, aiohttp_client: Any, tmp_path: Path) -> Any:
+    """A Jawa Timur node whose directory (as replicated from the hub) knows two more nodes."""
+    await pool.executemany(
+        "INSERT INTO federation_nodes (node_id, mode, regions) VALUES ($1, $2, $3)",
+        [("hub", "hub", []), ("jatim", "regional", ["35"]), ("jateng", "regional", ["33"])],
+    )
+    node = msgspec.structs.replace(
+        config, home=tmp_path, node_id="jatim", mode="regional", regions=("35",)
+    )
+    return await aiohttp_client(create_app(node))
+
+
+async def _token(pool: asyncpg.Pool, role: str, regions: list[str]) -> dict[str, str]:
+    # Tokens are national: a region gets them by replication, i.e. as rows.
+    token = new_token()
+    await pool.execute(
+        "INSERT INTO access_tokens (token_id, token_hash, name, role, regions, created_by)"
+        " VALUES ($1, $2, $3, $4, $5, 'hub')",
+        uuid.uuid4(),
+        token_hash(token),
+        f"test {role}",
+        role,
+        regions,
+    )
+    return bearer(token)
+
+
+async def test_writes_homed_elsewhere_are_421_and_write_nothing(
+    regional: Any, pool: asyncpg.Pool
+) -> None:
+    both = await _token(pool, "regional", ["35", "33"])
+    admin = await _token(pool, "admin", [])
+    national = await _token(pool, "national", [])
+    here = await regional.post(
+        f"/v1/streams/hearing-{new_id()}/events",
+        json=append(0, ("HearingScheduled", hearing_scheduled("35.71"))),
+        headers=both,
+    )
+    assert here.status == 201, await here.text()
+    cases = [
+        (
+            f"/v1/streams/hearing-{new_id()}/events",
+            append(0, ("HearingScheduled", hearing_scheduled("33.74"))),
+            both,
+            "jateng",
+        ),
+        (
+            f"/v1/streams/recommendation-{new_id()}/events",
+            append(0, ("RecommendationDrafted", recommendation_drafted([new_id()]))),
+            national,
+            "hub",
+        ),
+        ("/v1/tokens", {"role": "regional", "name": "x", "regions": ["35"]}, admin, "hub"),
+    ]
+    before = await pool.fetchval("SELECT count(*) FROM events")
+    for path, body, headers, home in cases:
+        resp = await regional.post(path, json=body, headers=headers)
+        assert resp.status == 421, await resp.text()
+        assert resp.content_type == "application/problem+json"
+        problem = await resp.json()
+        assert problem["home_node"] == home and problem["node_id"] == "jatim"
+        assert problem["type"] == "urn:coord:problem:misdirected-write"
+    assert await pool.fetchval("SELECT count(*) FROM events") == before
+    assert await pool.fetchval("SELECT count(*) FROM access_tokens") == 3
+
+
+async def test_federation_status_of_a_node_without_links(regional: Any, pool: asyncpg.Pool) -> None:
+    resp = await regional.get("/v1/federation", headers=await _token(pool, "auditor", []))
+    assert resp.status == 200
+    body = await resp.json()
+    assert body["node"] == {"node_id": "jatim", "mode": "regional", "regions": ["35"]}
+    assert body["links"] == []
+    assert [n["node_id"] for n in body["directory"]] == ["hub", "jateng", "jatim"]
+    denied = await regional.get("/v1/federation", headers=await _token(pool, "regional", ["35"]))
+    assert denied.status == 403
