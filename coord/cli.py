@@ -14,6 +14,7 @@ from coord import audit_cli, federation_cli, projections_cli, supervisor, token_
 from coord.app import create_app
 from coord.config import Config, parse_regions
 from coord.logs import configure_logging
+from coord.runtime import tune_gc
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -123,6 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             regions=parse_regions(args.regions) if getattr(args, "regions", None) else None,
         )
         configure_logging(config.log_format, level=logging.getLevelName(config.log_level.upper()))
+        tune_gc()
         if args.command == "background":
             return supervisor.run_background(config)
         if args.workers > 0:

@@ -46,6 +46,7 @@ class Activity:
 
     name: str = NAME
     handles: frozenset[str] | None = None
+    reads_payload: bool = False
     ddl: tuple[str, ...] = DDL
     tables: tuple[str, ...] = ("entries",)
 

@@ -82,6 +82,7 @@ class Hearings:
             "HearingHeld",
         }
     )
+    reads_payload: bool = True
     ddl: tuple[str, ...] = DDL
     tables: tuple[str, ...] = ("hearings",)
 

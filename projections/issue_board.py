@@ -97,6 +97,7 @@ class IssueBoard:
 
     name: str = NAME
     handles: frozenset[str] | None = _HANDLES
+    reads_payload: bool = True
     ddl: tuple[str, ...] = DDL
     tables: tuple[str, ...] = ("issues",)
 

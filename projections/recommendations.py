@@ -100,6 +100,7 @@ class Recommendations:
             "RecommendationClosed",
         }
     )
+    reads_payload: bool = True
     ddl: tuple[str, ...] = DDL
     tables: tuple[str, ...] = ("recommendations", "timeline", "issues")
 

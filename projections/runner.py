@@ -38,9 +38,12 @@ import msgspec
 import structlog
 
 from events.log_head import LogHead
+from events.types import Event
 from projections.base import (
+    UNDECODED,
     Envelope,
     Projection,
+    create_indexes,
     create_tables,
     ddl_checksum,
     decode_event,
@@ -61,7 +64,7 @@ NOTIFY_CHANNEL = "coord_projection"
 _HEAD = "SELECT coalesce(max(position), 0) FROM log"
 _READ = (
     "SELECT l.position, e.event_id::text, e.stream_id, e.version, e.type, e.schema_version, "
-    "e.data, e.metadata, e.recorded_at, e.region_code "
+    "{data}, e.metadata, e.recorded_at, e.region_code "
     "FROM log l JOIN events e ON e.seq = l.seq "
     "WHERE l.position > $1 AND l.position <= $2 {types} ORDER BY l.position"
 )
@@ -123,7 +126,66 @@ def _transient(conn: asyncpg.Connection, e: BaseException) -> bool:
 
 def _read_sql(projection: Projection) -> str:
     types = "" if projection.handles is None else "AND e.type = ANY($3::text[])"
-    return _READ.format(types=types)
+    data = "e.data" if projection.reads_payload else "NULL::jsonb"
+    return _READ.format(types=types, data=data)
+
+
+def _undecoded(type_name: str, schema_version: int, data: Any) -> Event:
+    return UNDECODED
+
+
+async def load_window(
+    conn: asyncpg.Connection, projection: Projection, after: int, up_to: int
+) -> list[Envelope]:
+    """Read and decode the events in (after, up_to] that ``projection`` handles.
+
+    Raises HandlerFailed naming the window's first position if an event cannot be decoded.
+    """
+    args: list[Any] = [after, up_to]
+    if projection.handles is not None:
+        args.append(sorted(projection.handles))
+    rows = await conn.fetch(_read_sql(projection), *args)
+    decode = decode_event if projection.reads_payload else _undecoded
+    try:
+        return [
+            Envelope(
+                position=r[0],
+                event_id=r[1],
+                stream_id=r[2],
+                version=r[3],
+                type=r[4],
+                event=decode(r[4], r[5], r[6]),
+                metadata_json=bytes(r[7]),
+                recorded_at=r[8],
+                region_code=r[9],
+            )
+            for r in rows
+        ]
+    except (ValueError, TypeError, KeyError, msgspec.MsgspecError) as e:
+        raise HandlerFailed(projection.name, rows[0][0], up_to, e) from e
+
+
+async def apply_batch(
+    conn: asyncpg.Connection,
+    projection: Projection,
+    schema: str,
+    batch: Sequence[Envelope],
+    up_to: int,
+) -> int:
+    """Apply a loaded window to ``schema`` on the caller's transaction; return its size.
+
+    Raises HandlerFailed naming the window's first position when the handler fails (the
+    caller narrows it down).
+    """
+    if not batch:
+        return 0
+    try:
+        await projection.apply(conn, schema, batch)
+    except (asyncpg.PostgresError, ValueError, TypeError, KeyError, msgspec.MsgspecError) as e:
+        if _transient(conn, e):
+            raise
+        raise HandlerFailed(projection.name, batch[0].position, up_to, e) from e
+    return len(batch)
 
 
 async def apply_window(
@@ -134,33 +196,8 @@ async def apply_window(
     Runs on the caller's transaction. Raises HandlerFailed naming the first position of
     the window when the handler fails (the caller narrows it down).
     """
-    args: list[Any] = [after, up_to]
-    if projection.handles is not None:
-        args.append(sorted(projection.handles))
-    rows = await conn.fetch(_read_sql(projection), *args)
-    if not rows:
-        return 0
-    try:
-        batch = [
-            Envelope(
-                position=r[0],
-                event_id=r[1],
-                stream_id=r[2],
-                version=r[3],
-                type=r[4],
-                event=decode_event(r[4], r[5], r[6]),
-                metadata_json=bytes(r[7]),
-                recorded_at=r[8],
-                region_code=r[9],
-            )
-            for r in rows
-        ]
-        await projection.apply(conn, schema, batch)
-    except (asyncpg.PostgresError, ValueError, TypeError, KeyError, msgspec.MsgspecError) as e:
-        if _transient(conn, e):
-            raise
-        raise HandlerFailed(projection.name, rows[0][0], up_to, e) from e
-    return len(rows)
+    batch = await load_window(conn, projection, after, up_to)
+    return await apply_batch(conn, projection, schema, batch, up_to)
 
 
 # --- knowing where each projection is ----------------------------------------------------
@@ -456,25 +493,49 @@ async def _replay(
     progress: Progress | None,
     *,
     track: bool,
+    reader: asyncpg.Connection | None = None,
 ) -> int:
-    """Apply the log into ``schema`` from ``after`` until ``until()``; one commit per window."""
+    """Apply the log into ``schema`` from ``after`` until ``until()``; one commit per window.
+
+    With a ``reader`` connection the next window is read and decoded while this one is
+    applied, so a replay costs about max(read, apply) per window instead of their sum.
+    """
     position = after
-    while True:
-        target = await until()
-        if position >= target:
-            return position
-        up_to = min(target, position + window)
-        async with conn.transaction():
-            await apply_window(conn, projection, schema, position, up_to)
-            if track:
-                await conn.execute(
-                    "UPDATE projections SET rebuild_position = $2 WHERE name = $1",
-                    projection.name,
-                    up_to,
+    ahead: tuple[int, asyncio.Task[list[Envelope]]] | None = None
+    try:
+        while True:
+            target = await until()
+            if position >= target:
+                return position
+            if ahead is not None:
+                up_to, task = ahead
+                ahead = None
+                batch = await task
+            else:
+                up_to = min(target, position + window)
+                batch = await load_window(reader or conn, projection, position, up_to)
+            if reader is not None and up_to < target:
+                next_to = min(target, up_to + window)
+                ahead = (
+                    next_to,
+                    asyncio.create_task(load_window(reader, projection, up_to, next_to)),
                 )
-        if progress is not None:
-            progress(up_to, target)
-        position = up_to
+            async with conn.transaction():
+                await apply_batch(conn, projection, schema, batch, up_to)
+                if track:
+                    await conn.execute(
+                        "UPDATE projections SET rebuild_position = $2 WHERE name = $1",
+                        projection.name,
+                        up_to,
+                    )
+            if progress is not None:
+                progress(up_to, target)
+            position = up_to
+    finally:
+        if ahead is not None:
+            ahead[1].cancel()
+            with contextlib.suppress(BaseException):
+                await ahead[1]
 
 
 @contextlib.asynccontextmanager
@@ -505,7 +566,7 @@ async def rebuild(
         async with _exclusive(conn, name):
             await conn.execute(f"DROP SCHEMA IF EXISTS {fresh} CASCADE")
             async with conn.transaction():
-                await create_tables(conn, projection, fresh)
+                await create_tables(conn, projection, fresh, indexes=False)
                 previous = await conn.fetchval(
                     "SELECT state FROM projections WHERE name = $1 FOR UPDATE", name
                 )
@@ -520,9 +581,22 @@ async def rebuild(
                     value: int = await conn.fetchval(_HEAD)
                     return value
 
-                position = await _replay(
-                    conn, projection, fresh, 0, head, window, progress, track=True
-                )
+                reader = await connect()
+                try:
+                    position = await _replay(
+                        conn,
+                        projection,
+                        fresh,
+                        0,
+                        head,
+                        window,
+                        progress,
+                        track=True,
+                        reader=reader,
+                    )
+                finally:
+                    await reader.close()
+                await create_indexes(conn, projection, fresh)
                 async with conn.transaction():
                     # Blocks the live runner's next batch until the swap is committed.
                     await conn.fetchrow(_LOCK_ROW, name)
@@ -586,7 +660,7 @@ async def verify(
     try:
         async with _exclusive(conn, name):
             await conn.execute(f"DROP SCHEMA IF EXISTS {scratch} CASCADE")
-            await create_tables(conn, projection, scratch)
+            await create_tables(conn, projection, scratch, indexes=False)
             try:
 
                 async def live_position() -> int:
@@ -595,9 +669,21 @@ async def verify(
                     )
                     return value
 
-                position = await _replay(
-                    conn, projection, scratch, 0, live_position, window, progress, track=False
-                )
+                reader = await connect()
+                try:
+                    position = await _replay(
+                        conn,
+                        projection,
+                        scratch,
+                        0,
+                        live_position,
+                        window,
+                        progress,
+                        track=False,
+                        reader=reader,
+                    )
+                finally:
+                    await reader.close()
                 diffs: list[RowDiff] = []
                 async with conn.transaction():
                     # FOR SHARE holds the live runner still while the two are compared.

@@ -61,6 +61,7 @@ class Search:
     handles: frozenset[str] | None = frozenset(
         {"IssueRaised", "StatementRecorded", "RecommendationDrafted", "RecommendationRevised"}
     )
+    reads_payload: bool = True
     ddl: tuple[str, ...] = DDL
     tables: tuple[str, ...] = ("documents",)
 

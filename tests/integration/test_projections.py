@@ -281,6 +281,13 @@ async def test_rebuild_and_verify_equal_live(
             )
         assert seen and seen[-1][0] == seen[-1][1]
         assert await rows_of(pool, "proj_issue_board.issues") == before
+        # Secondary indexes are built after the replay, but they are all there.
+        index = "SELECT indexdef FROM pg_indexes WHERE schemaname = $1 ORDER BY indexname"
+        for p in projections:
+            schema = f"proj_{p.name}"
+            defs = [r[0] for r in await pool.fetch(index, schema)]
+            wanted = [d for d in p.ddl if d.lstrip().upper().startswith("CREATE INDEX")]
+            assert len([d for d in defs if " UNIQUE " not in d]) == len(wanted), (p.name, defs)
         # The live runner carries on in the swapped-in tables.
         await store.append(f"issue-{uuid.uuid4()}", [issue()], 0, region_code="35.71")
         await caught_up(pool, store, names)
