@@ -56,7 +56,17 @@ LEAF_FIELDS = (
 # export make the verifier build gigantic strings.
 _MAX_EXPONENT = 140_000
 
-_decoder = msgspec.json.Decoder(float_hook=Decimal)
+# Set by the float hook: only documents with a non-integer number need the slow walk
+# (nearly none: coord's payloads hold text, ids, timestamps and small integers).
+_saw_number = [False]
+
+
+def _exact_number(text: str) -> Decimal:
+    _saw_number[0] = True
+    return Decimal(text)
+
+
+_decoder = msgspec.json.Decoder(float_hook=_exact_number)
 _encoder = msgspec.json.Encoder(order="sorted")
 
 
@@ -93,18 +103,21 @@ def _canonical(value: Any) -> Any:
 
 def canonical_json(raw: bytes | msgspec.Raw | str) -> bytes:
     """Return the canonical JSON bytes of a JSON document."""
+    _saw_number[0] = False
     try:
         value = _decoder.decode(raw)
     except msgspec.DecodeError as e:
         raise LeafError(f"invalid JSON: {e}") from e
-    return _encoder.encode(_canonical(value))
+    return _encoder.encode(_canonical(value) if _saw_number[0] else value)
 
 
 def format_recorded_at(ts: datetime) -> str:
     """RFC 3339 UTC with exactly six fraction digits: ``2024-05-01T08:30:00.000000Z``."""
     if ts.tzinfo is None:
         raise LeafError("recorded_at must be timezone-aware")
-    return ts.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    if ts.tzinfo is not UTC:  # asyncpg already returns UTC
+        ts = ts.astimezone(UTC)
+    return ts.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def event_object(
@@ -156,7 +169,11 @@ def leaf_bytes(
     for name in ("position", "version", "schema_version"):
         if type(obj[name]) is not int:
             raise LeafError(f"{name} must be an integer")
-    return _encoder.encode(_canonical(obj))
+    # An object from event_object holds data and metadata as canonical raw JSON already;
+    # only decoded documents (an export line) can hide a number that needs the walk.
+    if any(isinstance(v, dict | list | Decimal) for v in obj.values()):
+        return _encoder.encode(_canonical(obj))
+    return _encoder.encode(obj)
 
 
 def event_leaf_hash(
