@@ -791,8 +791,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--workers",
         type=int,
-        default=0,
-        help="coord serve --workers N (0: one process; N: N HTTP workers + a background one)",
+        default=1,
+        help="coord serve --workers N (default 1: one HTTP process + one background process "
+        "for projections and the tree builder, the recommended node set-up; 0: one process)",
     )
     args = parser.parse_args(argv)
     mode = "full" if args.full else "smoke" if args.smoke else "quick"
@@ -815,6 +816,16 @@ def main(argv: list[str] | None = None) -> int:
     table = report.markdown(doc)
     json_path.with_suffix(".md").write_text(table)
     print(table)
+    if mode == "smoke":
+        # CI runs the smoke bench so that it never rots: every scenario must run and
+        # every ratio must have its figures (whatever they are on a CI machine).
+        broken = [n for n, r in run.scenarios.items() if "skipped" in r] + [
+            n for n, r in doc["ratios"].items() if r.get("ratio") is None
+        ]
+        if broken:
+            print(f"smoke bench: did not run: {', '.join(broken)}", file=sys.stderr)
+            print(json_path)
+            return 1
     print(json_path)
     return 0
 
