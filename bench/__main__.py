@@ -90,6 +90,12 @@ def cpu_total(procs: list[psutil.Process]) -> float:
     return total
 
 
+def process_tree(pid: int) -> list[psutil.Process]:
+    """A process and its live descendants (`coord serve --workers N` is a process tree)."""
+    proc = psutil.Process(pid)
+    return [proc, *proc.children(recursive=True)]
+
+
 def tree_rss(proc: psutil.Process) -> int:
     """RSS of a process and its children (`coord serve --workers N` is a process tree)."""
     total = proc.memory_info().rss
@@ -262,7 +268,7 @@ class Run:
         CPU of coord and PostgreSQL is counted from the client's READY line (after its
         set-up, such as pre-filling tables) to its exit.
         """
-        server = [psutil.Process(self.server.pid)] if self.server else []
+        server = process_tree(self.server.pid) if self.server else []
         cpu_server0, cpu_pg0 = cpu_total(server), cpu_total(self.postgres_procs())
         wall0 = time.perf_counter()
         with tempfile.TemporaryFile() as err:
@@ -532,7 +538,8 @@ class Run:
         peak = rss_before
         done0 = self.log_count("projection.rebuilt")
         failed0 = self.log_count("projection.rebuild_failed")
-        cpu0 = cpu_total([server] if server else [])
+        tree = process_tree(server.pid) if server else []
+        cpu0 = cpu_total(tree)
         start = time.perf_counter()
         for projection in names:
             status, body = self.http("POST", f"/v1/projections/{projection}/rebuild", "admin")
@@ -559,7 +566,7 @@ class Run:
                 "events_per_s": round(head / seconds, 1),
                 "peak_rss_mb": round(peak / 2**20, 1),
                 "rss_before_mb": round(rss_before / 2**20, 1),
-                "cpu_s": {"server": round(cpu_total([server] if server else []) - cpu0, 2)},
+                "cpu_s": {"server": round(cpu_total(tree) - cpu0, 2)},
             },
         )
 
