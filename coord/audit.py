@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import functools
 import os
+import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -48,15 +49,24 @@ def load_signer(config: Config, node_id: str | None = None) -> Signer:
         if not path.exists():
             config.home.mkdir(parents=True, exist_ok=True)
             signer = generate_signer(origin)
-            # O_EXCL: two processes starting at once must not each write their own key.
+            # Two processes starting at once (`coord serve --workers N`) must end up with
+            # one key, and neither may read a half-written file: write a private temp
+            # file, then link it into place, which fails if another process won.
+            fd, tmp = tempfile.mkstemp(dir=config.home, prefix=".key-")
             try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:
-                pass
-            else:
                 with os.fdopen(fd, "w", encoding="ascii") as f:
                     f.write(signer.skey + "\n")
-                log.info("audit.key_generated", path=str(path), vkey=signer.vkey)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.chmod(tmp, 0o600)
+                try:
+                    os.link(tmp, path)
+                except FileExistsError:
+                    pass
+                else:
+                    log.info("audit.key_generated", path=str(path), vkey=signer.vkey)
+            finally:
+                os.unlink(tmp)
         signer = signer_from_skey(path.read_text(encoding="ascii").strip())
     if signer.name != origin:
         raise ValueError(

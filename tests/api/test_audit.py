@@ -288,3 +288,17 @@ async def test_cli_checks_inclusion_and_consistency_proofs(
         main(["verify", "--vkey", other.vkey, *cons[3:], "--proof", str(tmp_path / "proof.json")])
         == 2
     )
+
+
+def test_concurrent_starts_share_one_complete_signing_key(tmp_path: Path) -> None:
+    """Processes generating the key at the same moment all read the same, whole key."""
+    import concurrent.futures
+
+    for attempt in range(10):  # the race is a matter of timing: give it many chances
+        home = tmp_path / str(attempt)
+        config = Config(home=home, node_id="n1")
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            keys = list(pool.map(lambda _, c=config: load_signer(c).vkey, range(16)))
+        assert len(set(keys)) == 1
+        assert [p.name for p in home.iterdir()] == ["audit-signing.key"]  # no temp files
+        assert (home / "audit-signing.key").stat().st_mode & 0o777 == 0o600
