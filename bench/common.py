@@ -26,16 +26,14 @@ STATEMENT_RECORDED: dict[str, Any] = {
 }
 
 
-def single_body() -> bytes:
+def single_body(region: str = "35.71") -> bytes:
     """One HearingScheduled on a new stream."""
-    return msgspec.json.encode(
-        {"expected_version": 0, "events": [{"type": "HearingScheduled", "data": HEARING_SCHEDULED}]}
-    )
+    return batch_body(1, region)
 
 
-def batch_body(size: int = 100) -> bytes:
-    """HearingScheduled followed by `size - 1` StatementRecorded, on a new stream."""
-    events = [{"type": "HearingScheduled", "data": HEARING_SCHEDULED}]
+def batch_body(size: int = 100, region: str = "35.71") -> bytes:
+    """HearingScheduled (in `region`) then `size - 1` StatementRecorded, on a new stream."""
+    events = [{"type": "HearingScheduled", "data": {**HEARING_SCHEDULED, "region_code": region}}]
     events += [{"type": "StatementRecorded", "data": STATEMENT_RECORDED}] * (size - 1)
     return msgspec.json.encode({"expected_version": 0, "events": events})
 

@@ -34,7 +34,7 @@ def _headers(token: str | None, content_type: str | None = None) -> dict[str, st
 
 async def append(args: argparse.Namespace) -> dict[str, Any]:
     """`clients` workers, each appending to a new stream per request, for `seconds`."""
-    body = batch_body(args.batch)
+    body = batch_body(args.batch, args.region)
     headers = _headers(args.token, "application/json")
     connector = aiohttp.TCPConnector(limit=args.clients, force_close=False)
     statuses: Counter[int] = Counter()
@@ -197,6 +197,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--region", default="35.71", help="region code of the hearings written")
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--limit", type=int, default=1000)
     parser.add_argument("--path", default="/healthz")
