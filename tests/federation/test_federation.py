@@ -442,10 +442,14 @@ async def test_a_replication_conflict_stops_the_link_loudly(cluster: Cluster) ->
             ):
                 links = (await r.json())["links"]
             link = next(x for x in links if x["name"] == "coord_jatim_to_hub")
-            return link if link["state"] == "failed" else None
+            enabled = await c.hub.fetchval(
+                "SELECT subenabled FROM pg_subscription WHERE subname = 'coord_jatim_to_hub'"
+            )
+            # failed as soon as the conflict is counted; stopped once coord disabled it
+            return link if link["state"] == "failed" and not enabled else None
 
         link = await eventually(failed, 30, "the conflicting link to stop")
-        assert link["connected"] is False and link["errors"] >= 1
+        assert link["connected"] is False and link["errors"] >= 1 and link["conflicts"] >= 1
         # Still writable, and the event waits in jatim's slot rather than being lost.
         body2 = {
             "expected_version": 1,
@@ -464,11 +468,13 @@ async def test_a_replication_conflict_stops_the_link_loudly(cluster: Cluster) ->
     out = await run_coord(c.hub.env(), "federation", "status")
     assert "coord_jatim_to_hub: failed" in out
     # Resuming without resolving it cannot paper over the conflict: it stops again.
-    await run_coord(c.hub.env(), "federation", "resume", "--link", "coord_jatim_to_hub")
-    stopped = await c.hub.fetchval(
-        "SELECT NOT subenabled FROM pg_subscription WHERE subname = 'coord_jatim_to_hub'"
+    reset = (
+        "SELECT stats_reset FROM pg_stat_subscription_stats WHERE subname = 'coord_jatim_to_hub'"
     )
-    assert stopped is False  # re-enabled ...
+    before = await c.hub.fetchval(reset)
+    await run_coord(c.hub.env(), "federation", "resume", "--link", "coord_jatim_to_hub")
+    after = await c.hub.fetchval(reset)
+    assert after is not None and (before is None or after > before)  # counters reset ...
     await eventually(failed, 30, "the link to stop again")  # ... and stopped again
     assert (
         await c.hub.fetchval("SELECT count(*) FROM events WHERE stream_id = $1", f"hearing-{hid}")
