@@ -124,8 +124,14 @@ def _transient(conn: asyncpg.Connection, e: BaseException) -> bool:
 # --- reading and applying a window of the log --------------------------------------------
 
 
-def _read_sql(projection: Projection) -> str:
+Lane = tuple[int, int]  # (this lane, number of lanes): a share of the streams
+
+
+def _read_sql(projection: Projection, lane: Lane | None = None) -> str:
     types = "" if projection.handles is None else "AND e.type = ANY($3::text[])"
+    if lane is not None:
+        n = 3 if projection.handles is None else 4
+        types += f" AND abs(hashtext(e.stream_id) % ${n + 1}) = ${n}"
     data = "e.data" if projection.reads_payload else "NULL::jsonb"
     return _READ.format(types=types, data=data)
 
@@ -135,16 +141,23 @@ def _undecoded(type_name: str, schema_version: int, data: Any) -> Event:
 
 
 async def load_window(
-    conn: asyncpg.Connection, projection: Projection, after: int, up_to: int
+    conn: asyncpg.Connection,
+    projection: Projection,
+    after: int,
+    up_to: int,
+    lane: Lane | None = None,
 ) -> list[Envelope]:
     """Read and decode the events in (after, up_to] that ``projection`` handles.
 
-    Raises HandlerFailed naming the window's first position if an event cannot be decoded.
+    With ``lane`` only the events of that lane's share of the streams. Raises
+    HandlerFailed naming the window's first position if an event cannot be decoded.
     """
     args: list[Any] = [after, up_to]
     if projection.handles is not None:
         args.append(sorted(projection.handles))
-    rows = await conn.fetch(_read_sql(projection), *args)
+    if lane is not None:
+        args.extend(lane)
+    rows = await conn.fetch(_read_sql(projection, lane), *args)
     decode = decode_event if projection.reads_payload else _undecoded
     try:
         return [
@@ -494,11 +507,13 @@ async def _replay(
     *,
     track: bool,
     reader: asyncpg.Connection | None = None,
+    lane: Lane | None = None,
 ) -> int:
     """Apply the log into ``schema`` from ``after`` until ``until()``; one commit per window.
 
     With a ``reader`` connection the next window is read and decoded while this one is
     applied, so a replay costs about max(read, apply) per window instead of their sum.
+    With ``lane`` only that lane's streams (see ``rebuild``).
     """
     position = after
     ahead: tuple[int, asyncio.Task[list[Envelope]]] | None = None
@@ -513,12 +528,12 @@ async def _replay(
                 batch = await task
             else:
                 up_to = min(target, position + window)
-                batch = await load_window(reader or conn, projection, position, up_to)
+                batch = await load_window(reader or conn, projection, position, up_to, lane)
             if reader is not None and up_to < target:
                 next_to = min(target, up_to + window)
                 ahead = (
                     next_to,
-                    asyncio.create_task(load_window(reader, projection, up_to, next_to)),
+                    asyncio.create_task(load_window(reader, projection, up_to, next_to, lane)),
                 )
             async with conn.transaction():
                 await apply_batch(conn, projection, schema, batch, up_to)
@@ -546,6 +561,51 @@ async def _exclusive(conn: asyncpg.Connection, name: str) -> AsyncIterator[None]
         yield
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", _rebuild_key(name))
+
+
+async def _replay_lanes(
+    connect: Connect,
+    projection: Projection,
+    schema: str,
+    target: int,
+    window: int,
+    lanes: int,
+    progress: Progress | None,
+) -> int:
+    """Replay (0, target] in ``lanes`` concurrent lanes, each owning a share of the streams.
+
+    Only for projections whose rows each derive from one stream's events (they declare
+    ``replay_lanes``): the lanes then never touch the same rows, each lane keeps its
+    streams in log order, and the slowest view's database work (such as computing
+    tsvectors) runs on several server processes at once.
+    """
+
+    async def fixed() -> int:
+        return target
+
+    conns = [await connect() for _ in range(2 * lanes)]
+    try:
+        await asyncio.gather(
+            *(
+                _replay(
+                    conns[2 * i],
+                    projection,
+                    schema,
+                    0,
+                    fixed,
+                    window,
+                    progress if i == 0 else None,
+                    track=False,
+                    reader=conns[2 * i + 1],
+                    lane=(i, lanes),
+                )
+                for i in range(lanes)
+            )
+        )
+    finally:
+        for c in conns:
+            await c.close()
+    return target
 
 
 async def rebuild(
@@ -581,13 +641,19 @@ async def rebuild(
                     value: int = await conn.fetchval(_HEAD)
                     return value
 
+                position = 0
+                lanes: int = getattr(projection, "replay_lanes", 1)
+                if lanes > 1:
+                    position = await _replay_lanes(
+                        connect, projection, fresh, await head(), window, lanes, progress
+                    )
                 reader = await connect()
                 try:
                     position = await _replay(
                         conn,
                         projection,
                         fresh,
-                        0,
+                        position,
                         head,
                         window,
                         progress,

@@ -62,6 +62,10 @@ class Search:
         {"IssueRaised", "StatementRecorded", "RecommendationDrafted", "RecommendationRevised"}
     )
     reads_payload: bool = True
+    # Every document derives from one stream's events (a revision from its own draft),
+    # so a rebuild may replay the streams in two lanes at once: PostgreSQL's
+    # to_tsvector, the slowest part of any rebuild, then runs on two server processes.
+    replay_lanes: int = 2
     ddl: tuple[str, ...] = DDL
     tables: tuple[str, ...] = ("documents",)
 
