@@ -9,10 +9,12 @@ as `35.71`); the *hub* is home for national streams (recommendations and the
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Final, Literal
 
 import msgspec
+
+from events.regions import covers
 
 Mode = Literal["standalone", "regional", "hub"]
 MODES: Final[tuple[Mode, ...]] = ("standalone", "regional", "hub")
@@ -27,11 +29,6 @@ class Node(msgspec.Struct, frozen=True, kw_only=True):
     node_id: str
     mode: Mode
     regions: tuple[str, ...] = ()
-
-
-def serves(regions: Iterable[str], region_code: str) -> bool:
-    """Is `region_code` one of `regions` or inside one (`35` serves `35.71`)?"""
-    return any(region_code == r or region_code.startswith(r + ".") for r in regions)
 
 
 def is_national(category: str) -> bool:
@@ -51,7 +48,7 @@ def accepts(node: Node, category: str, region_code: str | None) -> bool:
         return node.mode == "hub"
     if node.mode == "hub":
         return False
-    return region_code is None or serves(node.regions, region_code)
+    return region_code is None or covers(node.regions, region_code)
 
 
 def home_of(category: str, region_code: str | None, directory: Sequence[Node]) -> Node | None:
@@ -68,8 +65,6 @@ def home_of(category: str, region_code: str | None, directory: Sequence[Node]) -
         if node.mode != "regional":
             continue
         for r in node.regions:
-            if (region_code == r or region_code.startswith(r + ".")) and (
-                best is None or len(r) > best[0]
-            ):
+            if covers([r], region_code) and (best is None or len(r) > best[0]):
                 best = (len(r), node)
     return best[1] if best else None

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from coord.config import Config, parse_regions
-from events.topology import Node, accepts, home_of, serves
+from events.regions import covers as serves
+from events.topology import Node, accepts, home_of
 
 HUB = Node(node_id="hub", mode="hub")
 JATIM = Node(node_id="jatim", mode="regional", regions=("35",))
