@@ -75,6 +75,10 @@ def _ident(name: str) -> str:
 # -- identity -------------------------------------------------------------
 
 
+def _node(row: asyncpg.Record) -> Node:
+    return Node(node_id=row["node_id"], mode=row["mode"], regions=tuple(row["regions"]))
+
+
 async def ensure_identity(
     conn: asyncpg.Connection,
     *,
@@ -89,11 +93,11 @@ async def ensure_identity(
     get the right home. Renaming a node that already has events homed under its
     old name is refused: they would stop being published.
     """
-    row = await conn.fetchrow("SELECT node_id, mode, regions FROM coord_node")
+    stored = await stored_identity(conn)
     node = Node(
-        node_id=node_id or (row["node_id"] if row else "local"),
-        mode=mode or (row["mode"] if row else "standalone"),
-        regions=tuple(regions if regions is not None else (row["regions"] if row else ())),
+        node_id=node_id or (stored.node_id if stored else "local"),
+        mode=mode or (stored.mode if stored else "standalone"),
+        regions=tuple(regions) if regions is not None else (stored.regions if stored else ()),
     )
     if not NODE_ID.match(node.node_id):
         raise FederationError(
@@ -104,21 +108,17 @@ async def ensure_identity(
         raise FederationError(f"mode {node.mode!r}: use one of {', '.join(MODES)}")
     if node.mode == "regional" and not node.regions:
         raise FederationError("a regional node needs the regions it serves (--regions 35,...)")
-    if row is not None and (row["node_id"], row["mode"], tuple(row["regions"])) == (
-        node.node_id,
-        node.mode,
-        node.regions,
-    ):
+    if node == stored:
         return node
     async with conn.transaction():
         await conn.execute("LOCK TABLE coord_node IN EXCLUSIVE MODE")
-        if row is not None and row["node_id"] != node.node_id:
+        if stored is not None and stored.node_id != node.node_id:
             homed = await conn.fetchval(
-                "SELECT EXISTS (SELECT 1 FROM events WHERE node_id = $1)", row["node_id"]
+                "SELECT EXISTS (SELECT 1 FROM events WHERE node_id = $1)", stored.node_id
             )
             if homed:
                 raise FederationError(
-                    f"this database is node {row['node_id']!r} and holds events homed there; "
+                    f"this database is node {stored.node_id!r} and holds events homed there; "
                     f"it cannot become {node.node_id!r}"
                 )
         await conn.execute(
@@ -139,15 +139,13 @@ async def ensure_identity(
 async def stored_identity(conn: asyncpg.Connection | asyncpg.Pool) -> Node | None:
     """The identity recorded in this database, if a node has started on it."""
     row = await conn.fetchrow("SELECT node_id, mode, regions FROM coord_node")
-    if row is None:
-        return None
-    return Node(node_id=row["node_id"], mode=row["mode"], regions=tuple(row["regions"]))
+    return _node(row) if row is not None else None
 
 
 async def directory(conn: asyncpg.Connection | asyncpg.Pool) -> list[Node]:
     """The federation's nodes as this node knows them (replicated from the hub)."""
     rows = await conn.fetch("SELECT node_id, mode, regions FROM federation_nodes ORDER BY node_id")
-    return [Node(node_id=r["node_id"], mode=r["mode"], regions=tuple(r["regions"])) for r in rows]
+    return [_node(r) for r in rows]
 
 
 async def misdirected(
@@ -315,13 +313,22 @@ async def _add_region(
 
 # -- conflicts ------------------------------------------------------------
 
-_CONFLICTING = r"""
+# Conflicts of a subscription's stats row `st`: PostgreSQL 18 counts them by kind
+# (confl_insert_exists, ...); older servers have no such columns (NULL).
+_CONFLICTS_OF_ST = (
+    "(SELECT sum(c.value::bigint) FROM jsonb_each_text(to_jsonb(st)) c "
+    "WHERE c.key LIKE 'confl\\_%')"
+)
+# coord's subscriptions in this database, as `s`.
+_COORD_SUBSCRIPTIONS = (
+    "s.subdbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+    "AND s.subname LIKE 'coord\\_%'"
+)
+
+_CONFLICTING = f"""
 SELECT s.subname FROM pg_subscription s
 JOIN pg_stat_subscription_stats st ON st.subid = s.oid
-WHERE s.subenabled AND s.subname LIKE 'coord\_%'
-  AND s.subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())
-  AND (SELECT sum(c.value::bigint) FROM jsonb_each_text(to_jsonb(st)) c
-       WHERE c.key LIKE 'confl\_%') > 0
+WHERE s.subenabled AND {_COORD_SUBSCRIPTIONS} AND {_CONFLICTS_OF_ST} > 0
 """
 
 
@@ -412,7 +419,7 @@ class Status(msgspec.Struct, frozen=True, kw_only=True):
     directory: list[Node]
 
 
-def _peer(name: str, here: str, direction: str) -> str | None:
+def _peer(name: str, direction: str) -> str | None:
     m = re.fullmatch(r"coord_([a-z0-9_]+?)_to_([a-z0-9_]+)", name)
     if m is None:
         return None
@@ -420,21 +427,18 @@ def _peer(name: str, here: str, direction: str) -> str | None:
     return source if direction == "in" else target
 
 
-_INCOMING = r"""
+_INCOMING = f"""
 SELECT s.subname, s.subenabled, s.subconninfo, w.pid, w.received_lsn,
        extract(epoch FROM now() - w.last_msg_send_time)::float8 AS lag_seconds,
        st.apply_error_count + st.sync_error_count AS errors,
-       -- PostgreSQL 18 counts conflicts by kind (confl_insert_exists, ...); older: none.
-       (SELECT sum(c.value::bigint) FROM jsonb_each_text(to_jsonb(st)) c
-        WHERE c.key LIKE 'confl\_%') AS conflicts
+       {_CONFLICTS_OF_ST} AS conflicts
 FROM pg_subscription s
 LEFT JOIN LATERAL (
     SELECT pid, received_lsn, last_msg_send_time FROM pg_stat_subscription p
     WHERE p.subid = s.oid AND p.relid IS NULL ORDER BY p.pid LIMIT 1
 ) w ON true
 LEFT JOIN pg_stat_subscription_stats st ON st.subid = s.oid
-WHERE s.subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())
-  AND s.subname LIKE 'coord\_%'
+WHERE {_COORD_SUBSCRIPTIONS}
 ORDER BY s.subname
 """
 
@@ -484,7 +488,7 @@ async def status(conn: asyncpg.Connection | asyncpg.Pool, *, remote_timeout: flo
     )
     links: list[Link] = []
     for r, lag_bytes in zip(incoming, lags, strict=True):
-        peer = _peer(r["subname"], node.node_id, "in")
+        peer = _peer(r["subname"], "in")
         got = received.get(peer)
         connected = bool(r["subenabled"]) and r["pid"] is not None and r["received_lsn"] is not None
         errors = int(r["errors"] or 0)
@@ -521,7 +525,7 @@ async def status(conn: asyncpg.Connection | asyncpg.Pool, *, remote_timeout: flo
             Link(
                 name=r["slot_name"],
                 direction="out",
-                peer=_peer(r["slot_name"], node.node_id, "out"),
+                peer=_peer(r["slot_name"], "out"),
                 state="streaming"
                 if active and r["state"] == "streaming"
                 else ("connecting" if active else "idle"),
