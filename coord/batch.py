@@ -128,8 +128,10 @@ async def write_atomic(
         regions: list[str | None] = []
         for i in range(len(appends)):
             try:
-                await writes.check_home(appends[i].stream_id, writes.region_of(loaded[i], new[i]))
-                regions.append(writes.authorize(principal, loaded[i], new[i]))
+                region = writes.region_of(loaded[i], new[i])
+                await writes.check_home(appends[i].stream_id, region)
+                writes.authorize(principal, loaded[i], region)
+                regions.append(region)
             except DomainError as e:
                 raise rebase(e, i, event_field) from None
         if client_ids and await writes.store.any_stored(client_ids):

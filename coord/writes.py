@@ -156,21 +156,17 @@ class WritePath:
             )
         return region
 
-    def authorize(
-        self, principal: Principal, loaded: Loaded, new: Sequence[AnyEvent]
-    ) -> str | None:
-        """403 unless `principal` may append `new` to this stream; returns the stream's region."""
+    def authorize(self, principal: Principal, loaded: Loaded, region: str | None) -> None:
+        """403 unless `principal` may append to this stream (of `region`, see `region_of`)."""
         category = category_of(loaded.stream_id)
         if category not in WRITABLE[principal.role]:
             raise forbidden(f"a {principal.role} token may not write {category} streams")
-        region = self.region_of(loaded, new)
         # A new stream without a creation event has no region yet: decide refuses it (409).
         unborn = loaded.state is None and region is None
         if principal.role == "regional" and not unborn and not principal.covers(region):
             raise forbidden(
                 f"this token writes for {', '.join(principal.regions)} only, not {region}"
             )
-        return region
 
     async def check_home(self, stream_id: str, region: str | None) -> None:
         """421 unless this node is the stream's home (federation; always so when standalone)."""
@@ -237,9 +233,10 @@ class WritePath:
                 )
             else:
                 loaded = await self.load(stream_id)
+            region = self.region_of(loaded, new)
             # Routing before permissions: on the wrong node even a permitted write is a 421.
-            await self.check_home(stream_id, self.region_of(loaded, new))
-            region = self.authorize(principal, loaded, new)
+            await self.check_home(stream_id, region)
+            self.authorize(principal, loaded, region)
             stale = isinstance(expected, int) and expected != loaded.version
             if stale or (client_ids and await self.store.any_stored(client_ids)):
                 # A conflict or an idempotent retry: the store tells which.
