@@ -18,7 +18,7 @@ from typing import Any, Final, Protocol, TypeAlias
 import asyncpg
 import msgspec
 
-from events.types import Event, decode_trusted
+from events.types import Event
 
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -140,11 +140,6 @@ async def create_indexes(conn: asyncpg.Connection, projection: Projection, schem
 
 #: ``Envelope.event`` for projections that declare ``reads_payload = False``.
 UNDECODED: Final[Event] = Event()
-
-
-def decode_event(type_name: str, schema_version: int, data: Any) -> Event:
-    """Decode a stored payload for a read model (see ``events.types.decode_trusted``)."""
-    return decode_trusted(type_name, schema_version, data)
 
 
 # --- SQL helpers -----------------------------------------------------------------------

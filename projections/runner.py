@@ -38,7 +38,7 @@ import msgspec
 import structlog
 
 from events.log_head import LogHead
-from events.types import Event
+from events.types import Event, decode_trusted
 from projections.base import (
     UNDECODED,
     Envelope,
@@ -46,7 +46,6 @@ from projections.base import (
     create_indexes,
     create_tables,
     ddl_checksum,
-    decode_event,
     schema_of,
 )
 
@@ -158,7 +157,7 @@ async def load_window(
     if lane is not None:
         args.extend(lane)
     rows = await conn.fetch(_read_sql(projection, lane), *args)
-    decode = decode_event if projection.reads_payload else _undecoded
+    decode = decode_trusted if projection.reads_payload else _undecoded
     try:
         return [
             Envelope(

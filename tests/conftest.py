@@ -176,6 +176,13 @@ def token_for() -> Any:
     return make
 
 
+def free_port() -> int:
+    """A TCP port nobody listens on right now (for `coord serve` subprocesses)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def bearer(token: str) -> dict[str, str]:
     """The Authorization header for a token."""
     return {"Authorization": f"Bearer {token}"}

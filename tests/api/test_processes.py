@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import sys
 import uuid
 from typing import Any
@@ -14,13 +13,7 @@ from typing import Any
 import aiohttp
 
 from tests.api.payloads import append, hearing_scheduled, issue_raised
-from tests.conftest import run_coord
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.conftest import free_port, run_coord
 
 
 async def test_workers_share_one_log_and_views(database_url: str, tmp_path: Any) -> None:
@@ -49,7 +42,7 @@ async def test_workers_share_one_log_and_views(database_url: str, tmp_path: Any)
         .strip()
         .splitlines()[-1]
     )
-    port = _free_port()
+    port = free_port()
     server = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

@@ -11,7 +11,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import sys
 import tempfile
 import time
@@ -24,7 +23,7 @@ import aiohttp
 import asyncpg
 
 from coord.embedded import EmbeddedPostgres
-from tests.conftest import run_coord
+from tests.conftest import free_port, run_coord
 
 SETTINGS = {
     "wal_level": "logical",
@@ -32,14 +31,6 @@ SETTINGS = {
     "wal_retrieve_retry_interval": "500ms",
     "synchronous_commit": "off",
 }
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class ClusterNode:
