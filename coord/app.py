@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import sys
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
-import asyncpg
 import structlog
 from aiohttp import web
 
@@ -79,13 +78,13 @@ def spawn(app: web.Application, coro: Coroutine[Any, Any, None], name: str) -> N
 async def store_ctx(app: web.Application) -> AsyncIterator[None]:
     """The event store with its log head follower and (competing) sequencer."""
     config = app[CONFIG]
-    connect: Callable[[], Coroutine[Any, Any, asyncpg.Connection]] = functools.partial(
-        db.connect, app[DSN]
-    )
     tokens = TokenCache(app[POOL])
     app[TOKENS] = tokens
-    head = LogHead(connect, listeners={"coord_tokens": tokens.on_notify})
-    sequencer = Sequencer(connect, head)
+    head = LogHead(
+        functools.partial(db.connect, app[DSN], name="coord log-head"),
+        listeners={"coord_tokens": tokens.on_notify},
+    )
+    sequencer = Sequencer(functools.partial(db.connect, app[DSN], name="coord sequencer"), head)
     app[STORE] = EventStore(
         app[POOL], head, sequencer, sequencing_timeout=config.sequencing_timeout
     )

@@ -55,17 +55,26 @@ async def init_connection(conn: asyncpg.Connection) -> None:
         )
 
 
-async def connect(dsn: str) -> asyncpg.Connection:
-    """A dedicated connection (for LISTEN, advisory locks, long reads)."""
-    conn = await asyncpg.connect(dsn, connection_class=Connection)
+async def connect(dsn: str, *, name: str = "coord") -> asyncpg.Connection:
+    """A dedicated connection (for LISTEN, advisory locks, long reads).
+
+    `name` becomes its `application_name`: pg_stat_activity (and an operator looking
+    for what costs what) sees which part of coord each backend serves.
+    """
+    conn = await asyncpg.connect(
+        dsn, connection_class=Connection, server_settings={"application_name": name}
+    )
     await init_connection(conn)
     return conn
 
 
-async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 16) -> asyncpg.Pool:
-    """The request pool."""
+async def create_pool(
+    dsn: str, *, min_size: int = 2, max_size: int = 16, name: str = "coord http"
+) -> asyncpg.Pool:
+    """The request pool (`application_name` is `name`)."""
     pool = await asyncpg.create_pool(
         dsn,
+        server_settings={"application_name": name},
         min_size=min_size,
         max_size=max_size,
         init=init_connection,

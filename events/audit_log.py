@@ -39,7 +39,7 @@ import msgspec
 import structlog
 
 from events.leadership import lead_forever
-from events.leaf import event_object, leaf_bytes
+from events.leaf import event_object, stored_leaf_bytes
 from events.log_head import LogHead
 from events.merkle import (
     EMPTY_ROOT,
@@ -202,7 +202,20 @@ async def root_at(conn: asyncpg.Connection, size: int) -> bytes:
 
 def event_leaf(row: asyncpg.Record) -> bytes:
     """Leaf hash of an event row (position, event_id, stream_id, ... region_code)."""
-    return leaf_hash(leaf_bytes(_event_object(row)))
+    return leaf_hash(
+        stored_leaf_bytes(
+            row["position"],
+            row["event_id"],
+            row["stream_id"],
+            row["version"],
+            row["type"],
+            row["schema_version"],
+            row["data"],
+            row["metadata"],
+            row["recorded_at"],
+            row["region_code"],
+        )
+    )
 
 
 def _event_object(row: asyncpg.Record) -> dict[str, Any]:

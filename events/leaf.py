@@ -35,6 +35,7 @@ __all__ = [
     "event_object",
     "format_recorded_at",
     "leaf_bytes",
+    "stored_leaf_bytes",
 ]
 
 #: The members of the leaf object, in canonical (sorted) order.
@@ -68,6 +69,8 @@ def _exact_number(text: str) -> Decimal:
 
 _decoder = msgspec.json.Decoder(float_hook=_exact_number)
 _encoder = msgspec.json.Encoder(order="sorted")
+# For objects whose members are already inserted in canonical order (stored_leaf_bytes).
+_in_order = msgspec.json.Encoder()
 
 
 class LeafError(ValueError):
@@ -146,6 +149,44 @@ def event_object(
         "type": type,
         "version": version,
     }
+
+
+def stored_leaf_bytes(
+    position: int,
+    id: uuid.UUID,
+    stream_id: str,
+    version: int,
+    type: str,
+    schema_version: int,
+    data: bytes | msgspec.Raw,
+    metadata: bytes | msgspec.Raw,
+    recorded_at: datetime,
+    region_code: str | None,
+) -> bytes:
+    """``leaf_bytes(event_object(...))`` for an event read from the store, without its checks.
+
+    The tree builder's path (once per event): the members are typed by the database
+    row, so nothing needs validating; they are inserted in canonical order, so nothing
+    needs sorting; msgspec writes an aware UTC timestamp with a non-zero fraction
+    exactly as ``format_recorded_at`` does. Same bytes, under half the time.
+    """
+    at: datetime | str = recorded_at
+    if recorded_at.tzinfo is not UTC or not recorded_at.microsecond:
+        at = format_recorded_at(recorded_at)
+    return _in_order.encode(
+        {
+            "data": msgspec.Raw(canonical_json(data)),
+            "id": str(id),
+            "metadata": msgspec.Raw(canonical_json(metadata)),
+            "position": position,
+            "recorded_at": at,
+            "region_code": region_code,
+            "schema_version": schema_version,
+            "stream_id": stream_id,
+            "type": type,
+            "version": version,
+        }
+    )
 
 
 def leaf_bytes(

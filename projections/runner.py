@@ -403,6 +403,11 @@ class Runner:
                 continue
             backoff = 0.1
             try:
+                # One backend per projection: name it, so its cost shows in pg_stat_activity.
+                await conn.execute(
+                    "SELECT set_config('application_name', $1, false)",
+                    f"coord projection {projection.name}",
+                )
                 while not await conn.fetchval(
                     "SELECT pg_try_advisory_lock($1)", lock_key(projection.name)
                 ):

@@ -75,7 +75,7 @@ async def projections_ctx(app: web.Application) -> AsyncIterator[None]:
     positions = Positions(app[POOL])
     await positions.refresh()
     runner = Runner(
-        functools.partial(db.connect, dsn),
+        functools.partial(db.connect, dsn, name="coord projections"),
         app[STORE].head,
         projections,
         positions,
@@ -296,7 +296,8 @@ async def rebuild_projection(request: web.Request) -> web.Response:
         raise Problem(409, "rebuild-running", "Rebuild running", f"{name} is already rebuilding")
     dsn = request.app[DSN]
     task = asyncio.create_task(
-        rebuild(functools.partial(db.connect, dsn), projection), name=f"rebuild-{name}"
+        rebuild(functools.partial(db.connect, dsn, name=f"coord rebuild {name}"), projection),
+        name=f"rebuild-{name}",
     )
     task.add_done_callback(functools.partial(_rebuild_done, name))
     service.rebuilds[name] = task

@@ -15,6 +15,7 @@ from events.leaf import (
     event_object,
     format_recorded_at,
     leaf_bytes,
+    stored_leaf_bytes,
 )
 
 EXAMPLE_ID = uuid.UUID("6f1c2d4e-0b6a-4a57-9d59-3f0c1e2a7b10")
@@ -103,6 +104,48 @@ def test_worked_example() -> None:
         b'"version":1}'
     )
     assert event_leaf_hash(example()).hex() == WORKED_EXAMPLE_HASH
+
+
+@pytest.mark.parametrize(
+    "recorded_at",
+    [
+        datetime(2024, 5, 1, 8, 30, 0, 120000, tzinfo=UTC),
+        datetime(2024, 5, 1, 8, 30, 0, 1, tzinfo=UTC),
+        datetime(2024, 5, 1, 8, 30, 0, 0, tzinfo=UTC),  # no fraction: msgspec would drop it
+        datetime(2024, 5, 1, 15, 30, 0, 5, tzinfo=timezone(timedelta(hours=7))),
+    ],
+)
+@pytest.mark.parametrize(
+    ("data", "region"),
+    [
+        (b'{"title": "Dengar pendapat", "quorum": 1.50, "n": [1, 2e0]}', "35.71"),
+        (rb'{"teks": "honorarium \u201cPPK\u201d \"kecil\"", "z": {}, "a": null}', None),
+    ],
+)
+def test_stored_fast_path_gives_the_same_bytes(
+    recorded_at: datetime, data: bytes, region: str | None
+) -> None:
+    """The tree builder's fast path encodes exactly what the checked path does."""
+    metadata = b'{"role": "regional", "actor": {"name": "Kediri"}}'
+    fast = stored_leaf_bytes(
+        17, EXAMPLE_ID, "hearing-6f1c2d4e", 3, "StatementRecorded", 2,
+        data, metadata, recorded_at, region,
+    )  # fmt: skip
+    checked = leaf_bytes(
+        event_object(
+            id=EXAMPLE_ID,
+            stream_id="hearing-6f1c2d4e",
+            version=3,
+            position=17,
+            type="StatementRecorded",
+            schema_version=2,
+            data=data,
+            metadata=metadata,
+            recorded_at=recorded_at,
+            region_code=region,
+        )
+    )
+    assert fast == checked
 
 
 def test_position_override_changes_the_leaf() -> None:
