@@ -23,12 +23,23 @@ from coord.http import cloudevents as cloudevents_http
 from coord.http import federation as federation_http
 from coord.http import openapi as openapi_http
 from coord.http import projections as projection_http
-from coord.keys import CONFIG, DSN, NODE, POOL, REGIONS, STORE, TOKEN_SERVICE, WRITES
+from coord.keys import (
+    CONFIG,
+    DSN,
+    LOG_READER,
+    NODE,
+    POOL,
+    REGIONS,
+    STORE,
+    TOKEN_SERVICE,
+    WRITES,
+)
 from coord.metrics import METRICS, Metrics
 from coord.middlewares import problems, request_context
 from coord.tokens import TokenService
 from coord.writes import WritePath
 from events.log_head import LogHead
+from events.log_reader import LogReader
 from events.regions import load_regions
 from events.sequencer import Sequencer
 from events.store import EventStore
@@ -94,6 +105,7 @@ async def store_ctx(app: web.Application) -> AsyncIterator[None]:
         raise federation.FederationError(f"unknown region codes: {', '.join(unknown)}")
     app[WRITES] = WritePath(app[STORE], app[REGIONS], node=app[NODE])
     app[TOKEN_SERVICE] = TokenService(app[WRITES])
+    app[LOG_READER] = LogReader(functools.partial(db.connect, app[DSN], name="coord log-reader"))
     app[BACKGROUND] = []
     spawn(app, head.run(), "log-head")
     if config.sequence:
@@ -112,6 +124,7 @@ async def store_ctx(app: web.Application) -> AsyncIterator[None]:
         ):
             if isinstance(outcome, Exception):
                 log.warning("background_task.failed", task=task.get_name(), error=repr(outcome))
+        await app[LOG_READER].close()
 
 
 async def demo_ctx(app: web.Application) -> AsyncIterator[None]:

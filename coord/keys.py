@@ -9,6 +9,7 @@ from coord.config import Config
 from coord.tokens import TokenService
 from coord.writes import WritePath
 from events.audit_log import AuditLog
+from events.log_reader import LogReader
 from events.regions import Regions
 from events.store import EventStore
 from events.topology import Node
@@ -27,3 +28,5 @@ PROJECTION_SETTINGS = web.AppKey("projection_settings", ProjectionSettings)
 AUDIT = web.AppKey("audit", AuditLog)
 # Who this node is (federation identity), resolved against the database at start.
 NODE = web.AppKey("node", Node)
+# One shared reader of the log for this process's followers (projections, tree builder).
+LOG_READER = web.AppKey("log_reader", LogReader)

@@ -41,6 +41,7 @@ import structlog
 from events.leadership import lead_forever
 from events.leaf import event_object, stored_leaf_bytes
 from events.log_head import LogHead
+from events.log_reader import LogReader
 from events.merkle import (
     EMPTY_ROOT,
     MerkleAppender,
@@ -62,6 +63,7 @@ Connect = Callable[[], Awaitable[asyncpg.Connection]]
 # Advisory-lock key naming "the coord tree builder" (0x...00 migrations, 0x...01 sequencer).
 TREE_BUILDER_LOCK_KEY = 0x636F6F7264_02  # "coord" 2
 
+_HEAD = "SELECT coalesce(max(position), 0) FROM log"
 _TREE_SIZE = "SELECT coalesce(max(idx) + 1, 0) FROM merkle_nodes WHERE level = 0"
 
 _FETCH_NODES = (
@@ -345,8 +347,10 @@ class TreeBuilder:
         poll_interval: float = 1.0,
         retry_interval: float = 1.0,
         batch_delay: float = 0.05,
+        log_reader: LogReader | None = None,
     ) -> None:
         self._connect = connect
+        self._log_reader = log_reader
         self._head = head
         self._signer = signer
         self._checkpoint_interval = checkpoint_interval
@@ -402,7 +406,14 @@ class TreeBuilder:
 
     async def step(self, conn: asyncpg.Connection, appender: MerkleAppender) -> bool:
         """Hash the next batch of log events into the tree; True if it was a full batch."""
-        rows = await conn.fetch(_EVENTS_AFTER, appender.size, self._batch_size)
+        rows: Sequence[asyncpg.Record]
+        if self._log_reader is None:
+            rows = await conn.fetch(_EVENTS_AFTER, appender.size, self._batch_size)
+        else:
+            # The projection runners of this process read the same windows: share them.
+            head = await conn.fetchval(_HEAD)
+            up_to = min(head, appender.size + self._batch_size)
+            rows = await self._log_reader.read(appender.size, up_to)
         if not rows:
             return False
         nodes: list[Node] = []

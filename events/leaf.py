@@ -153,7 +153,7 @@ def event_object(
 
 def stored_leaf_bytes(
     position: int,
-    id: uuid.UUID,
+    id: uuid.UUID | str,
     stream_id: str,
     version: int,
     type: str,

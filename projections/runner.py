@@ -4,6 +4,9 @@
   (``FOR UPDATE``), reads the log after the stored position, applies the batch to the
   projection's tables and moves the position, then commits: a crash at any moment leaves
   the tables and the checkpoint in agreement (neither lost nor double-applied events).
+  In coord the runners of a process read through one ``LogReader`` (each window of the
+  log read once for all of them and the tree builder); the log below a committed head
+  never changes, so it does not matter which connection read it.
   Reading the checkpoint under the row lock (not from memory) is also what lets a
   rebuild switch tables under a running runner.
 * **One runner per projection** across all coord processes: a session advisory lock per
@@ -38,6 +41,7 @@ import msgspec
 import structlog
 
 from events.log_head import LogHead
+from events.log_reader import LogReader
 from events.types import Event, decode_trusted
 from projections.base import (
     UNDECODED,
@@ -157,6 +161,18 @@ async def load_window(
     if lane is not None:
         args.extend(lane)
     rows = await conn.fetch(_read_sql(projection, lane), *args)
+    return envelopes(projection, rows, up_to, filtered=True)
+
+
+def envelopes(
+    projection: Projection, rows: Sequence[Any], up_to: int, *, filtered: bool = False
+) -> list[Envelope]:
+    """Decode the logged events ``rows`` (``events.log_reader.COLUMNS``) for ``projection``.
+
+    Keeps only the types it handles unless the rows are ``filtered`` already. Raises
+    HandlerFailed naming the first row's position if an event cannot be decoded.
+    """
+    handles = None if filtered else projection.handles
     decode = decode_trusted if projection.reads_payload else _undecoded
     try:
         return [
@@ -172,6 +188,7 @@ async def load_window(
                 region_code=r[9],
             )
             for r in rows
+            if handles is None or r[4] in handles
         ]
     except (ValueError, TypeError, KeyError, msgspec.MsgspecError) as e:
         raise HandlerFailed(projection.name, rows[0][0], up_to, e) from e
@@ -367,8 +384,11 @@ class Runner:
         projections: Sequence[Projection],
         positions: Positions,
         settings: RunnerSettings | None = None,
+        log_reader: LogReader | None = None,
     ) -> None:
         self._connect = connect
+        # Shared by every runner (and the tree builder) of this process: see LogReader.
+        self._log_reader = log_reader
         self._head = head
         self._projections = list(projections)
         self._positions = positions
@@ -454,7 +474,7 @@ class Runner:
         """One batch: returns (position, whether it advanced, state)."""
         window = window or self._settings.window
         try:
-            return await _batch(conn, projection, window, self._positions)
+            return await _batch(conn, projection, window, self._positions, self._log_reader)
         except HandlerFailed as failed:
             return await self._narrow_down(conn, projection, failed)
 
@@ -464,7 +484,9 @@ class Runner:
         # Commit event by event up to the culprit, so the projection stops exactly there.
         while True:
             try:
-                position, advanced, state = await _batch(conn, projection, 1, self._positions)
+                position, advanced, state = await _batch(
+                    conn, projection, 1, self._positions, self._log_reader
+                )
             except HandlerFailed as exact:
                 await conn.execute(_FAIL, projection.name, repr(exact.error), exact.position)
                 log.error(
@@ -480,7 +502,11 @@ class Runner:
 
 
 async def _batch(
-    conn: asyncpg.Connection, projection: Projection, window: int, positions: Positions | None
+    conn: asyncpg.Connection,
+    projection: Projection,
+    window: int,
+    positions: Positions | None,
+    log_reader: LogReader | None = None,
 ) -> tuple[int, bool, str]:
     async with conn.transaction():
         row = await conn.fetchrow(_LOCK_ROW, projection.name)
@@ -490,7 +516,13 @@ async def _batch(
         if state == "failed" or head <= position:
             return position, False, state
         up_to = min(head, position + window)
-        await apply_window(conn, projection, schema_of(projection.name), position, up_to)
+        schema = schema_of(projection.name)
+        if log_reader is None:
+            await apply_window(conn, projection, schema, position, up_to)
+        else:
+            rows = await log_reader.read(position, up_to)
+            batch = envelopes(projection, rows, up_to)
+            await apply_batch(conn, projection, schema, batch, up_to)
         await conn.execute(_ADVANCE, projection.name, up_to)
     if positions is not None:
         positions.report(projection.name, up_to)

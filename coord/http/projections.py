@@ -23,7 +23,7 @@ from aiohttp import web
 from coord import db
 from coord.apidoc import documented
 from coord.auth import require_role
-from coord.keys import CONFIG, DSN, POOL, PROJECTION_SETTINGS, PROJECTIONS, STORE
+from coord.keys import CONFIG, DSN, LOG_READER, POOL, PROJECTION_SETTINGS, PROJECTIONS, STORE
 from coord.metrics import METRICS
 from coord.problems import Problem, invalid, not_found
 from projections.registry import all_projections
@@ -80,6 +80,7 @@ async def projections_ctx(app: web.Application) -> AsyncIterator[None]:
         projections,
         positions,
         settings.runner,
+        log_reader=app[LOG_READER],
     )
     service = ProjectionService(
         projections={p.name: p for p in projections},

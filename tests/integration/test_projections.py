@@ -13,6 +13,7 @@ import msgspec
 import pytest
 
 from coord import db
+from events.log_reader import LogReader
 from events.records import NewEvent
 from events.store import EventStore
 from projections.base import Envelope, Projection
@@ -94,9 +95,19 @@ async def seed(store: EventStore, issues: int = 60) -> list[str]:
 
 @contextlib.asynccontextmanager
 async def running(
-    store: EventStore, dsn: str, pool: asyncpg.Pool, projections: Sequence[Projection]
+    store: EventStore,
+    dsn: str,
+    pool: asyncpg.Pool,
+    projections: Sequence[Projection],
+    *,
+    shared: bool = True,
 ) -> AsyncIterator[Runner]:
-    """A Runner over `projections` in the background."""
+    """A Runner over `projections` in the background.
+
+    ``shared``: the runners read through one LogReader, as in coord (keeping fewer
+    events than a window, so reads from memory, fetches and direct reads of runners
+    behind the others all happen); else each reads for itself.
+    """
 
     async def connect() -> asyncpg.Connection:
         return await db.connect(dsn)
@@ -106,7 +117,8 @@ async def running(
         await ensure(conn, projections)
     finally:
         await conn.close()
-    runner = Runner(connect, store.head, projections, Positions(pool), FAST)
+    reader = LogReader(connect, keep=FAST.window * 2 // 3) if shared else None
+    runner = Runner(connect, store.head, projections, Positions(pool), FAST, log_reader=reader)
     task = asyncio.create_task(runner.run())
     try:
         yield runner
@@ -114,6 +126,8 @@ async def running(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        if reader is not None:
+            await reader.close()
 
 
 async def caught_up(pool: asyncpg.Pool, store: EventStore, names: Sequence[str]) -> None:
@@ -306,13 +320,13 @@ async def test_rebuild_and_verify_equal_live(
     assert sorted(r[0] for r in schemas) == sorted(f"proj_{n}" for n in names)
 
 
-@pytest.mark.parametrize("window", [1, 7, 1000])
+@pytest.mark.parametrize(("window", "shared"), [(1, True), (7, True), (1000, True), (7, False)])
 async def test_batch_boundaries_do_not_matter(
-    store: EventStore, pool: asyncpg.Pool, database_url: str, window: int
+    store: EventStore, pool: asyncpg.Pool, database_url: str, window: int, shared: bool
 ) -> None:
-    """Whatever the batch size, the replayed view equals the live one."""
+    """Whatever the batch size (or how the live runners read), replayed equals live."""
     await seed(store, 30)
-    async with running(store, database_url, pool, all_projections()):
+    async with running(store, database_url, pool, all_projections(), shared=shared):
         await caught_up(pool, store, [p.name for p in all_projections()])
     for p in all_projections():
         _, diffs = await verify(connector(database_url), p, window=window)
