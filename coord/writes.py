@@ -134,9 +134,12 @@ class WritePath:
                 "$.stream_id",
             )
         decoded: list[AnyEvent] = []
+        checked: set[str] = set()  # the stream fits a type once checked (a batch repeats types)
         for i, p in enumerate(proposed):
             try:
-                check_stream(stream_id, p.type)
+                if p.type not in checked:
+                    check_stream(stream_id, p.type)
+                    checked.add(p.type)
                 decoded.append(decode_new(p.type, p.data))  # type: ignore[arg-type]
             except msgspec.ValidationError as e:
                 raise invalid_from_validation(e, f"$.events[{i}].data") from e

@@ -44,6 +44,10 @@ _READ = (
 )
 
 
+class LogReadFailed(ConnectionError):
+    """The shared read failed (its connection is dropped); retrying reconnects."""
+
+
 class LogReader:
     """Windows of the log, ``(after, up_to]``, read once and shared (see module doc)."""
 
@@ -74,8 +78,9 @@ class LogReader:
     async def read(self, after: int, up_to: int) -> Sequence[asyncpg.Record]:
         """The events at positions ``(after, up_to]``, in order.
 
-        ``up_to`` must not exceed a head the caller has seen committed. Raises the
-        connection's errors (asyncpg / OSError); the next call reconnects.
+        ``up_to`` must not exceed a head the caller has seen committed. Raises
+        LogReadFailed (a ConnectionError, so transient to the runners) if the read
+        fails; the next call reconnects.
         """
         if up_to <= after:
             return []
@@ -114,13 +119,18 @@ class LogReader:
             self._start += drop
 
     async def _fetch(self, after: int, up_to: int) -> list[asyncpg.Record]:
-        if self._conn is None or self._conn.is_closed():
-            self._conn = await self._connect()
         try:
+            if self._conn is None or self._conn.is_closed():
+                self._conn = await self._connect()
             rows: list[asyncpg.Record] = await self._conn.fetch(_READ, after, up_to)
-        except BaseException:
+        except BaseException as e:
             conn, self._conn = self._conn, None
-            conn.terminate()
+            if conn is not None:
+                conn.terminate()
+            if isinstance(e, Exception):
+                # Whatever broke (a killed backend can surface as asyncpg's
+                # InternalClientError), followers see one retryable error.
+                raise LogReadFailed(f"reading the log failed: {e!r}") from e
             raise
         self.reads += len(rows)
         return rows

@@ -331,3 +331,25 @@ async def test_batch_boundaries_do_not_matter(
     for p in all_projections():
         _, diffs = await verify(connector(database_url), p, window=window)
         assert diffs == [], p.name
+
+
+async def test_runners_survive_the_shared_reader_losing_its_connection(
+    store: EventStore, pool: asyncpg.Pool, database_url: str
+) -> None:
+    """Killing the shared reader's backend costs a reconnect, not a runner or an event."""
+    await seed(store, 10)
+    names = [p.name for p in all_projections()]
+    async with running(store, database_url, pool, all_projections()) as runner:
+        await caught_up(pool, store, names)
+        killed = await pool.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() "
+            "AND query LIKE 'SELECT l.position, e.event_id::text AS event_id%'"
+        )
+        assert killed == 1
+        await seed(store, 10)
+        await caught_up(pool, store, names)
+        assert all(runner.active.values())
+    for p in all_projections():
+        _, diffs = await verify(connector(database_url), p)
+        assert diffs == [], p.name
