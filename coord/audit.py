@@ -82,7 +82,7 @@ async def audit_ctx(app: web.Application) -> AsyncIterator[None]:
     signer = load_signer(config, app[NODE].node_id)
     app[AUDIT] = AuditLog(app[POOL], signer)
     builder = TreeBuilder(
-        functools.partial(db.connect, app[DSN], name="coord tree-builder"),
+        functools.partial(db.connect, app[DSN], name="coord tree-builder", derived=True),
         app[STORE].head,
         signer,
         checkpoint_interval=config.audit_checkpoint_interval,

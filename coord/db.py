@@ -55,15 +55,22 @@ async def init_connection(conn: asyncpg.Connection) -> None:
         )
 
 
-async def connect(dsn: str, *, name: str = "coord") -> asyncpg.Connection:
+async def connect(dsn: str, *, name: str = "coord", derived: bool = False) -> asyncpg.Connection:
     """A dedicated connection (for LISTEN, advisory locks, long reads).
 
     `name` becomes its `application_name`: pg_stat_activity (and an operator looking
     for what costs what) sees which part of coord each backend serves.
+
+    `derived`: the connection writes only what can be derived again from the log
+    (read models with their checkpoints, the Merkle tree), so its commits need not wait
+    for the WAL flush (`synchronous_commit = off`). A crash may lose its last fraction
+    of a second of work, table rows and checkpoint together, and it is redone from the
+    log; it can never lose or reorder an event.
     """
-    conn = await asyncpg.connect(
-        dsn, connection_class=Connection, server_settings={"application_name": name}
-    )
+    settings = {"application_name": name}
+    if derived:
+        settings["synchronous_commit"] = "off"
+    conn = await asyncpg.connect(dsn, connection_class=Connection, server_settings=settings)
     await init_connection(conn)
     return conn
 

@@ -72,10 +72,7 @@ _FETCH_NODES = (
     "JOIN merkle_nodes n ON n.level = u.level AND n.idx = u.idx"
 )
 
-_INSERT_NODES = (
-    "INSERT INTO merkle_nodes (level, idx, hash) "
-    "SELECT * FROM unnest($1::smallint[], $2::bigint[], $3::bytea[])"
-)
+_NODE_COLUMNS = ("level", "idx", "hash")
 
 _EVENTS_AFTER = (
     "SELECT l.position, e.event_id, e.stream_id, e.version, e.type, e.schema_version, "
@@ -427,10 +424,10 @@ class TreeBuilder:
         if not nodes:
             await asyncio.sleep(self._retry_interval)
             return False
-        # One statement, so one implicit transaction: a batch's nodes land all or none.
-        await conn.execute(
-            _INSERT_NODES, [n.level for n in nodes], [n.idx for n in nodes], [n.hash for n in nodes]
-        )
+        # One COPY, so one implicit transaction: a batch's nodes land all or none. COPY
+        # rather than INSERT ... unnest(arrays): half the CPU on both sides (asyncpg
+        # checks every array element's type; COPY encodes the tuples directly).
+        await conn.copy_records_to_table("merkle_nodes", records=nodes, columns=_NODE_COLUMNS)
         self.size = appender.size
         return len(rows) >= self._batch_size
 

@@ -32,12 +32,17 @@ DDL = (
     "CREATE INDEX ON {s}.entries (recorded_at)",
 )
 
-_INSERT = (
-    "INSERT INTO {s}.entries (position, event_id, stream_id, type, region_code, token_id, "
-    "actor_name, actor_role, request_id, recorded_at) "
-    "SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::text[], $5::text[], "
-    "$6::text[], $7::text[], $8::text[], $9::text[], $10::timestamptz[]) "
-    "ON CONFLICT (position) DO NOTHING"
+_COLUMNS = (
+    "position",
+    "event_id",
+    "stream_id",
+    "type",
+    "region_code",
+    "token_id",
+    "actor_name",
+    "actor_role",
+    "request_id",
+    "recorded_at",
 )
 
 
@@ -51,26 +56,33 @@ class Activity:
     tables: tuple[str, ...] = ("entries",)
 
     async def apply(self, conn: asyncpg.Connection, schema: str, batch: Sequence[Envelope]) -> None:
-        """Insert one entry per event (idempotent per position)."""
-        columns: list[list[object]] = [[] for _ in range(10)]
+        """Insert one entry per event.
+
+        By COPY: every event is new to this table (the runner applies each once, in the
+        transaction that moves the checkpoint), and COPY costs half the CPU of an
+        INSERT from arrays on both sides.
+        """
+        entries = []
         for env in batch:
             meta = env.metadata()
             actor = meta.who()
-            values = (
-                env.position,
-                env.event_id,
-                env.stream_id,
-                env.type,
-                env.region_code,
-                actor.token_id if actor else None,
-                actor.name if actor else None,
-                actor.role if actor else None,
-                meta.request_id,
-                env.recorded_at,
+            entries.append(
+                (
+                    env.position,
+                    env.event_id,
+                    env.stream_id,
+                    env.type,
+                    env.region_code,
+                    actor.token_id if actor else None,
+                    actor.name if actor else None,
+                    actor.role if actor else None,
+                    meta.request_id,
+                    env.recorded_at,
+                )
             )
-            for column, value in zip(columns, values, strict=True):
-                column.append(value)
-        await conn.execute(_INSERT.format(s=schema), *columns)
+        await conn.copy_records_to_table(
+            "entries", schema_name=schema, records=entries, columns=_COLUMNS
+        )
 
 
 class ActorOut(msgspec.Struct, kw_only=True):

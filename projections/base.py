@@ -221,6 +221,24 @@ class Table:
                 args.append([r[column] for r in rows])
         await conn.execute(self.upsert_sql(schema), *args)
 
+    async def insert(self, conn: asyncpg.Connection, schema: str, rows: Iterable[Row]) -> None:
+        """Write ``rows`` that are new to the table (by COPY: a duplicate key raises).
+
+        Half the CPU of ``upsert`` on both sides (asyncpg checks the type of every
+        array element it sends; COPY encodes the rows directly): the path for rows a
+        projection knows to be new.
+        """
+        records = [tuple(_copy_value(r[c], t) for c, t in self.columns) for r in rows]
+        if records:
+            await conn.copy_records_to_table(
+                self.name, schema_name=schema, records=records, columns=self._names
+            )
+
+
+def _copy_value(value: Any, sql_type: str) -> Any:
+    # COPY takes arrays as lists (upsert sends their text form).
+    return list(value) if sql_type.endswith("[]") and value is not None else value
+
 
 def _plain(value: Any) -> Any:
     # asyncpg's UUID type is not `str`; rows keep uuids as text so that keys compare.

@@ -78,6 +78,10 @@ class Search:
         }
         docs = await DOCUMENTS.load(conn, schema, revised)
         dirty: set[str] = set()
+        # A statement's document is keyed by its event id, unique in the store, so it is
+        # new for certain: those (nearly all documents) go in by COPY. Issues' and
+        # recommendations' documents are keyed by stream, so they stay upserts.
+        statements: set[str] = set()
         for env in batch:
             event = env.event
             doc: Row | None = None
@@ -105,7 +109,8 @@ class Search:
                         dirty.add(found["doc_id"])
             if doc is not None and doc["doc_id"] not in docs:
                 docs[doc["doc_id"]] = doc
-                dirty.add(doc["doc_id"])
+                (statements if doc["kind"] == "statement" else dirty).add(doc["doc_id"])
+        await DOCUMENTS.insert(conn, schema, (docs[d] for d in sorted(statements)))
         await DOCUMENTS.upsert(conn, schema, (docs[d] for d in sorted(dirty)))
 
 

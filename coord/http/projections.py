@@ -75,7 +75,7 @@ async def projections_ctx(app: web.Application) -> AsyncIterator[None]:
     positions = Positions(app[POOL])
     await positions.refresh()
     runner = Runner(
-        functools.partial(db.connect, dsn, name="coord projections"),
+        functools.partial(db.connect, dsn, name="coord projections", derived=True),
         app[STORE].head,
         projections,
         positions,

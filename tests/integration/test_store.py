@@ -417,3 +417,22 @@ async def test_group_commit_keeps_each_append_atomic_and_its_own(
     assert sum(counts.values()) == 1 + 2 + 20 + 2 * 140
     positions = [e.position for e in await store.read_all(0, 10_000)]
     assert positions == list(range(1, len(positions) + 1)) and len(positions) == 303
+
+
+async def test_connections_say_who_they_are_and_derived_ones_do_not_wait_for_flush(
+    database_url: str,
+) -> None:
+    """application_name names the part of coord; only derived writers skip the WAL wait."""
+    plain = await db.connect(database_url, name="coord sequencer")
+    derived = await db.connect(database_url, name="coord projection search", derived=True)
+    try:
+        assert await plain.fetchval("SHOW application_name") == "coord sequencer"
+        assert await derived.fetchval("SHOW application_name") == "coord projection search"
+        assert await derived.fetchval("SHOW synchronous_commit") == "off"
+        # The plain one keeps the server's setting (whatever the test server's is).
+        source = "SELECT source FROM pg_settings WHERE name = 'synchronous_commit'"
+        assert await plain.fetchval(source) != "client"
+        assert await derived.fetchval(source) == "client"
+    finally:
+        await plain.close()
+        await derived.close()
