@@ -9,8 +9,9 @@ identity, generated column, constraints and indexes as coord's table, without co
 `pending` row, sequencer, HTTP or validation. Single events are one autocommit INSERT
 each (one round trip, one transaction); batches are one `executemany` (atomic, pipelined).
 With `--prefill` the table starts as a copy of coord's `events`, so both write into
-indexes of the same size. `read` copies coord's log in position order into `raw.feed`
-and pages through it
+indexes of the same size; event ids come from coord's generator (`events.ids`, time-ordered
+UUIDv7), so both insert the same keys into the unique index. `read` copies coord's log in
+position order into `raw.feed` and pages through it
 (`WHERE seq > $1 ORDER BY seq LIMIT 1000`), decoding `data` and `metadata` with msgspec.
 Prints one JSON object.
 """
@@ -34,6 +35,7 @@ from bench.common import (
     summary,
     use_uvloop,
 )
+from events.ids import new_event_ids
 
 _INSERT = (
     "INSERT INTO raw.events (event_id, stream_id, version, type, data, metadata, region_code) "
@@ -106,7 +108,7 @@ async def single(args: argparse.Namespace) -> dict[str, Any]:
         meta = msgspec.json.encode({"request_id": uuid.uuid4().hex}).decode()
         await conn.execute(
             _INSERT,
-            uuid.uuid4(),
+            new_event_ids(1)[0],
             f"hearing-{uuid.uuid4()}",
             1,
             "HearingScheduled",
@@ -126,9 +128,10 @@ async def batch(args: argparse.Namespace) -> dict[str, Any]:
     async def one(conn: asyncpg.Connection) -> None:
         stream = f"hearing-{uuid.uuid4()}"
         meta = msgspec.json.encode({"request_id": uuid.uuid4().hex}).decode()
+        ids = new_event_ids(args.batch)
         rows = [
             (
-                uuid.uuid4(),
+                ids[v - 1],
                 stream,
                 v,
                 "HearingScheduled" if v == 1 else "StatementRecorded",

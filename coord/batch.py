@@ -23,7 +23,6 @@ A single stream goes through `WritePath.write` itself.
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Callable, Sequence
 
 import asyncpg
@@ -34,6 +33,7 @@ from coord.writes import Proposed, WritePath
 from events import domain
 from events.domain import AnyState, DecideContext
 from events.errors import DuplicateEventId, WrongExpectedVersion
+from events.ids import new_event_ids
 from events.records import AppendResult, ExpectedVersion, NewEvent
 from events.rules import DomainError
 from events.types import SCHEMA_VERSIONS, AnyEvent
@@ -105,7 +105,8 @@ async def write_atomic(
             new.append(writes.decode(a.stream_id, a.proposed))
         except DomainError as e:
             raise rebase(e, i, event_field) from None
-    ids = [[p.id or uuid.uuid4() for p in a.proposed] for a in appends]
+    fresh = iter(new_event_ids(sum(len(a.proposed) for a in appends)))
+    ids = [[p.id or next(fresh) for p in a.proposed] for a in appends]
     client_ids = [p.id for a in appends for p in a.proposed if p.id is not None]
 
     # Built once: the server's metadata (request id, recorded time) is that of this request.
