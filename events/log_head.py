@@ -47,6 +47,7 @@ class LogHead:
         self._listeners = dict(listeners or {})
         self._poll_interval = poll_interval
         self._waiters: dict[int, asyncio.Future[int]] = {}
+        self._sharing: dict[int, int] = {}  # seq -> how many wait on its future
         self._moved = asyncio.Condition()
         self._position = 0
         self._conn: asyncpg.Connection | None = None
@@ -77,6 +78,8 @@ class LogHead:
         fut = self._waiters.get(seq)
         if fut is None:
             fut = self._waiters[seq] = loop.create_future()
+        # Several requests may wait for one seq (idempotent retries of one append).
+        self._sharing[seq] = self._sharing.get(seq, 0) + 1
         try:
             async with asyncio.timeout(timeout):
                 return await asyncio.shield(fut)
@@ -85,7 +88,13 @@ class LogHead:
                 f"event seq {seq} was committed but not sequenced within {timeout}s"
             ) from None
         finally:
-            self._waiters.pop(seq, None)
+            # The last one out removes the future, and only its own: a later waiter's
+            # future must stay where resolve() and the safety poll look for it.
+            left = self._sharing.pop(seq) - 1
+            if left:
+                self._sharing[seq] = left
+            elif self._waiters.get(seq) is fut:
+                del self._waiters[seq]
 
     def resolve(self, rows: Iterable[tuple[int, int]]) -> None:
         """Record `(position, seq)` pairs the sequencer just committed, waking their waiters."""
@@ -97,12 +106,12 @@ class LogHead:
             fut = self._waiters.pop(seq, None)
             if fut is not None and not fut.done():
                 fut.set_result(position)
-            elif fut is None:
-                # Nobody waits yet: the append's request may still be on its way here.
-                recent[seq] = position
-                order.append(seq)
-                if len(order) > _RECENT:
-                    recent.pop(order.popleft(), None)
+            # Remembered either way: the append's request may still be on its way here,
+            # or a retry of it may ask again once these waiters are gone.
+            recent[seq] = position
+            order.append(seq)
+            if len(order) > _RECENT:
+                recent.pop(order.popleft(), None)
         self.advance(top)
 
     def advance(self, position: int) -> None:
