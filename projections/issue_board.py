@@ -28,6 +28,7 @@ from events.types import (
     RecommendationDrafted,
 )
 from projections.base import Envelope, Row, Table, Where, schema_of
+from projections.similarity import similar_groups, trigram_sets
 
 NAME = "issue_board"
 SCHEMA = schema_of(NAME)
@@ -405,7 +406,7 @@ async def clusters(
     """Clusters of similar non-withdrawn issues, most regions first; and recurrence by issue.
 
     Two issues are similar when the trigram similarity of their titles reaches
-    ``similarity`` (the GIN trigram index answers ``%``); clusters are the connected groups.
+    ``similarity`` (pg_trgm's, as the ``%`` operator); clusters are the connected groups.
     """
     filters = IssueFilters(scope=scope, categories=categories, statuses=["open", "addressed"])
     w = filters.where()
@@ -414,38 +415,23 @@ async def clusters(
         f"recommendation_ids::text[] FROM {SCHEMA}.issues{w.sql()} ORDER BY raised_at, id",
         *w.params,
     )
-    await conn.execute(
-        "SELECT set_config('pg_trgm.similarity_threshold', $1, true)", str(similarity)
+    # Similarity is a property of titles: group the distinct titles of each category
+    # (projections/similarity.py; PostgreSQL supplies each title's trigrams).
+    distinct = sorted({r[2] for r in rows})
+    grams = trigram_sets(
+        await conn.fetch("SELECT t, show_trgm(t) FROM unnest($1::text[]) AS t", distinct)
     )
-    # Similarity is a property of titles, so join the *distinct* titles (each one
-    # probes the GIN trigram index once) instead of every issue with every other:
-    # with many issues sharing a title the per-issue join grows quadratically.
-    titles = sorted({(r[1], r[2]) for r in rows})
-    pairs = await conn.fetch(
-        f"SELECT DISTINCT a.category, a.title, b.title FROM "
-        f"unnest($1::text[], $2::text[]) AS a(category, title) "
-        f"JOIN {SCHEMA}.issues b ON b.category = a.category AND b.title > a.title "
-        f"AND b.title % a.title AND b.status <> 'withdrawn'",
-        [t[0] for t in titles],
-        [t[1] for t in titles],
-    )
-    parent: dict[tuple[str, str], tuple[str, str]] = {t: t for t in titles}
-
-    def find(x: tuple[str, str]) -> tuple[str, str]:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for category, a, b in pairs:
-        kb = (category, b)
-        if kb in parent:  # the partner title may be only outside the caller's scope
-            ra, rb = find((category, a)), find(kb)
-            if ra != rb:
-                parent[max(ra, rb)] = min(ra, rb)
+    by_category: dict[str, set[str]] = {}
+    for r in rows:
+        by_category.setdefault(r[1], set()).add(r[2])
+    root: dict[tuple[str, str], tuple[str, str]] = {}
+    for category, titles in by_category.items():
+        for group in similar_groups({t: grams[t] for t in titles}, similarity):
+            for title in group:
+                root[(category, title)] = (category, group[0])
     groups: dict[tuple[str, str], list[asyncpg.Record]] = {}
     for r in rows:
-        groups.setdefault(find((r[1], r[2])), []).append(r)
+        groups.setdefault(root[(r[1], r[2])], []).append(r)
     out: list[Cluster] = []
     recurrence: dict[str, int] = {}
     for members in groups.values():
