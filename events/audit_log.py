@@ -201,20 +201,7 @@ async def root_at(conn: asyncpg.Connection, size: int) -> bytes:
 
 def event_leaf(row: asyncpg.Record) -> bytes:
     """Leaf hash of an event row (position, event_id, stream_id, ... region_code)."""
-    return leaf_hash(
-        stored_leaf_bytes(
-            row["position"],
-            row["event_id"],
-            row["stream_id"],
-            row["version"],
-            row["type"],
-            row["schema_version"],
-            row["data"],
-            row["metadata"],
-            row["recorded_at"],
-            row["region_code"],
-        )
-    )
+    return leaf_hash(stored_leaf_bytes(_event_object(row)))
 
 
 def _event_object(row: asyncpg.Record) -> dict[str, Any]:
