@@ -61,7 +61,7 @@ class LogReader:
         # The cached events hold positions (_start, _start + len(_rows)], densely.
         self._start = 0
         self._rows: list[asyncpg.Record] = []
-        #: Events served from memory / read from PostgreSQL (for tests and metrics).
+        #: Events served from memory / read from PostgreSQL (what the tests look at).
         self.hits = 0
         self.reads = 0
 
