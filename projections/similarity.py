@@ -63,24 +63,27 @@ def similar_groups(grams: Mapping[str, frozenset[str]], threshold: float) -> lis
     frequency = Counter(g for t in titles for g in grams[t])
     index: dict[str, list[str]] = defaultdict(list)
     # Small sets first: a title's partners then are mostly already indexed.
-    for title in sorted(titles, key=lambda t: (len(grams[t]), t)):
-        mine = grams[title]
-        if not mine:
+    size = {t: len(grams[t]) for t in titles}
+    for title in sorted(titles, key=lambda t: (size[t], t)):
+        mine, n = grams[title], size[title]
+        if not n:
             continue  # no trigrams: similar to nothing
         ordered = sorted(mine, key=lambda g: (frequency[g], g))
-        prefix = ordered[: len(mine) - math.ceil(bound * len(mine)) + 1]
+        prefix = ordered[: n - math.ceil(bound * n) + 1]
+        smallest, largest = bound * n, n / bound
         root = find(title)
         seen: set[str] = set()
         for gram in prefix:
             for other in index[gram]:
-                if other in seen:
+                # Already in this group (the common case in a dense category), or
+                # already compared: nothing to learn.
+                if parent[other] == root or other in seen:
                     continue
                 seen.add(other)
-                theirs = grams[other]
-                if len(theirs) < bound * len(mine) or len(mine) < bound * len(theirs):
+                if not smallest <= size[other] <= largest:
                     continue
                 other_root = find(other)
-                if other_root != root and similarity(mine, theirs) >= threshold:
+                if other_root != root and similarity(mine, grams[other]) >= threshold:
                     parent[max(root, other_root)] = min(root, other_root)
                     root = find(title)
             index[gram].append(title)
