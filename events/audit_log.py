@@ -7,8 +7,10 @@ Two parts:
   position order and appends each event's leaf hash and the complete subtree nodes it
   closes to `merkle_nodes`, one transaction per batch. It reads the log with
   `position > size` only, which cannot skip: positions become visible strictly in order
-  (events/sequencer.py). It signs a checkpoint whenever the tree grew and
-  `checkpoint_interval` has passed since the last one; every checkpoint is kept.
+  (events/sequencer.py). In coord it reads through the process's shared `LogReader`,
+  up to a head it has just seen committed, so the projection runners' reads serve it
+  too. It signs a checkpoint whenever the tree grew and `checkpoint_interval` has
+  passed since the last one; every checkpoint is kept.
   It is a follower, not part of the sequencer: sequencing stays one short statement,
   and a crashed or slow builder never delays appends; it resumes from the stored tree.
 * `AuditLog`, the read side used by the HTTP handlers: tree heads, checkpoints,
