@@ -42,7 +42,7 @@ import structlog
 
 from events.leadership import lead_forever
 from events.leaf import event_object, stored_leaf_bytes
-from events.log_head import LogHead
+from events.log_head import LogHead, committed_head
 from events.log_reader import LogReader
 from events.merkle import (
     EMPTY_ROOT,
@@ -65,7 +65,6 @@ Connect = Callable[[], Awaitable[asyncpg.Connection]]
 # Advisory-lock key naming "the coord tree builder" (0x...00 migrations, 0x...01 sequencer).
 TREE_BUILDER_LOCK_KEY = 0x636F6F7264_02  # "coord" 2
 
-_HEAD = "SELECT coalesce(max(position), 0) FROM log"
 _TREE_SIZE = "SELECT coalesce(max(idx) + 1, 0) FROM merkle_nodes WHERE level = 0"
 
 _FETCH_NODES = (
@@ -397,7 +396,7 @@ class TreeBuilder:
             rows = await conn.fetch(_EVENTS_AFTER, appender.size, self._batch_size)
         else:
             # The projection runners of this process read the same windows: share them.
-            head = await conn.fetchval(_HEAD)
+            head = await committed_head(conn)
             up_to = min(head, appender.size + self._batch_size)
             rows = await self._log_reader.read(appender.size, up_to)
         if not rows:

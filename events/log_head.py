@@ -32,6 +32,12 @@ _HEAD = "SELECT coalesce(max(position), 0) FROM log"
 _RECENT = 65_536
 
 
+async def committed_head(conn: asyncpg.Connection) -> int:
+    """The position of the last event in the log as `conn` sees it now (0 if empty)."""
+    head: int = await conn.fetchval(_HEAD)
+    return head
+
+
 class LogHead:
     """The last known head position of the log, and the futures waiting on it."""
 
@@ -220,4 +226,4 @@ class LogHead:
             if self._waiters:
                 rows = await conn.fetch(_POSITIONS_OF, list(self._waiters))
                 self.resolve((r["position"], r["seq"]) for r in rows)
-            self.advance(await conn.fetchval(_HEAD))
+            self.advance(await committed_head(conn))

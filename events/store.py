@@ -25,7 +25,7 @@ import structlog
 
 from events.errors import DuplicateEventId, WrongExpectedVersion
 from events.group_commit import GoAlone, GroupCommit
-from events.log_head import LogHead
+from events.log_head import LogHead, committed_head
 from events.records import AppendResult, ExpectedVersion, NewEvent, RecordedEvent
 from events.sequencer import Sequencer
 from events.streams import validate_stream_id
@@ -86,8 +86,6 @@ _STORED_BY_ID = (
     "SELECT e.event_id, e.stream_id, e.version, e.type, e.data, e.seq, l.position "
     "FROM events e LEFT JOIN log l ON l.seq = e.seq WHERE e.event_id = ANY($1::uuid[])"
 )
-
-_HEAD = "SELECT coalesce(max(position), 0) FROM log"
 
 
 def _expected_code(expected: ExpectedVersion) -> int:
@@ -382,7 +380,7 @@ class EventStore:
     async def head_position(self) -> int:
         """The position of the last sequenced event (0 for an empty log)."""
         async with self._pool.acquire() as conn:
-            head: int = await conn.fetchval(_HEAD)
+            head = await committed_head(conn)
         self._head.advance(head)
         return head
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -40,7 +41,7 @@ import asyncpg
 import msgspec
 import structlog
 
-from events.log_head import LogHead
+from events.log_head import LogHead, committed_head
 from events.log_reader import LogReader
 from events.types import Event, decode_trusted
 from projections.base import (
@@ -64,7 +65,6 @@ _REBUILD_LOCK_BASE = 0x70726F62 << 32  # "prob": one rebuild/verify per projecti
 
 NOTIFY_CHANNEL = "coord_projection"
 
-_HEAD = "SELECT coalesce(max(position), 0) FROM log"
 _READ = (
     "SELECT l.position, e.event_id::text, e.stream_id, e.version, e.type, e.schema_version, "
     "{data}, e.metadata, e.recorded_at, e.region_code "
@@ -673,10 +673,7 @@ async def rebuild(
                 )
             try:
 
-                async def head() -> int:
-                    value: int = await conn.fetchval(_HEAD)
-                    return value
-
+                head = functools.partial(committed_head, conn)
                 position = 0
                 lanes: int = getattr(projection, "replay_lanes", 1)
                 if lanes > 1:
@@ -702,7 +699,7 @@ async def rebuild(
                 async with conn.transaction():
                     # Blocks the live runner's next batch until the swap is committed.
                     await conn.fetchrow(_LOCK_ROW, name)
-                    target: int = await conn.fetchval(_HEAD)
+                    target = await committed_head(conn)
                     await apply_window(conn, projection, fresh, position, target)
                     await conn.execute(f"DROP SCHEMA IF EXISTS {old} CASCADE")
                     await conn.execute(f"ALTER SCHEMA {live} RENAME TO {old}")
