@@ -33,7 +33,7 @@ from coord.writes import Proposed, WritePath
 from events import domain
 from events.domain import AnyState, DecideContext
 from events.errors import DuplicateEventId, WrongExpectedVersion
-from events.ids import new_event_ids
+from events.ids import with_event_ids
 from events.records import AppendResult, ExpectedVersion, NewEvent
 from events.rules import DomainError
 from events.types import SCHEMA_VERSIONS, AnyEvent
@@ -105,8 +105,7 @@ async def write_atomic(
             new.append(writes.decode(a.stream_id, a.proposed))
         except DomainError as e:
             raise rebase(e, i, event_field) from None
-    fresh = iter(new_event_ids(sum(len(a.proposed) for a in appends)))
-    ids = [[p.id or next(fresh) for p in a.proposed] for a in appends]
+    ids = [with_event_ids([p.id for p in a.proposed]) for a in appends]
     client_ids = [p.id for a in appends for p in a.proposed if p.id is not None]
 
     # Built once: the server's metadata (request id, recorded time) is that of this request.

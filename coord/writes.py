@@ -23,7 +23,7 @@ from coord.problems import Problem
 from events import domain
 from events.domain import AnyState, DecideContext
 from events.errors import WrongExpectedVersion
-from events.ids import new_event_ids
+from events.ids import with_event_ids
 from events.records import AppendResult, ExpectedVersion, NewEvent, RecordedEvent
 from events.regions import Regions
 from events.rules import DomainError, InvalidRequest
@@ -213,8 +213,7 @@ class WritePath:
         the token table). Raises Problem/DomainError/store errors; writes nothing then.
         """
         new = self.decode(stream_id, proposed)
-        fresh = iter(new_event_ids(len(proposed)))
-        ids = [p.id or next(fresh) for p in proposed]
+        ids = with_event_ids([p.id for p in proposed])
         client_ids = [p.id for p in proposed if p.id is not None]
         # Events without client metadata share one encoded metadata document.
         shared_meta = self.metadata(principal, request_id, {})

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from collections.abc import Sequence
 
 _VERSION = 0x7 << 76  # the version nibble of a 128-bit UUID
 _VARIANT = 0b10 << 62  # RFC 9562 variant bits
@@ -30,3 +31,9 @@ def new_event_ids(count: int) -> list[uuid.UUID]:
         # 12 random bits after the version, 62 after the variant.
         out.append(uuid.UUID(int=head | (r >> 68) << 64 | _VARIANT | r & 0x3FFF_FFFF_FFFF_FFFF))
     return out
+
+
+def with_event_ids(given: Sequence[uuid.UUID | None]) -> list[uuid.UUID]:
+    """``given`` with a fresh id wherever a client sent none (ids made only for those)."""
+    fresh = iter(new_event_ids(sum(g is None for g in given)))
+    return [g if g is not None else next(fresh) for g in given]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 
-from events.ids import new_event_ids
+from events.ids import new_event_ids, with_event_ids
 
 
 def test_ids_are_rfc_9562_version_7_with_the_current_millisecond() -> None:
@@ -37,3 +37,12 @@ def test_later_ids_sort_after_earlier_ones() -> None:
     second = new_event_ids(10)
     assert max(first) < min(second)
     assert max(str(i) for i in first) < min(str(i) for i in second)
+
+
+def test_client_ids_are_kept_and_only_missing_ones_made() -> None:
+    """Ids a client sent stay as they are, in place; the gaps get fresh version 7 ids."""
+    mine = uuid.uuid4()
+    filled = with_event_ids([None, mine, None])
+    assert filled[1] is mine
+    assert [i.version for i in (filled[0], filled[2])] == [7, 7]
+    assert filled[0] != filled[2]
