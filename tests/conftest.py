@@ -204,3 +204,11 @@ async def run_coord(env: dict[str, str], *args: str) -> str:
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 0, err.decode()
     return out.decode()
+
+
+async def cli_token(env: dict[str, str], role: str, name: str, region: str | None = None) -> str:
+    """Mint a token with `coord token create`; the token (its output's last line)."""
+    args = ["token", "create", "--role", role, "--name", name]
+    if region is not None:
+        args += ["--region", region]
+    return (await run_coord(env, *args)).strip().splitlines()[-1]

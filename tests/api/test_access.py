@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tests.api.payloads import append, hearing_scheduled, issue_raised, new_id, statement
-from tests.conftest import bearer, run_coord
+from tests.conftest import bearer, cli_token, run_coord
 
 
 async def post(client: Any, sid: str, body: dict[str, Any], token: str) -> Any:
@@ -259,18 +259,7 @@ async def test_cli_token_create_prints_token_last(database_url: str) -> None:
     """`coord token create` prints the token alone on its last line; the list never shows it."""
     env = {**os.environ, "COORD_DATABASE_URL": database_url}
 
-    out = await run_coord(
-        env,
-        "token",
-        "create",
-        "--role",
-        "regional",
-        "--region",
-        "35.71",
-        "--name",
-        "KPU Kota Kediri",
-    )
-    token = out.strip().splitlines()[-1]
+    token = await cli_token(env, "regional", "KPU Kota Kediri", "35.71")
     assert token.startswith("coord_") and " " not in token
     listed = await run_coord(env, "token", "list")
     assert "KPU Kota Kediri" in listed and token not in listed

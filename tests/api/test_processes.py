@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 
 from tests.api.payloads import append, hearing_scheduled, issue_raised
-from tests.conftest import free_port, run_coord
+from tests.conftest import cli_token, free_port
 
 
 async def test_workers_share_one_log_and_views(database_url: str, tmp_path: Any) -> None:
@@ -25,23 +25,7 @@ async def test_workers_share_one_log_and_views(database_url: str, tmp_path: Any)
         "COORD_LOG_LEVEL": "warning",
     }
     env.pop("COORD_DEMO", None)
-    token = (
-        (
-            await run_coord(
-                env,
-                "token",
-                "create",
-                "--role",
-                "regional",
-                "--region",
-                "35.71",
-                "--name",
-                "KPU Kota Kediri",
-            )
-        )
-        .strip()
-        .splitlines()[-1]
-    )
+    token = await cli_token(env, "regional", "KPU Kota Kediri", "35.71")
     port = free_port()
     server = await asyncio.create_subprocess_exec(
         sys.executable,

@@ -23,7 +23,7 @@ import aiohttp
 import asyncpg
 
 from coord.embedded import EmbeddedPostgres
-from tests.conftest import free_port, run_coord
+from tests.conftest import cli_token, free_port, run_coord
 
 SETTINGS = {
     "wal_level": "logical",
@@ -131,10 +131,8 @@ class Cluster:
 
 
 async def create_token(node: ClusterNode, role: str, name: str, region: str | None = None) -> str:
-    args = ["token", "create", "--role", role, "--name", name]
-    if region:
-        args += ["--region", region]
-    return (await run_coord(node.env(), *args)).strip().splitlines()[-1]
+    """A token minted on `node`."""
+    return await cli_token(node.env(), role, name, region)
 
 
 async def eventually(check: Any, timeout: float = 30.0, what: str = "condition") -> Any:

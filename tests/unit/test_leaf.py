@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import msgspec
 import pytest
@@ -21,20 +22,21 @@ from events.leaf import (
 EXAMPLE_ID = uuid.UUID("6f1c2d4e-0b6a-4a57-9d59-3f0c1e2a7b10")
 
 
-def example() -> dict[str, object]:
-    """The worked example of docs/audit-format.md §2.4, as stored."""
-    return event_object(
-        id=EXAMPLE_ID,
-        stream_id="hearing-6f1c2d4e",
-        version=1,
-        position=1,
-        type="HearingScheduled",
-        schema_version=1,
-        data=b'{"title": "Dengar pendapat", "region_code": "35.71", "quorum": 1.50}',
-        metadata=b'{"actor": {"role": "regional", "name": "Surabaya"}}',
-        recorded_at=datetime(2024, 5, 1, 8, 30, 0, 120000, tzinfo=UTC),
-        region_code="35.71",
-    )
+def example(**over: Any) -> dict[str, object]:
+    """The worked example of docs/audit-format.md §2.4, as stored (``over`` replaces fields)."""
+    fields: dict[str, Any] = {
+        "id": EXAMPLE_ID,
+        "stream_id": "hearing-6f1c2d4e",
+        "version": 1,
+        "position": 1,
+        "type": "HearingScheduled",
+        "schema_version": 1,
+        "data": b'{"title": "Dengar pendapat", "region_code": "35.71", "quorum": 1.50}',
+        "metadata": b'{"actor": {"role": "regional", "name": "Surabaya"}}',
+        "recorded_at": datetime(2024, 5, 1, 8, 30, 0, 120000, tzinfo=UTC),
+        "region_code": "35.71",
+    }
+    return event_object(**(fields | over))
 
 
 @pytest.mark.parametrize(
@@ -126,9 +128,7 @@ def test_stored_fast_path_gives_the_same_bytes(
     recorded_at: datetime, data: bytes, region: str | None
 ) -> None:
     """The tree builder's fast path encodes exactly what the checked path does."""
-    stored = event_object(
-        id=EXAMPLE_ID,
-        stream_id="hearing-6f1c2d4e",
+    stored = example(
         version=3,
         position=17,
         type="StatementRecorded",
