@@ -19,6 +19,7 @@ from events.hearing import HearingState
 from events.issue import IssueState
 from events.recommendation import RecommendationState
 from events.regions import Regions
+from events.streams import entity_id_of
 from events.types import (
     AccessEvent,
     AnyEvent,
@@ -55,9 +56,9 @@ class DecideContext(msgspec.Struct, frozen=True, kw_only=True):
         issues: dict[UUID, IssueState] = {}
         for sid, state in states.items():
             if isinstance(state, HearingState):
-                hearings[UUID(sid.partition("-")[2])] = state
+                hearings[entity_id_of(sid)] = state
             elif isinstance(state, IssueState):
-                issues[UUID(sid.partition("-")[2])] = state
+                issues[entity_id_of(sid)] = state
         return cls(regions=regions, hearings=hearings, issues=issues)
 
 

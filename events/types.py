@@ -33,6 +33,7 @@ from msgspec import Meta
 from events.categories import CategoryCode
 from events.organizations import Organization
 from events.rules import InvalidRequest, UnknownEventType
+from events.streams import is_canonical_uuid
 
 # --- field types -----------------------------------------------------------------------
 
@@ -334,19 +335,11 @@ def check_stream(stream: str, name: str) -> None:
         ok = stream == ACCESS_STREAM
     else:
         prefix, _, rest = stream.partition("-")
-        ok = prefix == category and _is_uuid(rest)
+        ok = prefix == category and is_canonical_uuid(rest)
     if not ok:
         raise InvalidRequest(
             "event.wrong_stream", f"{name} belongs on a {category} stream, not {stream!r}", "$.type"
         )
-
-
-def _is_uuid(text: str) -> bool:
-    try:
-        UUID(text)
-    except ValueError:
-        return False
-    return True
 
 
 # --- upcasting -------------------------------------------------------------------------
