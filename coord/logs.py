@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
+from collections.abc import MutableMapping
 from typing import Any
 
 import msgspec
@@ -24,6 +26,41 @@ def _serializer(obj: Any, **_kw: Any) -> str:
     return _encoder.encode(obj).decode()
 
 
+# A bearer token (coord_ + 43 url-safe characters) or whatever follows "Bearer ".
+_SECRET = re.compile(r"coord_[A-Za-z0-9_-]{8,}|(?<=Bearer )[^\s'\"]+", re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    """`text` with anything that looks like a bearer token replaced by `[redacted]`."""
+    return _SECRET.sub("[redacted]", text)
+
+
+def _redact_event(
+    _logger: Any, _name: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    # Last line of defence: no code path logs a header, but a token must never land
+    # in a log even if one did (README: no tokens in logs).
+    for key, value in event.items():
+        if isinstance(value, str) and ("coord_" in value or "earer " in value):
+            event[key] = redact(value)
+    return event
+
+
+class RedactingFilter(logging.Filter):
+    """Redacts bearer tokens from stdlib log records (aiohttp, asyncpg) and their tracebacks."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the record's text and traceback; never drops a record."""
+        record.msg = redact(record.getMessage())
+        record.args = None
+        if record.exc_info:
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+            record.msg = f"{record.msg}\n{record.exc_text}"
+            record.exc_text = None
+        return True
+
+
 def configure_logging(fmt: LogFormat = "console", level: int = logging.INFO) -> None:
     """Configure structlog (and route stdlib logging through the same level)."""
     renderer: Any
@@ -38,6 +75,7 @@ def configure_logging(fmt: LogFormat = "console", level: int = logging.INFO) -> 
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.StackInfoRenderer(),
             structlog.processors.format_exc_info,
+            _redact_event,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
@@ -45,3 +83,6 @@ def configure_logging(fmt: LogFormat = "console", level: int = logging.INFO) -> 
         cache_logger_on_first_use=True,
     )
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())
