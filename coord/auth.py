@@ -23,6 +23,7 @@ import msgspec
 from aiohttp import web
 
 from coord.problems import Problem
+from coord.ratelimit import RATE_LIMITS, client_key, too_many
 from events.regions import Regions, covers, load_regions
 
 Role = Literal["regional", "national", "auditor", "admin"]
@@ -151,12 +152,20 @@ async def authenticate(
     """Resolve `Authorization: Bearer <token>` into the request's principal; 401 if not."""
     if request.path in PUBLIC_PATHS:
         return await handler(request)
+    # Requests without a valid token draw on a strict bucket per client address, checked
+    # before the token is looked up: guessing tokens is slow, and costs no database work.
+    bucket = request.app[RATE_LIMITS].unauthenticated
+    client = client_key(request)
+    if wait := bucket.wait(client):
+        raise too_many(wait, "too many requests without a valid token from this address")
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
+        bucket.take(client)
         raise unauthorized("send `Authorization: Bearer <token>`")
     principal = await request.app[TOKENS].principal(token.strip())
     if principal is None:
+        bucket.take(client)
         raise unauthorized("the token is unknown or revoked")
     request[PRINCIPAL] = principal
     return await handler(request)

@@ -55,8 +55,9 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     body_timeout: float = 15.0
     # Seconds an append may take (loading, deciding, storing, sequencing) before 503.
     append_timeout: float = 15.0
-    # Seconds a request waits for a database connection from the pool before 503.
-    pool_acquire_timeout: float = 5.0
+    # Seconds any other request (reads; not the event feed) may take before 503. Above
+    # the views' own 15 s statement bound and read-your-writes wait.
+    request_timeout: float = 30.0
     # Token buckets: sustained requests per second and burst, per token. 0 turns one off.
     rate_limit_per_token: float = 200.0
     rate_limit_burst: int = 400
@@ -120,7 +121,7 @@ _NUMBERS: dict[str, tuple[str, type[int] | type[float]]] = {
     "header_timeout": ("COORD_HEADER_TIMEOUT_SECONDS", float),
     "body_timeout": ("COORD_BODY_TIMEOUT_SECONDS", float),
     "append_timeout": ("COORD_APPEND_TIMEOUT_SECONDS", float),
-    "pool_acquire_timeout": ("COORD_POOL_ACQUIRE_TIMEOUT_SECONDS", float),
+    "request_timeout": ("COORD_REQUEST_TIMEOUT_SECONDS", float),
     "rate_limit_per_token": ("COORD_RATE_LIMIT_PER_TOKEN", float),
     "rate_limit_burst": ("COORD_RATE_LIMIT_BURST", int),
     "rate_limit_unauthenticated": ("COORD_RATE_LIMIT_UNAUTHENTICATED", float),

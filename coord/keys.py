@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncpg
 from aiohttp import web
 
+from coord.availability import Availability
 from coord.config import Config
 from coord.tokens import TokenService
 from coord.writes import WritePath
@@ -30,3 +31,5 @@ AUDIT = web.AppKey("audit", AuditLog)
 NODE = web.AppKey("node", Node)
 # One shared reader of the log for this process's followers (projections, tree builder).
 LOG_READER = web.AppKey("log_reader", LogReader)
+# Whether the database answers, as requests see it (one log line per change).
+AVAILABILITY = web.AppKey("availability", Availability)

@@ -61,6 +61,25 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+class BriefFilter(logging.Filter):
+    """Replaces a record's traceback by its exception's one-line summary.
+
+    For asyncpg's pool, which logs a traceback each time it cannot refill its minimum
+    of connections: while the database is down that says nothing the line
+    `database.unavailable` does not (coord/availability.py).
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Shorten the record; never drops it."""
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            record.msg = f"{record.getMessage()}: {type(exc).__name__}: {exc}"
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
 def configure_logging(fmt: LogFormat = "console", level: int = logging.INFO) -> None:
     """Configure structlog (and route stdlib logging through the same level)."""
     renderer: Any
@@ -83,6 +102,9 @@ def configure_logging(fmt: LogFormat = "console", level: int = logging.INFO) -> 
         cache_logger_on_first_use=True,
     )
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    pool_log = logging.getLogger("asyncpg.pool")
+    if not any(isinstance(f, BriefFilter) for f in pool_log.filters):
+        pool_log.addFilter(BriefFilter())
     for handler in logging.getLogger().handlers:
         if not any(isinstance(f, RedactingFilter) for f in handler.filters):
             handler.addFilter(RedactingFilter())
