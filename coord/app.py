@@ -37,7 +37,7 @@ from coord.keys import (
     WRITES,
 )
 from coord.metrics import METRICS, Metrics
-from coord.middlewares import deadline, problems, rate_limit, read_body, request_context
+from coord.middlewares import deadline, intake, problems, rate_limit, request_context
 from coord.ratelimit import RATE_LIMITS, RateLimits
 from coord.tokens import TokenService
 from coord.writes import WritePath
@@ -163,7 +163,7 @@ def create_app(config: Config) -> web.Application:
             deadline,
             authenticate,
             rate_limit,
-            read_body,
+            intake,
         ],
     )
     app[CONFIG] = config

@@ -15,6 +15,7 @@ from aiohttp.typedefs import Handler
 from coord.auth import PRINCIPAL
 from coord.availability import NOT_AN_OUTAGE, RETRY_AFTER_SECONDS, unavailable_reason
 from coord.keys import AVAILABILITY, CONFIG
+from coord.limits import check_json_bytes, check_text, too_deep
 from coord.problems import Problem, bad_request, field_from_validation, invalid
 from coord.ratelimit import EXPENSIVE_ROUTES, RATE_LIMITS, too_many
 from coord.writes import domain_problem
@@ -99,6 +100,8 @@ def problem_for(exc: BaseException) -> Problem | None:
     match exc:
         case Problem():
             return exc
+        case RecursionError():
+            return too_deep()
         case asyncpg.exceptions._base.DataError():
             # Raised by asyncpg before sending: a value the column type cannot hold.
             return invalid("a value is out of range for its field", None)
@@ -215,16 +218,23 @@ def _abandoned_done(task: asyncio.Task[web.StreamResponse]) -> None:
 
 
 @web.middleware
-async def read_body(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Read a request's body within `body_timeout` seconds (408 if the client is slower).
+async def intake(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse what no handler can store, before any handler runs; read the body in time.
 
-    Handlers then read the cached bytes. A client that sends a body slowly cannot
-    hold a connection (and a handler) for longer than this.
+    Query and path values with U+0000 are a 422 naming the parameter. The body is read
+    within `body_timeout` seconds (408 if the client is slower; handlers then read the
+    cached bytes), and a JSON body is checked by coord/limits.py: no U+0000, integers
+    within int64, nesting at most 32 levels.
     """
+    for name, value in request.query.items():
+        check_text(name, f"query.{name}")
+        check_text(value, f"query.{name}")
+    for name, value in request.match_info.items():
+        check_text(value, f"path.{name}")
     if request.body_exists:
         try:
             async with asyncio.timeout(request.app[CONFIG].body_timeout):
-                await request.read()
+                raw = await request.read()
         except TimeoutError:
             raise Problem(
                 408,
@@ -233,6 +243,8 @@ async def read_body(request: web.Request, handler: Handler) -> web.StreamRespons
                 "the request body did not arrive in time",
                 headers={"Connection": "close"},
             ) from None
+        if request.content_type.endswith("json"):
+            check_json_bytes(raw)
     return await handler(request)
 
 
