@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
-from coord import audit_cli, federation_cli, projections_cli, supervisor, token_cli
+from coord import audit_cli, check, federation_cli, projections_cli, supervisor, token_cli
 from coord.app import create_app
 from coord.config import Config, parse_regions
 from coord.logs import configure_logging
@@ -57,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     token_cli.register(sub)
     audit_cli.register(sub)
     projections_cli.register(sub)
+    check.register(sub)
     federation_cli.register(sub)
     sub.add_parser("demo", help="load the demo data set (once) and print the demo tokens")
     return parser
@@ -112,6 +113,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = Config.from_env()
         configure_logging(config.log_format, level=logging.WARNING)
         return projections_cli.run(args, config)
+    if args.command == "check":
+        config = Config.from_env()
+        configure_logging(config.log_format, level=logging.WARNING)
+        return check.run(args, config)
     if args.command in ("serve", "background"):
         config = Config.from_env(
             host=getattr(args, "host", None),

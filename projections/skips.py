@@ -193,7 +193,8 @@ async def record(
             try:
                 decode_new("ProjectionSkipped", data)  # the schema's bounds (reason length...)
             except msgspec.ValidationError as e:
-                raise SkipRefused(invalid_from_validation(e, "$").detail) from None
+                invalid = invalid_from_validation(e, "$")
+                raise SkipRefused(f"{invalid.detail} at {invalid.field}") from None
             committed = await store.insert(
                 conn,
                 stream_of(node_id),

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import asyncpg
 import msgspec
 import pytest
@@ -47,13 +45,12 @@ TRANSIENT = [
     ConnectionResetError(104, "Connection reset by peer"),
     OSError(28, "No space left on device"),
     TimeoutError(),
-    asyncio.TimeoutError(),
     LogReadFailed("reading the log failed"),
     wrapped(ConnectionRefusedError(111, "refused")),
 ]
 
 EVENT = [
-    pg(asyncpg.exceptions.InvalidTextRepresentationError, 'invalid input syntax for type uuid'),
+    pg(asyncpg.exceptions.InvalidTextRepresentationError, "invalid input syntax for type uuid"),
     pg(asyncpg.exceptions.CardinalityViolationError, "ON CONFLICT DO UPDATE command cannot"),
     pg(asyncpg.exceptions.UniqueViolationError),
     pg(asyncpg.exceptions.NotNullViolationError),
