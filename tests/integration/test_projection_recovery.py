@@ -117,6 +117,19 @@ async def test_poison_event_stops_the_board_until_skipped_with_the_cli(
 
         env = {**os.environ, "COORD_DATABASE_URL": database_url, "COORD_LOG_LEVEL": "warning"}
         env.pop("COORD_DEMO", None)
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "coord", "check", "--json", env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        report_json, _ = await asyncio.wait_for(proc.communicate(), 60)
+        assert proc.returncode == 1  # findings
+        report = msgspec.json.decode(report_json)
+        assert [(f["position"], f["rule"]) for f in report["findings"]] == [
+            (poison, "stream.not_canonical")
+        ]
+        assert {(s["projection"], s["stopped"]) for s in report["suggestions"]} >= {
+            ("issue_board", True)
+        }
         out = await run_coord(
             env, "projections", "skip", "issue_board", "--position", str(poison),
             "--reason", "stream id tidak kanonis (issue 12)",
