@@ -672,7 +672,6 @@ async def rebuild(
                     name,
                 )
             try:
-
                 head = functools.partial(committed_head, conn)
                 position = 0
                 lanes: int = getattr(projection, "replay_lanes", 1)
