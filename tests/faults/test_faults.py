@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -39,13 +41,21 @@ RESULTS: dict[str, dict[str, Any]] = {}
 ALL = History()
 
 
+def pg_root() -> Path:
+    """A directory for a server's data. Not under pytest's tmp_path: pytest resets its
+    base to mode 0700, which locks out the server's own user when running as root."""
+    return Path(tempfile.mkdtemp(prefix="coord-faults-"))
+
+
 @pytest.fixture(scope="module")
-def pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
+def pg() -> Iterator[Postgres]:
     """A PostgreSQL with PostgreSQL's default (safe) durability settings."""
-    server = Postgres(tmp_path_factory.mktemp("faults"))
+    root = pg_root()
+    server = Postgres(root)
     server.start()
     yield server
     server.close()
+    shutil.rmtree(root, ignore_errors=True)
     out = os.environ.get("COORD_FAULTS_OUT")
     if out:
         Path(out).write_text(json.dumps(RESULTS, indent=2) + "\n")
@@ -117,11 +127,14 @@ async def under_load(
     load.start()
     await asyncio.sleep(WARM)
     began = time.monotonic()
-    extra = await fault()
-    lifted = time.monotonic()
-    await asyncio.sleep(AFTER)
-    history = await load.stop()
-    ALL.ops.extend(history.ops)
+    try:
+        extra = await fault()
+        lifted = time.monotonic()
+        await asyncio.sleep(AFTER)
+    finally:
+        # Even when the fault itself failed: the load's writes belong to the history.
+        history = await load.stop()
+        ALL.ops.extend(history.ops)
     rows = await read_log(pg.dsn)
     verdict = check(ALL, rows, foreign=foreign)
     mine = check(history, rows, foreign=foreign | {i for op in ALL.ops for i in op.event_ids})
@@ -326,13 +339,12 @@ def _alive(pid: int) -> bool:
         return False
 
 
-async def test_unsafe_postgres_is_refused(
-    tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]
-) -> None:
+async def test_unsafe_postgres_is_refused(env: dict[str, str]) -> None:
     """fsync, synchronous_commit, full_page_writes off: coord refuses, naming each, and writes
     nothing; `--workers` does not restart a refusing child; the opt-out serves and says so."""
+    root = pg_root()
     unsafe = Postgres(
-        tmp_path_factory.mktemp("unsafe"),
+        root,
         settings={"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"},
     )
     unsafe.start()
@@ -367,6 +379,7 @@ async def test_unsafe_postgres_is_refused(
             allowed.stop()
     finally:
         unsafe.close()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 async def test_after_everything_the_log_verifies(
