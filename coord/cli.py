@@ -13,6 +13,7 @@ from aiohttp import web
 from coord import audit_cli, check, federation_cli, projections_cli, supervisor, token_cli
 from coord.app import create_app
 from coord.config import Config, parse_regions
+from coord.durability import UnsafeDurability
 from coord.logs import configure_logging
 from coord.runtime import tune_gc
 
@@ -95,6 +96,15 @@ async def _demo(config: Config) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `coord` console script."""
     args = _parser().parse_args(argv)
+    try:
+        return _run(args)
+    except UnsafeDurability as e:
+        # Not a crash: say why in one line, and exit so a supervisor does not retry.
+        print(f"coord: {e}", file=sys.stderr)
+        return supervisor.EX_CONFIG
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "demo":
         config = Config.from_env(demo=True)
         configure_logging(config.log_format, level=logging.WARNING)
@@ -130,6 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         configure_logging(config.log_format, level=logging.getLevelName(config.log_level.upper()))
         tune_gc()
+        supervisor.die_with_supervisor()
         if args.command == "background":
             return supervisor.run_background(config)
         if args.workers > 0:
