@@ -67,6 +67,9 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     # Expensive operations (projection rebuilds) per token: per minute, and burst.
     rate_limit_expensive_per_minute: float = 2.0
     rate_limit_expensive_burst: int = 2
+    # Serve on a PostgreSQL whose settings may lose acknowledged appends (fsync,
+    # synchronous_commit or full_page_writes off): only for throw-away data.
+    allow_unsafe_durability: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Config:
@@ -112,6 +115,8 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
         for name, (var, kind) in _NUMBERS.items():
             if raw := env.get(var):
                 values[name] = _number(var, raw, kind)
+        if env.get("COORD_ALLOW_UNSAFE_DURABILITY", "").lower() in ("1", "true", "yes"):
+            values["allow_unsafe_durability"] = True
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 

@@ -7,6 +7,7 @@ from aiohttp import web
 
 from coord.availability import Availability
 from coord.config import Config
+from coord.durability import Durability
 from coord.tokens import TokenService
 from coord.writes import WritePath
 from events.audit_log import AuditLog
@@ -33,3 +34,5 @@ NODE = web.AppKey("node", Node)
 LOG_READER = web.AppKey("log_reader", LogReader)
 # Whether the database answers, as requests see it (one log line per change).
 AVAILABILITY = web.AppKey("availability", Availability)
+# The server's durability settings as read at start (shown by /readyz).
+DURABILITY = web.AppKey("durability", Durability)

@@ -119,8 +119,9 @@ async def serve(app: web.Application, config: Config, *, reuse_port: bool = Fals
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     runner = runner_for(app, config, shutdown_timeout=10)
-    await runner.setup()
     try:
+        # Inside the try: a start-up that fails half way still runs the cleanup contexts.
+        await runner.setup()
         site = web.TCPSite(runner, config.host, config.port, reuse_port=reuse_port or None)
         await site.start()
         print(f"======== Running on http://{config.host}:{config.port} ========", file=sys.stderr)
