@@ -20,10 +20,11 @@ from coord.config import Config
 from coord.keys import STORE
 from events import merkle
 from events.audit_verify import verify_export
-from events.leaf import event_leaf_hash
+from events.leaf import event_leaf_hash, parse_json
 from events.notes import Verifier, generate_signer, verify_checkpoint
 from events.records import NewEvent
 from tests.conftest import bearer
+from tests.integration.test_audit import sid
 
 SIGNER = generate_signer("coord.test/api")
 
@@ -70,7 +71,7 @@ async def auditor(app_client: Any, token_for: Any) -> dict[str, str]:
 
 async def test_public_key_and_checkpoint_verify(app_client: Any, auditor: dict[str, str]) -> None:
     """The published vkey verifies the published checkpoint, which matches the tree head."""
-    await append(app_client, "issue-a", 5)
+    await append(app_client, sid("a"), 5)
     key = await (await app_client.get("/v1/audit/public-key", headers=auditor)).json()
     assert key == {
         "origin": SIGNER.name,
@@ -88,13 +89,16 @@ async def test_public_key_and_checkpoint_verify(app_client: Any, auditor: dict[s
     sized = await app_client.get(f"/v1/audit/tree-head?size={cp.size}", headers=auditor)
     body = await sized.json()
     assert body["checkpoint"] == note and base64.b64decode(body["root_hash"]) == cp.root_hash
-    missing = await app_client.get("/v1/audit/checkpoint?size=999", headers=auditor)
-    assert missing.status == 404
+    # Beyond the latest checkpoint: not reached yet (409, retry); a passed-over size: 404.
+    ahead = await app_client.get("/v1/audit/checkpoint?size=999", headers=auditor)
+    assert ahead.status == 409 and ahead.headers["Retry-After"] == "1"
+    ahead = await app_client.get("/v1/audit/tree-head?size=999", headers=auditor)
+    assert ahead.status == 409 and ahead.headers["Retry-After"] == "1"
 
 
 async def test_inclusion_and_consistency_proofs(app_client: Any, auditor: dict[str, str]) -> None:
     """An event's inclusion proof and a consistency proof across more appends both verify."""
-    ids = await append(app_client, "issue-p", 6)
+    ids = await append(app_client, sid("p"), 6)
     old = await head_at_least(app_client, auditor, POSITIONS[ids[-1]])
     resp = await app_client.get(
         f"/v1/audit/proof/inclusion?event_id={ids[3]}&tree_size={old['tree_size']}",
@@ -110,7 +114,7 @@ async def test_inclusion_and_consistency_proofs(app_client: Any, auditor: dict[s
         [base64.b64decode(h) for h in proof["audit_path"]],
         base64.b64decode(old["root_hash"]),
     )
-    more = await append(app_client, "issue-p", 11)
+    more = await append(app_client, sid("p"), 11)
     new = await head_at_least(app_client, auditor, POSITIONS[more[-1]])
     resp = await app_client.get(
         f"/v1/audit/proof/consistency?first={old['tree_size']}&second={new['tree_size']}",
@@ -137,13 +141,14 @@ async def test_inclusion_and_consistency_proofs(app_client: Any, auditor: dict[s
 
 async def test_roles(app_client: Any, token_for: Any) -> None:
     """Auditor and national read; regional only gets proofs of its own regions' events."""
-    own = await append(app_client, "issue-r1", 1, region="35.71")
-    other = await append(app_client, "issue-r2", 1, region="11.01")
+    own = await append(app_client, sid("r1"), 1, region="35.71")
+    other = await append(app_client, sid("r2"), 1, region="11.01")
     auditor = bearer(await token_for(app_client, "auditor"))
     await head_at_least(app_client, auditor, 2)
     national = bearer(await token_for(app_client, "national"))
     regional = bearer(await token_for(app_client, "regional", ["35.71"]))
-    for path in ("/v1/audit/checkpoint", "/v1/audit/export", "/v1/audit/streams/issue-r1"):
+    trail = f"/v1/audit/streams/{sid('r1')}"
+    for path in ("/v1/audit/checkpoint", "/v1/audit/export", trail):
         assert (await app_client.get(path)).status == 401
         assert (await app_client.get(path, headers=regional)).status == 403
         assert (await app_client.get(path, headers=national)).status == 200
@@ -157,23 +162,24 @@ async def test_roles(app_client: Any, token_for: Any) -> None:
 
 async def test_stream_trail(app_client: Any, auditor: dict[str, str]) -> None:
     """The trail lists every event of a stream with position, leaf index and leaf hash."""
-    ids = await append(app_client, "issue-t", 3)
+    ids = await append(app_client, sid("t"), 3)
     await head_at_least(app_client, auditor, POSITIONS[ids[-1]])
-    resp = await app_client.get("/v1/audit/streams/issue-t", headers=auditor)
+    resp = await app_client.get(f"/v1/audit/streams/{sid('t')}", headers=auditor)
     body = await resp.json()
     assert [e["version"] for e in body["events"]] == [1, 2, 3]
     assert [e["leaf_index"] for e in body["events"]] == [POSITIONS[i] - 1 for i in ids]
     assert [e["position"] for e in body["events"]] == [POSITIONS[i] for i in ids]
     assert all(e["leaf_hash"] for e in body["events"])
-    assert (await app_client.get("/v1/audit/streams/issue-none", headers=auditor)).status == 404
+    none = await app_client.get(f"/v1/audit/streams/{sid('none')}", headers=auditor)
+    assert none.status == 404
 
 
 async def test_export_verifies_offline(
     app_client: Any, auditor: dict[str, str], tmp_path: Path, capsys: Any
 ) -> None:
     """The NDJSON export plus the checkpoint verify with `coord verify`, no service needed."""
-    await append(app_client, "issue-e", 4)
-    await append(app_client, "issue-f", 9)
+    await append(app_client, sid("e"), 4)
+    await append(app_client, sid("f"), 9)
     head = await head_at_least(app_client, auditor, 13)
     resp = await app_client.get("/v1/audit/export", headers=auditor)
     assert resp.status == 200 and resp.content_type == "application/x-ndjson"
@@ -181,7 +187,7 @@ async def test_export_verifies_offline(
     raw = await resp.read()
     lines = raw.splitlines()
     assert len(lines) == size >= 13
-    first = msgspec.json.decode(lines[0])
+    first = parse_json(lines[0])
     assert first["leaf_index"] == 0 and first["event"]["position"] == 1
     assert base64.b64decode(first["leaf_hash"]) == event_leaf_hash(first["event"])
     note = await (await app_client.get(f"/v1/audit/checkpoint?size={size}", headers=auditor)).text()
@@ -215,7 +221,7 @@ async def test_cli_export_downloads_export_and_checkpoint(
     app_client: Any, auditor: dict[str, str], tmp_path: Path, capsys: Any
 ) -> None:
     """`coord export --out F --checkpoint-out C` writes files that `coord verify` accepts."""
-    ids = await append(app_client, "issue-x", 5)
+    ids = await append(app_client, sid("x"), 5)
     await head_at_least(app_client, auditor, POSITIONS[ids[-1]])
     args = argparse.Namespace(
         command="export",
@@ -251,7 +257,7 @@ async def test_cli_checks_inclusion_and_consistency_proofs(
     app_client: Any, auditor: dict[str, str], tmp_path: Path, capsys: Any
 ) -> None:
     """`coord verify --inclusion` and `--consistency` accept the API's proofs, reject forgeries."""
-    ids = await append(app_client, "issue-v", 3)
+    ids = await append(app_client, sid("v"), 3)
     old = await head_at_least(app_client, auditor, POSITIONS[ids[-1]])
     (tmp_path / "old").write_text(old["checkpoint"])
     proof = await app_client.get(f"/v1/audit/proof/inclusion?event_id={ids[1]}", headers=auditor)
@@ -265,12 +271,12 @@ async def test_cli_checks_inclusion_and_consistency_proofs(
     inc = [*base, "--inclusion", str(tmp_path / "inc.json"), "--checkpoint", str(tmp_path / "old")]
     assert main(inc) == 0
     assert main([*inc, "--event", str(tmp_path / "line.json")]) == 0
-    forged = msgspec.json.decode(line)
+    forged = parse_json(line)
     forged["event"]["data"] = {"n": 2}
     (tmp_path / "forged.json").write_bytes(msgspec.json.encode(forged))
     assert main([*inc, "--event", str(tmp_path / "forged.json")]) == 1
 
-    more = await append(app_client, "issue-v", 4)
+    more = await append(app_client, sid("v"), 4)
     new = await head_at_least(app_client, auditor, POSITIONS[more[-1]])
     (tmp_path / "new").write_text(new["checkpoint"])
     resp = await app_client.get(
