@@ -41,7 +41,7 @@ import msgspec
 import structlog
 
 from events.leadership import lead_forever
-from events.leaf import event_object, leaf_bytes
+from events.leaf import event_object, stored_leaf_bytes
 from events.log_head import LogHead, committed_head
 from events.log_reader import LogReader
 from events.merkle import (
@@ -210,7 +210,7 @@ def event_leaf(row: asyncpg.Record) -> bytes:
 
 
 def _leaf_bytes(row: asyncpg.Record) -> bytes:
-    return leaf_bytes(_event_object(row))
+    return stored_leaf_bytes(_event_object(row))
 
 
 def _event_object(row: asyncpg.Record) -> dict[str, Any]:

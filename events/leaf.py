@@ -51,6 +51,7 @@ __all__ = [
     "format_recorded_at",
     "leaf_bytes",
     "parse_json",
+    "stored_leaf_bytes",
 ]
 
 #: The members of the leaf object, in canonical (sorted) order.
@@ -242,6 +243,16 @@ def event_object(
         "type": type,
         "version": version,
     }
+
+
+def stored_leaf_bytes(event: dict[str, Any]) -> bytes:
+    """``leaf_bytes`` of an ``event_object``: the tree builder's and the export's path.
+
+    The same encoder, without the input checks (twice as fast; it runs for every event):
+    the members come typed from the database row, and data and metadata are already
+    canonical raw JSON, so there is nothing to refuse.
+    """
+    return _encoder.encode(event)
 
 
 def check_event(event: Any) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from events.leaf import (
     format_recorded_at,
     leaf_bytes,
     parse_json,
+    stored_leaf_bytes,
 )
 
 EXAMPLE_ID = uuid.UUID("6f1c2d4e-0b6a-4a57-9d59-3f0c1e2a7b10")
@@ -284,6 +285,7 @@ def test_stored_rows_and_export_lines_give_the_same_bytes(
         region_code=region,
     )
     built = leaf_bytes(stored)
+    assert stored_leaf_bytes(stored) == built  # the tree builder's unchecked path
     parsed = parse_json(built)
     assert parsed["recorded_at"] == format_recorded_at(recorded_at)
     assert leaf_bytes(parsed) == built

@@ -268,3 +268,27 @@ def test_coord_verify_exit_codes(tmp_path: Path, capsys: Any) -> None:
     forged = sign_checkpoint(cp, forger)
     assert main(write_files(tmp_path, encode(lines), forged, signer.vkey)) == 2
     assert "signature" in capsys.readouterr().err
+
+
+def test_documented_base64_proofs_verify() -> None:
+    """The base64 proof vectors of docs/audit-format.md §1.4 verify, read as the CLI reads them."""
+    doc = (Path(__file__).parents[2] / "docs" / "audit-format.md").read_text(encoding="utf-8")
+    proofs = [parse_json(line) for line in doc.splitlines() if line.startswith('{"leaf_index":5')]
+    proofs += [parse_json(line) for line in doc.splitlines() if line.startswith('{"first":')]
+    assert len(proofs) == 3
+    inputs = [b"", b"\x00", b"\x10", b"\x20\x21", b"\x30\x31", b"\x40\x41\x42\x43"]
+    inputs += [bytes(range(0x50, 0x58)), bytes(range(0x60, 0x70))]
+    leaves = [merkle.leaf_hash(d) for d in inputs]
+    roots = {n: merkle.root(leaves[:n]) for n in (3, 6, 7, 8)}
+    for root_b64, size in [("XcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=", 8)]:
+        assert merkle.decode_hash(root_b64) == roots[size] and root_b64 in doc
+    for n in (3, 6, 7):
+        assert base64.b64encode(roots[n]).decode() in doc
+    inclusion, *consistency = proofs
+    assert merkle.decode_hash(inclusion["leaf_hash"]) == leaves[5]
+    path = [merkle.decode_hash(h) for h in inclusion["audit_path"]]
+    assert merkle.verify_inclusion(leaves[5], 5, 8, path, roots[8])
+    for c in consistency:
+        proof = [merkle.decode_hash(h) for h in c["proof"]]
+        first, second = c["first"], c["second"]
+        assert merkle.verify_consistency(first, second, proof, roots[first], roots[second])
