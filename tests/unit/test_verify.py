@@ -292,3 +292,34 @@ def test_documented_base64_proofs_verify() -> None:
         proof = [merkle.decode_hash(h) for h in c["proof"]]
         first, second = c["first"], c["second"]
         assert merkle.verify_consistency(first, second, proof, roots[first], roots[second])
+
+
+@pytest.mark.parametrize("raw", [b'{"x": 0.0000001}', b'{"y": 4.0}', b'{"z": 1E-7, "w": -0.0}'])
+def test_inclusion_of_an_event_with_awkward_numbers(raw: bytes, tmp_path: Path) -> None:
+    """`coord verify --inclusion --event` hashes the export line as the tree builder did."""
+    signer = generate_signer("coord.test/v")
+    lines, _ = export(6)
+    lines[3]["event"] = make_event(4, raw_data=raw)
+    leaves = [event_leaf_hash(line["event"]) for line in lines]
+    nodes: dict[merkle.NodeRef, bytes] = {}
+    appender = merkle.MerkleAppender()
+    for leaf in leaves:
+        nodes.update({merkle.NodeRef(n.level, n.idx): n.hash for n in appender.append(leaf)})
+    b64 = [
+        base64.b64encode(h).decode()
+        for h in merkle.inclusion_proof(3, 6, lambda lv, i: nodes[merkle.NodeRef(lv, i)])
+    ]
+    proof = {"leaf_index": 3, "tree_size": 6, "leaf_hash": base64.b64encode(leaves[3]).decode()}
+    (tmp_path / "proof.json").write_bytes(msgspec.json.encode({**proof, "audit_path": b64}))
+    (tmp_path / "cp").write_text(
+        sign_checkpoint(Checkpoint(signer.name, 6, merkle.root(leaves)), signer)
+    )
+    line = {"leaf_index": 3, "leaf_hash": proof["leaf_hash"], "event": lines[3]["event"]}
+    (tmp_path / "line.json").write_bytes(msgspec.json.encode(line))
+    args = ["verify", "--inclusion", str(tmp_path / "proof.json"), "--vkey", signer.vkey]
+    args += ["--checkpoint", str(tmp_path / "cp"), "--event", str(tmp_path / "line.json")]
+    assert main(args) == 0
+    name = sorted(parse_json(raw))[0].encode()  # repeat the first member: last one wins
+    dup = msgspec.json.encode(line).replace(b'"data":{', b'"data":{"%s":"PALSU",' % name, 1)
+    (tmp_path / "line.json").write_bytes(dup)
+    assert main(args) == 2  # a repeated member name is not an event coord wrote
