@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
-import binascii
 import os
 import sys
 from collections.abc import Iterator
@@ -20,8 +18,8 @@ from typing import Any, TextIO
 import msgspec
 
 from events.audit_verify import KINDS, Report, verify_export
-from events.leaf import LeafError, event_leaf_hash
-from events.merkle import verify_consistency, verify_inclusion
+from events.leaf import LeafError, event_leaf_hash, parse_json
+from events.merkle import decode_hash, verify_consistency, verify_inclusion
 from events.notes import Checkpoint, CheckpointError, NoteError, Verifier, verify_checkpoint
 
 COMMANDS = frozenset({"export", "verify"})
@@ -152,9 +150,17 @@ def _b64list(values: Any, what: str) -> list[bytes]:
     if not isinstance(values, list):
         raise ValueError(f"{what} must be a list of base64 hashes")
     try:
-        return [base64.b64decode(v, validate=True) for v in values]
-    except (binascii.Error, TypeError) as e:
+        return [decode_hash(v) for v in values]
+    except ValueError as e:
         raise ValueError(f"{what} has a malformed hash: {e}") from e
+
+
+def _json_object(path: Path, what: str) -> dict[str, Any]:
+    """A JSON object from a file, read as strictly as an export line (no repeated names)."""
+    doc = parse_json(path.read_bytes())
+    if not isinstance(doc, dict):
+        raise ValueError(f"{what} must be a JSON object")
+    return doc
 
 
 def _lines(path: Path) -> Iterator[bytes]:
@@ -234,7 +240,7 @@ def _verify_consistency(args: argparse.Namespace, verifier: Verifier, origin: st
     new = _checkpoint(new_path, verifier, origin)
     if args.proof is None:
         raise ValueError("--consistency needs --proof PROOF.json")
-    doc = msgspec.json.decode(args.proof.read_bytes())
+    doc = _json_object(args.proof, "the consistency proof")
     if (doc.get("first"), doc.get("second")) != (old.size, new.size):
         raise ValueError(
             f"the proof is for sizes {doc.get('first')} -> {doc.get('second')}, "
@@ -253,7 +259,7 @@ def _verify_inclusion(args: argparse.Namespace, verifier: Verifier, origin: str)
     if args.checkpoint is None:
         raise ValueError("--inclusion needs --checkpoint")
     checkpoint = _checkpoint(args.checkpoint, verifier, origin)
-    doc = msgspec.json.decode(args.inclusion.read_bytes())
+    doc = _json_object(args.inclusion, "the inclusion proof")
     index, size = doc.get("leaf_index"), doc.get("tree_size")
     if type(index) is not int or type(size) is not int:
         raise ValueError("the proof needs integer leaf_index and tree_size")
@@ -261,10 +267,16 @@ def _verify_inclusion(args: argparse.Namespace, verifier: Verifier, origin: str)
         raise ValueError(f"the proof is for tree size {size}, the checkpoint for {checkpoint.size}")
     (leaf,) = _b64list([doc.get("leaf_hash")], "leaf_hash")
     if args.event is not None:
-        obj = msgspec.json.decode(args.event.read_bytes())
-        event = obj.get("event", obj) if isinstance(obj, dict) and "leaf_index" in obj else obj
+        # An export line or a bare event object; hashed by the same encoder as the tree's.
+        obj = _json_object(args.event, "the event")
+        event = obj["event"] if "leaf_index" in obj else obj
+        if event is None:
+            raise ValueError("the export line has no event (its row is gone)")
         if event_leaf_hash(event) != leaf:
             print(f"the event does not hash to the proof's leaf hash: FAILED (leaf {index})")
+            return 1
+        if event["position"] != index + 1:
+            print(f"the event says position {event['position']}, the proof {index + 1}: FAILED")
             return 1
     path = _b64list(doc.get("audit_path"), "audit_path")
     ok = verify_inclusion(leaf, index, size, path, checkpoint.root_hash)

@@ -162,11 +162,15 @@ class EventPlace:
 
 
 class ExportLine(msgspec.Struct):
-    """One NDJSON line of the export: a leaf and the event it must hash."""
+    """One NDJSON line of the export: a leaf and the event it must hash.
+
+    ``event`` is the event's leaf bytes verbatim (docs/audit-format.md §2): the very bytes
+    the tree builder hashes, so an honest line re-encodes to itself.
+    """
 
     leaf_index: int
     leaf_hash: str
-    event: dict[str, Any] | None
+    event: msgspec.Raw | None
 
 
 class TrailEntry(msgspec.Struct, kw_only=True):
@@ -209,7 +213,11 @@ async def root_at(conn: asyncpg.Connection, size: int) -> bytes:
 
 def event_leaf(row: asyncpg.Record) -> bytes:
     """Leaf hash of an event row (position, event_id, stream_id, ... region_code)."""
-    return leaf_hash(stored_leaf_bytes(_event_object(row)))
+    return leaf_hash(_leaf_bytes(row))
+
+
+def _leaf_bytes(row: asyncpg.Record) -> bytes:
+    return stored_leaf_bytes(_event_object(row))
 
 
 def _event_object(row: asyncpg.Record) -> dict[str, Any]:
@@ -318,7 +326,7 @@ class AuditLog:
                 ExportLine(
                     leaf_index=r["idx"],
                     leaf_hash=b64(bytes(r["hash"])),
-                    event=None if r["event_id"] is None else _event_object(r),
+                    event=None if r["event_id"] is None else msgspec.Raw(_leaf_bytes(r)),
                 )
                 for r in rows
             ]

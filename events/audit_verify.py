@@ -29,17 +29,13 @@ lines shows as altered/missing instead of reordered.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import msgspec
-
-from events.leaf import LeafError, event_leaf_hash
-from events.merkle import RootAccumulator
+from events.leaf import LeafError, _Names, event_leaf_hash, parse_json
+from events.merkle import RootAccumulator, decode_hash
 from events.notes import Checkpoint
 
 __all__ = ["KINDS", "Finding", "Report", "verify_export"]
@@ -47,7 +43,8 @@ __all__ = ["KINDS", "Finding", "Report", "verify_export"]
 Kind = Literal["altered", "missing", "inserted", "reordered", "malformed"]
 KINDS: tuple[Kind, ...] = ("altered", "missing", "inserted", "reordered", "malformed")
 
-_decoder = msgspec.json.Decoder()
+#: The members of an export line (docs/audit-format.md §6.1), no others.
+LINE_FIELDS = frozenset({"leaf_index", "leaf_hash", "event"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +97,7 @@ class _Slot:
     origin: int | None = None  # where this event belongs (its own pos if self_ok)
     claimed_by: int | None = None  # position of the event that hashes to this leaf
     searched: bool = False
+    malformed: str | None = None  # why this position's line is not canonical input
 
 
 def _hash_at(event: dict[str, Any], position: int) -> bytes | None:
@@ -122,22 +120,22 @@ class _Verifier:
         self.recent_missing: deque[int] = deque()  # missing positions within reach
         self.last_pos = 0
         self.ending = False
+        self.unplaced = 0  # malformed lines without a usable leaf_index since the last good one
 
     # -- input -----------------------------------------------------------
 
     def feed(self, line_no: int, raw: bytes) -> None:
         r = self.r
+        names = _Names()
         try:
-            obj = _decoder.decode(raw)
-            index = obj["leaf_index"]
-            leaf = base64.b64decode(obj["leaf_hash"], validate=True)
-            event = obj["event"]
-            if type(index) is not int or index < 0 or len(leaf) != 32:
-                raise ValueError("bad leaf_index or leaf_hash")
-            if event is not None and not isinstance(event, dict):
-                raise ValueError("event must be an object or null")
-        except (msgspec.DecodeError, KeyError, TypeError, ValueError, binascii.Error) as e:
-            r.add("malformed", self.last_pos + 1, f"line {line_no}: {e}")
+            obj = parse_json(raw, names=names)
+            index = obj["leaf_index"] if isinstance(obj, dict) else None
+            if type(index) is not int or index < 0:
+                raise LeafError(f"leaf_index must be an integer >= 0, not {index!r}")
+        except LeafError as e:
+            # Nothing in the line says where it belongs: it stands for the next position.
+            self.unplaced += 1
+            r.add("malformed", self.last_pos + self.unplaced, f"line {line_no}: {e}")
             return
         pos = index + 1
         if r.lines == 0:
@@ -150,9 +148,38 @@ class _Verifier:
             return
         else:
             for gap in range(self.last_pos + 1, pos):
-                self._push(_Slot(gap, None, None))
+                hole = _Slot(gap, None, None)
+                if gap - self.last_pos <= self.unplaced:
+                    hole.malformed = "reported above"  # the unplaced line stood for it
+                self._push(hole)
+        self.unplaced = 0
         r.lines += 1
-        self._push(_Slot(pos, leaf, event))
+        self._push(self._slot(line_no, pos, obj, names))
+
+    def _slot(self, line_no: int, pos: int, obj: dict[str, Any], names: _Names) -> _Slot:
+        """The slot of a located line; malformed parts are noted, not trusted."""
+        where = f"line {line_no}"
+        # The outermost object is built last: its own repeated names are the line's.
+        if names.last_repeated or set(obj) != LINE_FIELDS:
+            why = "repeated member name" if names.last_repeated else "members other than"
+            return _Slot(pos, None, None, malformed=f"{where}: {why} {sorted(LINE_FIELDS)}")
+        try:
+            leaf = decode_hash(obj["leaf_hash"])
+        except ValueError as e:
+            return _Slot(pos, None, None, malformed=f"{where}: leaf_hash: {e}")
+        event = obj["event"]
+        if names.repeated is not None:
+            return _Slot(pos, leaf, None, malformed=f"{where}: repeated member {names.repeated!r}")
+        if event is None:
+            return _Slot(pos, leaf, None)  # the row is gone: `missing` unless found elsewhere
+        try:
+            own = event_leaf_hash(event)
+        except LeafError as e:
+            return _Slot(pos, leaf, None, malformed=f"{where}: event: {e}")
+        slot = _Slot(pos, leaf, event)
+        if own == leaf and event["position"] == pos:
+            slot.self_ok, slot.origin, slot.claimed_by, slot.searched = True, pos, pos, True
+        return slot
 
     def _push(self, slot: _Slot) -> None:
         if slot.leaf is None:
@@ -160,15 +187,6 @@ class _Verifier:
         elif not self.root_broken:
             self.acc.append(slot.leaf)
             self._maybe_root()
-        if slot.event is not None and slot.leaf is not None:
-            own = _hash_at(slot.event, slot.pos) if slot.event.get("position") == slot.pos else None
-            if own == slot.leaf:
-                slot.self_ok, slot.origin, slot.claimed_by, slot.searched = (
-                    True,
-                    slot.pos,
-                    slot.pos,
-                    True,
-                )
         self.slots.append(slot)
         self.last_pos = slot.pos
         self._advance()
@@ -205,7 +223,7 @@ class _Verifier:
                 continue
             if other.pos > slot.pos + self.w:
                 break
-            if other is slot or other.self_ok or other.claimed_by is not None:
+            if other is slot or other.self_ok or other.claimed_by is not None or other.malformed:
                 continue
             if other.leaf is not None and _hash_at(slot.event, other.pos) == other.leaf:
                 slot.origin = other.pos
@@ -215,6 +233,7 @@ class _Verifier:
     def _would_be_missing(self, slot: _Slot) -> bool:
         return (
             slot.leaf is not None
+            and slot.malformed is None
             and slot.claimed_by is None
             and (slot.event is None or slot.origin is not None)
         )
@@ -231,6 +250,10 @@ class _Verifier:
         r, pos = self.r, slot.pos
         while self.recent_missing and self.recent_missing[0] < pos - 2 * self.w:
             self.recent_missing.popleft()
+        if slot.malformed is not None:
+            if slot.malformed != "reported above":
+                r.add("malformed", pos, slot.malformed)
+            return
         if slot.leaf is None and slot.event is None:
             r.add("missing", pos, "no line for this position in the export")
             self._count_missing(pos)
@@ -276,7 +299,8 @@ class _Verifier:
                 f"the export ends at position {self.acc.size}, before the checkpoint's "
                 f"tree size {cp.size}"
             )
-            for pos in range(self.acc.size + 1, cp.size + 1):
+            # Malformed lines at the end were reported where they stood.
+            for pos in range(max(self.acc.size, self.last_pos + self.unplaced) + 1, cp.size + 1):
                 r.add("missing", pos, "beyond the end of the export")
         elif self.acc.size > cp.size:
             r.notes.append(

@@ -24,6 +24,8 @@ round trip:
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import NamedTuple
@@ -41,6 +43,7 @@ __all__ = [
     "consistency_proof",
     "consistency_proof_nodes",
     "consistency_proof_ranges",
+    "decode_hash",
     "inclusion_proof",
     "inclusion_proof_nodes",
     "inclusion_proof_ranges",
@@ -88,6 +91,26 @@ GetNode = Callable[[int, int], bytes]
 def leaf_hash(data: bytes) -> bytes:
     """Return the RFC 9162 leaf hash ``SHA-256(0x00 || data)``."""
     return hashlib.sha256(_LEAF_PREFIX + data).digest()
+
+
+def decode_hash(text: object) -> bytes:
+    """A 32-byte hash from its canonical base64 (RFC 4648 §4: standard alphabet, padded).
+
+    Canonical only: ``b64encode(result) == text``. Lenient decoders accept several spellings
+    of one hash (non-zero padding bits, missing padding, line breaks); a verifier that did
+    would accept input coord cannot have written. Raises ``ValueError``.
+    """
+    if not isinstance(text, str) or not text.isascii():
+        raise ValueError("a hash must be a base64 string")
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except binascii.Error as e:
+        raise ValueError(f"invalid base64 {text[:60]!r}: {e}") from None
+    if len(raw) != HASH_SIZE:
+        raise ValueError(f"a hash is {HASH_SIZE} bytes, not {len(raw)}")
+    if base64.b64encode(raw).decode("ascii") != text:
+        raise ValueError(f"non-canonical base64 {text!r}")
+    return raw
 
 
 def node_hash(left: bytes, right: bytes) -> bytes:

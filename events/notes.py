@@ -336,6 +336,9 @@ class Checkpoint:
             root_hash = _b64decode(b64)
         except NoteError as e:
             raise CheckpointError(f"malformed root hash {b64!r}") from e
+        # One spelling per tree head: coord writes canonical base64 (zero padding bits).
+        if _b64encode(root_hash) != b64:
+            raise CheckpointError(f"non-canonical base64 root hash {b64!r}")
         return cls(origin, int(size), root_hash, tuple(extensions))
 
 

@@ -131,10 +131,15 @@ async def _head(request: web.Request) -> SignedHead:
     """The checkpoint at `?size=N`, or the latest one."""
     size = request.query.get("size")
     wanted = None if size is None else int_param(request, "size", 0, minimum=0)
-    head = await request.app[AUDIT].checkpoint(wanted)
+    audit = request.app[AUDIT]
+    head = await audit.checkpoint(wanted)
     if head is None:
         if wanted is None:
             raise not_in_tree("no checkpoint has been published yet")
+        latest = await audit.checkpoint()
+        if latest is None or wanted > latest.tree_size:
+            # Not reached yet: a retry may find it (the log signs only sizes it stops at).
+            raise not_in_tree(f"no checkpoint has reached tree size {wanted} yet")
         raise not_found(f"no checkpoint was published at tree size {wanted}")
     return head
 

@@ -272,7 +272,7 @@ async def test_views_audit_and_projections_match_the_documented_schemas(
     audit = [
         ("/v1/audit/public-key", "/v1/audit/public-key", {}, 200),
         ("/v1/audit/checkpoint", "/v1/audit/checkpoint", {"size": size}, 200),
-        ("/v1/audit/checkpoint", "/v1/audit/checkpoint", {"size": size + 1000}, 404),
+        ("/v1/audit/checkpoint", "/v1/audit/checkpoint", {"size": size + 1000}, 409),
         ("/v1/audit/proof/inclusion", "/v1/audit/proof/inclusion", {"event_id": event_id}, 200),
         (
             "/v1/audit/proof/consistency",
