@@ -15,6 +15,7 @@ from coord import db, federation
 from coord.audit import audit_ctx
 from coord.auth import TOKENS, TokenCache, authenticate
 from coord.config import Config
+from coord.console import setup_console
 from coord.demo import banner, load_demo, read_tokens
 from coord.embedded import EmbeddedPostgres
 from coord.http import aggregates, feed, health, regions, streams, tokens, views
@@ -170,4 +171,5 @@ def create_app(config: Config) -> web.Application:
     app.add_routes(audit_http.routes)
     app.add_routes(federation_http.routes)
     federation_http.export_metrics(app)
+    setup_console(app)
     return app

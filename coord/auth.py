@@ -149,7 +149,8 @@ async def authenticate(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
     """Resolve `Authorization: Bearer <token>` into the request's principal; 401 if not."""
-    if request.path in PUBLIC_PATHS:
+    if request.path in PUBLIC_PATHS or not request.path.startswith("/v1/"):
+        # Outside /v1 is the web console (coord/console), which signs in by session.
         return await handler(request)
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
