@@ -16,6 +16,7 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from coord.auth import TOKENS, forbidden, principal_of
+from coord.console.actions import form_values, read_ids
 from coord.console.frame import (
     page,
     render,
@@ -392,3 +393,68 @@ async def schedule_hearing(request: web.Request) -> web.StreamResponse:
         build,
         {"organizations": ORGANIZATION_CODES},
     )
+
+
+# --- draft a recommendation -----------------------------------------------------------------
+
+_RECOMMENDATION_FIELDS = {
+    "title": "title",
+    "body": "body",
+    "addressee": "addressee",
+    "issue_ids": "issue_ids",
+}
+
+
+def _recommendation_form(
+    request: web.Request, values: dict[str, str], errors: dict[str, str], status: int
+) -> web.Response:
+    return render(
+        request, "recommendation_form.html", {"v": values, "errors": errors}, status=status
+    )
+
+
+@routes.get("/rekomendasi/baru")
+@page("national")
+async def recommendation_form(request: web.Request) -> web.StreamResponse:
+    """The form to draft a recommendation; `?issue=<id>` (repeated) pre-fills cited issues."""
+    cited = "\n".join(request.query.getall("issue", [])[:200])
+    values = {**_fresh_ids(), "addressee": "Presiden", "issue_ids": cited}
+    return _recommendation_form(request, values, {}, 200)
+
+
+@routes.post("/rekomendasi/baru")
+@page("national")
+async def draft_recommendation(request: web.Request) -> web.StreamResponse:
+    """Record `RecommendationDrafted` through the write path."""
+    values = form_values(await request.post())
+    errors: dict[str, str] = {}
+    try:
+        stream = _form_uuid_value(values, "stream_uuid")
+        event_id = _form_uuid_value(values, "event_id")
+        data = {
+            "title": values.get("title", ""),
+            "body": values.get("body", ""),
+            "addressee": values.get("addressee", ""),
+            "issue_ids": read_ids(values.get("issue_ids", "")),
+        }
+        result = await submit(
+            request, f"recommendation-{stream}", [("RecommendationDrafted", event_id, data)], 0
+        )
+    except Exception as e:
+        problem = problem_for(e)
+        if problem is None:
+            raise
+        field = _field_of(problem, _RECOMMENDATION_FIELDS) or "_form"
+        errors[field] = translator(request)(f"form.refused.{problem.status}") + (
+            f" ({problem.detail})" if problem.detail else ""
+        )
+        return _recommendation_form(request, values, errors, problem.status)
+    query = urlencode({"min_position": result.last_position, "saved": "draf"})
+    return see_other(f"/rekomendasi/{stream}?{query}")
+
+
+def _form_uuid_value(values: dict[str, str], name: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(values.get(name, ""))
+    except ValueError:
+        raise Problem(422, "validation", "Invalid request", f"{name} must be a UUID") from None

@@ -18,10 +18,8 @@ from coord.console.frame import page, render, see_other
 from coord.http.params import int_param, list_param
 from coord.http.projections import snapshot
 from coord.http.views import _choices, _cursor_errors, _issue_filters, _scope, _similarity
-from coord.keys import WRITES
 from coord.problems import invalid, not_found
 from events.categories import CATEGORY_CODES
-from events.issue import IssueState
 from events.regions import load_regions
 from events.timezones import zone_name
 from projections import hearings as hearings_model
@@ -142,32 +140,6 @@ async def recurring(request: web.Request) -> web.StreamResponse:
     )
 
 
-@routes.get("/isu/{id}")
-@page()
-async def issue_detail(request: web.Request) -> web.StreamResponse:
-    """One issue as folded from its stream (the same read as `GET /v1/issues/{id}`)."""
-    issue_id = parse_uuid(request.match_info["id"])
-    loaded = await request.app[WRITES].load(f"issue-{issue_id}")
-    if not isinstance(loaded.state, IssueState):
-        raise not_found(f"no issue {issue_id}")
-    if not principal_of(request).covers(loaded.region_code):
-        raise forbidden("this issue is outside the token's regions")
-    recorded = loaded.events[0].recorded_at if loaded.events else None
-    async with snapshot(request, recommendations.NAME) as snap:
-        citing = await recommendations.citing(snap.conn, [issue_id])
-    return render(
-        request,
-        "issue.html",
-        {
-            "id": issue_id,
-            "issue": loaded.state,
-            "raised_at": loaded.state.raised_at or recorded,
-            "citing": citing,
-            "version": loaded.version,
-        },
-    )
-
-
 @routes.get("/rekomendasi")
 @page(*_NATIONAL_READERS)
 async def recommendation_list(request: web.Request) -> web.StreamResponse:
@@ -194,19 +166,6 @@ async def recommendation_list(request: web.Request) -> web.StreamResponse:
             "csv_link": f"/rekomendasi.csv?{query_without(request, 'cursor', 'min_position')}",
         },
     )
-
-
-@routes.get("/rekomendasi/{id}")
-@page(*_NATIONAL_READERS)
-async def recommendation_detail(request: web.Request) -> web.StreamResponse:
-    """One recommendation: status, timeline and the issues it cites."""
-    rec_id = parse_uuid(request.match_info["id"])
-    async with snapshot(request, recommendations.NAME, issue_board.NAME) as snap:
-        item = await recommendations.get_recommendation(snap.conn, rec_id)
-        if item is None:
-            raise not_found(f"no recommendation {rec_id}")
-        cited = await issue_board.issues_by_ids(snap.conn, item.issue_ids)
-    return render(request, "recommendation.html", {"rec": item, "cited": cited})
 
 
 @routes.get("/wilayah/{code}")
