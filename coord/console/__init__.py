@@ -15,7 +15,7 @@ import jinja2
 from aiohttp import web
 from markupsafe import Markup, escape
 
-from coord.console import detail, exports, forms, pages
+from coord.console import admin, detail, exports, forms, pages
 
 _HERE = Path(__file__).parent
 
@@ -48,4 +48,5 @@ def setup_console(app: web.Application) -> None:
     app.add_routes(exports.routes)
     app.add_routes(pages.routes)
     app.add_routes(detail.routes)
+    app.add_routes(admin.routes)
     app.router.add_static("/static/", _HERE / "static", append_version=False)

@@ -8,7 +8,6 @@ it twice records once. A refused write re-renders the form with the refusal at i
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -16,7 +15,7 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from coord.auth import TOKENS, forbidden, principal_of
-from coord.console.actions import form_values, read_ids
+from coord.console.actions import FormValueError, form_values, local_datetime, read_ids
 from coord.console.frame import (
     page,
     render,
@@ -141,26 +140,6 @@ def _form_uuid(form: MultiDictProxy[Any], name: str) -> uuid.UUID:
         raise Problem(422, "validation", "Invalid request", f"{name} must be a UUID") from None
 
 
-def _local_datetime(raw: str, region_code: str, field: str) -> str:
-    """A `datetime-local` value (wall clock of the region) as RFC 3339 with its offset."""
-    try:
-        value = datetime.fromisoformat(raw)
-    except ValueError:
-        raise FieldError("form.bad_time", field) from None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=zone_of(region_code))
-    return value.isoformat()
-
-
-class FieldError(Exception):
-    """A form value the console itself cannot read (before the write path sees it)."""
-
-    def __init__(self, key: str, field: str = "_form") -> None:
-        super().__init__(key)
-        self.key = key
-        self.field = field
-
-
 def _field_of(problem: Problem, fields: dict[str, str]) -> str | None:
     """The form field a refusal points at (`$.events[0].data.raised_by.name` -> a field)."""
     path = str(problem.extra.get("field") or "")
@@ -205,7 +184,7 @@ async def _write_or_form(
     try:
         stream_id, events = build()
         result = await submit(request, stream_id, events, 0)
-    except FieldError as e:
+    except FormValueError as e:
         errors[e.field] = translator(request)(e.key)
     except Exception as e:
         problem = problem_for(e)
@@ -303,7 +282,7 @@ async def raise_issue(request: web.Request) -> web.StreamResponse:
         if hearing := values.get("hearing_id"):
             data["hearing_id"] = hearing
         if raised_at := values.get("raised_at"):
-            data["raised_at"] = _local_datetime(raised_at, region.code, "raised_at")
+            data["raised_at"] = local_datetime(raised_at, zone_of(region.code), "raised_at")
         return f"issue-{stream}", [("IssueRaised", event_id, data)]
 
     return await _write_or_form(
@@ -371,8 +350,8 @@ async def schedule_hearing(request: web.Request) -> web.StreamResponse:
         event_id = _form_uuid(form, "event_id")
         raw = values.get("scheduled_at", "")
         if not raw:
-            raise FieldError("form.required", "scheduled_at")
-        when = _local_datetime(raw, region.code, "scheduled_at")
+            raise FormValueError("form.required", "scheduled_at")
+        when = local_datetime(raw, zone_of(region.code), "scheduled_at")
         data = {
             "region_code": region.code,
             "title": values.get("title", ""),

@@ -142,6 +142,10 @@ def nav(principal: Principal) -> list[tuple[str, str]]:
     if principal.role in ("national", "auditor", "admin"):
         items.append(("/rekomendasi", "nav.recommendations"))
     items.append(("/cari", "nav.search"))
+    if principal.role == "admin":
+        items.append(("/admin/token", "nav.tokens"))
+    if principal.role != "regional":
+        items.append(("/admin/proyeksi", "nav.projections"))
     return items
 
 
