@@ -102,6 +102,8 @@ def page(*roles: Role, signed_in: bool = True) -> Callable[[Handler], Handler]:
                 harden(response)
             return response
 
+        # Left out of the OpenAPI document (coord/openapi.py): a page, not an API operation.
+        setattr(run, "console_page", True)  # noqa: B010
         return run
 
     return wrap
