@@ -100,3 +100,72 @@ async def test_regional_office_journey_in_chromium(console: Any, token_for: Any)
         finally:
             await browser.close()
     assert [e for e in errors if "403" not in e] == [], errors
+
+
+async def test_national_journey_filters_language_and_print(console: Any, token_for: Any) -> None:
+    """Filter the board by form (the link keeps the filter), switch to English, print view."""
+    from playwright.async_api import async_playwright
+
+    from tests.api.payloads import issue_raised, new_id
+    from tests.console.test_console import write
+
+    office = await token_for(console, "regional", ["51.71"])
+    await write(
+        console,
+        office,
+        f"issue-{new_id()}",
+        (
+            "IssueRaised",
+            issue_raised(
+                None,
+                region="51.71",
+                category="security",
+                title="Keamanan gudang logistik Denpasar",
+                raised_at="2024-02-01T02:00:00Z",
+            ),
+        ),
+    )
+    await write(
+        console,
+        office,
+        f"issue-{new_id()}",
+        ("IssueRaised", issue_raised(None, region="51.71", title="Honorarium PPS Denpasar")),
+    )
+    token = await token_for(console, "national")
+    base = str(console.make_url("/")).rstrip("/")
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    errors: list[str] = []
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            context = await browser.new_context(
+                viewport={"width": 1280, "height": 900}, locale="id-ID"
+            )
+            page = await context.new_page()
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            await page.goto(f"{base}/isu?category=security")
+            await page.get_by_label("Token akses").fill(token)
+            await page.get_by_role("button", name="Masuk").click()
+            # Signing in returns to the page asked for, filter and all.
+            await page.wait_for_url(f"{base}/isu?category=security")
+            rows = page.get_by_role("row")
+            assert await rows.filter(has_text="Keamanan gudang logistik Denpasar").count() == 1
+            assert await rows.filter(has_text="Honorarium PPS Denpasar").count() == 0
+            # Time in the region's zone: 02.00 UTC is 10.00 WITA in Denpasar.
+            assert await page.get_by_text("1 Februari 2024, 10.00 WITA").count() == 1
+            # The filter form by keyboard: choose a category, submit, the link reproduces it.
+            await page.get_by_label("Kategori").select_option("budget_honorarium")
+            await page.get_by_role("button", name="Terapkan").press("Enter")
+            await page.wait_for_url("**/isu?*category=budget_honorarium*")
+            assert await rows.filter(has_text="Honorarium PPS Denpasar").count() == 1
+            await page.get_by_role("link", name="English").click()
+            await page.wait_for_url("**/isu?*category=budget_honorarium*")
+            assert await page.locator("h1").inner_text() == "National issue board"
+            await page.goto(f"{base}/wilayah/51.71")
+            await page.emulate_media(media="print")
+            assert not await page.locator("header.top").is_visible()
+            await page.screenshot(path=str(ARTEFACTS / "dossier-print-1280.png"), full_page=True)
+        finally:
+            await browser.close()
+    assert errors == [], errors
