@@ -17,6 +17,7 @@ from coord.auth import TOKENS, TokenCache, authenticate
 from coord.config import Config
 from coord.console import setup_console
 from coord.demo import banner, load_demo, read_tokens
+from coord.durability import read_durability
 from coord.embedded import EmbeddedPostgres
 from coord.http import aggregates, feed, health, regions, streams, tokens, views
 from coord.http import audit as audit_http
@@ -27,6 +28,7 @@ from coord.http import projections as projection_http
 from coord.keys import (
     CONFIG,
     DSN,
+    DURABILITY,
     LOG_READER,
     NODE,
     POOL,
@@ -63,6 +65,12 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     try:
         conn = await db.connect(dsn)
         try:
+            # Before anything is written: a server that may lose a 201 is refused.
+            app[DURABILITY] = await read_durability(
+                conn, allow_unsafe=config.allow_unsafe_durability
+            )
+            if app[DURABILITY].unsafe:
+                log.warning("durability.unsafe_allowed", unsafe=app[DURABILITY].unsafe)
             await db.migrate(conn)
             app[NODE] = await federation.ensure_identity(
                 conn, node_id=config.node_id, mode=config.mode, regions=config.regions
@@ -79,7 +87,6 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     finally:
         if embedded is not None:
             await asyncio.to_thread(embedded.stop)
-            log.info("embedded_postgres.stopped")
 
 
 def spawn(app: web.Application, coro: Coroutine[Any, Any, None], name: str) -> None:
@@ -106,7 +113,10 @@ async def store_ctx(app: web.Application) -> AsyncIterator[None]:
         raise federation.FederationError(f"unknown region codes: {', '.join(unknown)}")
     app[WRITES] = WritePath(app[STORE], app[REGIONS], node=app[NODE])
     app[TOKEN_SERVICE] = TokenService(app[WRITES])
-    app[LOG_READER] = LogReader(functools.partial(db.connect, app[DSN], name="coord log-reader"))
+    app[LOG_READER] = LogReader(
+        functools.partial(db.connect, app[DSN], name="coord log-reader"),
+        integrity=head.integrity,
+    )
     app[BACKGROUND] = []
     spawn(app, head.run(), "log-head")
     if config.sequence:

@@ -10,9 +10,10 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
-from coord import audit_cli, federation_cli, projections_cli, supervisor, token_cli
+from coord import audit_cli, check, federation_cli, projections_cli, supervisor, token_cli
 from coord.app import create_app
 from coord.config import Config, parse_regions
+from coord.durability import UnsafeDurability
 from coord.logs import configure_logging
 from coord.runtime import tune_gc
 
@@ -57,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     token_cli.register(sub)
     audit_cli.register(sub)
     projections_cli.register(sub)
+    check.register(sub)
     federation_cli.register(sub)
     sub.add_parser("demo", help="load the demo data set (once) and print the demo tokens")
     return parser
@@ -94,6 +96,15 @@ async def _demo(config: Config) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `coord` console script."""
     args = _parser().parse_args(argv)
+    try:
+        return _run(args)
+    except UnsafeDurability as e:
+        # Not a crash: say why in one line, and exit so a supervisor does not retry.
+        print(f"coord: {e}", file=sys.stderr)
+        return supervisor.EX_CONFIG
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "demo":
         config = Config.from_env(demo=True)
         configure_logging(config.log_format, level=logging.WARNING)
@@ -112,6 +123,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = Config.from_env()
         configure_logging(config.log_format, level=logging.WARNING)
         return projections_cli.run(args, config)
+    if args.command == "check":
+        config = Config.from_env()
+        configure_logging(config.log_format, level=logging.WARNING)
+        return check.run(args, config)
     if args.command in ("serve", "background"):
         config = Config.from_env(
             host=getattr(args, "host", None),
@@ -125,6 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         configure_logging(config.log_format, level=logging.getLevelName(config.log_level.upper()))
         tune_gc()
+        supervisor.die_with_supervisor()
         if args.command == "background":
             return supervisor.run_background(config)
         if args.workers > 0:

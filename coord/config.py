@@ -48,6 +48,9 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     audit_origin: str | None = None
     signing_key: str | None = None
     audit_checkpoint_interval: float = 1.0
+    # Serve on a PostgreSQL whose settings may lose acknowledged appends (fsync,
+    # synchronous_commit or full_page_writes off): only for throw-away data.
+    allow_unsafe_durability: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Config:
@@ -90,6 +93,8 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
             values["signing_key"] = signing_key
         if interval := env.get("COORD_AUDIT_CHECKPOINT_INTERVAL"):
             values["audit_checkpoint_interval"] = float(interval)
+        if env.get("COORD_ALLOW_UNSAFE_DURABILITY", "").lower() in ("1", "true", "yes"):
+            values["allow_unsafe_durability"] = True
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 

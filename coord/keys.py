@@ -6,6 +6,7 @@ import asyncpg
 from aiohttp import web
 
 from coord.config import Config
+from coord.durability import Durability
 from coord.tokens import TokenService
 from coord.writes import WritePath
 from events.audit_log import AuditLog
@@ -30,3 +31,5 @@ AUDIT = web.AppKey("audit", AuditLog)
 NODE = web.AppKey("node", Node)
 # One shared reader of the log for this process's followers (projections, tree builder).
 LOG_READER = web.AppKey("log_reader", LogReader)
+# The server's durability settings as read at start (shown by /readyz).
+DURABILITY = web.AppKey("durability", Durability)
