@@ -16,6 +16,7 @@ from coord.audit import audit_ctx
 from coord.auth import TOKENS, TokenCache, authenticate
 from coord.availability import Availability, probe_for
 from coord.config import Config
+from coord.console import setup_console
 from coord.demo import banner, load_demo, read_tokens
 from coord.durability import read_durability
 from coord.embedded import EmbeddedPostgres
@@ -199,4 +200,5 @@ def create_app(config: Config) -> web.Application:
     app.add_routes(audit_http.routes)
     app.add_routes(federation_http.routes)
     federation_http.export_metrics(app)
+    setup_console(app)
     return app

@@ -154,7 +154,8 @@ async def authenticate(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
     """Resolve `Authorization: Bearer <token>` into the request's principal; 401 if not."""
-    if request.path in PUBLIC_PATHS:
+    if request.path in PUBLIC_PATHS or not request.path.startswith("/v1/"):
+        # Outside /v1 is the web console (coord/console), which signs in by session.
         return await handler(request)
     # Requests without a valid token draw on a strict bucket per client address, checked
     # before the token is looked up: guessing tokens is slow, and costs no database work.

@@ -268,7 +268,7 @@ def app_routes(app: web.Application) -> list[Route]:
     gets: set[tuple[str, Any]] = set()
     heads: list[Route] = []
     for r in app.router.routes():
-        if r.resource is None:
+        if r.resource is None or console_route(r):
             continue
         route = Route(method=r.method.upper(), path=r.resource.canonical, handler=r.handler)
         if route.method == "HEAD":
@@ -279,6 +279,13 @@ def app_routes(app: web.Application) -> list[Route]:
         found.append(route)
     found.extend(h for h in heads if (h.path, h.handler) not in gets)
     return found
+
+
+def console_route(route: web.AbstractRoute) -> bool:
+    """A web console page or static file (coord/console): HTML for people, not the API."""
+    return isinstance(route.resource, web.StaticResource) or getattr(
+        route.handler, "console_page", False
+    )
 
 
 def operation_for(route: Route) -> Operation | None:

@@ -487,3 +487,13 @@ async def issues_in_regions(conn: asyncpg.Connection, regions: list[str]) -> lis
         regions,
     )
     return [_item(r) for r in rows]
+
+
+async def issues_by_ids(conn: asyncpg.Connection, ids: list[str]) -> list[IssueItem]:
+    """These issues (e.g. the ones a recommendation cites), newest first; unknown ids skipped."""
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM {SCHEMA}.issues WHERE id = ANY($1::uuid[]) "
+        "ORDER BY raised_at DESC, id DESC",
+        ids,
+    )
+    return [_item(r) for r in rows]

@@ -1,0 +1,289 @@
+"""Actions on an existing hearing, issue or recommendation, as small forms on its page.
+
+Each action is one event type with the fields a person fills in. Its form carries the
+stream version the page was rendered at: an action whose outcome depends on the state
+(approve, submit, close, withdraw, ...) is appended with that exact expected version, so
+a change made by someone else in between is answered with "reload" instead of being
+overwritten. Additive records (participants, statements, evidence) only need the stream
+to exist. The form's event id makes a double post record once.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from coord.auth import Role
+
+FieldKind = Literal["text", "textarea", "datetime", "org", "category", "ids", "url"]
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One input of an action form; `name` is the payload key (an org adds _code/_name)."""
+
+    name: str
+    label: str
+    kind: FieldKind = "text"
+    required: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """An event a page offers as a form."""
+
+    slug: str
+    event: str
+    label: str
+    roles: tuple[Role, ...]
+    fields: tuple[Field, ...]
+    # True: append at the rendered version (conflict -> "reload"); False: the stream exists.
+    versioned: bool = True
+    # The payload from the form values (default: each field by its kind).
+    shape: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    statuses: frozenset[str] = field(default_factory=frozenset)
+
+    def offered(self, role: str, status: str) -> bool:
+        """Is this action shown to `role` on a page in `status`?"""
+        return role in self.roles and (not self.statuses or status in self.statuses)
+
+
+def _participants(data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "participants": [
+            {"name": data["name"], "role": data["role"], "organization": data["organization"]}
+        ]
+    }
+
+
+def _one_issue(data: dict[str, Any]) -> dict[str, Any]:
+    ids = data.get("issue_ids") or [""]
+    return {"issue_id": ids[0], **({"reason": data["reason"]} if data.get("reason") else {})}
+
+
+_OPEN_RECOMMENDATION = frozenset({"draft", "approved", "submitted", "responded"})
+
+HEARING_ACTIONS: tuple[Action, ...] = (
+    Action(
+        "peserta",
+        "ParticipantsRecorded",
+        "action.participants",
+        ("regional", "national"),
+        (
+            Field("name", "field.person_name"),
+            Field("role", "field.person_role"),
+            Field("organization", "field.organization", "org"),
+        ),
+        versioned=False,
+        shape=_participants,
+        statuses=frozenset({"scheduled", "held"}),
+    ),
+    Action(
+        "pernyataan",
+        "StatementRecorded",
+        "action.statement",
+        ("regional", "national"),
+        (
+            Field("speaker", "field.speaker"),
+            Field("organization", "field.organization", "org"),
+            Field("text", "field.statement", "textarea"),
+            Field("quote", "field.quote", "textarea", required=False),
+        ),
+        versioned=False,
+        statuses=frozenset({"scheduled", "held"}),
+    ),
+    Action(
+        "terlaksana",
+        "HearingHeld",
+        "action.held",
+        ("regional", "national"),
+        (
+            Field("held_at", "field.held_at", "datetime"),
+            Field("opened_by", "field.opened_by"),
+            Field("summary", "field.summary", "textarea"),
+        ),
+        statuses=frozenset({"scheduled"}),
+    ),
+)
+
+ISSUE_ACTIONS: tuple[Action, ...] = (
+    Action(
+        "bukti",
+        "IssueEvidenceAdded",
+        "action.evidence",
+        ("regional",),
+        (
+            Field("description", "field.evidence", "textarea"),
+            Field("url", "field.url", "url", required=False),
+            Field("source", "field.source", required=False),
+        ),
+        versioned=False,
+        statuses=frozenset({"open"}),
+    ),
+    Action(
+        "kategori",
+        "IssueCategoryCorrected",
+        "action.category",
+        ("regional",),
+        (Field("category", "col.category", "category"), Field("reason", "field.reason")),
+        statuses=frozenset({"open"}),
+    ),
+    Action(
+        "tarik",
+        "IssueWithdrawn",
+        "action.withdraw",
+        ("regional",),
+        (Field("reason", "field.reason", "textarea"),),
+        statuses=frozenset({"open"}),
+    ),
+)
+
+RECOMMENDATION_ACTIONS: tuple[Action, ...] = (
+    Action(
+        "revisi",
+        "RecommendationRevised",
+        "action.revise",
+        ("national",),
+        (
+            Field("title", "col.title", required=False),
+            Field("body", "field.body", "textarea", required=False),
+            Field("addressee", "recs.addressee", required=False),
+        ),
+        statuses=frozenset({"draft", "approved"}),
+    ),
+    Action(
+        "kutip",
+        "IssuesCited",
+        "action.cite",
+        ("national",),
+        (Field("issue_ids", "field.issue_ids", "ids"),),
+        statuses=frozenset({"draft", "approved"}),
+    ),
+    Action(
+        "cabut-kutipan",
+        "IssueUncited",
+        "action.uncite",
+        ("national",),
+        (
+            Field("issue_ids", "field.issue_id", "ids"),
+            Field("reason", "field.reason", required=False),
+        ),
+        shape=_one_issue,
+        statuses=frozenset({"draft", "approved"}),
+    ),
+    Action(
+        "setujui",
+        "RecommendationApproved",
+        "action.approve",
+        ("national",),
+        (Field("approved_by", "field.approved_by"),),
+        statuses=frozenset({"draft"}),
+    ),
+    Action(
+        "ajukan",
+        "RecommendationSubmitted",
+        "action.submit",
+        ("national",),
+        (
+            Field("submitted_to", "field.submitted_to"),
+            Field("submitted_at", "field.when", "datetime"),
+        ),
+        statuses=frozenset({"approved"}),
+    ),
+    Action(
+        "tanggapan",
+        "ResponseRecorded",
+        "action.response",
+        ("national",),
+        (
+            Field("responder", "field.responder"),
+            Field("text", "field.response", "textarea"),
+            Field("received_at", "field.received_at", "datetime"),
+        ),
+        statuses=frozenset({"submitted", "responded"}),
+    ),
+    Action(
+        "tutup",
+        "RecommendationClosed",
+        "action.close",
+        ("national",),
+        (Field("outcome", "field.outcome", "textarea"),),
+        statuses=_OPEN_RECOMMENDATION,
+    ),
+)
+
+
+class FormValueError(Exception):
+    """A value the console cannot read at all (the write path judges everything else)."""
+
+    def __init__(self, key: str, field_name: str) -> None:
+        super().__init__(key)
+        self.key = key
+        self.field = field_name
+
+
+_ID_SPLIT = re.compile(r"[\s,;]+")
+
+
+def read_ids(raw: str) -> list[str]:
+    """Issue ids pasted one per line or separated by commas; a link `/isu/<id>` is fine."""
+    return [part.rsplit("/", 1)[-1] for part in _ID_SPLIT.split(raw.strip()) if part]
+
+
+def local_datetime(raw: str, zone: Any, field_name: str) -> str:
+    """A `datetime-local` value read as wall-clock time in `zone`, as RFC 3339."""
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        raise FormValueError("form.bad_time", field_name) from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=zone)
+    return value.isoformat()
+
+
+def payload(action: Action, values: dict[str, str], zone: Any) -> dict[str, Any]:
+    """The event payload from the form's values (empty optional fields left out)."""
+    data: dict[str, Any] = {}
+    for f in action.fields:
+        if f.kind == "org":
+            data[f.name] = {
+                "code": values.get(f"{f.name}_code", ""),
+                "name": values.get(f"{f.name}_name", ""),
+            }
+            continue
+        raw = values.get(f.name, "")
+        if not raw.strip() and not f.required:
+            continue
+        if f.kind == "datetime":
+            if not raw:
+                raise FormValueError("form.required", f.name)
+            data[f.name] = local_datetime(raw, zone, f.name)
+        elif f.kind == "ids":
+            data[f.name] = read_ids(raw)
+        else:
+            data[f.name] = raw
+    return action.shape(data) if action.shape is not None else data
+
+
+def find(actions: tuple[Action, ...], slug: str) -> Action | None:
+    """The action with this slug."""
+    return next((a for a in actions if a.slug == slug), None)
+
+
+def fresh_event_id() -> str:
+    """An event id for a form being rendered."""
+    return str(uuid.uuid4())
+
+
+def now_local(zone: Any) -> str:
+    """Now as a `datetime-local` value in `zone` (a form's default)."""
+    return datetime.now(UTC).astimezone(zone).strftime("%Y-%m-%dT%H:%M")
+
+
+def form_values(form: Any) -> dict[str, str]:
+    """The string values of a posted form, minus the CSRF value."""
+    return {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf"}

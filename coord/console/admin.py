@@ -1,0 +1,105 @@
+"""Administrator pages: tokens (issue, shown once; list; revoke with a reason) and the
+projections' status. Tokens go through the same TokenService as `/v1/tokens`."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from aiohttp import web
+
+from coord.auth import ROLES, principal_of
+from coord.console.actions import form_values
+from coord.console.frame import page, render, see_other, translator
+from coord.keys import POOL, PROJECTIONS, TOKEN_SERVICE
+from coord.middlewares import REQUEST_ID, problem_for
+from coord.problems import invalid
+from projections.runner import status
+
+routes = web.RouteTableDef()
+
+
+async def _tokens_page(
+    request: web.Request,
+    *,
+    issued: Any = None,
+    values: dict[str, str] | None = None,
+    error: str | None = None,
+    status_code: int = 200,
+) -> web.Response:
+    tokens = await request.app[TOKEN_SERVICE].list()
+    return render(
+        request,
+        "tokens.html",
+        {
+            "tokens": sorted(tokens, key=lambda i: i.created_at, reverse=True),
+            "roles": ROLES,
+            "issued": issued,
+            "v": values or {"role": "regional"},
+            "error": error,
+        },
+        status=status_code,
+    )
+
+
+@routes.get("/admin/token")
+@page("admin")
+async def tokens(request: web.Request) -> web.StreamResponse:
+    """Every token with its state; the form to issue one."""
+    return await _tokens_page(request)
+
+
+@routes.post("/admin/token")
+@page("admin")
+async def issue_token(request: web.Request) -> web.StreamResponse:
+    """Issue a token: the answer is the only page that ever shows its secret."""
+    values = form_values(await request.post())
+    role = values.get("role", "")
+    name = values.get("name", "").strip()
+    regions = [r for r in values.get("regions", "").replace(",", " ").split() if r]
+    try:
+        if role not in ROLES:
+            raise invalid(f"role must be one of {', '.join(ROLES)}", "role")
+        if not 1 <= len(name) <= 200:
+            raise invalid("name must have 1 to 200 characters", "name")
+        issued = await request.app[TOKEN_SERVICE].issue(
+            role=role,
+            name=name,
+            regions=regions,
+            by=principal_of(request),
+            request_id=request[REQUEST_ID],
+        )
+    except Exception as e:
+        problem = problem_for(e)
+        if problem is None:
+            raise
+        message = translator(request)(f"form.refused.{problem.status}")
+        error = f"{message} ({problem.detail})" if problem.detail else message
+        return await _tokens_page(request, values=values, error=error, status_code=problem.status)
+    return await _tokens_page(request, issued=issued, status_code=201)
+
+
+@routes.post("/admin/token/{id}/cabut")
+@page("admin")
+async def revoke_token(request: web.Request) -> web.StreamResponse:
+    """Revoke a token at once (its console sessions end with it)."""
+    try:
+        token_id = uuid.UUID(request.match_info["id"])
+    except ValueError:
+        raise invalid("token id must be a UUID", "path.id") from None
+    values = form_values(await request.post())
+    await request.app[TOKEN_SERVICE].revoke(
+        token_id,
+        reason=values.get("reason", "").strip() or None,
+        by=principal_of(request),
+        request_id=request[REQUEST_ID],
+    )
+    return see_other("/admin/token")
+
+
+@routes.get("/admin/proyeksi")
+@page("admin", "national", "auditor")
+async def projections_status(request: web.Request) -> web.StreamResponse:
+    """Each read model's position, lag and state (as `GET /v1/projections`)."""
+    rows = await status(request.app[POOL], sorted(request.app[PROJECTIONS].projections))
+    return render(request, "projections.html", {"rows": rows})
