@@ -50,9 +50,7 @@ async def test_demo_loads_once_with_article_and_national_spread(
     assert len(corrected) == 1 and corrected[0]["data"]["reason"]
     resp = await client.get("/v1/events?limit=10000", headers=national)
     last = (await resp.json())["last_position"]
-    resp = await client.get(
-        f"/v1/views/hearings?limit=1000&min_position={last}", headers=national
-    )
+    resp = await client.get(f"/v1/views/hearings?limit=1000&min_position={last}", headers=national)
     calendar = (await resp.json())["items"]
     offsets = {h["scheduled_at"][-6:] for h in calendar if h["scheduled_at"][11:16] == "09:00"}
     assert offsets == {"+07:00", "+08:00", "+09:00"}
