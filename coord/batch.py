@@ -29,7 +29,7 @@ import asyncpg
 import msgspec
 
 from coord.auth import Principal
-from coord.writes import Proposed, WritePath
+from coord.writes import Loaded, Proposed, WritePath, writer_context
 from events import domain
 from events.domain import AnyState, DecideContext
 from events.errors import DuplicateEventId, WrongExpectedVersion
@@ -142,8 +142,9 @@ async def write_atomic(
                 raise WrongExpectedVersion(a.stream_id, a.expected, stream.version)
         await _decide_all(
             writes,
+            principal,
             appends,
-            loaded_states=[s.state for s in loaded],
+            loaded=loaded,
             new=new,
             event_field=event_field,
         )
@@ -174,9 +175,10 @@ async def write_atomic(
 
 async def _decide_all(
     writes: WritePath,
+    principal: Principal,
     appends: Sequence[StreamAppend],
     *,
-    loaded_states: Sequence[AnyState | None],
+    loaded: Sequence[Loaded],
     new: Sequence[Sequence[AnyEvent]],
     event_field: EventField,
 ) -> None:
@@ -190,8 +192,10 @@ async def _decide_all(
                 states[ref] = after_batch[ref]
             else:
                 states[ref] = (await writes.load(ref)).state
-        ctx = DecideContext.from_streams(writes.regions, states)
-        state = loaded_states[i]
+        ctx = writer_context(
+            DecideContext.from_streams(writes.regions, states), principal, loaded[i]
+        )
+        state = loaded[i].state
         for j, event in enumerate(new[i]):
             try:
                 domain.decide(state, event, ctx)

@@ -13,7 +13,7 @@ import json
 import os
 import random
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from coord.auth import Principal
 from coord.tokens import TokenService
 from coord.writes import Proposed, WritePath
 from events.regions import Regions
+from events.timezones import zone_of
 
 log = structlog.get_logger("coord.demo")
 
@@ -372,6 +373,19 @@ async def load_demo(writes: WritePath, tokens: TokenService, home: Path) -> bool
             ],
             f"issue/kediri/{key}",
         )
+    # A correction, as offices make them: the severity was typed wrong.
+    await _write(
+        writes,
+        kpu,
+        f"issue-{kediri_issues['honorarium']}",
+        [
+            (
+                "IssueCorrected",
+                {"severity": 5, "reason": "Salah ketik: KPU menilai sangat mendesak"},
+            )
+        ],
+        "issue/kediri/honorarium/corrected",
+    )
     generated = await _generate(writes, regions, national)
     honorarium = [kediri_issues["honorarium"], *generated.get("budget_honorarium", [])[:12]]
     await _write(
@@ -439,13 +453,15 @@ async def _generate(
     by_category: dict[str, list[uuid.UUID]] = {}
     start = datetime(2021, 11, 1, 9, 0, tzinfo=UTC)
     n = 0
+    # Hearings start at 09:00 local time: WIB in Jawa, WITA in Sulawesi, WIT in Maluku.
     for pcode in chosen_provinces:
         children = sorted(r.code for r in regions.children(pcode))
         for code in rng.sample(children, min(3, len(children))):
             region = regions.get(code)
             assert region is not None
             hid = demo_id(f"hearing/{code}")
-            when = start + timedelta(days=3 * n)
+            day = start.date() + timedelta(days=3 * n)
+            when = datetime.combine(day, time(9), zone_of(code))
             n += 1
             host = _org("KESBANGPOL", f"Kesbangpol {region.name}")
             events: list[tuple[str, Any]] = [

@@ -47,6 +47,7 @@ from events.hearing import HearingState
 from events.issue import IssueState
 from events.recommendation import RecommendationState
 from events.regions import Region
+from events.rules import RULES
 from events.types import EVENT_TYPES, SCHEMA_VERSIONS, STREAM_CATEGORIES
 
 OPENAPI_VERSION = "3.1.0"
@@ -471,6 +472,11 @@ def build(app: web.Application, *, title: str = "coord", version: str = "0.1.0")
                 "schema_version": SCHEMA_VERSIONS[name],
             }
             for name, cls in EVENT_TYPES.items()
+        },
+        # Every domain rule a problem body may name (`rule`), with its status.
+        "x-coord-rules": {
+            rule: {"status": status, "description": text}
+            for rule, (status, text) in sorted(RULES.items())
         },
         "x-coord-undocumented": sorted(undocumented),
     }

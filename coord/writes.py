@@ -247,7 +247,7 @@ class WritePath:
                 return await self.store.append(stream_id, records, expected, region_code=region)
             if expected == "exists" and loaded.version == 0:
                 raise WrongExpectedVersion(stream_id, expected, 0)
-            ctx = await self.context(new, stream_id)
+            ctx = writer_context(await self.context(new, stream_id), principal, loaded)
             state = loaded.state
             for i, event in enumerate(new):
                 try:
@@ -284,6 +284,31 @@ class WritePath:
         return await self.store.positions(committed)
 
 
+class _Stamp(msgspec.Struct, frozen=True, kw_only=True):
+    """The role the server stamped into an event's metadata (beside or inside the actor)."""
+
+    role: str | None = None
+    actor: dict[str, Any] | None = None
+
+
+_stamp_decoder = msgspec.json.Decoder(_Stamp)
+
+
+def _recorder(event: RecordedEvent) -> str | None:
+    try:
+        stamp = _stamp_decoder.decode(event.metadata)
+    except msgspec.ValidationError:
+        return None
+    role = stamp.role or (stamp.actor or {}).get("role")
+    return role if isinstance(role, str) else None
+
+
+def writer_context(ctx: DecideContext, principal: Principal, loaded: Loaded) -> DecideContext:
+    """``ctx`` for a write by ``principal`` on ``loaded``: the writer's role, the role that
+    recorded each stored event (correction rules) and the server's clock (time rules)."""
+    return ctx.written_by(principal.role, [_recorder(e) for e in loaded.events], datetime.now(UTC))
+
+
 def _creates(stream_id: str, event: AnyEvent) -> bool:
     """Is `event` the creation event of streams of this category?"""
     creation = CREATION_EVENTS.get(category_of(stream_id))  # type: ignore[call-overload]
@@ -302,5 +327,5 @@ def domain_problem(error: DomainError) -> Problem:
     extra: dict[str, Any] = {"rule": error.rule}
     if error.field:
         extra["field"] = error.field
-    slug = "rule-violation" if error.status == 409 else "validation"
+    slug = {409: "rule-violation", 403: "forbidden"}.get(error.status, "validation")
     return Problem(error.status, slug, type(error).title, error.detail, **extra)

@@ -7,7 +7,8 @@ then appends. Everything here is pure.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import TypeAlias, TypeVar, cast
 from uuid import UUID
 
@@ -45,6 +46,27 @@ class DecideContext(msgspec.Struct, frozen=True, kw_only=True):
     regions: Regions
     hearings: Mapping[UUID, HearingState] = msgspec.field(default_factory=dict)
     issues: Mapping[UUID, IssueState] = msgspec.field(default_factory=dict)
+    #: the server's clock, for the sanity rules of effective times (None: not checked)
+    now: datetime | None = None
+    #: the role of the token writing the new events (None: no writer, nothing to check)
+    actor_role: str | None = None
+    #: the role stamped on each stored event of the stream, by version - 1 (None: unknown)
+    recorders: tuple[str | None, ...] = ()
+
+    def recorder(self, version: int) -> str | None:
+        """The role that recorded the stream's event ``version``.
+
+        Versions past the stored ones are the new events being decided: the writer's own.
+        """
+        if 1 <= version <= len(self.recorders):
+            return self.recorders[version - 1]
+        return self.actor_role
+
+    def written_by(
+        self, role: str, recorders: Sequence[str | None], now: datetime
+    ) -> DecideContext:
+        """This context for a write by ``role`` on a stream whose events ``recorders`` wrote."""
+        return msgspec.structs.replace(self, actor_role=role, recorders=tuple(recorders), now=now)
 
     @classmethod
     def from_streams(cls, regions: Regions, states: Mapping[str, AnyState | None]) -> DecideContext:

@@ -10,11 +10,14 @@ from uuid import UUID
 import msgspec
 from msgspec.structs import replace
 
+from events import timing
 from events.categories import CategoryCode
+from events.corrections import Correction, changes, check_changes, check_corrector
 from events.organizations import Organization
 from events.rules import InvalidRequest, RuleViolation, field_path
 from events.types import (
     IssueCategoryCorrected,
+    IssueCorrected,
     IssueEvent,
     IssueEvidenceAdded,
     IssueRaised,
@@ -49,6 +52,23 @@ class IssueState(msgspec.Struct, frozen=True, kw_only=True):
     status: IssueStatus = "open"
     evidence: tuple[Evidence, ...] = ()
     withdraw_reason: str | None = None
+    #: the stream version this state is at (corrections name the version they came in)
+    version: int = 1
+    #: fields whose value was corrected (the "corrected" mark), sorted
+    corrected: tuple[str, ...] = ()
+    #: every correction, oldest first, with the values before and after
+    corrections: tuple[Correction, ...] = ()
+
+
+_CORRECTABLE = ("title", "description", "severity", "raised_at")
+
+
+def _proposed(event: IssueCorrected) -> dict[str, object]:
+    return {name: getattr(event, name) for name in _CORRECTABLE}
+
+
+def _current(state: IssueState) -> dict[str, object]:
+    return {name: getattr(state, name) for name in _CORRECTABLE}
 
 
 def evolve(state: IssueState | None, event: IssueEvent) -> IssueState:
@@ -66,11 +86,38 @@ def evolve(state: IssueState | None, event: IssueEvent) -> IssueState:
             severity=event.severity,
             raised_at=event.raised_at,
         )
+    version = state.version + 1
+    state = replace(state, version=version)
     match event:
         case IssueRaised():
             raise ValueError("IssueRaised on an existing issue")
-        case IssueCategoryCorrected(category=category):
-            return replace(state, category=category)
+        case IssueCategoryCorrected(category=category, reason=reason):
+            fix = Correction(
+                type="IssueCategoryCorrected",
+                reason=reason,
+                version=version,
+                changes=changes({"category": state.category}, {"category": category}),
+            )
+            return replace(
+                state,
+                category=category,
+                corrected=tuple(sorted({*state.corrected, "category"})),
+                corrections=(*state.corrections, fix),
+            )
+        case IssueCorrected(reason=reason):
+            proposed = _proposed(event)
+            fix = Correction(
+                type="IssueCorrected",
+                reason=reason,
+                version=version,
+                changes=changes(_current(state), proposed),
+            )
+            return replace(
+                state,
+                **{k: v for k, v in proposed.items() if v is not None},
+                corrected=tuple(sorted({*state.corrected, *fix.changes})),
+                corrections=(*state.corrections, fix),
+            )
         case IssueEvidenceAdded(description=description, url=url, source=source):
             evidence = Evidence(description=description, url=url, source=source)
             return replace(state, evidence=(*state.evidence, evidence))
@@ -105,10 +152,15 @@ def decide(state: IssueState | None, event: IssueEvent, ctx: DecideContext) -> N
         )
     match event:
         case IssueCategoryCorrected(category=category):
+            check_corrector(ctx, 1, "the issue")
             if category == state.category:
                 raise RuleViolation(
                     "issue.category_unchanged", f"the issue is already filed under {category!r}"
                 )
+        case IssueCorrected():
+            check_corrector(ctx, 1, "the issue")
+            check_changes(_current(state), _proposed(event))
+            timing.not_in_future(event.raised_at, ctx, "raised_at")
         case IssueEvidenceAdded() | IssueWithdrawn():
             pass
         case _:
@@ -122,6 +174,7 @@ def _check_raised(event: IssueRaised, ctx: DecideContext) -> None:
             f"unknown region code {event.region_code!r}",
             field_path("region_code"),
         )
+    timing.not_in_future(event.raised_at, ctx, "raised_at")
     if event.hearing_id is None:
         return
     hearing = ctx.hearings.get(event.hearing_id)
@@ -136,6 +189,10 @@ def _check_raised(event: IssueRaised, ctx: DecideContext) -> None:
     # A cancelled hearing heard nobody, so nothing can have been raised there.
     if hearing.status == "cancelled":
         raise RuleViolation("issue.hearing_cancelled", f"hearing {event.hearing_id} was cancelled")
+    if event.raised_at is not None:
+        timing.raised_after_hearing(
+            event.raised_at, hearing.scheduled_at, hearing.held_at, "raised_at"
+        )
 
 
 def region_of(state: IssueState) -> str:

@@ -7,6 +7,7 @@ layer can put it in an RFC 9457 problem body and clients can branch on it. Store
 
 from typing import Final
 
+FORBIDDEN: Final = 403
 CONFLICT: Final = 409
 UNPROCESSABLE: Final = 422
 
@@ -25,6 +26,32 @@ RULES: Final[dict[str, tuple[int, str]]] = {
     "hearing.already_scheduled": (CONFLICT, "HearingScheduled only starts a new stream"),
     "hearing.cancelled": (CONFLICT, "nothing can be recorded on a cancelled hearing"),
     "hearing.already_held": (CONFLICT, "a held hearing cannot be held, moved or cancelled"),
+    "hearing.held_before_scheduled": (
+        UNPROCESSABLE,
+        "held_at is at most a day before the time the hearing was scheduled for",
+    ),
+    "hearing.status_unchanged": (CONFLICT, "a status correction must change the status"),
+    "hearing.held_details_required": (
+        UNPROCESSABLE,
+        "a status correction to held gives held_at, opened_by and summary",
+    ),
+    "hearing.held_details_not_allowed": (
+        UNPROCESSABLE,
+        "only a status correction to held gives held_at, opened_by or summary",
+    ),
+    "hearing.participant_unknown": (
+        UNPROCESSABLE,
+        "participant_index must name a participant of the hearing",
+    ),
+    "hearing.participant_removed": (CONFLICT, "a participant is removed once"),
+    "hearing.statement_unknown": (
+        UNPROCESSABLE,
+        "statement_index must name a statement of the hearing",
+    ),
+    "hearing.statement_retracted": (
+        CONFLICT,
+        "a retracted statement is not corrected or retracted again",
+    ),
     # issue
     "issue.not_raised": (CONFLICT, "an issue stream must start with IssueRaised"),
     "issue.already_raised": (CONFLICT, "IssueRaised only starts a new stream"),
@@ -33,6 +60,18 @@ RULES: Final[dict[str, tuple[int, str]]] = {
     "issue.hearing_cancelled": (CONFLICT, "issues cannot be raised at a cancelled hearing"),
     "issue.withdrawn": (CONFLICT, "nothing follows the withdrawal of an issue"),
     "issue.category_unchanged": (CONFLICT, "a category correction must change the category"),
+    "issue.raised_before_hearing": (UNPROCESSABLE, "an issue is not raised before its hearing"),
+    # corrections (any record) and effective times
+    "correction.empty": (UNPROCESSABLE, "a correction names at least one field to change"),
+    "correction.unchanged": (CONFLICT, "every corrected field must change its value"),
+    "correction.not_recorder": (
+        FORBIDDEN,
+        "a record is corrected by the kind of office that recorded it (regional or national)",
+    ),
+    "time.in_future": (
+        UNPROCESSABLE,
+        "an effective time (held_at, raised_at) is not later than now plus 10 minutes",
+    ),
     # recommendation
     "recommendation.not_drafted": (
         CONFLICT,
@@ -95,6 +134,15 @@ class InvalidRequest(DomainError):
 
     def __init__(self, rule: str, detail: str, field: str | None = None) -> None:
         super().__init__(rule, detail, UNPROCESSABLE, field)
+
+
+class NotPermitted(DomainError):
+    """The caller's role may write the stream but not this record (HTTP 403)."""
+
+    title = "Forbidden"
+
+    def __init__(self, rule: str, detail: str, field: str | None = None) -> None:
+        super().__init__(rule, detail, FORBIDDEN, field)
 
 
 class UnknownEventType(InvalidRequest):

@@ -127,6 +127,61 @@ class HearingHeld(Event, frozen=True, kw_only=True):
     summary: LongText
 
 
+# Items of a hearing's record are named by their place in the hearing's lists as
+# GET /v1/hearings/{id} shows them (0-based); removed and retracted items keep their place.
+ItemIndex = Annotated[int, Meta(ge=0, le=100_000)]
+
+
+class HearingDetailsCorrected(Event, frozen=True, kw_only=True):
+    """The hearing's title, agenda, venue or host was recorded wrongly; only changed fields."""
+
+    title: ShortText | None = None
+    agenda: MediumText | None = None
+    venue: ShortText | None = None
+    host_organization: Organization | None = None
+    reason: MediumText
+
+
+class ParticipantRemoved(Event, frozen=True, kw_only=True):
+    """A participant was recorded by mistake (a misspelled one is removed and recorded again)."""
+
+    participant_index: ItemIndex
+    reason: MediumText
+
+
+class StatementCorrected(Event, frozen=True, kw_only=True):
+    """A statement was misattributed or mistyped; only the changed fields are given."""
+
+    statement_index: ItemIndex
+    speaker: ShortText | None = None
+    organization: Organization | None = None
+    text: LongText | None = None
+    quote: MediumText | None = None
+    reason: MediumText
+
+
+class StatementRetracted(Event, frozen=True, kw_only=True):
+    """A statement should not be on the record (it stays in the history, marked retracted)."""
+
+    statement_index: ItemIndex
+    reason: MediumText
+
+
+class HearingStatusCorrected(Event, frozen=True, kw_only=True):
+    """A hearing was wrongly marked held or cancelled (or not marked held when it was).
+
+    To ``held`` needs ``held_at``, ``opened_by`` and ``summary``; to ``scheduled`` or
+    ``cancelled`` takes none of them (a correction to ``cancelled`` keeps ``reason``
+    as the cancellation reason).
+    """
+
+    status: Literal["scheduled", "held", "cancelled"]
+    held_at: AwareDatetime | None = None
+    opened_by: ShortText | None = None
+    summary: LongText | None = None
+    reason: MediumText
+
+
 # --- issue-<uuid> ----------------------------------------------------------------------
 
 
@@ -147,6 +202,21 @@ class IssueCategoryCorrected(Event, frozen=True, kw_only=True):
     """The issue was filed under the wrong category."""
 
     category: CategoryCode
+    reason: MediumText
+
+
+class IssueCorrected(Event, frozen=True, kw_only=True):
+    """The issue's title, description, severity or time was recorded wrongly.
+
+    Only the changed fields are given (at least one); the category has its own event.
+    """
+
+    title: ShortText | None = None
+    description: Annotated[str, Meta(min_length=1, max_length=5_000, pattern=_NON_BLANK)] | None = (
+        None
+    )
+    severity: Severity | None = None
+    raised_at: AwareDatetime | None = None
     reason: MediumText
 
 
@@ -272,8 +342,15 @@ HearingEvent: TypeAlias = (
     | ParticipantsRecorded
     | StatementRecorded
     | HearingHeld
+    | HearingDetailsCorrected
+    | ParticipantRemoved
+    | StatementCorrected
+    | StatementRetracted
+    | HearingStatusCorrected
 )
-IssueEvent: TypeAlias = IssueRaised | IssueCategoryCorrected | IssueEvidenceAdded | IssueWithdrawn
+IssueEvent: TypeAlias = (
+    IssueRaised | IssueCategoryCorrected | IssueEvidenceAdded | IssueWithdrawn | IssueCorrected
+)
 RecommendationEvent: TypeAlias = (
     RecommendationDrafted
     | IssuesCited
@@ -297,8 +374,19 @@ _BY_CATEGORY: Final[dict[StreamCategory, tuple[type[Event], ...]]] = {
         ParticipantsRecorded,
         StatementRecorded,
         HearingHeld,
+        HearingDetailsCorrected,
+        ParticipantRemoved,
+        StatementCorrected,
+        StatementRetracted,
+        HearingStatusCorrected,
     ),
-    "issue": (IssueRaised, IssueCategoryCorrected, IssueEvidenceAdded, IssueWithdrawn),
+    "issue": (
+        IssueRaised,
+        IssueCategoryCorrected,
+        IssueEvidenceAdded,
+        IssueWithdrawn,
+        IssueCorrected,
+    ),
     "recommendation": (
         RecommendationDrafted,
         IssuesCited,

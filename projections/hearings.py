@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import asyncpg
@@ -12,14 +12,24 @@ import msgspec
 from events.regions import parent_code
 from events.types import (
     HearingCancelled,
+    HearingDetailsCorrected,
     HearingHeld,
     HearingRescheduled,
     HearingScheduled,
+    HearingStatusCorrected,
+    ParticipantRemoved,
     ParticipantsRecorded,
     StatementRecorded,
+    StatementRetracted,
 )
 from projections.base import Envelope, Row, Table, Where, schema_of
-from projections.issue_board import BadCursor, decode_cursor, encode_cursor
+from projections.issue_board import (
+    BadCursor,
+    as_given,
+    decode_cursor,
+    effective,
+    encode_cursor,
+)
 
 NAME = "hearings"
 SCHEMA = schema_of(NAME)
@@ -42,6 +52,12 @@ HEARINGS = Table(
         ("participant_count", "integer"),
         ("statement_count", "integer"),
         ("reschedule_count", "integer"),
+        ("scheduled_offset", "integer"),
+        ("scheduled_date", "date"),
+        ("held_offset", "integer"),
+        ("recorded_at", "timestamptz"),
+        ("held_recorded_at", "timestamptz"),
+        ("corrected", "text[]"),
     ],
 )
 
@@ -61,9 +77,16 @@ DDL = (
         host_organization text NOT NULL,
         participant_count integer NOT NULL,
         statement_count integer NOT NULL,
-        reschedule_count integer NOT NULL
+        reschedule_count integer NOT NULL,
+        scheduled_offset integer NOT NULL,
+        scheduled_date date NOT NULL,
+        held_offset integer,
+        recorded_at timestamptz NOT NULL,
+        held_recorded_at timestamptz,
+        corrected text[] NOT NULL
     )""",
     "CREATE INDEX ON {s}.hearings (scheduled_at, id)",
+    "CREATE INDEX ON {s}.hearings (scheduled_date)",
     "CREATE INDEX ON {s}.hearings (region_code)",
 )
 
@@ -80,6 +103,10 @@ class Hearings:
             "ParticipantsRecorded",
             "StatementRecorded",
             "HearingHeld",
+            "HearingDetailsCorrected",
+            "HearingStatusCorrected",
+            "ParticipantRemoved",
+            "StatementRetracted",
         }
     )
     reads_payload: bool = True
@@ -104,6 +131,9 @@ class Hearings:
             match event:
                 case HearingRescheduled(scheduled_at=at, venue=venue):
                     row["scheduled_at"] = at
+                    row["scheduled_offset"], row["scheduled_date"] = effective(
+                        at, row["region_code"]
+                    )
                     row["venue"] = venue if venue is not None else row["venue"]
                     row["reschedule_count"] += 1
                 case HearingCancelled(reason=reason):
@@ -114,12 +144,48 @@ class Hearings:
                 case StatementRecorded():
                     row["statement_count"] += 1
                 case HearingHeld(held_at=held_at):
-                    row["status"] = "held"
-                    row["held_at"] = held_at
+                    _held(row, env, held_at)
+                # Corrections: the calendar counts what is on the record now.
+                case ParticipantRemoved():
+                    row["participant_count"] -= 1
+                case StatementRetracted():
+                    row["statement_count"] -= 1
+                case HearingDetailsCorrected():
+                    _correct_details(row, event)
+                case HearingStatusCorrected(status=status):
+                    row["status"] = status
+                    row["cancel_reason"] = event.reason if status == "cancelled" else None
+                    if status == "held" and event.held_at is not None:
+                        _held(row, env, event.held_at)
+                    else:
+                        row["held_at"] = row["held_offset"] = row["held_recorded_at"] = None
+                    row["corrected"] = sorted({*row["corrected"], "status"})
         await HEARINGS.upsert(conn, schema, (rows[i] for i in sorted(dirty)))
 
 
+def _held(row: Row, env: Envelope, held_at: datetime) -> None:
+    row["status"] = "held"
+    row["held_at"] = held_at
+    row["held_offset"] = effective(held_at, row["region_code"])[0]
+    row["held_recorded_at"] = env.recorded_at
+
+
+def _correct_details(row: Row, event: HearingDetailsCorrected) -> None:
+    changed: dict[str, Any] = {}
+    if event.title is not None:
+        changed["title"] = event.title
+    if event.venue is not None:
+        changed["venue"] = event.venue
+    if event.host_organization is not None:
+        changed["host_organization"] = event.host_organization.name
+    row.update(changed)
+    # The agenda is not on the calendar, but its correction is still a corrected field.
+    marks = set(changed) | ({"agenda"} if event.agenda is not None else set())
+    row["corrected"] = sorted({*row["corrected"], *marks})
+
+
 def _scheduled(env: Envelope, event: HearingScheduled) -> Row:
+    offset, local_date = effective(event.scheduled_at, event.region_code)
     return {
         "id": env.entity_id,
         "position": env.position,
@@ -136,6 +202,12 @@ def _scheduled(env: Envelope, event: HearingScheduled) -> Row:
         "participant_count": 0,
         "statement_count": 0,
         "reschedule_count": 0,
+        "scheduled_offset": offset,
+        "scheduled_date": local_date,
+        "held_offset": None,
+        "recorded_at": env.recorded_at,
+        "held_recorded_at": None,
+        "corrected": [],
     }
 
 
@@ -147,24 +219,62 @@ class HearingItem(msgspec.Struct, kw_only=True):
     province_code: str
     title: str
     venue: str
+    #: effective times at the offset the office gave, and in UTC
     scheduled_at: datetime
+    scheduled_at_utc: datetime
+    #: the scheduled day in the region's own zone (what date filters match)
+    local_date: date
     status: str
     held_at: datetime | None
+    held_at_utc: datetime | None
     cancel_reason: str | None
     convened_by: str
     host_organization: str
     participant_count: int
     statement_count: int
+    #: when the hearing was scheduled on the server
+    recorded_at: datetime
+    #: how long after the hearing was held it was recorded as held ("3 days after")
+    held_recorded_after_seconds: int | None
+    #: fields corrected since the hearing was scheduled (the "corrected" mark)
+    corrected: list[str]
 
 
 _COLUMNS = (
     "id::text, region_code, province_code, title, venue, scheduled_at, status, held_at, "
-    "cancel_reason, convened_by, host_organization, participant_count, statement_count"
+    "cancel_reason, convened_by, host_organization, participant_count, statement_count, "
+    "scheduled_offset, scheduled_date, held_offset, recorded_at, held_recorded_at, corrected"
 )
 
 
 def _item(r: asyncpg.Record) -> HearingItem:
-    return HearingItem(**dict(r.items()))
+    held_at = r["held_at"]
+    held_recorded = r["held_recorded_at"]
+    return HearingItem(
+        id=r["id"],
+        region_code=r["region_code"],
+        province_code=r["province_code"],
+        title=r["title"],
+        venue=r["venue"],
+        scheduled_at=as_given(r["scheduled_at"], r["scheduled_offset"]),
+        scheduled_at_utc=r["scheduled_at"],
+        local_date=r["scheduled_date"],
+        status=r["status"],
+        held_at=as_given(held_at, r["held_offset"]) if held_at is not None else None,
+        held_at_utc=held_at,
+        cancel_reason=r["cancel_reason"],
+        convened_by=r["convened_by"],
+        host_organization=r["host_organization"],
+        participant_count=r["participant_count"],
+        statement_count=r["statement_count"],
+        recorded_at=r["recorded_at"],
+        held_recorded_after_seconds=(
+            int((held_recorded - held_at).total_seconds())
+            if held_at is not None and held_recorded is not None
+            else None
+        ),
+        corrected=list(r["corrected"]),
+    )
 
 
 async def calendar(
@@ -176,6 +286,8 @@ async def calendar(
     statuses: list[str] | None = None,
     date_from: datetime | None = None,
     date_to: datetime | None = None,
+    day_from: date | None = None,
+    day_to: date | None = None,
     cursor: str | None = None,
     limit: int = 100,
 ) -> tuple[list[HearingItem], str | None]:
@@ -193,6 +305,11 @@ async def calendar(
         w.add("scheduled_at >= {}", date_from)
     if date_to is not None:
         w.add("scheduled_at < {}", date_to)
+    # Date-only bounds are days in each hearing's own zone, both inclusive.
+    if day_from is not None:
+        w.add("scheduled_date >= {}", day_from)
+    if day_to is not None:
+        w.add("scheduled_date <= {}", day_to)
     if cursor is not None:
         values = decode_cursor(cursor)
         try:

@@ -12,15 +12,17 @@ import base64
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta, timezone
 from typing import Any, Literal
 
 import asyncpg
 import msgspec
 
 from events.regions import parent_code
+from events.timezones import zone_of
 from events.types import (
     IssueCategoryCorrected,
+    IssueCorrected,
     IssueRaised,
     IssuesCited,
     IssueUncited,
@@ -50,6 +52,10 @@ ISSUES = Table(
         ("raised_by_name", "text"),
         ("raised_at", "timestamptz"),
         ("recommendation_ids", "uuid[]"),
+        ("raised_offset", "integer"),
+        ("raised_date", "date"),
+        ("recorded_at", "timestamptz"),
+        ("corrected", "text[]"),
     ],
 )
 
@@ -69,6 +75,10 @@ DDL = (
         raised_by_name text NOT NULL,
         raised_at timestamptz NOT NULL,
         recommendation_ids uuid[] NOT NULL,
+        raised_offset integer NOT NULL,
+        raised_date date NOT NULL,
+        recorded_at timestamptz NOT NULL,
+        corrected text[] NOT NULL,
         status text GENERATED ALWAYS AS (
             CASE WHEN withdrawn THEN 'withdrawn'
                  WHEN cardinality(recommendation_ids) > 0 THEN 'addressed'
@@ -78,6 +88,7 @@ DDL = (
     "CREATE INDEX ON {s}.issues (severity DESC, raised_at DESC, id DESC)",
     "CREATE INDEX ON {s}.issues (region_code)",
     "CREATE INDEX ON {s}.issues (hearing_id)",
+    "CREATE INDEX ON {s}.issues (raised_date)",
     "CREATE INDEX ON {s}.issues USING gin (title gin_trgm_ops)",
 )
 
@@ -85,6 +96,7 @@ _HANDLES = frozenset(
     {
         "IssueRaised",
         "IssueCategoryCorrected",
+        "IssueCorrected",
         "IssueWithdrawn",
         "RecommendationDrafted",
         "IssuesCited",
@@ -142,13 +154,45 @@ class IssueBoard:
                 continue
             if isinstance(event, IssueCategoryCorrected):
                 row["category"] = event.category
+                row["corrected"] = sorted({*row["corrected"], "category"})
+            elif isinstance(event, IssueCorrected):
+                _correct(row, event)
             elif isinstance(event, IssueWithdrawn):
                 row["withdrawn"] = True
             dirty.add(env.entity_id)
         await ISSUES.upsert(conn, schema, (rows[i] for i in sorted(dirty)))
 
 
+def effective(at: datetime, region_code: str) -> tuple[int, date]:
+    """The offset an effective time was given with (seconds) and its local date in the region."""
+    offset = at.utcoffset()
+    return int(offset.total_seconds()) if offset is not None else 0, at.astimezone(
+        zone_of(region_code)
+    ).date()
+
+
+def as_given(at: datetime, offset_seconds: int) -> datetime:
+    """A stored (UTC) time back at the offset the office gave."""
+    return at.astimezone(timezone(timedelta(seconds=offset_seconds)))
+
+
+def _correct(row: Row, event: IssueCorrected) -> None:
+    changed = {
+        name: value
+        for name in ("title", "description", "severity", "raised_at")
+        if (value := getattr(event, name)) is not None
+    }
+    row.update(changed)
+    if event.raised_at is not None:
+        row["raised_offset"], row["raised_date"] = effective(event.raised_at, row["region_code"])
+    row["corrected"] = sorted({*row["corrected"], *changed})
+
+
 def _raised(env: Envelope, event: IssueRaised) -> Row:
+    # The office may give the time it was raised; else the time it was recorded, shown
+    # in the region's zone.
+    raised_at = event.raised_at or env.recorded_at.astimezone(zone_of(event.region_code))
+    offset, local_date = effective(raised_at, event.region_code)
     return {
         "id": env.entity_id,
         "position": env.position,
@@ -162,9 +206,12 @@ def _raised(env: Envelope, event: IssueRaised) -> Row:
         "withdrawn": False,
         "raised_by_code": event.raised_by.code,
         "raised_by_name": event.raised_by.name,
-        # The office may give the time it was raised; else the time it was recorded.
-        "raised_at": event.raised_at or env.recorded_at,
+        "raised_at": raised_at,
         "recommendation_ids": [],
+        "raised_offset": offset,
+        "raised_date": local_date,
+        "recorded_at": env.recorded_at,
+        "corrected": [],
     }
 
 
@@ -194,8 +241,15 @@ class IssueItem(msgspec.Struct, kw_only=True):
     severity: int
     status: str
     raised_by: Org
+    #: the effective time, at the offset the office gave (the region's zone if none)
     raised_at: datetime
+    raised_at_utc: datetime
+    #: when the server stored IssueRaised, and how long after raised_at that was
+    recorded_at: datetime
+    recorded_after_seconds: int
     recommendation_ids: list[str]
+    #: fields corrected since the issue was raised (the "corrected" mark)
+    corrected: list[str]
 
 
 class UncoveredItem(IssueItem, kw_only=True):
@@ -219,6 +273,9 @@ class IssueFilters:
     date_from: datetime | None = None
     date_to: datetime | None = None
     hearing_id: str | None = None
+    #: date-only bounds (inclusive): the local date of each issue's region
+    day_from: date | None = None
+    day_to: date | None = None
 
     def where(self, first_param: int = 1) -> Where:
         """The WHERE clauses for these filters."""
@@ -243,13 +300,17 @@ class IssueFilters:
             w.add("raised_at < {}", self.date_to)
         if self.hearing_id is not None:
             w.add("hearing_id = {}::uuid", self.hearing_id)
+        if self.day_from is not None:
+            w.add("raised_date >= {}", self.day_from)
+        if self.day_to is not None:
+            w.add("raised_date <= {}", self.day_to)
         return w
 
 
 _COLUMNS = (
     "id::text, region_code, province_code, hearing_id::text, category, title, description, "
     "severity, status, raised_by_code, raised_by_name, raised_at, "
-    "recommendation_ids::text[] AS recommendation_ids"
+    "recommendation_ids::text[] AS recommendation_ids, raised_offset, recorded_at, corrected"
 )
 
 
@@ -265,8 +326,12 @@ def _item(r: asyncpg.Record) -> IssueItem:
         severity=r["severity"],
         status=r["status"],
         raised_by=Org(code=r["raised_by_code"], name=r["raised_by_name"]),
-        raised_at=r["raised_at"],
+        raised_at=as_given(r["raised_at"], r["raised_offset"]),
+        raised_at_utc=r["raised_at"],
+        recorded_at=r["recorded_at"],
+        recorded_after_seconds=int((r["recorded_at"] - r["raised_at"]).total_seconds()),
         recommendation_ids=list(r["recommendation_ids"]),
+        corrected=list(r["corrected"]),
     )
 
 

@@ -13,10 +13,13 @@ import asyncpg
 import msgspec
 
 from events.types import (
+    IssueCorrected,
     IssueRaised,
     RecommendationDrafted,
     RecommendationRevised,
+    StatementCorrected,
     StatementRecorded,
+    StatementRetracted,
 )
 from projections.base import Envelope, Row, Table, Where, schema_of
 
@@ -33,6 +36,12 @@ DOCUMENTS = Table(
         ("region_code", "text"),
         ("title", "text"),
         ("body", "text"),
+        ("hearing_id", "text"),
+        ("ordinal", "integer"),
+        ("speaker", "text"),
+        ("org_name", "text"),
+        ("quote", "text"),
+        ("retracted", "boolean"),
     ],
     key="doc_id",
 )
@@ -46,11 +55,21 @@ DDL = (
         region_code text,
         title text NOT NULL,
         body text NOT NULL,
+        -- statements: their hearing, place in it (0-based, as corrections name them),
+        -- the parts their title and body are made of, and whether they were retracted
+        hearing_id text,
+        ordinal integer,
+        speaker text,
+        org_name text,
+        quote text,
+        retracted boolean NOT NULL DEFAULT false,
         tsv tsvector GENERATED ALWAYS AS (
             setweight(to_tsvector('indonesian'::regconfig, title), 'A')
-            || setweight(to_tsvector('indonesian'::regconfig, body), 'B')) STORED
+            || setweight(to_tsvector('indonesian'::regconfig,
+                         body || coalesce(' ' || quote, '')), 'B')) STORED
     )""",
     "CREATE INDEX ON {s}.documents USING gin (tsv)",
+    "CREATE INDEX ON {s}.documents (hearing_id, ordinal)",
 )
 
 
@@ -59,7 +78,15 @@ class Search:
 
     name: str = NAME
     handles: frozenset[str] | None = frozenset(
-        {"IssueRaised", "StatementRecorded", "RecommendationDrafted", "RecommendationRevised"}
+        {
+            "IssueRaised",
+            "IssueCorrected",
+            "StatementRecorded",
+            "StatementCorrected",
+            "StatementRetracted",
+            "RecommendationDrafted",
+            "RecommendationRevised",
+        }
     )
     reads_payload: bool = True
     # Every document derives from one stream's events (a revision from its own draft),
@@ -75,8 +102,37 @@ class Search:
             f"recommendation:{e.entity_id}"
             for e in batch
             if isinstance(e.event, RecommendationRevised)
-        }
+        } | {f"issue:{e.entity_id}" for e in batch if isinstance(e.event, IssueCorrected)}
         docs = await DOCUMENTS.load(conn, schema, revised)
+        # Statements are named by hearing and place: load the statement documents of
+        # hearings whose statements are corrected here, and count those of hearings
+        # recording new ones (the next place).
+        hearings = {
+            e.entity_id
+            for e in batch
+            if isinstance(e.event, StatementRecorded | StatementCorrected | StatementRetracted)
+        }
+        by_place: dict[tuple[str, int], str] = {}
+        if hearings:
+            for r in await conn.fetch(
+                f"SELECT doc_id, hearing_id, ordinal FROM {schema}.documents "
+                "WHERE hearing_id = ANY($1::text[])",
+                sorted(hearings),
+            ):
+                by_place[(r[1], r[2])] = r[0]
+            corrected = {
+                by_place[key]
+                for key in by_place
+                if any(
+                    isinstance(e.event, StatementCorrected | StatementRetracted)
+                    for e in batch
+                    if e.entity_id == key[0]
+                )
+            }
+            docs.update(await DOCUMENTS.load(conn, schema, corrected))
+        counts: dict[str, int] = {}
+        for hearing_id, _ in by_place:
+            counts[hearing_id] = counts.get(hearing_id, 0) + 1
         dirty: set[str] = set()
         # A statement's document is keyed by its event id, unique in the store, so it is
         # new for certain: those (nearly all documents) go in by COPY. Issues' and
@@ -96,9 +152,30 @@ class Search:
                         event.description,
                     )
                 case StatementRecorded():
-                    body = event.text + (f" \u201c{event.quote}\u201d" if event.quote else "")
                     title = f"{event.speaker} ({event.organization.name})"
-                    doc = _doc("statement", env.event_id, env, env.region_code, title, body)
+                    doc = _doc("statement", env.event_id, env, env.region_code, title, event.text)
+                    ordinal = counts.get(env.entity_id, 0)
+                    counts[env.entity_id] = ordinal + 1
+                    by_place[(env.entity_id, ordinal)] = doc["doc_id"]
+                    doc.update(
+                        hearing_id=env.entity_id,
+                        ordinal=ordinal,
+                        speaker=event.speaker,
+                        org_name=event.organization.name,
+                        quote=event.quote,
+                    )
+                case StatementCorrected() | StatementRetracted():
+                    found = docs.get(by_place.get((env.entity_id, event.statement_index), ""))
+                    if found is not None:
+                        _correct_statement(found, event)
+                        dirty.add(found["doc_id"])
+                        statements.discard(found["doc_id"])
+                case IssueCorrected(title=title, description=description):
+                    found = docs.get(f"issue:{env.entity_id}")
+                    if found is not None:
+                        found["title"] = title if title is not None else found["title"]
+                        found["body"] = description if description is not None else found["body"]
+                        dirty.add(found["doc_id"])
                 case RecommendationDrafted():
                     doc = _doc("recommendation", env.entity_id, env, None, event.title, event.body)
                 case RecommendationRevised(title=title, body=body):
@@ -114,6 +191,22 @@ class Search:
         await DOCUMENTS.upsert(conn, schema, (docs[d] for d in sorted(dirty)))
 
 
+def _correct_statement(doc: Row, event: StatementCorrected | StatementRetracted) -> None:
+    if isinstance(event, StatementRetracted):
+        # Kept (places must not shift) but no longer found.
+        doc["retracted"] = True
+        return
+    if event.speaker is not None:
+        doc["speaker"] = event.speaker
+    if event.organization is not None:
+        doc["org_name"] = event.organization.name
+    if event.text is not None:
+        doc["body"] = event.text
+    if event.quote is not None:
+        doc["quote"] = event.quote
+    doc["title"] = f"{doc['speaker']} ({doc['org_name']})"
+
+
 def _doc(kind: str, id_: str, env: Envelope, region: str | None, title: str, body: str) -> Row:
     return {
         "doc_id": f"{kind}:{id_}",
@@ -123,6 +216,12 @@ def _doc(kind: str, id_: str, env: Envelope, region: str | None, title: str, bod
         "region_code": region,
         "title": title,
         "body": body,
+        "hearing_id": None,
+        "ordinal": None,
+        "speaker": None,
+        "org_name": None,
+        "quote": None,
+        "retracted": False,
     }
 
 
@@ -151,6 +250,7 @@ async def search(
     """
     w = Where(2)
     w.clauses.append("d.tsv @@ q")
+    w.clauses.append("NOT d.retracted")
     if scope is not None:
         w.add("d.region_code = ANY({}::text[])", scope)
     if kinds is not None:
@@ -159,9 +259,10 @@ async def search(
     # runs on the `limit` rows shown, not on every match.
     rows = await conn.fetch(
         "SELECT top.kind, top.id, top.title, "
-        "ts_headline('indonesian', top.body, top.q, "
+        "ts_headline('indonesian', "
+        "top.body || coalesce(' \u201c' || top.quote || '\u201d', ''), top.q, "
         "'MaxFragments=2, MaxWords=25, MinWords=8') AS snippet, top.rank "
-        "FROM (SELECT d.kind, d.id, d.title, d.body, d.position, q, "
+        "FROM (SELECT d.kind, d.id, d.title, d.body, d.quote, d.position, q, "
         "ts_rank(d.tsv, q) AS rank "
         f"FROM {SCHEMA}.documents d, websearch_to_tsquery('indonesian', $1) q{w.sql()} "
         f"ORDER BY rank DESC, d.position LIMIT {w.param(limit)}) top "

@@ -80,7 +80,11 @@ Names = Annotated[
 TimeParam = Annotated[
     str,
     msgspec.Meta(
-        description="An RFC 3339 time with offset, or a date (a whole day, UTC).",
+        description=(
+            "An RFC 3339 time with offset, or a date: a whole day in the zone of each"
+            " item's region (WIB, WITA or WIT) on the issue board and hearing calendar,"
+            " a UTC day elsewhere."
+        ),
         examples=["2024-02-14", "2024-02-14T09:00:00+07:00"],
     ),
 ]
@@ -228,6 +232,24 @@ def _time_param(request: web.Request, name: str, *, end: bool = False) -> dateti
     return value
 
 
+def _bounds(request: web.Request) -> dict[str, Any]:
+    """``from``/``to`` as filter arguments: a date is a local day of each item's region
+    (``day_from``/``day_to``, both inclusive); a time with an offset is an exact instant."""
+    bounds: dict[str, Any] = {}
+    for name, end in (("from", False), ("to", True)):
+        raw = request.query.get(name, "")
+        if len(raw) == 10:
+            try:
+                bounds["day_to" if end else "day_from"] = date.fromisoformat(raw)
+            except ValueError:
+                raise invalid(
+                    f"{name} must be an RFC 3339 time or a date", f"query.{name}"
+                ) from None
+        else:
+            bounds["date_to" if end else "date_from"] = _time_param(request, name, end=end)
+    return bounds
+
+
 def _choices(request: web.Request, name: str, allowed: frozenset[str]) -> list[str] | None:
     values = list_param(request, name)
     if values is not None and (bad := [v for v in values if v not in allowed]):
@@ -269,9 +291,8 @@ def _issue_filters(request: web.Request) -> IssueFilters:
         statuses=_choices(request, "status", _ISSUE_STATUSES),
         severity_min=severity_min if severity_min > 1 else None,
         severity_max=severity_max if severity_max < 5 else None,
-        date_from=_time_param(request, "from"),
-        date_to=_time_param(request, "to", end=True),
         hearing_id=hearing,
+        **_bounds(request),
     )
 
 
@@ -500,8 +521,7 @@ async def hearing_calendar(request: web.Request) -> web.Response:
                 provinces=list_param(request, "province"),
                 regions=list_param(request, "region"),
                 statuses=_choices(request, "status", _HEARING_STATUSES),
-                date_from=_time_param(request, "from"),
-                date_to=_time_param(request, "to", end=True),
+                **_bounds(request),
                 cursor=request.query.get("cursor") or None,
                 limit=limit,
             )

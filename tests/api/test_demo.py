@@ -32,7 +32,8 @@ async def test_demo_loads_once_with_article_and_national_spread(
     assert {p["organization"]["code"] for p in hearing["participants"]} >= {"KPU", "BAWASLU"}
     assert any("UMR" in (s.get("quote") or "") for s in hearing["statements"])
     resp = await client.get("/v1/events?category=issue&limit=10000", headers=national)
-    issues = (await resp.json())["events"]
+    events = (await resp.json())["events"]
+    issues = [e for e in events if e["type"] == "IssueRaised"]
     kediri = [e for e in issues if e["data"]["region_code"] == "35.71"]
     assert len(kediri) == 7
     assert {e["data"]["category"] for e in kediri} >= {
@@ -44,6 +45,15 @@ async def test_demo_loads_once_with_article_and_national_spread(
     regions = {e["data"]["region_code"] for e in issues}
     assert len(regions) >= 60
     assert len({r.split(".")[0] for r in regions}) >= 20
+    # The demo shows a correction, and hearings at 09:00 local time in every zone.
+    corrected = [e for e in events if e["type"] == "IssueCorrected"]
+    assert len(corrected) == 1 and corrected[0]["data"]["reason"]
+    resp = await client.get("/v1/events?limit=10000", headers=national)
+    last = (await resp.json())["last_position"]
+    resp = await client.get(f"/v1/views/hearings?limit=1000&min_position={last}", headers=national)
+    calendar = (await resp.json())["items"]
+    offsets = {h["scheduled_at"][-6:] for h in calendar if h["scheduled_at"][11:16] == "09:00"}
+    assert offsets == {"+07:00", "+08:00", "+09:00"}
     rec = await (
         await client.get(f"/v1/recommendations/{demo_id('rec/honorarium')}", headers=national)
     ).json()
@@ -58,4 +68,5 @@ async def test_demo_loads_once_with_article_and_national_spread(
     # Every demo token works with its role.
     assert (await client.get("/v1/events", headers=bearer(tokens.auditor))).status == 200
     resp = await client.get("/v1/events?category=issue", headers=bearer(tokens.regional))
-    assert {e["data"]["region_code"] for e in (await resp.json())["events"]} == {"35.71"}
+    visible = (await resp.json())["events"]
+    assert {e["data"]["region_code"] for e in visible if e["type"] == "IssueRaised"} == {"35.71"}

@@ -130,6 +130,16 @@ async def test_event_payload_schemas_are_components(document: dict[str, Any]) ->
     ).validate(hearing_scheduled())
 
 
+async def test_rules_are_catalogued(document: dict[str, Any]) -> None:
+    """Every rule a problem may name is in x-coord-rules with its status."""
+    from events.rules import RULES
+
+    rules = document["x-coord-rules"]
+    assert set(rules) == set(RULES)
+    assert rules["correction.not_recorder"]["status"] == 403
+    assert rules["time.in_future"]["status"] == 422
+
+
 async def test_real_responses_match_the_documented_schemas(
     client: Any, token_for: Any, document: dict[str, Any]
 ) -> None:

@@ -212,6 +212,7 @@ async def test_issue_board_content_and_status(world: World) -> None:
     assert set(cited) == {
         "id", "region_code", "province_code", "hearing_id", "category", "title", "description",
         "severity", "status", "raised_by", "raised_at", "recommendation_ids",
+        "raised_at_utc", "recorded_at", "recorded_after_seconds", "corrected",
     }  # fmt: skip
     assert by_id[world.issues["honor-35.78"]]["status"] == "open"
     assert by_id[world.issues["personil"]]["status"] == "withdrawn"

@@ -85,7 +85,25 @@ VALID: dict[str, dict[str, Any]] = {
         "opened_by": "Kepala Kesbangpol Kota Kediri",
         "summary": "Dengar pendapat mengenai persiapan pemilu dan pemilihan 2024.",
     },
+    "HearingDetailsCorrected": {
+        "venue": "Aula Kantor Kesbangpol Kota Kediri",
+        "reason": "Pindah ruang pada hari itu",
+    },
+    "ParticipantRemoved": {"participant_index": 1, "reason": "Tidak hadir; salah catat"},
+    "StatementCorrected": {
+        "statement_index": 0,
+        "speaker": "Mansur",
+        "organization": BAWASLU,
+        "reason": "Salah atribusi pembicara",
+    },
+    "StatementRetracted": {"statement_index": 0, "reason": "Disampaikan secara off the record"},
+    "HearingStatusCorrected": {"status": "scheduled", "reason": "Salah tandai sebagai batal"},
     "IssueRaised": ISSUE_RAISED,
+    "IssueCorrected": {
+        "severity": 5,
+        "raised_at": "2021-10-26T10:15:00+07:00",
+        "reason": "Salah ketik tingkat keparahan",
+    },
     "IssueCategoryCorrected": {
         "category": "adhoc_bodies_welfare_safety",
         "reason": "Kesejahteraan",
