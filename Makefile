@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench install clean
+.PHONY: run test lint bench install clean score-recurring
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+# B-cubed precision/recall/F1 of the recurring-problems view on shared/data/recurring-dev.jsonl.
+score-recurring: $(STAMP)
+	$(BIN)/python -m pytest -q -s -p no:cacheprovider tests/api/test_recurring_score.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
