@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-faults lint bench install clean
+.PHONY: run test test-faults lint bench install clean score-recurring
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+# B-cubed precision/recall/F1 of the recurring-problems view on shared/data/recurring-dev.jsonl.
+score-recurring: $(STAMP)
+	$(BIN)/python -m pytest -q -s -p no:cacheprovider tests/api/test_recurring_score.py
 
 # make test-faults: kill -9, PostgreSQL stopped and frozen, --workers leader killed, unsafe
 # durability, then export + verify (issue 13). SHORT=1: shorter outages (CI). Figures: .coord/faults.json

@@ -1,9 +1,10 @@
 """The national issue board: every issue with its status, and the queries built on it.
 
 Status: ``withdrawn`` if withdrawn, else ``addressed`` while at least one recommendation
-cites it, else ``open``. The board also answers the summary, the recurring-issue
-clusters (pg_trgm similarity of titles within a category, grouped transitively) and the
-coverage gaps (open issues no recommendation cites, ranked by recurrence and severity).
+cites it, else ``open``. The board also answers the summary, the recurring problems
+(issues grouped by what they say: ``projections/grouping.py``, maintained on apply and
+stored as each issue's ``cluster_id``) and the coverage gaps (open issues no
+recommendation cites, ranked by recurrence and severity).
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from events.types import (
     RecommendationDrafted,
 )
 from projections.base import Envelope, Row, Table, Where, schema_of
-from projections.similarity import similar_groups, trigram_sets
+from projections.grouping import Grouping
+from projections.issue_text import Vocabulary
 
 NAME = "issue_board"
 SCHEMA = schema_of(NAME)
@@ -56,8 +58,11 @@ ISSUES = Table(
         ("raised_date", "date"),
         ("recorded_at", "timestamptz"),
         ("corrected", "text[]"),
+        ("terms", "text"),
     ],
 )
+
+CLUSTERS = Table("clusters", [("id", "uuid"), ("label_issue_id", "uuid"), ("name", "text")])
 
 DDL = (
     """CREATE TABLE {s}.issues (
@@ -79,6 +84,8 @@ DDL = (
         raised_date date NOT NULL,
         recorded_at timestamptz NOT NULL,
         corrected text[] NOT NULL,
+        terms text NOT NULL DEFAULT '',
+        cluster_id uuid,
         status text GENERATED ALWAYS AS (
             CASE WHEN withdrawn THEN 'withdrawn'
                  WHEN cardinality(recommendation_ids) > 0 THEN 'addressed'
@@ -90,6 +97,22 @@ DDL = (
     "CREATE INDEX ON {s}.issues (hearing_id)",
     "CREATE INDEX ON {s}.issues (raised_date)",
     "CREATE INDEX ON {s}.issues USING gin (title gin_trgm_ops)",
+    "CREATE INDEX ON {s}.issues (cluster_id)",
+    # A recurring problem: its label is its analyst's name, else its most central title.
+    """CREATE TABLE {s}.clusters (
+        id uuid PRIMARY KEY,
+        label_issue_id uuid NOT NULL,
+        name text
+    )""",
+    # Where the in-memory grouping of this schema stands (not diffed by verify: the
+    # generation is random, so a rebuilt schema is never mistaken for the old one).
+    """CREATE TABLE {s}.grouping_state (
+        one boolean PRIMARY KEY DEFAULT true CHECK (one),
+        generation uuid NOT NULL DEFAULT gen_random_uuid(),
+        position bigint NOT NULL DEFAULT 0,
+        created bigint NOT NULL DEFAULT 0
+    )""",
+    "INSERT INTO {s}.grouping_state DEFAULT VALUES",
 )
 
 _HANDLES = frozenset(
@@ -112,10 +135,59 @@ class IssueBoard:
     handles: frozenset[str] | None = _HANDLES
     reads_payload: bool = True
     ddl: tuple[str, ...] = DDL
-    tables: tuple[str, ...] = ("issues",)
+    tables: tuple[str, ...] = ("issues", "clusters")
+
+    def __init__(self) -> None:
+        # The grouping of each schema (live, rebuild, verify), with where it stands.
+        self._groupings: dict[str, _Grouped] = {}
 
     async def apply(self, conn: asyncpg.Connection, schema: str, batch: Sequence[Envelope]) -> None:
-        """Fold the batch into the touched issue rows and upsert them."""
+        """Fold the batch into the touched issue rows, regroup, and upsert them."""
+        grouped = await self._grouping(conn, schema)
+        try:
+            await self._apply(conn, schema, batch, grouped)
+        except BaseException:
+            # The transaction will not commit: the memory is ahead of the tables.
+            self._groupings.pop(schema, None)
+            raise
+
+    async def _grouping(self, conn: asyncpg.Connection, schema: str) -> _Grouped:
+        """The schema's grouping, reloaded if the tables moved without this process."""
+        state = await conn.fetchrow(
+            f"SELECT generation::text, position, created FROM {schema}.grouping_state"
+        )
+        assert state is not None
+        cached = self._groupings.get(schema)
+        if (
+            cached is not None
+            and cached.generation == state["generation"]
+            and cached.position == state["position"]
+        ):
+            return cached
+        grouping = Grouping(created=state["created"])
+        rows = await conn.fetch(
+            f"SELECT id::text, category, terms, cluster_id::text FROM {schema}.issues "
+            "WHERE NOT withdrawn ORDER BY position"
+        )
+        for r in rows:
+            grouping.load(r["id"], _parse_terms(r["terms"]), r["category"], r["cluster_id"])
+        cached = _Grouped(grouping, state["generation"], state["position"])
+        self._groupings[schema] = cached
+        return cached
+
+    async def _apply(
+        self, conn: asyncpg.Connection, schema: str, batch: Sequence[Envelope], grouped: _Grouped
+    ) -> None:
+        grouping = grouped.grouping
+        vocabulary = Vocabulary.current()
+        moved: dict[str, str | None] = {}
+        dirty_groups: set[str] = set()
+
+        def regrouped(changes: dict[str, str]) -> None:
+            for issue_id, group in changes.items():
+                moved[issue_id] = group
+                dirty_groups.add(group)
+
         touched: set[str] = set()
         for env in batch:
             match env.event:
@@ -131,8 +203,11 @@ class IssueBoard:
             event = env.event
             if isinstance(event, IssueRaised):
                 if env.entity_id not in rows:  # idempotent per position
-                    rows[env.entity_id] = _raised(env, event)
+                    raised = rows[env.entity_id] = _raised(env, event)
+                    terms = vocabulary.issue_terms(event.title, event.description)
+                    raised["terms"] = _format_terms(terms)
                     dirty.add(env.entity_id)
+                    regrouped(grouping.add(env.entity_id, terms, event.category))
                 continue
             if isinstance(event, RecommendationDrafted | IssuesCited | IssueUncited):
                 ids = [event.issue_id] if isinstance(event, IssueUncited) else event.issue_ids
@@ -155,12 +230,83 @@ class IssueBoard:
             if isinstance(event, IssueCategoryCorrected):
                 row["category"] = event.category
                 row["corrected"] = sorted({*row["corrected"], "category"})
+                grouping.recategorize(env.entity_id, event.category)
             elif isinstance(event, IssueCorrected):
                 _correct(row, event)
-            elif isinstance(event, IssueWithdrawn):
+            elif isinstance(event, IssueWithdrawn) and not row["withdrawn"]:
                 row["withdrawn"] = True
+                old = grouping.group_of.get(env.entity_id)
+                grouping.remove(env.entity_id)
+                moved[env.entity_id] = None
+                if old is not None:
+                    dirty_groups.add(old)
             dirty.add(env.entity_id)
         await ISSUES.upsert(conn, schema, (rows[i] for i in sorted(dirty)))
+        await _store_grouping(conn, schema, grouping, moved, dirty_groups)
+        position = batch[-1].position if batch else grouped.position
+        await conn.execute(
+            f"UPDATE {schema}.grouping_state SET position = $1, created = $2",
+            position,
+            grouping.created,
+        )
+        grouped.position = position
+
+
+@dataclass
+class _Grouped:
+    grouping: Grouping
+    generation: str
+    position: int
+
+
+async def _store_grouping(
+    conn: asyncpg.Connection,
+    schema: str,
+    grouping: Grouping,
+    moved: dict[str, str | None],
+    dirty_groups: set[str],
+) -> None:
+    """Write the issues' new groups and the labels of the groups that changed."""
+    if moved:
+        ids = sorted(moved)
+        await conn.execute(
+            f"UPDATE {schema}.issues AS i SET cluster_id = u.cluster_id "
+            "FROM unnest($1::uuid[], $2::uuid[]) AS u(id, cluster_id) WHERE i.id = u.id",
+            ids,
+            [moved[i] for i in ids],
+        )
+    if not dirty_groups:
+        return
+    gone = sorted(g for g in dirty_groups if g not in grouping.groups)
+    if gone:
+        await conn.execute(f"DELETE FROM {schema}.clusters WHERE id = ANY($1::uuid[])", gone)
+    live = sorted(g for g in dirty_groups if g in grouping.groups)
+    names = await CLUSTERS.load(conn, schema, live)
+    await CLUSTERS.upsert(
+        conn,
+        schema,
+        (
+            {
+                "id": g,
+                "label_issue_id": grouping.central(g),
+                "name": names[g]["name"] if g in names else None,
+            }
+            for g in live
+        ),
+    )
+
+
+def _format_terms(terms: Counter[str]) -> str:
+    # Terms are lower-case letters, digits, "-" and "/": space and ":" separate safely.
+    return " ".join(f"{t}:{n}" for t, n in sorted(terms.items()))
+
+
+def _parse_terms(text: str) -> Counter[str]:
+    out: Counter[str] = Counter()
+    for item in text.split():
+        term, _, n = item.rpartition(":")
+        out[term] = int(n)
+    return out
 
 
 def effective(at: datetime, region_code: str) -> tuple[int, date]:
@@ -212,6 +358,7 @@ def _raised(env: Envelope, event: IssueRaised) -> Row:
         "raised_date": local_date,
         "recorded_at": env.recorded_at,
         "corrected": [],
+        "terms": "",
     }
 
 
@@ -250,6 +397,8 @@ class IssueItem(msgspec.Struct, kw_only=True):
     recommendation_ids: list[str]
     #: fields corrected since the issue was raised (the "corrected" mark)
     corrected: list[str]
+    #: the recurring problem it belongs to (null once withdrawn)
+    cluster_id: str | None = None
 
 
 class UncoveredItem(IssueItem, kw_only=True):
@@ -310,7 +459,8 @@ class IssueFilters:
 _COLUMNS = (
     "id::text, region_code, province_code, hearing_id::text, category, title, description, "
     "severity, status, raised_by_code, raised_by_name, raised_at, "
-    "recommendation_ids::text[] AS recommendation_ids, raised_offset, recorded_at, corrected"
+    "recommendation_ids::text[] AS recommendation_ids, raised_offset, recorded_at, corrected, "
+    "cluster_id::text"
 )
 
 
@@ -332,6 +482,7 @@ def _item(r: asyncpg.Record) -> IssueItem:
         recorded_after_seconds=int((r["recorded_at"] - r["raised_at"]).total_seconds()),
         recommendation_ids=list(r["recommendation_ids"]),
         corrected=list(r["corrected"]),
+        cluster_id=r["cluster_id"],
     )
 
 
@@ -450,13 +601,17 @@ async def summary(conn: asyncpg.Connection, filters: IssueFilters) -> Summary:
 
 
 class Cluster(msgspec.Struct, kw_only=True):
-    """Similar issues of one category, and how widely they were raised."""
+    """A recurring problem: issues that say the same thing, and how widely it was raised."""
 
-    category: str
+    cluster_id: str
+    #: the analyst's name for it, else its most central title
     label: str
+    #: the most frequent category of its issues (a hint: members may sit under others)
+    category: str
     issue_ids: list[str]
     region_codes: list[str]
     region_count: int
+    provinces: list[str]
     province_count: int
     recommendation_ids: list[str]
 
@@ -466,60 +621,108 @@ async def clusters(
     scope: list[str] | None,
     *,
     categories: list[str] | None = None,
-    similarity: float = 0.4,
-) -> tuple[list[Cluster], dict[str, int]]:
-    """Clusters of similar non-withdrawn issues, most regions first; and recurrence by issue.
+    min_regions: int = 1,
+    limit: int | None = None,
+    cluster: str | None = None,
+) -> list[Cluster]:
+    """Recurring problems among the visible non-withdrawn issues, most regions first.
 
-    Two issues are similar when the trigram similarity of their titles reaches
-    ``similarity`` (pg_trgm's, as the ``%`` operator); clusters are the connected groups.
+    The groups are the stored ones (``projections/grouping.py``, maintained on apply);
+    ``scope`` and ``categories`` only choose which members are visible.
     """
     filters = IssueFilters(scope=scope, categories=categories, statuses=["open", "addressed"])
     w = filters.where()
-    rows = await conn.fetch(
-        f"SELECT id::text, category, title, region_code, province_code, raised_at, "
-        f"recommendation_ids::text[] FROM {SCHEMA}.issues{w.sql()} ORDER BY raised_at, id",
-        *w.params,
+    w.add("cluster_id IS NOT NULL")
+    if cluster is not None:
+        w.add("cluster_id = {}::uuid", cluster)
+    having = w.param(min_regions)
+    sql = (
+        "WITH i AS (SELECT id, cluster_id, category, title, region_code, province_code, "
+        f"raised_at, recommendation_ids FROM {SCHEMA}.issues{w.sql()}), "
+        "g AS (SELECT cluster_id, count(DISTINCT region_code) AS region_count, "
+        "count(DISTINCT province_code) AS province_count, count(*) AS n, "
+        "array_agg(id) AS ids, array_agg(title ORDER BY raised_at, id) AS titles, "
+        "mode() WITHIN GROUP (ORDER BY category) AS category, "
+        "array_agg(DISTINCT region_code ORDER BY region_code) AS region_codes, "
+        "array_agg(DISTINCT province_code ORDER BY province_code) AS provinces, "
+        "array_agg(id::text ORDER BY raised_at, id) AS issue_ids "
+        f"FROM i GROUP BY cluster_id HAVING count(DISTINCT region_code) >= {having}) "
+        "SELECT g.cluster_id::text AS cluster_id, g.category, g.issue_ids, g.region_codes, "
+        "g.provinces, g.region_count, g.province_count, "
+        "coalesce(c.name, CASE WHEN c.label_issue_id = ANY(g.ids) THEN l.title END, "
+        "g.titles[1]) AS label, "
+        "(SELECT coalesce(array_agg(DISTINCT r::text ORDER BY r::text), '{}') FROM i, "
+        "unnest(i.recommendation_ids) AS r WHERE i.cluster_id = g.cluster_id) "
+        "AS recommendation_ids "
+        f"FROM g LEFT JOIN {SCHEMA}.clusters c ON c.id = g.cluster_id "
+        f"LEFT JOIN {SCHEMA}.issues l ON l.id = c.label_issue_id "
+        "ORDER BY g.region_count DESC, g.province_count DESC, g.n DESC, g.category, label, "
+        "g.cluster_id"
     )
-    # Similarity is a property of titles: group the distinct titles of each category
-    # (projections/similarity.py; PostgreSQL supplies each title's trigrams).
-    distinct = sorted({r[2] for r in rows})
-    grams = trigram_sets(
-        await conn.fetch("SELECT t, show_trgm(t) FROM unnest($1::text[]) AS t", distinct)
-    )
-    by_category: dict[str, set[str]] = {}
-    for r in rows:
-        by_category.setdefault(r[1], set()).add(r[2])
-    root: dict[tuple[str, str], tuple[str, str]] = {}
-    for category, titles in by_category.items():
-        for group in similar_groups({t: grams[t] for t in titles}, similarity):
-            for title in group:
-                root[(category, title)] = (category, group[0])
-    groups: dict[tuple[str, str], list[asyncpg.Record]] = {}
-    for r in rows:
-        groups.setdefault(root[(r[1], r[2])], []).append(r)
-    out: list[Cluster] = []
-    recurrence: dict[str, int] = {}
-    for members in groups.values():
-        # The most frequent title; ties go to the one raised first (rows are in that
-        # order, and most_common keeps insertion order among equal counts).
-        label = Counter(m[2] for m in members).most_common(1)[0][0]
-        regions = sorted({m[3] for m in members})
-        cluster = Cluster(
-            category=members[0][1],
-            label=label,
-            issue_ids=[m[0] for m in members],
-            region_codes=regions,
-            region_count=len(regions),
-            province_count=len({m[4] for m in members}),
-            recommendation_ids=sorted({rec for m in members for rec in m[6]}),
+    if limit is not None:
+        sql += f" LIMIT {w.param(limit)}"
+    rows = await conn.fetch(sql, *w.params)
+    return [
+        Cluster(
+            cluster_id=r["cluster_id"],
+            label=r["label"],
+            category=r["category"],
+            issue_ids=list(r["issue_ids"]),
+            region_codes=list(r["region_codes"]),
+            region_count=r["region_count"],
+            provinces=list(r["provinces"]),
+            province_count=r["province_count"],
+            recommendation_ids=list(r["recommendation_ids"]),
         )
-        out.append(cluster)
-        for m in members:
-            recurrence[m[0]] = cluster.region_count
-    out.sort(
-        key=lambda c: (-c.region_count, -c.province_count, -len(c.issue_ids), c.category, c.label)
+        for r in rows
+    ]
+
+
+class ClusterMember(msgspec.Struct, kw_only=True):
+    """An issue of a recurring problem, with where it was raised."""
+
+    id: str
+    title: str
+    category: str
+    region_code: str
+    province_code: str
+    raised_by: Org
+    raised_at: datetime
+    status: str
+
+
+class ClusterDetail(Cluster, kw_only=True):
+    """``GET /v1/views/issues/recurring/{cluster_id}``: a recurring problem and its members."""
+
+    members: list[ClusterMember]
+
+
+async def cluster_detail(
+    conn: asyncpg.Connection, scope: list[str] | None, cluster: str
+) -> ClusterDetail | None:
+    """One recurring problem with its visible members (None if none is visible)."""
+    found = await clusters(conn, scope, cluster=cluster)
+    if not found:
+        return None
+    w = IssueFilters(scope=scope, statuses=["open", "addressed"]).where()
+    w.add("cluster_id = {}::uuid", cluster)
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM {SCHEMA}.issues{w.sql()} ORDER BY raised_at, id", *w.params
     )
-    return out, recurrence
+    members = [
+        ClusterMember(
+            id=i.id,
+            title=i.title,
+            category=i.category,
+            region_code=i.region_code,
+            province_code=i.province_code,
+            raised_by=i.raised_by,
+            raised_at=i.raised_at,
+            status=i.status,
+        )
+        for i in map(_item, rows)
+    ]
+    return ClusterDetail(**msgspec.structs.asdict(found[0]), members=members)
 
 
 async def uncovered(
@@ -527,21 +730,33 @@ async def uncovered(
     scope: list[str] | None,
     *,
     categories: list[str] | None = None,
-    similarity: float = 0.4,
     offset: int = 0,
     limit: int = 50,
 ) -> tuple[list[UncoveredItem], int | None]:
-    """Open issues no recommendation cites, by recurrence, then severity, then recency."""
-    _, recurrence = await clusters(conn, scope, categories=categories, similarity=similarity)
+    """Open issues no recommendation cites, by recurrence, then severity, then recency.
+
+    Recurrence is the number of regions (visible to the caller) that raised the issue's
+    recurring problem.
+    """
     w = IssueFilters(scope=scope, categories=categories, statuses=["open"]).where()
-    rows = await conn.fetch(f"SELECT {_COLUMNS} FROM {SCHEMA}.issues{w.sql()}", *w.params)
+    v = IssueFilters(scope=scope, statuses=["open", "addressed"]).where(len(w.params) + 1)
+    rows = await conn.fetch(
+        f"WITH u AS (SELECT {_COLUMNS} FROM {SCHEMA}.issues{w.sql()}), "
+        f"r AS (SELECT cluster_id, count(DISTINCT region_code) AS recurrence "
+        f"FROM {SCHEMA}.issues{v.sql()}{' AND' if v.clauses else ' WHERE'} cluster_id IN "
+        "(SELECT cluster_id::uuid FROM u) GROUP BY cluster_id) "
+        "SELECT u.*, coalesce(r.recurrence, 1) AS recurrence FROM u "
+        "LEFT JOIN r ON r.cluster_id = u.cluster_id::uuid "
+        "ORDER BY recurrence DESC, u.severity DESC, u.raised_at DESC, u.id "
+        f"OFFSET {v.param(offset)} LIMIT {v.param(limit + 1)}",
+        *w.params,
+        *v.params,
+    )
     items = [
-        UncoveredItem(**msgspec.structs.asdict(_item(r)), recurrence=recurrence.get(r["id"], 1))
-        for r in rows
+        UncoveredItem(**msgspec.structs.asdict(_item(r)), recurrence=r["recurrence"])
+        for r in rows[:limit]
     ]
-    items.sort(key=lambda i: (-i.recurrence, -i.severity, -i.raised_at.timestamp(), i.id))
-    page = items[offset : offset + limit]
-    return page, offset + limit if len(items) > offset + limit else None
+    return items, offset + limit if len(rows) > limit else None
 
 
 async def issues_in_regions(conn: asyncpg.Connection, regions: list[str]) -> list[IssueItem]:

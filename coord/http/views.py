@@ -90,7 +90,13 @@ TimeParam = Annotated[
 ]
 Cursor = Annotated[str, msgspec.Meta(description="`next_cursor` of the previous page.")]
 Similarity = Annotated[
-    float, msgspec.Meta(ge=0.05, le=1.0, description="Trigram similarity threshold.")
+    float,
+    msgspec.Meta(
+        ge=0.05,
+        le=1.0,
+        description="Accepted for compatibility and ignored: recurring problems are grouped "
+        "as issues arrive (see the README), not per request.",
+    ),
 ]
 
 
@@ -330,7 +336,7 @@ async def issues_summary(request: web.Request) -> web.Response:
 
 
 class Clusters(msgspec.Struct, kw_only=True):
-    """``GET /v1/views/issues/recurring``."""
+    """``GET /v1/views/issues/recurring``: the recurring problems, most regions first."""
 
     clusters: list[issue_board.Cluster]
 
@@ -338,19 +344,39 @@ class Clusters(msgspec.Struct, kw_only=True):
 @routes.get("/v1/views/issues/recurring")
 @_view(RecurringQuery, Clusters)
 async def recurring(request: web.Request) -> web.Response:
-    """Similar issues grouped per category, ranked by how many regions raised them."""
+    """Recurring problems: issues saying the same thing, ranked by how many regions raised them."""
     scope = _scope(request)
     min_regions = int_param(request, "min_regions", 1, minimum=1)
     limit = int_param(request, "limit", 50, minimum=1, maximum=500)
+    _similarity(request)  # still validated; the grouping is stored, see RecurringQuery
     async with snapshot(request, issue_board.NAME) as snap:
-        found, _ = await issue_board.clusters(
+        found = await issue_board.clusters(
             snap.conn,
             scope,
             categories=list_param(request, "category"),
-            similarity=_similarity(request),
+            min_regions=min_regions,
+            limit=limit,
         )
-        kept = [c for c in found if c.region_count >= min_regions][:limit]
-        return view_response(Clusters(clusters=kept), snap)
+        return view_response(Clusters(clusters=found), snap)
+
+
+class ClusterPath(msgspec.Struct, kw_only=True):
+    """Path of ``GET /v1/views/issues/recurring/{cluster_id}``."""
+
+    cluster_id: uuid.UUID
+
+
+@routes.get("/v1/views/issues/recurring/{cluster_id}")
+@_view(ViewQuery, issue_board.ClusterDetail, path=ClusterPath, errors=(404, 422))
+async def recurring_cluster(request: web.Request) -> web.Response:
+    """One recurring problem and its members with their regions (the caller's regions only)."""
+    cluster = _uuid(request.match_info["cluster_id"], "cluster_id")
+    scope = _scope(request)
+    async with snapshot(request, issue_board.NAME) as snap:
+        detail = await issue_board.cluster_detail(snap.conn, scope, cluster)
+        if detail is None:
+            raise not_found(f"no recurring problem {cluster}")
+        return view_response(detail, snap)
 
 
 @routes.get("/v1/views/issues/uncovered")
@@ -368,12 +394,12 @@ async def uncovered(request: web.Request) -> web.Response:
             offset = -1
         if not 0 <= offset <= MAX_QUERY_INT:
             raise invalid("cursor is not valid", "query.cursor")
+    _similarity(request)
     async with snapshot(request, issue_board.NAME) as snap:
         items, next_offset = await issue_board.uncovered(
             snap.conn,
             scope,
             categories=list_param(request, "category"),
-            similarity=_similarity(request),
             offset=offset,
             limit=limit,
         )

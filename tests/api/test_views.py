@@ -211,7 +211,7 @@ async def test_issue_board_content_and_status(world: World) -> None:
     assert cited["province_code"] == "35"
     assert set(cited) == {
         "id", "region_code", "province_code", "hearing_id", "category", "title", "description",
-        "severity", "status", "raised_by", "raised_at", "recommendation_ids",
+        "severity", "status", "raised_by", "raised_at", "recommendation_ids", "cluster_id",
         "raised_at_utc", "recorded_at", "recorded_after_seconds", "corrected",
     }  # fmt: skip
     assert by_id[world.issues["honor-35.78"]]["status"] == "open"
@@ -323,11 +323,41 @@ async def test_recurring_clusters_and_coverage_gaps(world: World) -> None:
     )
     # The withdrawn issue is in no cluster.
     assert all(world.issues["personil"] not in c["issue_ids"] for c in body["clusters"])
+    assert top["provinces"] == ["11", "32", "35"]
     gaps = await world.get("/v1/views/issues/uncovered")
     ids = [i["id"] for i in gaps["items"]]
     # Uncited open issues only; the recurring ones (4 regions) before the lone severe one.
     assert ids == [world.issues[k] for k in ("honor-32.73", "honor-35.78", "regulasi")]
     assert [i["recurrence"] for i in gaps["items"]] == [4, 4, 1]
+    # The board and the gaps name each issue's recurring problem by its stable id.
+    assert {i["cluster_id"] for i in gaps["items"][:2]} == {top["cluster_id"]}
+    board = await world.get("/v1/views/issues")
+    by_id = {i["id"]: i for i in board["items"]}
+    assert by_id[world.issues["honor-35.71"]]["cluster_id"] == top["cluster_id"]
+    assert by_id[world.issues["personil"]]["cluster_id"] is None  # withdrawn
+    assert by_id[world.issues["regulasi"]]["cluster_id"] != top["cluster_id"]
+
+
+async def test_recurring_cluster_detail(world: World) -> None:
+    """One recurring problem lists its members with their regions, within the caller's scope."""
+    body = await world.get("/v1/views/issues/recurring", min_position=world.last)
+    top = body["clusters"][0]
+    detail = await world.get(f"/v1/views/issues/recurring/{top['cluster_id']}")
+    assert detail["cluster_id"] == top["cluster_id"] and detail["label"] == top["label"]
+    assert {m["id"]: m["region_code"] for m in detail["members"]} == {
+        world.issues[f"honor-{r}"]: r for r in HONORARIUM_TITLES
+    }
+    # A regional token sees its own regions' members only.
+    mine = await world.get(f"/v1/views/issues/recurring/{top['cluster_id']}", world.kediri)
+    assert [m["region_code"] for m in mine["members"]] == ["35.71"]
+    assert mine["region_codes"] == ["35.71"] and mine["provinces"] == ["35"]
+    for path, status in (
+        (f"/v1/views/issues/recurring/{new_id()}", 404),
+        ("/v1/views/issues/recurring/not-a-uuid", 422),
+    ):
+        resp = await world.client.get(path, headers=world.national)
+        assert resp.status == status, await resp.text()
+        assert resp.content_type == "application/problem+json"
 
 
 async def test_recommendation_view(world: World) -> None:

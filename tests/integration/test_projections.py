@@ -177,6 +177,7 @@ class Stalling(IssueBoard):
     """An issue board that stalls inside its first batch until told to go on."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.inside = asyncio.Event()
         self.go_on = asyncio.Event()
         self.pid = 0

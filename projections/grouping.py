@@ -1,0 +1,354 @@
+"""Recurring problems: issues grouped by what they say, maintained one event at a time.
+
+Pure and in memory (no I/O); ``projections/issue_board.py`` feeds it and stores its
+answers. The method, with its defaults:
+
+* **Weights.** An issue is its term counts (``projections/issue_text.py``), weighted
+  ``(1 + ln tf) * idf ** IDF_POWER`` with ``idf = 1 + ln((n + 1) / (df + 1))`` over the
+  open issues, maintained incrementally: rare words weigh more, words in every issue
+  (pemilu, KPU, kabupaten) almost nothing. Vectors have unit length.
+* **Average linkage, not chaining.** Two groups merge only while the *average* cosine
+  over all their pairs reaches ``THRESHOLD`` (plus ``CATEGORY_BONUS`` when their
+  dominant categories agree: category is a hint, not a wall). One similar member is
+  not enough, so "Masa kampanye terlalu lama" does not chain into "Kampanye hitam".
+* **Incremental.** A new issue gathers its neighbourhood (the groups holding an issue
+  that shares its rarest terms and is similar to it), and the neighbourhood alone is
+  re-grouped by average linkage with the current weights. Early decisions near a new
+  issue are thus revisited with better weights; groups elsewhere stay as they are.
+  Groups bigger than ``NEIGHBOURHOOD`` issues are settled: a new issue joins one when
+  its average similarity to it reaches the threshold, and they are not re-grouped.
+* **Stable ids.** A re-grouped group keeps the id of the old group most of its
+  members came from; a new group gets a fresh id derived from a counter, so ids
+  survive new members and replays produce the same ids.
+* **Analysts win.** A group an analyst touched (merged, named, moved an issue into or
+  out of) is *curated*: the algorithm may still add new issues to it but never takes
+  its members away or merges it; an issue an analyst placed is *pinned* to its group.
+
+Everything depends only on the order of calls, never on timing, so replaying the same
+events gives the same groups.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+#: average cosine two groups need to merge
+THRESHOLD = 0.11
+#: added to the similarity of two groups whose dominant categories agree
+CATEGORY_BONUS = 0.03
+#: idf is raised to this power: generic words weigh even less
+IDF_POWER = 1.5
+#: neighbours must reach this share of the threshold with the new issue
+NEIGHBOUR_SHARE = 0.5
+#: at most this many issues are re-grouped around a new one
+NEIGHBOURHOOD = 30
+#: candidate neighbours come from an issue's rarest terms, at most this many
+PROBE_TERMS = 12
+#: pairs less similar than this count as unrelated (keeps the linkage sparse)
+PAIR_FLOOR = 0.02
+
+_NAMESPACE = uuid.UUID("0b7f1c52-6a0e-4f53-9d1e-3f4b8f6f2a41")
+
+Vector = dict[str, float]
+
+
+def cluster_id(sequence: int) -> str:
+    """The id of the ``sequence``-th group ever created (deterministic, so replays agree)."""
+    return str(uuid.uuid5(_NAMESPACE, f"cluster:{sequence}"))
+
+
+def cosine(a: Vector, b: Vector) -> float:
+    """Dot product of two sparse vectors."""
+    if len(a) > len(b):
+        a, b = b, a
+    return sum(x * b.get(t, 0.0) for t, x in a.items())
+
+
+def _add(into: Vector, v: Vector) -> None:
+    for t, x in v.items():
+        into[t] = into.get(t, 0.0) + x
+
+
+@dataclass
+class Member:
+    """What grouping keeps of an open issue."""
+
+    terms: Counter[str]
+    category: str
+
+
+@dataclass
+class Grouping:
+    """The groups of the open issues, updated by ``add``, ``remove`` and the analysts' moves.
+
+    Every method returns the issues whose group changed (issue id -> group id), for the
+    caller to store.
+    """
+
+    members: dict[str, Member] = field(default_factory=dict)
+    group_of: dict[str, str] = field(default_factory=dict)
+    groups: dict[str, list[str]] = field(default_factory=dict)
+    df: Counter[str] = field(default_factory=Counter)
+    postings: dict[str, set[str]] = field(default_factory=dict)
+    created: int = 0
+    curated: set[str] = field(default_factory=set)
+    pinned: set[str] = field(default_factory=set)
+
+    # --- weights --------------------------------------------------------------------
+
+    def idf(self, term: str) -> float:
+        """Inverse document frequency over the open issues, raised to IDF_POWER."""
+        n = len(self.members)
+        base = 1.0 + math.log((n + 1) / (self.df.get(term, 0) + 1))
+        return float(base**IDF_POWER)
+
+    def vector(self, issue_id: str) -> Vector:
+        """The unit tf-idf vector of an issue, with the current weights."""
+        weights = {
+            t: (1.0 + math.log(c)) * self.idf(t)
+            for t, c in self.members[issue_id].terms.items()
+            if c > 0
+        }
+        norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
+        return {t: w / norm for t, w in weights.items()}
+
+    def _dominant(self, ids: Iterable[str]) -> str:
+        counts = Counter(self.members[i].category for i in ids)
+        # Ties go to the category name first in order, so the answer is deterministic.
+        return min(counts, key=lambda c: (-counts[c], c))
+
+    # --- changes --------------------------------------------------------------------
+
+    def add(self, issue_id: str, terms: Counter[str], category: str) -> dict[str, str]:
+        """Group a new open issue; regroups its neighbourhood."""
+        if issue_id in self.members:
+            return {}
+        self.members[issue_id] = Member(terms=terms, category=category)
+        for t in terms:
+            self.df[t] += 1
+            self.postings.setdefault(t, set()).add(issue_id)
+        return self._regroup_around(issue_id)
+
+    def load(self, issue_id: str, terms: Counter[str], category: str, group: str | None) -> None:
+        """Restore an issue as stored (no regrouping): rebuilding memory from the tables."""
+        self.members[issue_id] = Member(terms=terms, category=category)
+        for t in terms:
+            self.df[t] += 1
+            self.postings.setdefault(t, set()).add(issue_id)
+        if group is not None:
+            self._attach(issue_id, group)
+
+    def remove(self, issue_id: str) -> dict[str, str]:
+        """Forget an issue (withdrawn); its group keeps its id while it has members."""
+        member = self.members.pop(issue_id, None)
+        if member is None:
+            return {}
+        for t in member.terms:
+            self.df[t] -= 1
+            if not self.df[t]:
+                del self.df[t]
+            posting = self.postings.get(t)
+            if posting is not None:
+                posting.discard(issue_id)
+                if not posting:
+                    del self.postings[t]
+        self._detach(issue_id)
+        self.pinned.discard(issue_id)
+        return {}
+
+    def recategorize(self, issue_id: str, category: str) -> None:
+        """An issue's category was corrected (a hint for future grouping only)."""
+        if issue_id in self.members:
+            self.members[issue_id].category = category
+
+    def place(self, issue_id: str, group: str | None) -> dict[str, str]:
+        """An analyst moved an issue into ``group`` (None: into a new group of its own)."""
+        if issue_id not in self.members:
+            return {}
+        old = self.group_of.get(issue_id)
+        if old is not None:
+            self.curated.add(old)
+        self._detach(issue_id)
+        if group is None:
+            group = self._new_id()
+        self._attach(issue_id, group)
+        self.curated.add(group)
+        self.pinned.add(issue_id)
+        return {issue_id: group}
+
+    def merge(self, into: str, other: str) -> dict[str, str]:
+        """An analyst merged group ``other`` into ``into``."""
+        if into == other or other not in self.groups:
+            return {}
+        moved = list(self.groups.get(other, []))
+        for issue_id in moved:
+            self._detach(issue_id)
+            self._attach(issue_id, into)
+        self.curated.add(into)
+        self.curated.discard(other)
+        return {i: into for i in moved}
+
+    def curate(self, group: str) -> None:
+        """An analyst named or otherwise settled ``group``: the algorithm keeps its members."""
+        self.curated.add(group)
+
+    # --- internals ------------------------------------------------------------------
+
+    def _new_id(self) -> str:
+        self.created += 1
+        return cluster_id(self.created)
+
+    def _attach(self, issue_id: str, group: str) -> None:
+        self.group_of[issue_id] = group
+        self.groups.setdefault(group, []).append(issue_id)
+
+    def _detach(self, issue_id: str) -> None:
+        group = self.group_of.pop(issue_id, None)
+        if group is None:
+            return
+        members = self.groups[group]
+        members.remove(issue_id)
+        if not members:
+            del self.groups[group]
+
+    def _candidates(self, issue_id: str, vector: Vector) -> list[str]:
+        # Neighbours share one of the issue's rarest terms: the terms that weigh most.
+        probe = sorted(vector, key=lambda t: (-vector[t], t))[:PROBE_TERMS]
+        found: set[str] = set()
+        for t in probe:
+            found.update(self.postings.get(t, ()))
+        found.discard(issue_id)
+        return sorted(found)
+
+    def _regroup_around(self, issue_id: str) -> dict[str, str]:
+        vectors: dict[str, Vector] = {issue_id: self.vector(issue_id)}
+        mine = vectors[issue_id]
+        near: dict[str, float] = {}  # group -> best similarity of a member to the issue
+        for other in self._candidates(issue_id, mine):
+            v = vectors.setdefault(other, self.vector(other))
+            s = cosine(mine, v)
+            if s >= THRESHOLD * NEIGHBOUR_SHARE:
+                g = self.group_of[other]
+                near[g] = max(near.get(g, 0.0), s)
+        # The neighbourhood: closest groups first while it stays small; curated and big
+        # groups are settled and only compete for the new issue as a whole.
+        hood: list[str] = [issue_id]
+        regrouped: list[str] = []
+        settled: list[str] = []
+        for g in sorted(near, key=lambda g: (-near[g], g)):
+            size = len(self.groups[g])
+            if g in self.curated or size >= NEIGHBOURHOOD:
+                settled.append(g)
+            elif len(hood) + size <= NEIGHBOURHOOD:
+                movable = [i for i in self.groups[g] if i not in self.pinned]
+                hood.extend(movable)
+                regrouped.append(g)
+        for i in hood:
+            vectors.setdefault(i, self.vector(i))
+        old_group = {i: self.group_of[i] for i in hood[1:]}
+        for i in hood[1:]:
+            self._detach(i)
+        groups = self._average_linkage(hood, vectors)
+        # The issue may still belong to a settled group rather than its new neighbours.
+        best: tuple[float, str] | None = None
+        for g in settled:
+            ids = self.groups[g]
+            centroid: Vector = {}
+            for i in ids:
+                _add(centroid, vectors.setdefault(i, self.vector(i)))
+            s = cosine(mine, centroid) / len(ids)
+            if self._dominant(ids) == self.members[issue_id].category:
+                s += CATEGORY_BONUS
+            if s >= THRESHOLD and (best is None or s > best[0]):
+                best = (s, g)
+        changes: dict[str, str] = {}
+        for group in groups:
+            if best is not None and group == [issue_id]:
+                self._attach(issue_id, best[1])
+                changes[issue_id] = best[1]
+                continue
+            target = self._heir(group, old_group)
+            for i in group:
+                self._attach(i, target)
+                if old_group.get(i) != target:
+                    changes[i] = target
+        return changes
+
+    def _heir(self, group: list[str], old_group: dict[str, str]) -> str:
+        # The old group most members came from, if no earlier new group took its id.
+        votes = Counter(old_group[i] for i in group if i in old_group)
+        for g in sorted(votes, key=lambda g: (-votes[g], g)):
+            if g not in self.groups:
+                return g
+        return self._new_id()
+
+    def _average_linkage(self, ids: list[str], vectors: dict[str, Vector]) -> list[list[str]]:
+        """Agglomerate ``ids`` while the best pair of groups reaches the threshold.
+
+        Average similarities of merged groups follow Lance and Williams (the size-weighted
+        mean of the two rows), so each merge costs one row, not a recomputation. The
+        average of a merged group never exceeds the better of its parts, so pairs below
+        ``THRESHOLD - CATEGORY_BONUS`` can never merge and are not kept.
+        """
+        n = len(ids)
+        groups: list[list[str]] = [[i] for i in ids]
+        cats = [Counter([self.members[i].category]) for i in ids]
+        dom = [self.members[i].category for i in ids]
+        floor = PAIR_FLOOR
+        raw: list[dict[int, float]] = [{} for _ in range(n)]
+        for a in range(n):
+            va = vectors[ids[a]]
+            for b in range(a + 1, n):
+                s = cosine(va, vectors[ids[b]])
+                if s >= floor:
+                    raw[a][b] = raw[b][a] = s
+        alive = set(range(n))
+        while True:
+            best: tuple[float, int, int] | None = None
+            for x in sorted(alive):
+                for y, s in raw[x].items():
+                    if y > x:
+                        link = s + (CATEGORY_BONUS if dom[x] == dom[y] else 0.0)
+                        if link >= THRESHOLD and (best is None or link > best[0]):
+                            best = (link, x, y)
+            if best is None:
+                break
+            _, x, y = best
+            nx, ny = len(groups[x]), len(groups[y])
+            merged: dict[int, float] = {}
+            for z in (set(raw[x]) | set(raw[y])) - {x, y}:
+                # A pair missing from a row is below the floor: counts as the floor at most,
+                # so using 0 keeps the merged average a lower bound (never merges too much).
+                s = (nx * raw[x].get(z, 0.0) + ny * raw[y].get(z, 0.0)) / (nx + ny)
+                if s >= floor:
+                    merged[z] = s
+            for z in raw[y]:
+                raw[z].pop(y, None)
+            for z in raw[x]:
+                raw[z].pop(x, None)
+            raw[y] = {}
+            raw[x] = merged
+            for z, s in merged.items():
+                raw[z][x] = s
+            groups[x].extend(groups[y])
+            cats[x].update(cats[y])
+            dom[x] = min(cats[x], key=lambda c: (-cats[x][c], c))
+            alive.discard(y)
+        return [groups[i] for i in sorted(alive)]
+
+    # --- reading --------------------------------------------------------------------
+
+    def central(self, group: str) -> str | None:
+        """The member closest to the group's centroid (its label when no one named it)."""
+        ids = self.groups.get(group)
+        if not ids:
+            return None
+        vectors = {i: self.vector(i) for i in ids}
+        centroid: Vector = {}
+        for v in vectors.values():
+            _add(centroid, v)
+        return max(ids, key=lambda i: (cosine(vectors[i], centroid), i))
