@@ -17,7 +17,7 @@ from coord.auth import Role, forbidden, principal_of
 from coord.console.frame import page, render, see_other
 from coord.http.params import int_param, list_param
 from coord.http.projections import snapshot
-from coord.http.views import _choices, _cursor_errors, _issue_filters, _scope, _similarity
+from coord.http.views import _choices, _cursor_errors, _issue_filters, _scope
 from coord.problems import invalid, not_found
 from events.categories import CATEGORY_CODES
 from events.regions import load_regions
@@ -124,10 +124,10 @@ async def recurring(request: web.Request) -> web.StreamResponse:
     min_regions = int_param(request, "min_regions", 2, minimum=1)
     categories = list_param(request, "category")
     async with snapshot(request, issue_board.NAME) as snap:
-        found, _ = await issue_board.clusters(
-            snap.conn, _scope(request), categories=categories, similarity=_similarity(request)
+        # Stored groups (maintained on apply): nothing is clustered per page view.
+        kept = await issue_board.clusters(
+            snap.conn, _scope(request), categories=categories, min_regions=min_regions, limit=50
         )
-    kept = [c for c in found if c.region_count >= min_regions][:50]
     return render(
         request,
         "recurring.html",
