@@ -16,6 +16,7 @@ from aiohttp import web
 from markupsafe import Markup, escape
 
 from coord.console import admin, detail, exports, forms, pages
+from coord.console.frame import harden
 
 _HERE = Path(__file__).parent
 
@@ -50,3 +51,11 @@ def setup_console(app: web.Application) -> None:
     app.add_routes(detail.routes)
     app.add_routes(admin.routes)
     app.router.add_static("/static/", _HERE / "static", append_version=False)
+    app.on_response_prepare.append(_harden_console_responses)
+
+
+async def _harden_console_responses(request: web.Request, response: web.StreamResponse) -> None:
+    # Every answer outside the JSON API wears the console's headers, including the errors
+    # that middlewares answer before a console handler runs (a bad query, a rate limit).
+    if not request.path.startswith("/v1"):
+        harden(response)

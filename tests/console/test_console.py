@@ -430,7 +430,15 @@ async def test_board_filters_and_recommendation_pages(
         console,
         regional,
         f"issue-{new_id()}",
-        ("IssueRaised", issue_raised(None, category="security", title="Keamanan TPS")),
+        (
+            "IssueRaised",
+            issue_raised(
+                None,
+                category="security",
+                title="Keamanan TPS",
+                description="Penjagaan TPS di daerah rawan konflik belum cukup.",
+            ),
+        ),
     )
     rec = new_id()
     last = await write(
