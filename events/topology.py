@@ -9,6 +9,7 @@ as `35.71`); the *hub* is home for national streams (recommendations and the
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from typing import Final, Literal
 
@@ -68,3 +69,20 @@ def home_of(category: str, region_code: str | None, directory: Sequence[Node]) -
             if covers([r], region_code) and (best is None or len(r) > best[0]):
                 best = (len(r), node)
     return best[1] if best else None
+
+
+#: Namespace of home-scoped derived ids; never changes (ids depend on it).
+HOME_NAMESPACE: Final = uuid.uuid5(uuid.NAMESPACE_URL, "urn:coord:home-node")
+
+
+def home_scoped(node: Node, derived: uuid.UUID) -> uuid.UUID:
+    """A derived event id made unique across the federation: it includes the home node.
+
+    Ids derived from what a client sends (a CloudEvents `source` + `id`) are unique
+    per node only; the same pair posted at two regions would give one id to two
+    events, which collide at the hub. Scoping by the home node keeps them apart by
+    construction. A standalone node keeps the id unchanged (its ids stay as they were).
+    """
+    if node.mode == "standalone":
+        return derived
+    return uuid.uuid5(HOME_NAMESPACE, f"{node.node_id}\n{derived}")

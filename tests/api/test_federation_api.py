@@ -134,3 +134,34 @@ async def test_federation_status_of_a_node_without_links(regional: Any, pool: as
     assert [n["node_id"] for n in body["directory"]] == ["hub", "jateng", "jatim"]
     denied = await regional.get("/v1/federation", headers=await _token(pool, "regional", ["35"]))
     assert denied.status == 403
+
+
+async def test_a_federated_node_cannot_flip_its_mode(config: Config, tmp_path: Path) -> None:
+    """A regional database restarted with --mode hub is refused (and the reverse)."""
+    config = msgspec.structs.replace(config, home=tmp_path)
+    regional = msgspec.structs.replace(config, node_id="jatim", mode="regional", regions=("35",))
+    async with started_app(regional):
+        pass
+    flipped = msgspec.structs.replace(config, node_id="jatim", mode="hub", regions=())
+    with pytest.raises(federation.FederationError, match="cannot start as --mode hub"):
+        async with started_app(flipped):
+            pass
+    async with started_app(regional) as app:  # unchanged, it still starts
+        assert app[WRITES].node.mode == "regional"
+
+
+async def test_a_regional_node_overlapping_another_is_refused(
+    config: Config, pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    """Serving a regency of a province another node serves would give it two homes."""
+    await pool.executemany(
+        "INSERT INTO federation_nodes (node_id, mode, regions) VALUES ($1, $2, $3)",
+        [("hub", "hub", []), ("jatim", "regional", ["35"])],
+    )
+    kediri = msgspec.structs.replace(
+        config, home=tmp_path, node_id="kediri", mode="regional", regions=("35.71",)
+    )
+    with pytest.raises(federation.FederationError, match="overlaps region 35 served by node"):
+        async with started_app(kediri):
+            pass
+    assert await pool.fetchval("SELECT count(*) FROM coord_node") == 0
