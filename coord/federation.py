@@ -37,7 +37,7 @@ import structlog
 from coord import db
 from coord.problems import Problem
 from events.regions import covers
-from events.topology import MODES, Mode, Node, home_of
+from events.topology import MODES, Mode, Node, accepts, home_of, is_home
 
 log = structlog.get_logger("coord.federation")
 
@@ -178,11 +178,36 @@ def overlaps(node: Node, nodes: Sequence[Node]) -> str | None:
     return None
 
 
+async def check_home(
+    pool: asyncpg.Pool | asyncpg.Connection, here: Node, category: str, region_code: str | None
+) -> None:
+    """Raise the 421 unless `here` is home for such a stream (directory read only when needed).
+
+    What `WritePath.check_home` should call: unlike `accepts` alone, it lets the hub
+    take regions no regional node serves, and the 421 it raises names exactly the node
+    that accepts the write.
+    """
+    if accepts(here, category, region_code):
+        return
+    nodes = await directory(pool)
+    if is_home(here, category, region_code, nodes):
+        return
+    raise await misdirected(pool, here, category, region_code, nodes)
+
+
 async def misdirected(
-    pool: asyncpg.Pool, here: Node, category: str, region_code: str | None
+    pool: asyncpg.Pool | asyncpg.Connection,
+    here: Node,
+    category: str,
+    region_code: str | None,
+    nodes: Sequence[Node] | None = None,
 ) -> Problem:
     """The 421 for a write homed elsewhere, naming the home node when the directory knows it."""
-    home = home_of(category, region_code, await directory(pool))
+    if nodes is None:
+        nodes = await directory(pool)
+    home = home_of(category, region_code, nodes)
+    if home is not None and home.node_id == here.node_id:
+        home = None  # never name the node that is refusing
     what = f"{category} streams" + (f" of region {region_code}" if region_code else "")
     where = f"node {home.node_id!r}" if home else "another node (not in this node's directory)"
     return Problem(
@@ -380,6 +405,23 @@ async def _add_region(
     clash = overlaps(region_node, await directory(hub))
     if clash:
         raise FederationError(clash)
+    homed_at_hub = [
+        code
+        for code in await hub.fetchval(
+            "SELECT coalesce(array_agg(DISTINCT region_code), '{}') FROM events"
+            " WHERE node_id = $1 AND region_code IS NOT NULL",
+            hub_node.node_id,
+        )
+        if covers(region_node.regions, code)
+    ]
+    if homed_at_hub:
+        # Those streams stay homed at the hub: the region would not know them, and a
+        # client could create one again there, to collide at the hub.
+        raise FederationError(
+            f"the hub already homes streams of {', '.join(sorted(homed_at_hub))} (written "
+            f"there while no regional node served them); region {name} cannot take them "
+            "over: serve other regions, or see docs/deploy.md (un-served regions)"
+        )
     up_link, down_link = link_name(name, hub_node.node_id), link_name(hub_node.node_id, name)
     await _check_limits(hub, "the hub", up_link, down_link)
     await _check_limits(region, f"region {name}", down_link, up_link)
@@ -409,8 +451,10 @@ async def _add_region(
         await _create_publication(
             hub,
             NATIONAL_EVENTS,
-            f"FOR TABLE events ({EVENT_COLUMNS}) WHERE (node_id = {_literal(hub_node.node_id)}) "
-            "WITH (publish = 'insert')",
+            # National streams only: regional streams the hub homes (regions no
+            # regional node serves) are nobody else's business.
+            f"FOR TABLE events ({EVENT_COLUMNS}) WHERE (node_id = {_literal(hub_node.node_id)} "
+            "AND region_code IS NULL) WITH (publish = 'insert')",
             "hub",
         )
     )

@@ -16,7 +16,9 @@ from coord.app import create_app
 from coord.auth import new_token, token_hash
 from coord.config import Config
 from coord.keys import WRITES
+from coord.problems import Problem
 from coord.runtime import started_app
+from events.topology import Node
 from tests.api.payloads import append, hearing_scheduled, new_id, recommendation_drafted
 from tests.conftest import bearer
 
@@ -165,3 +167,27 @@ async def test_a_regional_node_overlapping_another_is_refused(
         async with started_app(kediri):
             pass
     assert await pool.fetchval("SELECT count(*) FROM coord_node") == 0
+
+
+async def test_unserved_regions_are_homed_at_the_hub_and_a_421_names_a_node_that_accepts(
+    pool: asyncpg.Pool,
+) -> None:
+    """With the directory {hub, jatim: 35}: region 32 belongs to no regional node, so the hub
+    takes its writes and jatim's 421 names the hub; the hub's 421 for 35 names jatim; no 421
+    names the node that is refusing."""
+    await pool.executemany(
+        "INSERT INTO federation_nodes (node_id, mode, regions) VALUES ($1, $2, $3)",
+        [("hub", "hub", []), ("jatim", "regional", ["35"])],
+    )
+    hub = Node(node_id="hub", mode="hub")
+    jatim = Node(node_id="jatim", mode="regional", regions=("35",))
+    await federation.check_home(pool, hub, "hearing", "32.01")
+    await federation.check_home(pool, hub, "recommendation", None)
+    await federation.check_home(pool, jatim, "issue", "35.71")
+    cases = [(jatim, "hearing", "32.01", "hub"), (hub, "hearing", "35.71", "jatim")]
+    cases += [(jatim, "recommendation", None, "hub"), (hub, "hearing", None, None)]
+    for node, category, region, home in cases:
+        with pytest.raises(Problem) as refused:
+            await federation.check_home(pool, node, category, region)
+        assert refused.value.status == 421
+        assert refused.value.extra["home_node"] == home != node.node_id

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import statistics
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -597,3 +598,53 @@ async def test_an_operator_stops_and_resumes_a_link_as_the_application_role(
 
 async def _state_is(c: Cluster, link: str, state: str) -> bool:
     return bool((await _hub_links(c))[link]["state"] == state)
+
+
+async def _add_region_refused(c: Cluster, region: ClusterNode) -> str:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "coord",
+        "federation",
+        "add-region",
+        "--hub-dsn",
+        c.hub.dsn,
+        "--region-dsn",
+        region.dsn,
+        "--name",
+        region.node_id,
+        env=c.hub.env(),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await proc.communicate()
+    assert proc.returncode == 1, err.decode()
+    return err.decode()
+
+
+async def test_add_region_explains_worker_limits_and_streams_the_hub_homes(
+    cluster: Cluster,
+) -> None:
+    """On a hub whose PostgreSQL allows 2 logical replication workers, a region's link (one
+    of 2 incoming, plus a sync worker) is refused with the setting named; a region whose
+    streams the hub already homes (written while no regional node served it) is refused."""
+    c = cluster
+    await c.hub.fetch("ALTER SYSTEM SET max_logical_replication_workers = 2")
+    await c.hub.stop_pg()
+    await c.hub.start_pg()
+    try:
+        err = await _add_region_refused(c, c.jatim)
+        assert "max_logical_replication_workers = 2, needs at least 3" in err, err
+    finally:
+        await c.hub.fetch("ALTER SYSTEM RESET max_logical_replication_workers")
+        await c.hub.stop_pg()
+        await c.hub.start_pg()
+    # A Jawa Timur stream homed at the hub, as one written there before jatim served 35.
+    await c.hub.fetch(
+        "INSERT INTO events (event_id, stream_id, version, type, data, metadata, region_code)"
+        " VALUES ($1, $2, 1, 'HearingScheduled', '{}', '{}', '35.78')",
+        uuid.uuid4(),
+        f"hearing-{new_id()}",
+    )
+    err = await _add_region_refused(c, c.jatim)
+    assert "the hub already homes streams of 35.78" in err, err
