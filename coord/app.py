@@ -14,6 +14,7 @@ from aiohttp import web
 from coord import db, federation
 from coord.audit import audit_ctx
 from coord.auth import TOKENS, TokenCache, authenticate
+from coord.availability import Availability, probe_for
 from coord.config import Config
 from coord.demo import banner, load_demo, read_tokens
 from coord.durability import read_durability
@@ -25,6 +26,7 @@ from coord.http import federation as federation_http
 from coord.http import openapi as openapi_http
 from coord.http import projections as projection_http
 from coord.keys import (
+    AVAILABILITY,
     CONFIG,
     DSN,
     DURABILITY,
@@ -37,7 +39,8 @@ from coord.keys import (
     WRITES,
 )
 from coord.metrics import METRICS, Metrics
-from coord.middlewares import problems, request_context
+from coord.middlewares import deadline, intake, problems, rate_limit, request_context
+from coord.ratelimit import RATE_LIMITS, RateLimits
 from coord.tokens import TokenService
 from coord.writes import WritePath
 from events.log_head import LogHead
@@ -79,9 +82,13 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
         app[POOL] = await db.create_pool(
             dsn, min_size=config.pool_min_size, max_size=config.pool_max_size
         )
+        app[AVAILABILITY] = Availability(
+            probe_for(functools.partial(db.connect, dsn, name="coord probe"))
+        )
         try:
             yield
         finally:
+            await app[AVAILABILITY].close()
             await app[POOL].close()
     finally:
         if embedded is not None:
@@ -158,9 +165,21 @@ def create_app(config: Config) -> web.Application:
     metrics = Metrics()
     app = web.Application(
         client_max_size=config.max_body_bytes,
-        middlewares=[metrics.middleware, request_context, problems, authenticate],
+        # Outermost first: count, identify, map errors, bound the time, authenticate (bad
+        # tokens throttled per address), throttle per token, then read the body in time.
+        middlewares=[
+            metrics.middleware,
+            request_context,
+            problems,
+            deadline,
+            authenticate,
+            rate_limit,
+            intake,
+        ],
     )
     app[CONFIG] = config
+    app[RATE_LIMITS] = RateLimits(config)
+    app[health.READINESS] = health.Readiness()
     app[METRICS] = metrics
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(store_ctx)

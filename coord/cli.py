@@ -8,9 +8,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from aiohttp import web
-
-from coord import audit_cli, check, federation_cli, projections_cli, supervisor, token_cli
+from coord import audit_cli, check, federation_cli, projections_cli, server, supervisor, token_cli
 from coord.app import create_app
 from coord.audit import SigningKeyError
 from coord.config import Config, parse_regions
@@ -73,17 +71,10 @@ def _serve(config: Config, *, reuse_port: bool = False) -> int:
         pass
     else:
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    # run_app handles SIGINT/SIGTERM: stop accepting, finish in-flight requests,
-    # then run cleanup contexts (pool, background tasks, embedded PostgreSQL).
-    web.run_app(
-        create_app(config),
-        host=config.host,
-        port=config.port,
-        access_log=None,
-        shutdown_timeout=10,
-        reuse_port=reuse_port or None,
-        print=lambda s: print(s, file=sys.stderr),
-    )
+    # serve() handles SIGINT/SIGTERM: stop accepting, finish in-flight requests, then
+    # run cleanup contexts (pool, background tasks, embedded PostgreSQL). It answers
+    # unparseable requests itself, without echoing or logging their headers.
+    asyncio.run(server.serve(create_app(config), config, reuse_port=reuse_port))
     return 0
 
 
