@@ -134,8 +134,13 @@ class TokenCache:
         return principal
 
     def cached(self, token: str) -> Principal | None:
-        """The principal for a token this process has already verified (no database)."""
-        return self._by_hash.get(token_hash(token))
+        """The principal for a token this process has already verified (no database).
+
+        Whatever the entry's age: this only spares a known caller the rate limit, and
+        `principal` (which honours the lifetime) still decides.
+        """
+        found = self._by_hash.get(token_hash(token))
+        return found[0] if found is not None else None
 
     def forget(self, token_ids: Iterable[str]) -> None:
         """Drop cached entries of these token ids (called when they are revoked)."""
