@@ -104,11 +104,12 @@ def spawn(app: web.Application, coro: Coroutine[Any, Any, None], name: str) -> N
 async def store_ctx(app: web.Application) -> AsyncIterator[None]:
     """The event store with its log head follower and (competing) sequencer."""
     config = app[CONFIG]
-    tokens = TokenCache(app[POOL])
+    tokens = TokenCache(app[POOL], lifetime=config.token_cache_lifetime)
     app[TOKENS] = tokens
     head = LogHead(
         functools.partial(db.connect, app[DSN], name="coord log-head"),
         listeners={"coord_tokens": tokens.on_notify},
+        on_listen=[tokens.clear],
     )
     sequencer = Sequencer(functools.partial(db.connect, app[DSN], name="coord sequencer"), head)
     app[STORE] = EventStore(

@@ -30,6 +30,10 @@ def origin_of(config: Config, node_id: str | None = None) -> str:
     return config.audit_origin or f"coord.local/{node_id or config.node_id or 'local'}"
 
 
+class SigningKeyError(ValueError):
+    """The configured signing key cannot be used; said in one line, not a traceback."""
+
+
 def load_signer(config: Config, node_id: str | None = None) -> Signer:
     """The log's Ed25519 signer.
 
@@ -42,8 +46,19 @@ def load_signer(config: Config, node_id: str | None = None) -> Signer:
     if config.signing_key:
         text = config.signing_key.strip()
         if not text.startswith(_SKEY_PREFIX):
-            text = Path(text).read_text(encoding="ascii").strip()
-        signer = signer_from_skey(text)
+            try:
+                text = Path(text).read_text(encoding="ascii").strip()
+            except (OSError, ValueError) as e:
+                # A placeholder such as the manifests' CHANGE-ME lands here.
+                raise SigningKeyError(
+                    f"COORD_SIGNING_KEY is neither a signer key ({_SKEY_PREFIX}...) nor a "
+                    f"readable key file ({type(e).__name__}); put the node's key there, or "
+                    "unset it to generate one under COORD_HOME (docs/deploy.md)"
+                ) from e
+        try:
+            signer = signer_from_skey(text)
+        except ValueError as e:
+            raise SigningKeyError(f"COORD_SIGNING_KEY does not hold a valid signer key: {e}") from e
     else:
         path = config.home / KEY_FILE
         if not path.exists():
@@ -69,7 +84,7 @@ def load_signer(config: Config, node_id: str | None = None) -> Signer:
                 os.unlink(tmp)
         signer = signer_from_skey(path.read_text(encoding="ascii").strip())
     if signer.name != origin:
-        raise ValueError(
+        raise SigningKeyError(
             f"the signing key is for origin {signer.name!r} but the configured origin is "
             f"{origin!r}: set COORD_AUDIT_ORIGIN={signer.name} or supply a key for {origin!r}"
         )

@@ -7,13 +7,17 @@ Issuing and revoking are events in the `access-tokens` stream; the `access_token
 table is their synchronous projection, written in the same transaction, so a
 revocation holds from the moment it commits. Each process caches lookups and
 drops a token from its cache on the `coord_tokens` notification sent by the
-revoking transaction.
+revoking transaction (or by the replication trigger, for a revocation made at the
+hub). A notification is never the only safeguard (issue 17): the whole cache is
+dropped whenever the listening connection is (re-)established, since anything
+sent while it was down is lost, and every entry expires after a bounded lifetime.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Literal
@@ -86,21 +90,35 @@ _LOOKUP = (
 
 
 class TokenCache:
-    """Principal by token hash, with explicit invalidation on revocation."""
+    """Principal by token hash: invalidated on revocation, on reconnect, and by age."""
 
-    def __init__(self, pool: asyncpg.Pool, *, max_entries: int = 10_000) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        max_entries: int = 10_000,
+        lifetime: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._pool = pool
-        self._by_hash: dict[str, Principal] = {}
+        # digest -> (principal, when it was read from the database)
+        self._by_hash: dict[str, tuple[Principal, float]] = {}
         self._max = max_entries
+        self._lifetime = lifetime
+        self._clock = clock
+        # Bumped by every invalidation: a lookup that raced one is not cached.
+        self._generation = 0
 
     async def principal(self, token: str) -> Principal | None:
         """The principal for a bearer token, or None if unknown or revoked."""
         digest = token_hash(token)
         found = self._by_hash.get(digest)
-        if found is not None:
-            return found
+        if found is not None and self._clock() - found[1] < self._lifetime:
+            return found[0]
+        read_at, generation = self._clock(), self._generation
         row = await self._pool.fetchrow(_LOOKUP, digest)
         if row is None:
+            self._by_hash.pop(digest, None)
             return None
         principal = Principal(
             token_id=row["token_id"],
@@ -108,21 +126,34 @@ class TokenCache:
             role=row["role"],
             regions=tuple(row["regions"]),
         )
+        if generation != self._generation:
+            return principal  # answered as of the read, but maybe revoked since: not kept
         if len(self._by_hash) >= self._max:
             self._by_hash.clear()
-        self._by_hash[digest] = principal
+        self._by_hash[digest] = (principal, read_at)
         return principal
 
     def cached(self, token: str) -> Principal | None:
-        """The principal for a token this process has already verified (no database)."""
-        return self._by_hash.get(token_hash(token))
+        """The principal for a token this process has already verified (no database).
+
+        Whatever the entry's age: this only spares a known caller the rate limit, and
+        `principal` (which honours the lifetime) still decides.
+        """
+        found = self._by_hash.get(token_hash(token))
+        return found[0] if found is not None else None
 
     def forget(self, token_ids: Iterable[str]) -> None:
         """Drop cached entries of these token ids (called when they are revoked)."""
         gone = set(token_ids)
-        for digest, principal in list(self._by_hash.items()):
+        self._generation += 1
+        for digest, (principal, _) in list(self._by_hash.items()):
             if principal.token_id in gone:
                 del self._by_hash[digest]
+
+    def clear(self) -> None:
+        """Drop every entry: notifications may have been missed (a new listening connection)."""
+        self._generation += 1
+        self._by_hash.clear()
 
     def on_notify(self, conn: object, pid: int, channel: str, payload: str) -> None:
         """asyncpg listener for `coord_tokens`: payload is a revoked token id."""

@@ -10,8 +10,10 @@ from collections.abc import Sequence
 
 from coord import audit_cli, check, federation_cli, projections_cli, server, supervisor, token_cli
 from coord.app import create_app
+from coord.audit import SigningKeyError
 from coord.config import Config, parse_regions
 from coord.durability import UnsafeDurability
+from coord.federation import FederationError
 from coord.logs import configure_logging
 from coord.runtime import tune_gc
 
@@ -89,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return _run(args)
-    except UnsafeDurability as e:
+    except (UnsafeDurability, SigningKeyError, FederationError) as e:
         # Not a crash: say why in one line, and exit so a supervisor does not retry.
         print(f"coord: {e}", file=sys.stderr)
         return supervisor.EX_CONFIG

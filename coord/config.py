@@ -34,6 +34,9 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     max_body_bytes: int = 1024 * 1024
     # How long an append waits for the sequencer to give its events positions.
     sequencing_timeout: float = 10.0
+    # Longest a looked-up token is trusted without asking the database again: the
+    # backstop if a revocation's notification is lost (issue 17).
+    token_cache_lifetime: float = 30.0
     pool_min_size: int = 2
     pool_max_size: int = 16
     demo: bool = False
@@ -102,6 +105,8 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
             values["regions"] = parse_regions(regions)
         if size := env.get("COORD_MAX_BODY_BYTES"):
             values["max_body_bytes"] = int(size)
+        if lifetime := env.get("COORD_TOKEN_CACHE_LIFETIME"):
+            values["token_cache_lifetime"] = float(lifetime)
         if pool_max := env.get("COORD_POOL_MAX_SIZE"):
             values["pool_max_size"] = int(pool_max)
         if env.get("COORD_DEMO", "").lower() in ("1", "true", "yes"):

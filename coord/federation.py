@@ -12,10 +12,11 @@ subscriptions:
   node subscribes (`coord_<hub>_to_<region>`).
 
 Every subscription uses `origin = none`, so a row a node received is never sent
-on (no loops). A broken link retries by itself (PostgreSQL's apply worker); a
-*conflict* (an event id already present) would retry forever, so coord stops that
-link loudly (`stop_conflicting_links`) while the publisher's slot keeps the WAL
-until an operator resolves it: nothing is skipped. Applied rows get
+on (no loops). A broken link retries by itself (PostgreSQL's apply worker). A
+received row that collides with one already here (an event id or a stream held by
+another home) is set aside whole in `federation_conflicts` by a REPLICA trigger
+(events/sql/0005_federation_conflicts.sql) instead of failing: no client input can
+stop a link, nothing is lost, and status reports the conflict. Applied rows get
 positions from the receiving node's own sequencer (the REPLICA trigger in
 events/sql/0003_federation.sql), so each node has its own dense log, projections
 and Merkle tree.
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Literal
 
@@ -35,7 +36,8 @@ import structlog
 
 from coord import db
 from coord.problems import Problem
-from events.topology import MODES, Mode, Node, home_of
+from events.regions import covers
+from events.topology import MODES, Mode, Node, accepts, home_of, is_home
 
 log = structlog.get_logger("coord.federation")
 
@@ -110,6 +112,15 @@ async def ensure_identity(
         raise FederationError("a regional node needs the regions it serves (--regions 35,...)")
     if node == stored:
         return node
+    if stored is not None and stored.mode != "standalone" and node.mode != stored.mode:
+        raise FederationError(
+            f"this database is the {stored.mode} node {stored.node_id!r}; it cannot start as "
+            f"--mode {node.mode} (its links and the events homed on it depend on its mode)"
+        )
+    if node.mode == "regional":
+        clash = overlaps(node, await directory(conn))
+        if clash:
+            raise FederationError(clash)
     async with conn.transaction():
         await conn.execute("LOCK TABLE coord_node IN EXCLUSIVE MODE")
         if stored is not None and stored.node_id != node.node_id:
@@ -148,11 +159,55 @@ async def directory(conn: asyncpg.Connection | asyncpg.Pool) -> list[Node]:
     return [_node(r) for r in rows]
 
 
+def overlaps(node: Node, nodes: Sequence[Node]) -> str | None:
+    """Why `node`'s regions overlap another regional node's in `nodes`, or None.
+
+    Two homes for one region would both accept its writes; the hub could then not
+    tell whose stream is whose. A region is served by exactly one regional node.
+    """
+    for other in nodes:
+        if other.node_id == node.node_id or other.mode != "regional":
+            continue
+        for mine in node.regions:
+            for theirs in other.regions:
+                if covers([mine], theirs) or covers([theirs], mine):
+                    return (
+                        f"region {mine} of node {node.node_id!r} overlaps region {theirs} "
+                        f"served by node {other.node_id!r}: a region has exactly one home node"
+                    )
+    return None
+
+
+async def check_home(
+    pool: asyncpg.Pool | asyncpg.Connection, here: Node, category: str, region_code: str | None
+) -> None:
+    """Raise the 421 unless `here` is home for such a stream (directory read only when needed).
+
+    What `WritePath.check_home` should call: unlike `accepts` alone, it lets the hub
+    take regions no regional node serves, and the 421 it raises names exactly the node
+    that accepts the write.
+    """
+    if accepts(here, category, region_code):
+        return
+    nodes = await directory(pool)
+    if is_home(here, category, region_code, nodes):
+        return
+    raise await misdirected(pool, here, category, region_code, nodes)
+
+
 async def misdirected(
-    pool: asyncpg.Pool, here: Node, category: str, region_code: str | None
+    pool: asyncpg.Pool | asyncpg.Connection,
+    here: Node,
+    category: str,
+    region_code: str | None,
+    nodes: Sequence[Node] | None = None,
 ) -> Problem:
     """The 421 for a write homed elsewhere, naming the home node when the directory knows it."""
-    home = home_of(category, region_code, await directory(pool))
+    if nodes is None:
+        nodes = await directory(pool)
+    home = home_of(category, region_code, nodes)
+    if home is not None and home.node_id == here.node_id:
+        home = None  # never name the node that is refusing
     what = f"{category} streams" + (f" of region {region_code}" if region_code else "")
     where = f"node {home.node_id!r}" if home else "another node (not in this node's directory)"
     return Problem(
@@ -186,6 +241,89 @@ async def _check_logical(conn: asyncpg.Connection, name: str) -> None:
         )
 
 
+# Settings that bound how many links a PostgreSQL server can carry.
+LIMIT_SETTINGS = (
+    "max_logical_replication_workers",
+    "max_worker_processes",
+    "max_active_replication_origins",
+    "max_replication_slots",
+    "max_wal_senders",
+)
+
+
+def worker_shortfalls(settings: Mapping[str, int], *, incoming: int, outgoing: int) -> list[str]:
+    """What a server with `settings` lacks to carry `incoming` subscriptions and `outgoing`
+    slots; each entry says the setting, what it is, what it needs and why. Pure.
+
+    Without this a link beyond the limits sits at `connecting` for ever, with no
+    error anywhere but the server log. Each incoming link holds one apply worker,
+    and a new one also needs a table-sync worker for its initial copy; each
+    incoming link holds a replication origin; each outgoing link holds a slot and
+    a WAL sender (plus one of each while a peer copies its initial data).
+    """
+    need: dict[str, tuple[int, str]] = {}
+    if incoming:
+        workers = incoming + 1
+        need["max_logical_replication_workers"] = (
+            workers,
+            f"{incoming} apply worker(s) + 1 table-sync worker for a new link's initial copy",
+        )
+        need["max_worker_processes"] = (
+            workers + 1,
+            "the logical replication workers + their launcher",
+        )
+        need["max_active_replication_origins"] = (incoming + 1, "one origin per incoming link")
+    if outgoing:
+        need["max_replication_slots"] = (outgoing + 1, "one slot per outgoing link + 1 copy")
+        need["max_wal_senders"] = (outgoing + 1, "one WAL sender per outgoing link + 1 copy")
+    short: list[str] = []
+    for name, (minimum, why) in need.items():
+        have = settings.get(name)
+        if have is not None and have < minimum:
+            short.append(f"{name} = {have}, needs at least {minimum} ({why})")
+    return short
+
+
+async def _limits(conn: asyncpg.Connection) -> dict[str, int]:
+    rows = await conn.fetch(
+        "SELECT name, setting::int FROM pg_settings WHERE name = ANY($1::text[])",
+        list(LIMIT_SETTINGS),
+    )
+    return {r["name"]: r["setting"] for r in rows}
+
+
+async def _coord_links(conn: asyncpg.Connection) -> tuple[set[str], set[str]]:
+    """Names of this database's coord subscriptions (incoming) and slots (outgoing)."""
+    incoming = {
+        r["subname"]
+        for r in await conn.fetch(
+            f"SELECT s.subname FROM pg_subscription s WHERE {_COORD_SUBSCRIPTIONS}"
+        )
+    }
+    outgoing = {
+        r["slot_name"]
+        for r in await conn.fetch(
+            "SELECT slot_name FROM pg_replication_slots"
+            " WHERE database = current_database() AND slot_name LIKE 'coord\\_%'"
+        )
+    }
+    return incoming, outgoing
+
+
+async def _check_limits(conn: asyncpg.Connection, where: str, new_in: str, new_out: str) -> None:
+    incoming, outgoing = await _coord_links(conn)
+    short = worker_shortfalls(
+        await _limits(conn), incoming=len(incoming | {new_in}), outgoing=len(outgoing | {new_out})
+    )
+    if short:
+        raise FederationError(
+            f"{where}'s PostgreSQL cannot carry another link: "
+            + "; ".join(short)
+            + ". Raise them (ALTER SYSTEM SET ..., then restart PostgreSQL) and run add-region"
+            " again; see docs/deploy.md (limits)"
+        )
+
+
 async def _create_publication(
     conn: asyncpg.Connection, name: str, definition: str, where: str
 ) -> SetupStep:
@@ -203,8 +341,16 @@ async def _create_subscription(
     exists = await conn.fetchval(
         "SELECT EXISTS (SELECT 1 FROM pg_subscription WHERE subname = $1)", name
     )
+    # Status reads the publisher's address here: pg_subscription.subconninfo is for
+    # superusers only, and coord runs as an ordinary role (docs/deploy.md).
+    await conn.execute(
+        "INSERT INTO federation_links (link, conninfo) VALUES ($1, $2)"
+        " ON CONFLICT (link) DO UPDATE SET conninfo = EXCLUDED.conninfo",
+        name,
+        dsn,
+    )
     if exists:
-        # Keep its state: re-enabling a link stopped by a conflict would hide the conflict.
+        # Keep its state: an operator may have stopped it on purpose.
         await conn.execute(f"ALTER SUBSCRIPTION {_ident(name)} CONNECTION {_literal(dsn)}")
     else:
         pubs = ", ".join(_ident(p) for p in publications)
@@ -256,6 +402,29 @@ async def _add_region(
         )
     if region_node.node_id != name:
         raise FederationError(f"the region database is node {region_node.node_id!r}, not {name!r}")
+    clash = overlaps(region_node, await directory(hub))
+    if clash:
+        raise FederationError(clash)
+    homed_at_hub = [
+        code
+        for code in await hub.fetchval(
+            "SELECT coalesce(array_agg(DISTINCT region_code), '{}') FROM events"
+            " WHERE node_id = $1 AND region_code IS NOT NULL",
+            hub_node.node_id,
+        )
+        if covers(region_node.regions, code)
+    ]
+    if homed_at_hub:
+        # Those streams stay homed at the hub: the region would not know them, and a
+        # client could create one again there, to collide at the hub.
+        raise FederationError(
+            f"the hub already homes streams of {', '.join(sorted(homed_at_hub))} (written "
+            f"there while no regional node served them); region {name} cannot take them "
+            "over: serve other regions, or see docs/deploy.md (un-served regions)"
+        )
+    up_link, down_link = link_name(name, hub_node.node_id), link_name(hub_node.node_id, name)
+    await _check_limits(hub, "the hub", up_link, down_link)
+    await _check_limits(region, f"region {name}", down_link, up_link)
     steps: list[SetupStep] = []
     async with hub.transaction():
         for node in (hub_node, region_node):
@@ -282,8 +451,10 @@ async def _add_region(
         await _create_publication(
             hub,
             NATIONAL_EVENTS,
-            f"FOR TABLE events ({EVENT_COLUMNS}) WHERE (node_id = {_literal(hub_node.node_id)}) "
-            "WITH (publish = 'insert')",
+            # National streams only: regional streams the hub homes (regions no
+            # regional node serves) are nobody else's business.
+            f"FOR TABLE events ({EVENT_COLUMNS}) WHERE (node_id = {_literal(hub_node.node_id)} "
+            "AND region_code IS NULL) WITH (publish = 'insert')",
             "hub",
         )
     )
@@ -292,18 +463,10 @@ async def _add_region(
             hub, NATIONAL_TABLES, "FOR TABLE access_tokens, federation_nodes", "hub"
         )
     )
+    steps.append(await _create_subscription(hub, up_link, region_dsn, [REGION_PUBLICATION], "hub"))
     steps.append(
         await _create_subscription(
-            hub, link_name(name, hub_node.node_id), region_dsn, [REGION_PUBLICATION], "hub"
-        )
-    )
-    steps.append(
-        await _create_subscription(
-            region,
-            link_name(hub_node.node_id, name),
-            hub_dsn,
-            [NATIONAL_EVENTS, NATIONAL_TABLES],
-            f"region {name}",
+            region, down_link, hub_dsn, [NATIONAL_EVENTS, NATIONAL_TABLES], f"region {name}"
         )
     )
     for step in steps:
@@ -313,71 +476,135 @@ async def _add_region(
 
 # -- conflicts ------------------------------------------------------------
 
-# Conflicts of a subscription's stats row `st`: PostgreSQL 18 counts them by kind
-# (confl_insert_exists, ...); older servers have no such columns (NULL).
-_CONFLICTS_OF_ST = (
-    "(SELECT sum(c.value::bigint) FROM jsonb_each_text(to_jsonb(st)) c "
-    "WHERE c.key LIKE 'confl\\_%')"
-)
 # coord's subscriptions in this database, as `s`.
 _COORD_SUBSCRIPTIONS = (
     "s.subdbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
     "AND s.subname LIKE 'coord\\_%'"
 )
 
-_CONFLICTING = f"""
-SELECT s.subname FROM pg_subscription s
-JOIN pg_stat_subscription_stats st ON st.subid = s.oid
-WHERE s.subenabled AND {_COORD_SUBSCRIPTIONS} AND {_CONFLICTS_OF_ST} > 0
+
+class ConflictEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """One side of a conflict: an event as its home node recorded it."""
+
+    event_id: str
+    stream_id: str
+    version: int
+    type: str
+    node_id: str
+    region_code: str | None
+    recorded_at: datetime
+    data: msgspec.Raw
+    metadata: msgspec.Raw
+
+
+class Conflict(msgspec.Struct, frozen=True, kw_only=True):
+    """A received event set aside because it collides with one already here."""
+
+    conflict_id: int
+    # event_id: its id is taken; stream: its stream is held by another home (or the version is)
+    kind: Literal["event_id", "stream"]
+    received: ConflictEvent
+    held: ConflictEvent | None
+    detected_at: datetime
+    resolved_at: datetime | None = None
+    resolution: str | None = None
+
+
+_CONFLICTS = """
+SELECT c.conflict_id, c.kind, c.detected_at, c.resolved_at, c.resolution,
+       c.event_id::text, c.stream_id, c.version, c.type, c.node_id, c.region_code,
+       c.recorded_at, c.data, c.metadata,
+       h.event_id::text AS h_event_id, h.stream_id AS h_stream_id, h.version AS h_version,
+       h.type AS h_type, h.node_id AS h_node_id, h.region_code AS h_region_code,
+       h.recorded_at AS h_recorded_at, h.data AS h_data, h.metadata AS h_metadata
+FROM federation_conflicts c LEFT JOIN events h ON h.event_id = c.held_event_id
+WHERE ($1 OR c.resolved_at IS NULL)
+ORDER BY c.conflict_id
 """
 
 
-async def stop_conflicting_links(conn: asyncpg.Connection | asyncpg.Pool) -> list[str]:
-    """Disable every incoming link that hit a conflict; return their names.
+def _side(r: asyncpg.Record, p: str = "") -> ConflictEvent:
+    return ConflictEvent(
+        event_id=r[f"{p}event_id"],
+        stream_id=r[f"{p}stream_id"],
+        version=r[f"{p}version"],
+        type=r[f"{p}type"],
+        node_id=r[f"{p}node_id"],
+        region_code=r[f"{p}region_code"],
+        recorded_at=r[f"{p}recorded_at"],
+        data=r[f"{p}data"],
+        metadata=r[f"{p}metadata"],
+    )
 
-    A subscription retries a failing transaction forever, which is right for a
-    broken network but wrong for a conflict (an event id or stream version already
-    here): that will never apply by itself. Stopping the link makes it loud
-    (status `failed`, an error log) while the publisher's slot keeps every event
-    for when an operator has resolved it; nothing is skipped. Network errors are
-    not conflicts and leave the link retrying.
-    """
-    names: list[str] = [r["subname"] for r in await conn.fetch(_CONFLICTING)]
-    for name in names:
-        await conn.execute(f"ALTER SUBSCRIPTION {_ident(name)} DISABLE")
-        log.error(
-            "federation.link_stopped",
-            link=name,
-            reason="replication conflict: a received row collides with one already here",
-            resolve="see docs/deploy.md (conflicts); the publisher keeps the events",
+
+async def conflicts(
+    conn: asyncpg.Connection | asyncpg.Pool, *, include_resolved: bool = False
+) -> list[Conflict]:
+    """Received events set aside as conflicts, with the event each collided with."""
+    return [
+        Conflict(
+            conflict_id=r["conflict_id"],
+            kind=r["kind"],
+            received=_side(r),
+            held=_side(r, "h_") if r["h_event_id"] is not None else None,
+            detected_at=r["detected_at"],
+            resolved_at=r["resolved_at"],
+            resolution=r["resolution"],
         )
-    return names
+        for r in await conn.fetch(_CONFLICTS, include_resolved)
+    ]
 
 
-async def resume_link(conn: asyncpg.Connection, name: str, skip_lsn: str | None = None) -> None:
-    """Re-enable a stopped incoming link after an operator resolved its conflict.
+async def resolve_conflict(conn: asyncpg.Connection, conflict_id: int, resolution: str) -> None:
+    """Record how an operator resolved a conflict; the set-aside event itself is kept."""
+    if not resolution.strip():
+        raise FederationError("say how it was resolved (--note)")
+    done = await conn.fetchval(
+        "UPDATE federation_conflicts SET resolved_at = now(), resolution = $2"
+        " WHERE conflict_id = $1 AND resolved_at IS NULL RETURNING conflict_id",
+        conflict_id,
+        resolution,
+    )
+    if done is None:
+        raise FederationError(f"no open conflict {conflict_id} on this node")
+    log.warning("federation.conflict_resolved", conflict_id=conflict_id, resolution=resolution)
 
-    `skip_lsn` skips exactly the remote transaction finishing at that LSN (only
-    when this node already holds all of it). The conflict counters are reset, or
-    `watch_conflicts` would stop the link again at once.
+
+async def resume_link(conn: asyncpg.Connection, name: str) -> None:
+    """Re-enable an incoming link an operator stopped (ALTER SUBSCRIPTION ... DISABLE).
+
+    coord itself never stops a link: conflicting rows are set aside instead. Runs as
+    the subscription's owner (the application role); no superuser needed.
     """
     oid = await conn.fetchval("SELECT oid FROM pg_subscription WHERE subname = $1", name)
     if oid is None:
         raise FederationError(f"no link {name!r} on this node (coord federation status lists them)")
-    if skip_lsn is not None:
-        if not re.fullmatch(r"[0-9A-Fa-f]{1,8}/[0-9A-Fa-f]{1,8}", skip_lsn):
-            raise FederationError(f"not an LSN: {skip_lsn!r} (like 0/1A2B3C4)")
-        await conn.execute(f"ALTER SUBSCRIPTION {_ident(name)} SKIP (lsn = {_literal(skip_lsn)})")
-    await conn.execute("SELECT pg_stat_reset_subscription_stats($1)", oid)
     await conn.execute(f"ALTER SUBSCRIPTION {_ident(name)} ENABLE")
-    log.warning("federation.link_resumed", link=name, skip_lsn=skip_lsn)
+    log.warning("federation.link_resumed", link=name)
 
 
-async def watch_conflicts(pool: asyncpg.Pool, interval: float = 1.0) -> None:
-    """Background task: stop conflicting links as soon as they appear."""
+async def watch_conflicts(pool: asyncpg.Pool, interval: float = 2.0) -> None:
+    """Background task: log each new conflict once, loudly (status keeps reporting it)."""
+    seen = 0
     while True:
         try:
-            await stop_conflicting_links(pool)
+            rows = await pool.fetch(
+                "SELECT conflict_id, kind, event_id::text, stream_id, node_id, held_node_id"
+                " FROM federation_conflicts WHERE conflict_id > $1 ORDER BY conflict_id",
+                seen,
+            )
+            for r in rows:
+                seen = r["conflict_id"]
+                log.error(
+                    "federation.conflict",
+                    conflict_id=r["conflict_id"],
+                    kind=r["kind"],
+                    event_id=r["event_id"],
+                    stream_id=r["stream_id"],
+                    home=r["node_id"],
+                    held_by=r["held_node_id"],
+                    resolve="the event is kept aside, the link keeps flowing; docs/deploy.md",
+                )
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
             log.warning("federation.watch_failed", error=repr(e))
         await asyncio.sleep(interval)
@@ -385,7 +612,10 @@ async def watch_conflicts(pool: asyncpg.Pool, interval: float = 1.0) -> None:
 
 # -- status ---------------------------------------------------------------
 
-LinkState = Literal["streaming", "connecting", "stopped", "failed", "idle"]
+# streaming: up. connecting: the peer answers but the link is not up (yet).
+# partitioned: the peer cannot be reached. stopped: disabled by an operator.
+# disconnected (out): no peer reads this node's slot now.
+LinkState = Literal["streaming", "connecting", "partitioned", "stopped", "disconnected"]
 
 
 class Link(msgspec.Struct, frozen=True, kw_only=True):
@@ -402,13 +632,21 @@ class Link(msgspec.Struct, frozen=True, kw_only=True):
     # in: seconds since the newest message the publisher sent and we received;
     # out: the walsender's replay lag (None while nothing is in flight).
     lag_seconds: float | None = None
-    errors: int | None = None
-    # Rows refused as conflicts (such as an event id already present); any stops the link.
+    # Received events set aside as conflicts and not resolved yet (in only). The
+    # link keeps flowing; these need an operator (docs/deploy.md, conflicts).
     conflicts: int | None = None
+    # PostgreSQL's apply/sync error count: it includes every lost connection, so it
+    # is a diagnostic, not an alarm (the `errors` gauge counts conflicts only).
+    apply_errors: int | None = None
     events_received: int | None = None
     last_event_id: str | None = None
     last_event_recorded_at: datetime | None = None
     last_event_received_at: datetime | None = None
+
+    @property
+    def errors(self) -> int | None:
+        """What needs an operator: open conflicts (never a mere reconnect)."""
+        return self.conflicts
 
 
 class Status(msgspec.Struct, frozen=True, kw_only=True):
@@ -427,12 +665,13 @@ def _peer(name: str, direction: str) -> str | None:
     return source if direction == "in" else target
 
 
+# Only columns an ordinary role may read (subconninfo is superuser-only).
 _INCOMING = f"""
-SELECT s.subname, s.subenabled, s.subconninfo, w.pid, w.received_lsn,
+SELECT s.subname, s.subenabled, l.conninfo, w.pid, w.received_lsn,
        extract(epoch FROM now() - w.last_msg_send_time)::float8 AS lag_seconds,
-       st.apply_error_count + st.sync_error_count AS errors,
-       {_CONFLICTS_OF_ST} AS conflicts
+       st.apply_error_count + st.sync_error_count AS apply_errors
 FROM pg_subscription s
+LEFT JOIN federation_links l ON l.link = s.subname
 LEFT JOIN LATERAL (
     SELECT pid, received_lsn, last_msg_send_time FROM pg_stat_subscription p
     WHERE p.subid = s.oid AND p.relid IS NULL ORDER BY p.pid LIMIT 1
@@ -458,18 +697,25 @@ _SLOT_LAG = (
 )
 
 
-async def _publisher_lag(conninfo: str, slot: str, timeout: float) -> int | None:
-    """Bytes of WAL the publisher holds for `slot`; None if it cannot be asked now."""
+class _Probe(msgspec.Struct, frozen=True):
+    reachable: bool | None  # None: no address recorded (a link not made by add-region)
+    lag_bytes: int | None
+
+
+async def _probe(conninfo: str | None, slot: str, timeout: float) -> _Probe:
+    """Ask the publisher how much WAL it holds for `slot`; unreachable is a partition."""
+    if conninfo is None:
+        return _Probe(None, None)
     try:
         async with asyncio.timeout(timeout):
             conn = await asyncpg.connect(conninfo)
             try:
                 value: int | None = await conn.fetchval(_SLOT_LAG, slot)
-                return value
+                return _Probe(True, value)
             finally:
                 await conn.close()
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, ValueError):
-        return None
+        return _Probe(False, None)
 
 
 async def status(conn: asyncpg.Connection | asyncpg.Pool, *, remote_timeout: float = 2.0) -> Status:
@@ -482,24 +728,29 @@ async def status(conn: asyncpg.Connection | asyncpg.Pool, *, remote_timeout: flo
             "FROM federation_received"
         )
     }
+    open_conflicts = {
+        r["node_id"]: r["n"]
+        for r in await conn.fetch(
+            "SELECT node_id, count(*) AS n FROM federation_conflicts"
+            " WHERE resolved_at IS NULL GROUP BY node_id"
+        )
+    }
     incoming = await conn.fetch(_INCOMING)
-    lags = await asyncio.gather(
-        *(_publisher_lag(r["subconninfo"], r["subname"], remote_timeout) for r in incoming)
+    probes = await asyncio.gather(
+        *(_probe(r["conninfo"], r["subname"], remote_timeout) for r in incoming)
     )
     links: list[Link] = []
-    for r, lag_bytes in zip(incoming, lags, strict=True):
+    for r, probe in zip(incoming, probes, strict=True):
         peer = _peer(r["subname"], "in")
         got = received.get(peer)
         connected = bool(r["subenabled"]) and r["pid"] is not None and r["received_lsn"] is not None
-        errors = int(r["errors"] or 0)
-        conflicts = int(r["conflicts"] or 0)
         state: LinkState
-        if conflicts:
-            state = "failed"
-        elif not r["subenabled"]:
+        if not r["subenabled"]:
             state = "stopped"
+        elif connected:
+            state = "streaming"
         else:
-            state = "streaming" if connected else "connecting"
+            state = "partitioned" if probe.reachable is False else "connecting"
         links.append(
             Link(
                 name=r["subname"],
@@ -507,12 +758,12 @@ async def status(conn: asyncpg.Connection | asyncpg.Pool, *, remote_timeout: flo
                 peer=peer,
                 state=state,
                 connected=connected,
-                lag_bytes=lag_bytes,
+                lag_bytes=probe.lag_bytes,
                 lag_seconds=max(0.0, r["lag_seconds"])
                 if connected and r["lag_seconds"] is not None
                 else None,
-                errors=errors,
-                conflicts=conflicts,
+                conflicts=open_conflicts.get(peer, 0),
+                apply_errors=int(r["apply_errors"] or 0),
                 events_received=got["events"] if got else 0,
                 last_event_id=str(got["last_event_id"]) if got else None,
                 last_event_recorded_at=got["last_recorded_at"] if got else None,
@@ -526,9 +777,11 @@ async def status(conn: asyncpg.Connection | asyncpg.Pool, *, remote_timeout: flo
                 name=r["slot_name"],
                 direction="out",
                 peer=_peer(r["slot_name"], "out"),
+                # The walsender's state is shown to pg_read_all_stats only; without it
+                # an active slot is taken as streaming (its lag in bytes still shows).
                 state="streaming"
-                if active and r["state"] == "streaming"
-                else ("connecting" if active else "idle"),
+                if active and r["state"] in ("streaming", None)
+                else ("connecting" if active else "disconnected"),
                 connected=active,
                 lag_bytes=r["lag_bytes"],
                 lag_seconds=r["lag_seconds"],
@@ -552,7 +805,7 @@ def status_lines(report: Status) -> list[str]:
             if link.last_event_received_at
             else ""
         )
-        errors = f", {link.errors} errors" if link.errors else ""
+        errors = f", {link.conflicts} open conflicts" if link.conflicts else ""
         lines.append(
             f"  {link.direction:3} {link.name}: {link.state}, "
             f"{'connected' if link.connected else 'not connected'}, lag {lag} / {secs}"

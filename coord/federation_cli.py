@@ -1,4 +1,4 @@
-"""`coord federation add-region | status`: set up and inspect replication links."""
+"""`coord federation add-region | status | conflicts | resume`: set up and run the links."""
 
 from __future__ import annotations
 
@@ -23,14 +23,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add.add_argument("--hub-dsn", required=True, help="the hub's PostgreSQL URL")
     add.add_argument("--region-dsn", required=True, help="the regional node's PostgreSQL URL")
     add.add_argument("--name", required=True, help="the regional node's id")
-    res = fsub.add_parser(
-        "resume", help="re-enable a link stopped by a conflict, once the conflict is resolved"
-    )
+    res = fsub.add_parser("resume", help="re-enable a link an operator stopped")
     res.add_argument("--dsn", help="the subscriber's PostgreSQL URL (default COORD_DATABASE_URL)")
     res.add_argument("--link", required=True, help="the link (subscription) name")
-    res.add_argument(
-        "--skip-lsn", help="skip the remote transaction finishing at this LSN (see docs/deploy.md)"
+    con = fsub.add_parser(
+        "conflicts", help="received events set aside as conflicts, with both versions (JSON)"
     )
+    con.add_argument("--dsn", help="the node's PostgreSQL URL (default COORD_DATABASE_URL)")
+    con.add_argument("--all", action="store_true", help="include resolved ones")
+    con.add_argument("--resolve", type=int, metavar="ID", help="mark conflict ID resolved")
+    con.add_argument("--note", default="", help="how it was resolved (with --resolve)")
     st = fsub.add_parser("status", help="each link: state, lag in bytes and seconds, last event")
     st.add_argument("--dsn", help="the node's PostgreSQL URL (default COORD_DATABASE_URL)")
     st.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -51,8 +53,16 @@ def run(args: argparse.Namespace, config: Config) -> int:
             )
             return 2
         if args.verb == "resume":
-            asyncio.run(_resume(dsn, args.link, args.skip_lsn))
+            asyncio.run(_resume(dsn, args.link))
             print(f"resumed {args.link}")
+            return 0
+        if args.verb == "conflicts":
+            if args.resolve is not None:
+                asyncio.run(_resolve(dsn, args.resolve, args.note))
+                print(f"conflict {args.resolve} resolved")
+                return 0
+            found = asyncio.run(_conflicts(dsn, args.all))
+            print(msgspec.json.encode(found).decode())
             return 0
         report = asyncio.run(_status(dsn))
         if args.json:
@@ -73,9 +83,25 @@ async def _status(dsn: str) -> federation.Status:
         await conn.close()
 
 
-async def _resume(dsn: str, link: str, skip_lsn: str | None) -> None:
+async def _resume(dsn: str, link: str) -> None:
     conn = await db.connect(dsn)
     try:
-        await federation.resume_link(conn, link, skip_lsn)
+        await federation.resume_link(conn, link)
+    finally:
+        await conn.close()
+
+
+async def _conflicts(dsn: str, include_resolved: bool) -> list[federation.Conflict]:
+    conn = await db.connect(dsn)
+    try:
+        return await federation.conflicts(conn, include_resolved=include_resolved)
+    finally:
+        await conn.close()
+
+
+async def _resolve(dsn: str, conflict_id: int, note: str) -> None:
+    conn = await db.connect(dsn)
+    try:
+        await federation.resolve_conflict(conn, conflict_id, note)
     finally:
         await conn.close()

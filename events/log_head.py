@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 
 import asyncpg
 import structlog
@@ -51,6 +51,7 @@ class LogHead:
         *,
         poll_interval: float = 0.25,
         listeners: Mapping[str, Listener] | None = None,
+        on_listen: Sequence[Callable[[], None]] = (),
         integrity: Integrity | None = None,
     ) -> None:
         self._connect = connect
@@ -59,6 +60,9 @@ class LogHead:
         self.integrity.on_loss(self._forget)
         # Other channels this process wants to hear on the same connection.
         self._listeners = dict(listeners or {})
+        # Called each time those listeners are (re-)established: whatever was notified
+        # while no connection listened is lost, so caches fed by them start over.
+        self._on_listen = tuple(on_listen)
         self._poll_interval = poll_interval
         self._waiters: dict[int, asyncio.Future[int]] = {}
         self._sharing: dict[int, int] = {}  # seq -> how many wait on its future
@@ -188,6 +192,8 @@ class LogHead:
                     await conn.add_listener("coord_log", self._on_notify)
                     for channel, callback in self._listeners.items():
                         await conn.add_listener(channel, callback)
+                    for hook in self._on_listen:
+                        hook()
                     await self.verify(conn, "log head reconnect")
                     self._conn = conn
                     # Anything that happened before LISTEN took effect.

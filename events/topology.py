@@ -3,12 +3,14 @@
 A federation is one hub and regional nodes (issue 7). A *regional* node is home
 for streams of the regions it serves (a province such as `35`, or regencies such
 as `35.71`); the *hub* is home for national streams (recommendations and the
-`access-tokens` stream). A node accepts a write only for streams homed on it; a
-*standalone* node (the default) is home for everything.
+`access-tokens` stream) and for the streams of regions no regional node serves
+(issue 17: otherwise nobody could write them). A node accepts a write only for
+streams homed on it; a *standalone* node (the default) is home for everything.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from typing import Final, Literal
 
@@ -55,9 +57,11 @@ def home_of(category: str, region_code: str | None, directory: Sequence[Node]) -
     """The node in `directory` that is home for such a stream, if the directory knows one.
 
     The most specific region wins: a node serving `35.71` beats one serving `35`.
+    A region no regional node serves is homed at the hub.
     """
+    hub = next((n for n in directory if n.mode == "hub"), None)
     if is_national(category):
-        return next((n for n in directory if n.mode == "hub"), None)
+        return hub
     if region_code is None:
         return None
     best: tuple[int, Node] | None = None
@@ -67,4 +71,35 @@ def home_of(category: str, region_code: str | None, directory: Sequence[Node]) -
         for r in node.regions:
             if covers([r], region_code) and (best is None or len(r) > best[0]):
                 best = (len(r), node)
-    return best[1] if best else None
+    return best[1] if best else hub
+
+
+def is_home(node: Node, category: str, region_code: str | None, directory: Sequence[Node]) -> bool:
+    """`accepts`, with the directory: the hub also takes regions no regional node serves.
+
+    Exactly the node `home_of` names accepts, so a 421 never points at a node that
+    would refuse the write too.
+    """
+    if accepts(node, category, region_code):
+        return True
+    if node.mode != "hub" or region_code is None:
+        return False
+    home = home_of(category, region_code, directory)
+    return home is not None and home.node_id == node.node_id
+
+
+#: Namespace of home-scoped derived ids; never changes (ids depend on it).
+HOME_NAMESPACE: Final = uuid.uuid5(uuid.NAMESPACE_URL, "urn:coord:home-node")
+
+
+def home_scoped(node: Node, derived: uuid.UUID) -> uuid.UUID:
+    """A derived event id made unique across the federation: it includes the home node.
+
+    Ids derived from what a client sends (a CloudEvents `source` + `id`) are unique
+    per node only; the same pair posted at two regions would give one id to two
+    events, which collide at the hub. Scoping by the home node keeps them apart by
+    construction. A standalone node keeps the id unchanged (its ids stay as they were).
+    """
+    if node.mode == "standalone":
+        return derived
+    return uuid.uuid5(HOME_NAMESPACE, f"{node.node_id}\n{derived}")

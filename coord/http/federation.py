@@ -56,7 +56,11 @@ def export_metrics(app: web.Application) -> None:
         async def read() -> dict[tuple[str, ...], float]:
             values: dict[tuple[str, ...], float] = {}
             for link in (await cache.get()).links:
-                value = getattr(link, field)
+                value = (
+                    (link.state == "partitioned")
+                    if field == "partitioned"
+                    else getattr(link, field)
+                )
                 if value is not None:
                     values[(link.name, link.direction)] = float(value)
             return values
@@ -67,7 +71,16 @@ def export_metrics(app: web.Application) -> None:
         ("coord_federation_link_connected", "connected", "1 if the replication link is up."),
         ("coord_federation_lag_bytes", "lag_bytes", "WAL not yet confirmed by the receiver."),
         ("coord_federation_lag_seconds", "lag_seconds", "Replication delay of the link."),
-        ("coord_federation_errors", "errors", "Apply/sync errors of an incoming link."),
+        (
+            "coord_federation_errors",
+            "errors",
+            "Received events set aside as conflicts, unresolved (never a mere reconnect).",
+        ),
+        (
+            "coord_federation_partitioned",
+            "partitioned",
+            "1 if the link's peer cannot be reached (a partition, not a conflict).",
+        ),
         (
             "coord_federation_events_received",
             "events_received",

@@ -16,7 +16,9 @@ from coord.app import create_app
 from coord.auth import new_token, token_hash
 from coord.config import Config
 from coord.keys import WRITES
+from coord.problems import Problem
 from coord.runtime import started_app
+from events.topology import Node
 from tests.api.payloads import append, hearing_scheduled, new_id, recommendation_drafted
 from tests.conftest import bearer
 
@@ -134,3 +136,58 @@ async def test_federation_status_of_a_node_without_links(regional: Any, pool: as
     assert [n["node_id"] for n in body["directory"]] == ["hub", "jateng", "jatim"]
     denied = await regional.get("/v1/federation", headers=await _token(pool, "regional", ["35"]))
     assert denied.status == 403
+
+
+async def test_a_federated_node_cannot_flip_its_mode(config: Config, tmp_path: Path) -> None:
+    """A regional database restarted with --mode hub is refused (and the reverse)."""
+    config = msgspec.structs.replace(config, home=tmp_path)
+    regional = msgspec.structs.replace(config, node_id="jatim", mode="regional", regions=("35",))
+    async with started_app(regional):
+        pass
+    flipped = msgspec.structs.replace(config, node_id="jatim", mode="hub", regions=())
+    with pytest.raises(federation.FederationError, match="cannot start as --mode hub"):
+        async with started_app(flipped):
+            pass
+    async with started_app(regional) as app:  # unchanged, it still starts
+        assert app[WRITES].node.mode == "regional"
+
+
+async def test_a_regional_node_overlapping_another_is_refused(
+    config: Config, pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    """Serving a regency of a province another node serves would give it two homes."""
+    await pool.executemany(
+        "INSERT INTO federation_nodes (node_id, mode, regions) VALUES ($1, $2, $3)",
+        [("hub", "hub", []), ("jatim", "regional", ["35"])],
+    )
+    kediri = msgspec.structs.replace(
+        config, home=tmp_path, node_id="kediri", mode="regional", regions=("35.71",)
+    )
+    with pytest.raises(federation.FederationError, match="overlaps region 35 served by node"):
+        async with started_app(kediri):
+            pass
+    assert await pool.fetchval("SELECT count(*) FROM coord_node") == 0
+
+
+async def test_unserved_regions_are_homed_at_the_hub_and_a_421_names_a_node_that_accepts(
+    pool: asyncpg.Pool,
+) -> None:
+    """With the directory {hub, jatim: 35}: region 32 belongs to no regional node, so the hub
+    takes its writes and jatim's 421 names the hub; the hub's 421 for 35 names jatim; no 421
+    names the node that is refusing."""
+    await pool.executemany(
+        "INSERT INTO federation_nodes (node_id, mode, regions) VALUES ($1, $2, $3)",
+        [("hub", "hub", []), ("jatim", "regional", ["35"])],
+    )
+    hub = Node(node_id="hub", mode="hub")
+    jatim = Node(node_id="jatim", mode="regional", regions=("35",))
+    await federation.check_home(pool, hub, "hearing", "32.01")
+    await federation.check_home(pool, hub, "recommendation", None)
+    await federation.check_home(pool, jatim, "issue", "35.71")
+    cases = [(jatim, "hearing", "32.01", "hub"), (hub, "hearing", "35.71", "jatim")]
+    cases += [(jatim, "recommendation", None, "hub"), (hub, "hearing", None, None)]
+    for node, category, region, home in cases:
+        with pytest.raises(Problem) as refused:
+            await federation.check_home(pool, node, category, region)
+        assert refused.value.status == 421
+        assert refused.value.extra["home_node"] == home != node.node_id

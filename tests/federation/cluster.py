@@ -18,12 +18,23 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 import asyncpg
 
 from coord.embedded import EmbeddedPostgres
 from tests.conftest import cli_token, free_port, run_coord
+
+# coord runs as this role, as docs/deploy.md says is enough: it owns its database,
+# may replicate (REPLICATION) and create subscriptions (pg_create_subscription); no
+# superuser. A password is required: a non-superuser's subscription must use one.
+APP_ROLE, APP_PASSWORD, APP_DB = "coord_app", "coord-app-secret", "coord"
+_HBA = (
+    f"local all {APP_ROLE} scram-sha-256\n"
+    f"host all {APP_ROLE} 127.0.0.1/32 scram-sha-256\n"
+    f"host all {APP_ROLE} ::1/128 scram-sha-256\n"
+)
 
 SETTINGS = {
     "wal_level": "logical",
@@ -43,7 +54,8 @@ class ClusterNode:
         self.home = root / f"{node_id}-home"
         self.home.mkdir(parents=True, exist_ok=True)
         self.pg = EmbeddedPostgres(root / node_id, settings=SETTINGS)
-        self.dsn = ""
+        self.dsn = ""  # the application role's (what coord and add-region use)
+        self.admin_dsn = ""  # the superuser's, for fixtures that tamper or inspect
         self.port = free_port()
         self.proc: asyncio.subprocess.Process | None = None
 
@@ -59,12 +71,41 @@ class ClusterNode:
             "COORD_HOME": str(self.home),
             "COORD_LOG_LEVEL": "warning",
             "COORD_AUDIT_CHECKPOINT_INTERVAL": "0.2",
+            # Long: revocation tests must pass without the cache lifetime's help.
+            "COORD_TOKEN_CACHE_LIFETIME": "3600",
         }
         env.pop("COORD_DEMO", None)
         return env
 
     async def start_pg(self) -> None:
-        self.dsn = await asyncio.to_thread(self.pg.start)
+        url = await asyncio.to_thread(self.pg.start)
+        await self._ensure_app_role(url)
+        # postgresql://postgres:@/postgres?host=<socket dir>: same server, other role and db
+        parts = urlsplit(url)
+        where = parts.netloc.rsplit("@", 1)[-1]
+        self.admin_dsn = urlunsplit(parts._replace(path=f"/{APP_DB}"))
+        self.dsn = urlunsplit(
+            parts._replace(netloc=f"{APP_ROLE}:{APP_PASSWORD}@{where}", path=f"/{APP_DB}")
+        )
+
+    async def _ensure_app_role(self, superuser_url: str) -> None:
+        """The non-superuser role and its database; password logins for it (idempotent)."""
+        hba = self.pg.pgdata / "pg_hba.conf"
+        text = hba.read_text()
+        conn = await asyncpg.connect(superuser_url)
+        try:
+            if _HBA not in text:
+                hba.write_text(_HBA + text)  # first match wins: before the trust lines
+                await conn.execute("SELECT pg_reload_conf()")
+            if not await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", APP_ROLE):
+                await conn.execute(
+                    f"CREATE ROLE {APP_ROLE} LOGIN REPLICATION PASSWORD '{APP_PASSWORD}'"
+                )
+                await conn.execute(f"GRANT pg_create_subscription TO {APP_ROLE}")
+            if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", APP_DB):
+                await conn.execute(f"CREATE DATABASE {APP_DB} OWNER {APP_ROLE}")
+        finally:
+            await conn.close()
 
     async def stop_pg(self) -> None:
         await asyncio.to_thread(self.pg.stop)
@@ -107,7 +148,7 @@ class ClusterNode:
         return path.read_text(errors="replace")[-3000:] if path.exists() else ""
 
     async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
-        conn = await asyncpg.connect(self.dsn)
+        conn = await asyncpg.connect(self.admin_dsn)
         try:
             rows: list[asyncpg.Record] = await conn.fetch(sql, *args)
             return rows

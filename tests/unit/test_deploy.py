@@ -38,7 +38,9 @@ ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 DOCKERFILE = DEPLOY / "Dockerfile"
 COMPOSE = DEPLOY / "compose.yaml"
-K8S_FILES = sorted((DEPLOY / "k8s").glob("*.yaml"))
+# What `kubectl apply -f deploy/k8s/` applies, and the Secrets kept apart as examples.
+K8S_APPLIED = sorted((DEPLOY / "k8s").glob("*.yaml"))
+K8S_FILES = K8S_APPLIED + sorted((DEPLOY / "k8s-secrets.example").glob("*.yaml"))
 
 # Being added with federation (issue 7); known even before coord/config.py reads them.
 FEDERATION_VARS = frozenset({"COORD_MODE", "COORD_REGIONS"})
@@ -490,10 +492,22 @@ def test_kubernetes_linter_rejects_a_misspelled_field() -> None:
 
 
 def test_manifests_say_postgresql_is_external_with_logical_wal() -> None:
-    for path in K8S_FILES:
+    for path in K8S_APPLIED:
         text = path.read_text(encoding="utf-8")
         assert "wal_level=logical" in text, path.name
     assert "external" in (DEPLOY / "k8s" / "00-namespace.yaml").read_text(encoding="utf-8")
+
+
+def test_the_applied_folder_holds_no_secret_and_no_placeholder() -> None:
+    """Applying deploy/k8s/ must never overwrite (or fail on) an operator's real Secrets."""
+    for path in K8S_APPLIED:
+        text = path.read_text(encoding="utf-8")
+        kinds = [d["kind"] for d in yaml.safe_load_all(text) if d is not None]
+        assert "Secret" not in kinds and "CHANGE-ME" not in text, path.name
+    examples = sorted((DEPLOY / "k8s-secrets.example").glob("*.yaml"))
+    assert examples and all(
+        "never `kubectl apply` this folder" in p.read_text(encoding="utf-8") for p in examples
+    )
 
 
 def test_every_resource_is_in_the_namespace() -> None:

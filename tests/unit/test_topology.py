@@ -6,7 +6,7 @@ import pytest
 
 from coord.config import Config, parse_regions
 from events.regions import covers as serves
-from events.topology import Node, accepts, home_of
+from events.topology import Node, accepts, home_of, is_home
 
 HUB = Node(node_id="hub", mode="hub")
 JATIM = Node(node_id="jatim", mode="regional", regions=("35",))
@@ -50,9 +50,35 @@ def test_home_of_names_the_hub_for_national_streams_and_the_most_specific_region
     assert home_of("hearing", "35.71", directory) == KEDIRI
     assert home_of("hearing", "35.78", directory) == JATIM
     assert home_of("issue", "33.72", directory) == JATENG
-    assert home_of("issue", "32.01", directory) is None
+    assert home_of("issue", "32.01", directory) == HUB  # served by no region: the hub's
+    assert home_of("issue", "32.01", [JATIM]) is None  # a directory without a hub
     assert home_of("hearing", None, directory) is None
     assert home_of("recommendation", None, [JATIM]) is None
+
+
+@pytest.mark.parametrize(
+    ("node", "category", "region", "ok"),
+    [
+        (HUB, "hearing", "32.01", True),  # no regional node serves 32: the hub is home
+        (HUB, "issue", "35.71", False),
+        (HUB, "hearing", "33.74", False),
+        (HUB, "recommendation", None, True),
+        (HUB, "hearing", None, False),
+        (JATIM, "hearing", "32.01", False),
+        (JATIM, "hearing", "35.78", True),
+    ],
+)
+def test_is_home_agrees_with_the_node_home_of_names(
+    node: Node, category: str, region: str | None, ok: bool
+) -> None:
+    """The node a 421 names is the one that accepts: never a node that refuses too."""
+    directory = [HUB, JATIM, JATENG]
+    assert is_home(node, category, region, directory) is ok
+    home = home_of(category, region, directory)
+    if ok:
+        assert home == node
+    elif home is not None:
+        assert is_home(home, category, region, directory)
 
 
 def test_config_reads_the_federation_settings() -> None:
