@@ -53,19 +53,19 @@ async def _aggregate(request: web.Request, category: str) -> web.Response:
     return json_response(body)
 
 
-@routes.get("/v1/hearings/{id}")
+@routes.get("/v1/hearings/{id:[^/]+}")
 async def get_hearing(request: web.Request) -> web.Response:
     """A hearing's state; `?as_of=<time>` or `?as_of_version=N` for an earlier one."""
     return await _aggregate(request, "hearing")
 
 
-@routes.get("/v1/issues/{id}")
+@routes.get("/v1/issues/{id:[^/]+}")
 async def get_issue(request: web.Request) -> web.Response:
     """An issue's state; `?as_of=<time>` or `?as_of_version=N` for an earlier one."""
     return await _aggregate(request, "issue")
 
 
-@routes.get("/v1/recommendations/{id}")
+@routes.get("/v1/recommendations/{id:[^/]+}")
 async def get_recommendation(request: web.Request) -> web.Response:
     """A recommendation's state; `?as_of=<time>` or `?as_of_version=N` for an earlier one."""
     return await _aggregate(request, "recommendation")

@@ -256,7 +256,7 @@ async def consistency_proof(request: web.Request) -> web.Response:
     return _json(ConsistencyProof(first=first, second=second, proof=[b64(h) for h in proof]))
 
 
-@routes.get("/v1/audit/streams/{stream_id}")
+@routes.get("/v1/audit/streams/{stream_id:[^/]+}")
 @documented(
     path=StreamPath,
     query=TrailQuery,

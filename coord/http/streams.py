@@ -141,7 +141,7 @@ def append_response(result: AppendResult) -> web.Response:
     return json_response(body, status=201 if result.created else 200)
 
 
-@routes.post("/v1/streams/{stream_id}/events")
+@routes.post("/v1/streams/{stream_id:[^/]+}/events")
 async def append_events(request: web.Request) -> web.Response:
     """Append events to a stream: typed, authorised, rule-checked, atomic, idempotent by id."""
     principal = principal_of(request)
@@ -183,7 +183,7 @@ async def authorize_stream_read(request: web.Request, stream_id: str) -> None:
         raise forbidden("this stream is outside the token's regions")
 
 
-@routes.get("/v1/streams/{stream_id}")
+@routes.get("/v1/streams/{stream_id:[^/]+}")
 async def read_stream(request: web.Request) -> web.Response:
     """One stream's events in version order."""
     stream_id = validate_stream_id(request.match_info["stream_id"])

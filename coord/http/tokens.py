@@ -56,7 +56,7 @@ async def list_tokens(request: web.Request) -> web.Response:
     return json_response({"items": await request.app[TOKEN_SERVICE].list()})
 
 
-@routes.delete("/v1/tokens/{token_id}")
+@routes.delete("/v1/tokens/{token_id:[^/]+}")
 async def revoke_token(request: web.Request) -> web.Response:
     """Revoke a token; it stops working at once (204)."""
     admin = require_role(request, "admin")

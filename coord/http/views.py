@@ -374,7 +374,7 @@ async def recommendations_view(request: web.Request) -> web.Response:
         return view_response(RecommendationPage(items=items, next_cursor=cursor), snap)
 
 
-@routes.get("/v1/views/recommendations/{id}")
+@routes.get("/v1/views/recommendations/{id:[^/]+}")
 @_view(
     ViewQuery,
     recommendations.RecommendationItem,
