@@ -17,7 +17,6 @@ The path Structs shared by several modules live here too (:class:`StreamPath`,
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar
@@ -25,6 +24,7 @@ from typing import Annotated, Any, TypeVar
 import msgspec
 
 from coord.auth import Role
+from events.ids import CanonicalUUID
 
 # --- path parameters shared by several modules -------------------------------------------
 
@@ -40,9 +40,9 @@ class StreamPath(msgspec.Struct):
 
 
 class IdPath(msgspec.Struct):
-    """Path of aggregate routes: the UUID part of the stream id."""
+    """Path of aggregate routes: the UUID part of the stream id (lowercase canonical form)."""
 
-    id: uuid.UUID
+    id: CanonicalUUID
 
 
 class RegionPath(msgspec.Struct):

@@ -22,7 +22,7 @@ import structlog
 
 from coord.auth import Principal
 from coord.tokens import TokenService
-from coord.writes import Proposed, WritePath
+from coord.writes import Origin, Proposed, WritePath
 from events.regions import Regions
 from events.timezones import zone_of
 
@@ -323,6 +323,9 @@ class DemoTokens(msgspec.Struct, kw_only=True):
     admin: str
 
 
+DEMO_ORIGIN = Origin(request_id="demo")
+
+
 def _principal(name: str, role: str, regions: tuple[str, ...] = ()) -> Principal:
     return Principal(token_id="demo", name=name, role=role, regions=regions)  # type: ignore[arg-type]
 
@@ -334,7 +337,7 @@ async def _write(
         Proposed(type=t, data=msgspec.json.encode(d), id=demo_id(f"{name}/{i}"))
         for i, (t, d) in enumerate(events)
     ]
-    await writes.write(who, sid, proposed, "any", "demo")
+    await writes.write(who, sid, proposed, "any", DEMO_ORIGIN)
 
 
 async def load_demo(writes: WritePath, tokens: TokenService, home: Path) -> bool:

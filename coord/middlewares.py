@@ -25,6 +25,8 @@ from events.rules import DomainError
 log = structlog.get_logger("coord.http")
 
 REQUEST_ID = web.RequestKey("request_id", str)
+#: A client's own `X-Request-ID`, kept beside (never instead of) the server's request id.
+CLIENT_REQUEST_ID = web.RequestKey("client_request_id", str)
 
 
 def _route_name(request: web.Request) -> str:
@@ -42,10 +44,14 @@ def _new_request_id() -> str:
 @web.middleware
 async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Give each request an id, bind it to the log context, and log one line when done."""
-    request_id = request.headers.get("X-Request-ID") or _new_request_id()
-    if len(request_id) > 100 or not request_id.isprintable():
-        request_id = _new_request_id()
+    # The request id is the server's own: a client could otherwise stamp any id (another
+    # request's, say) into the events' metadata. A client's id is kept beside it.
+    request_id = _new_request_id()
     request[REQUEST_ID] = request_id
+    client_id = request.headers.get("X-Request-ID")
+    if client_id and len(client_id) <= 100 and client_id.isprintable():
+        request[CLIENT_REQUEST_ID] = client_id
+        structlog.contextvars.bind_contextvars(client_request_id=client_id)
     structlog.contextvars.bind_contextvars(request_id=request_id)
     start = time.perf_counter()
     status = 500
@@ -66,7 +72,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
             status=status,
             duration_ms=round((time.perf_counter() - start) * 1000, 2),
         )
-        structlog.contextvars.unbind_contextvars("request_id")
+        structlog.contextvars.unbind_contextvars("request_id", "client_request_id")
 
 
 # SQLSTATEs of errors caused by the data a client sent (class 22, "data exception",

@@ -44,6 +44,7 @@ from coord.http.tokens import CreateToken, RevokeToken
 from coord.problems import PROBLEM_JSON
 from coord.tokens import IssuedToken, TokenInfo
 from events.hearing import HearingState
+from events.ids import CanonicalUUID
 from events.issue import IssueState
 from events.recommendation import RecommendationState
 from events.regions import Region
@@ -137,9 +138,9 @@ class ProblemDetails(msgspec.Struct, kw_only=True):
 
 
 class TokenPath(msgspec.Struct):
-    """Path of token routes."""
+    """Path of token routes (a token id in lowercase canonical form)."""
 
-    token_id: uuid.UUID
+    token_id: CanonicalUUID
 
 
 class StreamQuery(msgspec.Struct, kw_only=True):

@@ -8,6 +8,7 @@ import functools
 import getpass
 import sys
 import time
+from datetime import UTC, datetime
 
 import msgspec
 from aiohttp import web
@@ -18,6 +19,8 @@ from coord.auth import Principal
 from coord.config import Config
 from coord.keys import DSN, POOL, PROJECTIONS, STORE, WRITES
 from coord.runtime import started_app
+from coord.tokens import CLI_ORIGIN
+from coord.writes import Proposed
 from events.records import AppendResult
 from events.types import ProjectionSkipped
 from projections import skips
@@ -99,7 +102,13 @@ async def skip(
         reason=reason,
         skipped_by=user,
         node_id=writes.node_id,
-        metadata=writes.metadata(by, "cli", {}),
+        metadata=writes.metadata(
+            by,
+            CLI_ORIGIN,
+            Proposed(type="ProjectionSkipped", data=b"{}"),
+            "$",
+            datetime.now(UTC).isoformat(),
+        ),
     )
 
 

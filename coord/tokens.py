@@ -14,11 +14,12 @@ import asyncpg
 import msgspec
 
 from coord.auth import Principal, Role, new_token, token_hash
-from coord.writes import Proposed, WritePath
+from coord.writes import Also, Origin, Proposed, WritePath
 from events.types import ACCESS_STREAM, TokenIssued, TokenRevoked, encode
 
 # Who acts when tokens are managed from the command line (no token of its own).
 CLI_ADMIN = Principal(token_id="cli", name="coord command line", role="admin")
+CLI_ORIGIN = Origin(request_id="cli")
 
 
 class TokenInfo(msgspec.Struct, kw_only=True):
@@ -57,7 +58,7 @@ class TokenService:
         name: str,
         regions: list[str] | None = None,
         by: Principal = CLI_ADMIN,
-        request_id: str = "cli",
+        origin: Origin = CLI_ORIGIN,
     ) -> IssuedToken:
         """Issue a token; raises DomainError (422/409) if the grant is invalid."""
         token = new_token()
@@ -79,7 +80,7 @@ class TokenService:
                 by.name,
             )
 
-        await self._write(by, event, "TokenIssued", request_id, insert_row)
+        await self._write(by, event, "TokenIssued", origin, insert_row)
         return IssuedToken(
             token_id=str(token_id), name=name, role=role, regions=regions, token=token
         )
@@ -90,7 +91,7 @@ class TokenService:
         *,
         reason: str | None = None,
         by: Principal = CLI_ADMIN,
-        request_id: str = "cli",
+        origin: Origin = CLI_ORIGIN,
     ) -> None:
         """Revoke a token at once; every coord process drops it from its cache."""
         event = TokenRevoked(token_id=token_id, reason=reason, revoked_by=by.name)
@@ -103,7 +104,7 @@ class TokenService:
             )
             await conn.execute("SELECT pg_notify('coord_tokens', $1)", str(token_id))
 
-        await self._write(by, event, "TokenRevoked", request_id, mark_revoked)
+        await self._write(by, event, "TokenRevoked", origin, mark_revoked)
 
     async def list(self) -> list[TokenInfo]:
         """Every token ever issued, oldest first."""
@@ -114,11 +115,12 @@ class TokenService:
         return [TokenInfo(**dict(r)) for r in rows]
 
     async def _write(
-        self, by: Principal, event: Any, type_name: str, request_id: str, also: Any
+        self, by: Principal, event: Any, type_name: str, origin: Origin, also: Also
     ) -> None:
-        # Token events are appended as the admin; the write path applies the access rules.
+        # Token events are appended as the admin through the one write pipeline (access
+        # rules decided on the state appended on); the token table changes in its transaction.
         admin = Principal(token_id=by.token_id, name=by.name, role="admin")
         proposed = [Proposed(type=type_name, data=encode(event))]
         await self._writes.write(
-            admin, ACCESS_STREAM, proposed, "any", request_id, also=also, attempts=10
+            admin, ACCESS_STREAM, proposed, "any", origin, also=also, attempts=10
         )

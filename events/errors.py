@@ -20,12 +20,17 @@ class WrongExpectedVersion(EventStoreError):
 
 
 class DuplicateEventId(EventStoreError):
-    """An event id is already stored with other content or in another place; nothing was written."""
+    """An event id is already stored with other content or in another place; nothing was written.
 
-    def __init__(self, event_id: str, detail: str) -> None:
+    The message never names the stream holding the id: that stream may belong to
+    another region. `holder` names it for callers that check who may learn it.
+    """
+
+    def __init__(self, event_id: str, detail: str, *, holder: str | None = None) -> None:
         super().__init__(f"event id {event_id} is already stored: {detail}")
         self.event_id = event_id
         self.detail = detail
+        self.holder = holder
 
 
 class InvalidStreamId(EventStoreError, ValueError):

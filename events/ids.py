@@ -7,6 +7,10 @@ than memory each one dirties a different page, and after every checkpoint writes
 whole to the WAL. Version 7 ids start with the millisecond they were made, so new
 entries land next to each other at the end of the index. The remaining 74 bits are
 random, so ids stay unguessable and unique across processes and nodes.
+
+Ids a client sends (event ids, entity ids in paths) are taken in one spelling only,
+the lowercase canonical form `str(UUID(...))` gives: `CanonicalUUID` for decoded
+bodies, `parse_canonical_uuid` for paths and query parameters.
 """
 
 from __future__ import annotations
@@ -15,6 +19,27 @@ import os
 import time
 import uuid
 from collections.abc import Sequence
+from typing import Annotated
+
+import msgspec
+
+from events.streams import is_canonical_uuid
+
+#: A UUID as clients must spell it: lowercase, 8-4-4-4-12 hex digits (no braces, no urn:).
+CanonicalUUID = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
+        description="A UUID in lowercase canonical form (8-4-4-4-12 hex digits).",
+        examples=["0b8e3a52-61d4-4c6e-9a7e-2f1d5c3b9a10"],
+    ),
+]
+
+
+def parse_canonical_uuid(text: str) -> uuid.UUID | None:
+    """`text` as a UUID if it is in lowercase canonical form, else None (no other spelling)."""
+    return uuid.UUID(text) if is_canonical_uuid(text) else None
+
 
 _VERSION = 0x7 << 76  # the version nibble of a 128-bit UUID
 _VARIANT = 0b10 << 62  # RFC 9562 variant bits

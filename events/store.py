@@ -284,13 +284,22 @@ class EventStore:
             last_position=last,
         )
 
+    async def idempotent_result(
+        self, stream_id: str, events: Sequence[NewEvent], expected_version: ExpectedVersion
+    ) -> AppendResult | None:
+        """The original result if `events` are exactly a stored append; None if none is stored.
+
+        Reads only. Raises DuplicateEventId (with `holder` set where one stream holds
+        the id) when some ids are stored but not as this append.
+        """
+        async with self._pool.acquire() as conn:
+            return await self._idempotent_result(
+                conn, stream_id, events, _expected_code(expected_version)
+            )
+
     async def _idempotent_result(
         self, conn: asyncpg.Connection, stream_id: str, events: Sequence[NewEvent], expected: int
     ) -> AppendResult | None:
-        """The original result if `events` are exactly a stored append, None if none is stored.
-
-        Raises DuplicateEventId when some ids are stored but not as this append.
-        """
         rows = await conn.fetch(_STORED_BY_ID, [e.id for e in events])
         if not rows:
             return None
@@ -299,18 +308,26 @@ class EventStore:
         for i, event in enumerate(events):
             stored = by_id.get(event.id)
             if stored is None or first is None:
-                raise DuplicateEventId(str(event.id), "part of this append is already stored")
+                holder = None if stored is None else stored["stream_id"]
+                raise DuplicateEventId(
+                    str(event.id), "part of this append is already stored", holder=holder
+                )
+            # The messages never name the holding stream (it may be another region's).
             if stored["stream_id"] != stream_id:
-                raise DuplicateEventId(str(event.id), f"stored in stream {stored['stream_id']!r}")
+                raise DuplicateEventId(
+                    str(event.id), "in another stream", holder=stored["stream_id"]
+                )
             if stored["version"] != first["version"] + i or stored["type"] != event.type:
                 raise DuplicateEventId(
-                    str(event.id), "stored at another version or with another type"
+                    str(event.id),
+                    "stored at another version or with another type",
+                    holder=stream_id,
                 )
             if msgspec.json.decode(bytes(stored["data"])) != msgspec.json.decode(event.data):
-                raise DuplicateEventId(str(event.id), "stored with other data")
+                raise DuplicateEventId(str(event.id), "stored with other data", holder=stream_id)
         assert first is not None
         if expected >= 0 and first["version"] != expected + 1:
-            raise DuplicateEventId(str(events[0].id), "stored at another version")
+            raise DuplicateEventId(str(events[0].id), "stored at another version", holder=stream_id)
         committed = Committed(
             stream_id,
             first["version"],

@@ -10,7 +10,6 @@ streams homed on it; a *standalone* node (the default) is home for everything.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from typing import Final, Literal
 
@@ -86,20 +85,3 @@ def is_home(node: Node, category: str, region_code: str | None, directory: Seque
         return False
     home = home_of(category, region_code, directory)
     return home is not None and home.node_id == node.node_id
-
-
-#: Namespace of home-scoped derived ids; never changes (ids depend on it).
-HOME_NAMESPACE: Final = uuid.uuid5(uuid.NAMESPACE_URL, "urn:coord:home-node")
-
-
-def home_scoped(node: Node, derived: uuid.UUID) -> uuid.UUID:
-    """A derived event id made unique across the federation: it includes the home node.
-
-    Ids derived from what a client sends (a CloudEvents `source` + `id`) are unique
-    per node only; the same pair posted at two regions would give one id to two
-    events, which collide at the hub. Scoping by the home node keeps them apart by
-    construction. A standalone node keeps the id unchanged (its ids stay as they were).
-    """
-    if node.mode == "standalone":
-        return derived
-    return uuid.uuid5(HOME_NAMESPACE, f"{node.node_id}\n{derived}")

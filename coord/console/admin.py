@@ -11,8 +11,9 @@ from aiohttp import web
 from coord.auth import ROLES, principal_of
 from coord.console.actions import form_values
 from coord.console.frame import page, render, see_other, translator
+from coord.http.streams import origin_of
 from coord.keys import POOL, PROJECTIONS, TOKEN_SERVICE
-from coord.middlewares import REQUEST_ID, problem_for
+from coord.middlewares import problem_for
 from coord.problems import invalid
 from projections.runner import status
 
@@ -67,7 +68,7 @@ async def issue_token(request: web.Request) -> web.StreamResponse:
             name=name,
             regions=regions,
             by=principal_of(request),
-            request_id=request[REQUEST_ID],
+            origin=origin_of(request),
         )
     except Exception as e:
         problem = problem_for(e)
@@ -92,7 +93,7 @@ async def revoke_token(request: web.Request) -> web.StreamResponse:
         token_id,
         reason=values.get("reason", "").strip() or None,
         by=principal_of(request),
-        request_id=request[REQUEST_ID],
+        origin=origin_of(request),
     )
     return see_other("/admin/token")
 

@@ -15,8 +15,8 @@ import msgspec
 from aiohttp import web
 
 from coord.auth import principal_of
+from coord.http.streams import origin_of
 from coord.keys import WRITES
-from coord.middlewares import REQUEST_ID
 from coord.writes import Proposed
 from events.records import AppendResult, ExpectedVersion
 
@@ -37,5 +37,5 @@ async def submit(
         for type_, event_id, data in events
     ]
     return await request.app[WRITES].write(
-        principal_of(request), stream_id, proposed, expected, request[REQUEST_ID]
+        principal_of(request), stream_id, proposed, expected, origin_of(request)
     )

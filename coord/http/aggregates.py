@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +13,7 @@ from coord.http.params import int_param
 from coord.http.streams import json_response
 from coord.keys import WRITES
 from coord.problems import invalid, not_found
+from events.ids import parse_canonical_uuid
 
 routes = web.RouteTableDef()
 
@@ -32,11 +32,10 @@ def _as_of(request: web.Request) -> datetime | None:
 
 
 async def _aggregate(request: web.Request, category: str) -> web.Response:
-    raw_id = request.match_info["id"]
-    try:
-        entity_id = uuid.UUID(raw_id)
-    except ValueError:
-        raise invalid(f"{category} id must be a UUID", "path.id") from None
+    # One spelling per entity (as in its stream id): an alias must not reach another stream.
+    entity_id = parse_canonical_uuid(request.match_info["id"])
+    if entity_id is None:
+        raise invalid(f"{category} id must be a UUID in lowercase canonical form", "path.id")
     as_of = _as_of(request)
     as_of_version = int_param(request, "as_of_version", 0, minimum=1) or None
     loaded = await request.app[WRITES].load(
@@ -56,19 +55,19 @@ async def _aggregate(request: web.Request, category: str) -> web.Response:
     return json_response(body)
 
 
-@routes.get("/v1/hearings/{id}")
+@routes.get("/v1/hearings/{id:[^/]+}")
 async def get_hearing(request: web.Request) -> web.Response:
     """A hearing's state; `?as_of=<time>` or `?as_of_version=N` for an earlier one."""
     return await _aggregate(request, "hearing")
 
 
-@routes.get("/v1/issues/{id}")
+@routes.get("/v1/issues/{id:[^/]+}")
 async def get_issue(request: web.Request) -> web.Response:
     """An issue's state; `?as_of=<time>` or `?as_of_version=N` for an earlier one."""
     return await _aggregate(request, "issue")
 
 
-@routes.get("/v1/recommendations/{id}")
+@routes.get("/v1/recommendations/{id:[^/]+}")
 async def get_recommendation(request: web.Request) -> web.Response:
     """A recommendation's state; `?as_of=<time>` or `?as_of_version=N` for an earlier one."""
     return await _aggregate(request, "recommendation")

@@ -20,6 +20,7 @@ from coord.http.params import int_param
 from coord.keys import AUDIT
 from coord.problems import Problem, invalid, not_found
 from events.audit_log import ExportLine, SignedHead, TrailEntry, TreeNotBuilt, b64
+from events.ids import parse_canonical_uuid
 from events.streams import validate_stream_id
 
 routes = web.RouteTableDef()
@@ -204,10 +205,9 @@ async def inclusion_proof(request: web.Request) -> web.Response:
     if principal.role not in (*READERS, "regional"):
         raise forbidden(f"inclusion proofs need one of the roles {', '.join(READERS)}, regional")
     raw_id = request.query.get("event_id", "")
-    try:
-        event_id = uuid.UUID(raw_id)
-    except ValueError:
-        raise invalid("event_id must be a UUID", "query.event_id") from None
+    event_id = parse_canonical_uuid(raw_id)
+    if event_id is None:
+        raise invalid("event_id must be a UUID in lowercase canonical form", "query.event_id")
     audit = request.app[AUDIT]
     place = await audit.place(event_id)
     # A regional caller learns nothing about other regions' events, not even that they exist.
@@ -261,7 +261,7 @@ async def consistency_proof(request: web.Request) -> web.Response:
     return _json(ConsistencyProof(first=first, second=second, proof=[b64(h) for h in proof]))
 
 
-@routes.get("/v1/audit/streams/{stream_id}")
+@routes.get("/v1/audit/streams/{stream_id:[^/]+}")
 @documented(
     path=StreamPath,
     query=TrailQuery,

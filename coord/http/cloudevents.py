@@ -4,14 +4,19 @@ Mapping (https://github.com/cloudevents/spec/blob/v1.0.2/cloudevents/spec.md):
 
 * `type` is the event type (`HearingScheduled`), `subject` the stream id
   (`hearing-<uuid>`), `data` the event payload (JSON, as in the streams API).
-* `id` is the event id. A UUID is used as it is; any other id becomes
-  `uuid5(CE_NAMESPACE, source + "\\n" + id)` — CloudEvents makes `source` + `id`
-  unique, so a retry of the same event maps to the same event id and is idempotent
-  (200, nothing written) exactly as in the streams API. The original id is kept
-  in the metadata as `ce_id`.
+* `id` is the event id. A UUID in lowercase canonical form is used as it is; any
+  other id becomes `uuid5(caller namespace, source + "\\n" + id)`, where the caller
+  namespace is `uuid5(CE_NAMESPACE, node id + "\\n" + role + "\\n" + regions)`: the
+  scope of the caller's token, which no other scope can produce. CloudEvents makes
+  `source` + `id` unique, so a retry of the same event by the same scope maps to the
+  same event id and is idempotent (200, nothing written) exactly as in the streams
+  API; another region sending the same `source` and `id` gets other event ids and
+  cannot claim this region's ahead of it. The original id is kept in the metadata
+  as `ce_id`.
 * `source` (required) and `time` (optional) are stored in the event's metadata
-  as `ce_source` and `ce_time`; the server's own keys (actor, role, ...) are
-  stamped by the write path as for every other append.
+  as `ce_source` and `ce_time` (beside the server's keys: the server recorded them
+  from the envelope); the server's own keys (actor, role, ...) are stamped by the
+  write path as for every other append.
 * Extension `expectedversion`: an integer >= 0, `"any"` (default) or `"exists"`,
   with the streams API's meaning. In a batch it applies before *that* event, so
   in one stream's run of events a later event may carry `n + k`, or nothing.
@@ -45,13 +50,18 @@ from aiohttp import web
 
 from coord.apidoc import Body, documented
 from coord.auth import Principal, forbidden, principal_of
-from coord.batch import StreamAppend, write_atomic
-from coord.http.streams import AppendResponse, EventType, append_response, json_response
+from coord.http.streams import (
+    AppendResponse,
+    EventType,
+    append_response,
+    json_response,
+    origin_of,
+)
 from coord.keys import WRITES
-from coord.middlewares import REQUEST_ID
 from coord.problems import Problem, invalid
-from coord.writes import Proposed
+from coord.writes import Proposed, StreamAppend
 from events.errors import InvalidStreamId
+from events.ids import parse_canonical_uuid
 from events.records import AppendResult, ExpectedVersion
 from events.streams import validate_stream_id
 from events.types import ACCESS_STREAM
@@ -60,7 +70,7 @@ routes = web.RouteTableDef()
 
 CE_JSON = "application/cloudevents+json"
 CE_BATCH = "application/cloudevents-batch+json"
-#: Namespace of the ids derived from non-UUID CloudEvents ids; it is
+#: Root of the namespaces of ids derived from non-UUID CloudEvents ids; it is
 #: uuid5(NAMESPACE_URL, "urn:coord:cloudevents") and never changes (ids depend on it).
 CE_NAMESPACE = uuid.UUID("e698fa7a-0be5-5eb4-96cd-2bc3c3c888a7")
 MAX_BATCH = 1000
@@ -110,12 +120,23 @@ _structured = msgspec.json.Decoder(CloudEvent)
 _batch = msgspec.json.Decoder(Annotated[list[CloudEvent], msgspec.Meta(max_length=MAX_BATCH)])
 
 
-def event_id(event: CloudEventAttributes) -> uuid.UUID:
-    """The coord event id of a CloudEvent: its id if a UUID, else uuid5 over source and id."""
-    try:
-        return uuid.UUID(event.id)
-    except ValueError:
-        return uuid.uuid5(CE_NAMESPACE, f"{event.source}\n{event.id}")
+def id_namespace(principal: Principal, node_id: str) -> uuid.UUID:
+    """The namespace of the event ids derived for this caller: its token's scope on this node.
+
+    Role and regions come from the token, which the caller cannot forge; tokens of the
+    same scope share it, so a retry after a token is replaced is still idempotent.
+    """
+    scope = "\n".join((node_id, principal.role, *sorted(principal.regions)))
+    return uuid.uuid5(CE_NAMESPACE, scope)
+
+
+def event_id(event: CloudEventAttributes, namespace: uuid.UUID) -> uuid.UUID:
+    """The coord event id of a CloudEvent: its id if a canonical UUID, else derived in
+    `namespace` (see `id_namespace`) from source and id."""
+    given = parse_canonical_uuid(event.id)
+    if given is not None:
+        return given
+    return uuid.uuid5(namespace, f"{event.source}\n{event.id}")
 
 
 def _expected(raw: int | str | None) -> ExpectedVersion | None:
@@ -135,15 +156,15 @@ def _is_json(media_type: str) -> bool:
     )
 
 
-def _proposed(event: CloudEventAttributes, data: bytes, at: str) -> Proposed:
-    metadata: dict[str, Any] = {"ce_source": event.source, "ce_id": event.id}
+def _proposed(event: CloudEventAttributes, data: bytes, at: str, namespace: uuid.UUID) -> Proposed:
+    intake: dict[str, str] = {"ce_source": event.source, "ce_id": event.id}
     if event.time is not None:
-        metadata["ce_time"] = event.time.isoformat()
+        intake["ce_time"] = event.time.isoformat()
     if event.dataschema is not None:
-        metadata["ce_dataschema"] = event.dataschema
+        intake["ce_dataschema"] = event.dataschema
     if event.datacontenttype is not None and not _is_json(event.datacontenttype.lower()):
         raise invalid("coord takes JSON data only", f"{at}.datacontenttype")
-    return Proposed(type=event.type, data=data, id=event_id(event), metadata=metadata)
+    return Proposed(type=event.type, data=data, id=event_id(event, namespace), intake=intake)
 
 
 def _data(event: CloudEvent, at: str) -> bytes:
@@ -164,7 +185,9 @@ def _stream_id(subject: str, at: str) -> str:
     return stream_id
 
 
-def _group(events: Sequence[CloudEvent]) -> tuple[list[StreamAppend], list[list[int]]]:
+def _group(
+    events: Sequence[CloudEvent], namespace: uuid.UUID
+) -> tuple[list[StreamAppend], list[list[int]]]:
     """Events by stream in order of first appearance, with each event's index in the batch."""
     order: dict[str, int] = {}
     proposed: list[list[Proposed]] = []
@@ -175,7 +198,7 @@ def _group(events: Sequence[CloudEvent]) -> tuple[list[StreamAppend], list[list[
     for k, ce in enumerate(events):
         at = f"$[{k}]"
         # The store would refuse it too, but only after every retry: say which events clash.
-        if (first := seen.setdefault(event_id(ce), k)) != k:
+        if (first := seen.setdefault(event_id(ce, namespace), k)) != k:
             raise invalid(f"the same event as $[{first}] (source and id)", f"{at}.id")
         stream_id = _stream_id(ce.subject, at)
         i = order.setdefault(stream_id, len(order))
@@ -198,7 +221,7 @@ def _group(events: Sequence[CloudEvent]) -> tuple[list[StreamAppend], list[list[
             exact[i] = base
         elif expected == "exists" and offset == 0:
             loose[i] = "exists"
-        proposed[i].append(_proposed(ce, _data(ce, at), at))
+        proposed[i].append(_proposed(ce, _data(ce, at), at, namespace))
         where[i].append(k)
     appends = []
     for sid, i in order.items():
@@ -213,14 +236,13 @@ async def _write_one(
 ) -> web.Response:
     stream_id = _stream_id(attrs.subject, "$")
     expected = _expected(attrs.expectedversion)
+    writes = request.app[WRITES]
     append = StreamAppend(
         stream_id=stream_id,
-        proposed=[_proposed(attrs, data, "$")],
+        proposed=[_proposed(attrs, data, "$", id_namespace(principal, writes.node_id))],
         expected="any" if expected is None else expected,
     )
-    results = await write_atomic(
-        request.app[WRITES], principal, [append], request[REQUEST_ID], event_field=_root
-    )
+    results = await writes.write_atomic(principal, [append], origin_of(request), event_field=_root)
     return append_response(results[0])
 
 
@@ -303,13 +325,10 @@ async def _write_batch(
     if not events:
         # The spec allows an empty batch; it writes nothing.
         return json_response([], status=200)  # type: ignore[arg-type]
-    appends, where = _group(events)
-    results: list[AppendResult] = await write_atomic(
-        request.app[WRITES],
-        principal,
-        appends,
-        request[REQUEST_ID],
-        event_field=lambda i, j: f"$[{where[i][j]}]",
+    writes = request.app[WRITES]
+    appends, where = _group(events, id_namespace(principal, writes.node_id))
+    results: list[AppendResult] = await writes.write_atomic(
+        principal, appends, origin_of(request), event_field=lambda i, j: f"$[{where[i][j]}]"
     )
     body = [
         AppendResponse(

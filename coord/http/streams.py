@@ -12,9 +12,10 @@ from aiohttp import web
 from coord.auth import forbidden, principal_of
 from coord.http.params import int_param, list_param
 from coord.keys import STORE, WRITES
-from coord.middlewares import REQUEST_ID
+from coord.middlewares import CLIENT_REQUEST_ID, REQUEST_ID
 from coord.problems import Problem, not_found
-from coord.writes import Proposed
+from coord.writes import Origin, Proposed
+from events.ids import CanonicalUUID
 from events.records import AppendResult, RecordedEvent
 from events.store import EventStore, ReadFilter
 from events.streams import validate_stream_id
@@ -30,8 +31,15 @@ class EventIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
     type: EventType
     data: dict[str, Any]
-    id: uuid.UUID | None = None
-    metadata: dict[str, Any] = msgspec.field(default_factory=dict)
+    # One spelling per id: an upper-case or dash-less twin would be another event.
+    id: CanonicalUUID | None = None
+    metadata: Annotated[
+        dict[str, Any],
+        msgspec.Meta(
+            description="The client's own metadata, stored as `metadata.client` "
+            "(at most 16 KiB encoded)."
+        ),
+    ] = msgspec.field(default_factory=dict)
 
 
 class AppendRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -116,6 +124,11 @@ def require_json(request: web.Request) -> None:
         )
 
 
+def origin_of(request: web.Request) -> Origin:
+    """The request ids the write path stamps into metadata (the server's, the client's)."""
+    return Origin(request_id=request[REQUEST_ID], client_request_id=request.get(CLIENT_REQUEST_ID))
+
+
 def append_response(result: AppendResult) -> web.Response:
     """201 for a new append, 200 for an idempotent retry."""
     body = AppendResponse(
@@ -128,7 +141,7 @@ def append_response(result: AppendResult) -> web.Response:
     return json_response(body, status=201 if result.created else 200)
 
 
-@routes.post("/v1/streams/{stream_id}/events")
+@routes.post("/v1/streams/{stream_id:[^/]+}/events")
 async def append_events(request: web.Request) -> web.Response:
     """Append events to a stream: typed, authorised, rule-checked, atomic, idempotent by id."""
     principal = principal_of(request)
@@ -138,11 +151,16 @@ async def append_events(request: web.Request) -> web.Response:
     require_json(request)
     body = _append_decoder.decode(await request.read())
     proposed = [
-        Proposed(type=e.type, data=msgspec.json.encode(e.data), id=e.id, metadata=e.metadata)
+        Proposed(
+            type=e.type,
+            data=msgspec.json.encode(e.data),
+            id=None if e.id is None else uuid.UUID(e.id),
+            metadata=e.metadata,
+        )
         for e in body.events
     ]
     result = await request.app[WRITES].write(
-        principal, stream_id, proposed, body.expected_version, request[REQUEST_ID]
+        principal, stream_id, proposed, body.expected_version, origin_of(request)
     )
     return append_response(result)
 
@@ -166,7 +184,7 @@ async def authorize_stream_read(request: web.Request, stream_id: str) -> None:
         raise not_found(f"stream {stream_id!r} does not exist")
 
 
-@routes.get("/v1/streams/{stream_id}")
+@routes.get("/v1/streams/{stream_id:[^/]+}")
 async def read_stream(request: web.Request) -> web.Response:
     """One stream's events in version order."""
     stream_id = validate_stream_id(request.match_info["stream_id"])

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated
 
 import msgspec
 from aiohttp import web
 
 from coord.auth import Role, require_role
-from coord.http.streams import json_response, require_json
+from coord.http.streams import json_response, origin_of, require_json
 from coord.keys import TOKEN_SERVICE
-from coord.middlewares import REQUEST_ID
 from coord.problems import invalid
+from events.ids import parse_canonical_uuid
 
 routes = web.RouteTableDef()
 
@@ -45,7 +44,7 @@ async def create_token(request: web.Request) -> web.Response:
         name=body.name,
         regions=body.regions,
         by=admin,
-        request_id=request[REQUEST_ID],
+        origin=origin_of(request),
     )
     return json_response(issued, status=201)
 
@@ -57,18 +56,17 @@ async def list_tokens(request: web.Request) -> web.Response:
     return json_response({"items": await request.app[TOKEN_SERVICE].list()})
 
 
-@routes.delete("/v1/tokens/{token_id}")
+@routes.delete("/v1/tokens/{token_id:[^/]+}")
 async def revoke_token(request: web.Request) -> web.Response:
     """Revoke a token; it stops working at once (204)."""
     admin = require_role(request, "admin")
-    try:
-        token_id = uuid.UUID(request.match_info["token_id"])
-    except ValueError:
-        raise invalid("token id must be a UUID", "path.token_id") from None
+    token_id = parse_canonical_uuid(request.match_info["token_id"])
+    if token_id is None:
+        raise invalid("token id must be a UUID in lowercase canonical form", "path.token_id")
     reason = None
     if request.can_read_body:
         reason = msgspec.json.decode(await request.read(), type=RevokeToken).reason
     await request.app[TOKEN_SERVICE].revoke(
-        token_id, reason=reason, by=admin, request_id=request[REQUEST_ID]
+        token_id, reason=reason, by=admin, origin=origin_of(request)
     )
     return web.Response(status=204)

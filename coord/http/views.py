@@ -7,7 +7,6 @@ wait for ``min_position`` (read your writes) and answers with ``X-Projection-Pos
 from __future__ import annotations
 
 import contextlib
-import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any, Generic, Literal, TypeVar
@@ -27,6 +26,7 @@ from coord.http.projections import (
     view_response,
 )
 from coord.problems import invalid, not_found
+from events.ids import CanonicalUUID, parse_canonical_uuid
 from events.regions import load_regions
 from projections import activity as activity_model
 from projections import hearings as hearings_model
@@ -121,7 +121,7 @@ class IssueFilterQuery(ViewQuery, kw_only=True):
     severity_max: Annotated[int, msgspec.Meta(ge=1, le=5)] = 5
     from_: TimeParam | None = msgspec.field(default=None, name="from")
     to: TimeParam | None = None
-    hearing: uuid.UUID | None = None
+    hearing: CanonicalUUID | None = None
 
 
 class IssueBoardQuery(IssueFilterQuery, kw_only=True):
@@ -363,7 +363,7 @@ async def recurring(request: web.Request) -> web.Response:
 class ClusterPath(msgspec.Struct, kw_only=True):
     """Path of ``GET /v1/views/issues/recurring/{cluster_id}``."""
 
-    cluster_id: uuid.UUID
+    cluster_id: CanonicalUUID
 
 
 @routes.get("/v1/views/issues/recurring/{cluster_id}")
@@ -432,7 +432,7 @@ async def recommendations_view(request: web.Request) -> web.Response:
         return view_response(RecommendationPage(items=items, next_cursor=cursor), snap)
 
 
-@routes.get("/v1/views/recommendations/{id}")
+@routes.get("/v1/views/recommendations/{id:[^/]+}")
 @_view(
     ViewQuery,
     recommendations.RecommendationItem,
@@ -452,10 +452,10 @@ async def recommendation_view(request: web.Request) -> web.Response:
 
 
 def _uuid(raw: str, field: str) -> str:
-    try:
-        return str(uuid.UUID(raw))
-    except ValueError:
-        raise invalid(f"{field} must be a UUID", field) from None
+    # Only the canonical spelling: views key entities by it, as the stream ids do.
+    if parse_canonical_uuid(raw) is None:
+        raise invalid(f"{field} must be a UUID in lowercase canonical form", field)
+    return raw
 
 
 # --- regions and hearings -------------------------------------------------------------------

@@ -168,7 +168,7 @@ async def test_cannot_cite_hearing_of_another_region(client: Any, tokens: dict[s
 
 
 async def test_server_metadata_cannot_be_forged(client: Any, tokens: dict[str, str]) -> None:
-    """Client values for actor, role, request id, time and node give way to the server's."""
+    """Client metadata lives under `client`; actor, role, request id, time, node: the server's."""
     sid = f"hearing-{new_id()}"
     forged = {
         "actor": {"token_id": "x", "name": "Presiden"},
@@ -195,10 +195,10 @@ async def test_server_metadata_cannot_be_forged(client: Any, tokens: dict[str, s
     assert meta["actor"]["name"] == "KPU Kota Kediri"
     assert meta["actor"]["token_id"] != "x"
     assert meta["role"] == "regional"
-    assert meta["request_id"] == "req-1"
+    assert meta["request_id"] != "req-1" and meta["client_request_id"] == "req-1"
     assert not meta["recorded_at"].startswith("1999")
     assert meta["node_id"] == "local"
-    assert meta["note"] == "kept"
+    assert meta["client"] == forged  # the client's own keys, all of them, apart
     assert not event["recorded_at"].startswith("1999")
 
 

@@ -132,7 +132,7 @@ async def test_v1_sdk_conversion_api(client: Any, national: dict[str, str]) -> N
 async def test_retry_is_idempotent_and_non_uuid_ids_are_derived(
     client: Any, national: dict[str, str]
 ) -> None:
-    """A non-UUID id becomes uuid5(ns, source + "\\n" + id); a retry is 200 and writes nothing."""
+    """A non-UUID id becomes uuid5(caller's namespace, source + "\\n" + id); a retry is 200."""
     sid = f"hearing-{new_id()}"
     ce = event("HearingScheduled", sid, hearing_scheduled(), id="kpu-kediri-0001")
     message = to_structured_event(ce)
@@ -141,7 +141,8 @@ async def test_retry_is_idempotent_and_non_uuid_ids_are_derived(
     assert (first.status, again.status) == (201, 200)
     assert await first.json() == await again.json()
     [stored] = await read(client, sid, national)
-    assert stored["id"] == str(uuid.uuid5(CE_NAMESPACE, f"{SOURCE}\nkpu-kediri-0001"))
+    namespace = uuid.uuid5(CE_NAMESPACE, "local\nnational")  # node id, role, no regions
+    assert stored["id"] == str(uuid.uuid5(namespace, f"{SOURCE}\nkpu-kediri-0001"))
     assert stored["metadata"]["ce_id"] == "kpu-kediri-0001"
 
 

@@ -296,14 +296,18 @@ async def test_health_and_readiness(client: Any) -> None:
     assert resp.status == 200 and (await resp.json())["status"] == "ready"
 
 
-async def test_request_id_is_echoed(client: Any, national: dict[str, str]) -> None:
-    """Each response carries the request id, and it is stamped into the events written."""
+async def test_request_id_is_the_servers(client: Any, national: dict[str, str]) -> None:
+    """The server's request id is in the response and the events; a client's is kept beside."""
     sid = f"hearing-{new_id()}"
     rid = uuid.uuid4().hex
-    await client.post(
+    posted = await client.post(
         f"/v1/streams/{sid}/events",
         headers={**national, "X-Request-ID": rid},
         json=append(0, ("HearingScheduled", hearing_scheduled())),
     )
+    server_id = posted.headers["X-Request-ID"]
+    assert server_id != rid
     resp = await client.get(f"/v1/streams/{sid}", headers=national)
-    assert (await resp.json())["events"][0]["metadata"]["request_id"] == rid
+    meta = (await resp.json())["events"][0]["metadata"]
+    assert meta["request_id"] == server_id
+    assert meta["client_request_id"] == rid

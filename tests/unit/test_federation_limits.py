@@ -3,12 +3,10 @@ checks, overlapping region lists, and derived ids scoped by their home node (iss
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
 from coord.federation import overlaps, worker_shortfalls
-from events.topology import Node, home_scoped
+from events.topology import Node
 
 DEFAULTS = {
     "max_logical_replication_workers": 4,
@@ -76,15 +74,3 @@ def test_overlapping_region_lists_are_refused(
     assert (found is not None) == clash
     if clash:
         assert found is not None and "node 'b'" in found
-
-
-def test_derived_ids_include_the_home_node() -> None:
-    """One client id gives different event ids at two regions, the same one at one region,
-    and a standalone node keeps the id it always gave."""
-    derived = uuid.uuid5(uuid.NAMESPACE_URL, "kpu.go.id\nabc-1")
-    jatim = Node(node_id="jatim", mode="regional", regions=("35",))
-    jateng = Node(node_id="jateng", mode="regional", regions=("33",))
-    assert home_scoped(jatim, derived) != home_scoped(jateng, derived)
-    assert home_scoped(jatim, derived) == home_scoped(jatim, derived)
-    assert home_scoped(jatim, derived) != derived
-    assert home_scoped(Node(node_id="local", mode="standalone"), derived) == derived
