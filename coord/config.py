@@ -48,6 +48,11 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     audit_origin: str | None = None
     signing_key: str | None = None
     audit_checkpoint_interval: float = 1.0
+    # Live feed (SSE) limits, per process: open feeds per token (429 beyond), unsent bytes
+    # held for one client, and how long a client may leave them unread before it is dropped.
+    sse_connections_per_token: int = 8
+    sse_buffer_bytes: int = 256 * 1024
+    sse_stall_timeout: float = 15.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Config:
@@ -90,6 +95,12 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
             values["signing_key"] = signing_key
         if interval := env.get("COORD_AUDIT_CHECKPOINT_INTERVAL"):
             values["audit_checkpoint_interval"] = float(interval)
+        if feeds := env.get("COORD_SSE_CONNECTIONS_PER_TOKEN"):
+            values["sse_connections_per_token"] = int(feeds)
+        if buffer := env.get("COORD_SSE_BUFFER_BYTES"):
+            values["sse_buffer_bytes"] = int(buffer)
+        if stall := env.get("COORD_SSE_STALL_TIMEOUT"):
+            values["sse_stall_timeout"] = float(stall)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 

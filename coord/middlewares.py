@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 
@@ -10,6 +11,7 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from coord.metrics import CLIENT_CLOSED
 from coord.problems import Problem, bad_request, field_from_validation, invalid
 from coord.writes import domain_problem
 from events.errors import DuplicateEventId, InvalidStreamId, SequencingTimeout, WrongExpectedVersion
@@ -49,6 +51,9 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         return response
     except web.HTTPException as e:
         status = e.status
+        raise
+    except asyncio.CancelledError:
+        status = CLIENT_CLOSED
         raise
     finally:
         log.info(

@@ -65,6 +65,7 @@ _REASONS = {
     415: "Unsupported media type",
     421: "Written on the wrong node of a federation (`home_node` names the right one)",
     422: "Invalid request (`field` names the path)",
+    429: "Too many requests or open feeds (see `Retry-After`)",
     500: "Internal error",
     503: "Unavailable (see `Retry-After`)",
 }
