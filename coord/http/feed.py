@@ -12,7 +12,8 @@ in one process (``429`` beyond); at most ``sse_buffer_bytes`` unsent bytes are h
 a client, and one that leaves them unread for ``sse_stall_timeout`` seconds is dropped.
 A feed ends within a second of its token's revocation (the token cache closes it on the
 ``coord_tokens`` notification) and re-checks its token every ``_RECHECK`` seconds in
-case a notification was lost. Once the stream has started, nothing can change its
+case a notification was lost. The heartbeat goes out after ``heartbeat`` seconds without
+a message. Once the stream has started, nothing can change its
 status: a client that went away or was dropped ends it quietly, as a ``200``.
 """
 
@@ -41,7 +42,9 @@ log = structlog.get_logger("coord.feed")
 
 routes = web.RouteTableDef()
 
-_BATCH = 500
+# Events read at once: all of a batch is held while a slow client catches up, and an
+# event may be up to a request body (1 MiB), so keep it small.
+_BATCH = 100
 # Seconds between a feed's own checks that its token still stands (the notification is
 # the fast path; this catches one lost while the listening connection was down).
 _RECHECK = 10.0
@@ -260,24 +263,44 @@ async def _pump(request: web.Request, principal: Principal, after: int, sender: 
     await sender.send(b"retry: 2000\n\n")
     scanned = after  # everything up to here was sent or filtered out
     head = await store.head_position()
-    checked = time.monotonic()
+    checked = quiet_since = time.monotonic()
     while not sender.gone():
         # Bounded by a known head: with a filter, fewer rows than a batch means the
         # whole window (scanned, up_to] was seen, matched or not.
         up_to = max(head, store.head.position)
         batch = await store.read_all(scanned, _BATCH, filters, up_to=up_to)
         if batch:
-            await sender.send(b"".join(sse_message(e) for e in batch))
+            await _send_events(sender, batch)
             scanned = batch[-1].position
+            quiet_since = time.monotonic()
         if len(batch) < _BATCH:
             scanned = max(scanned, up_to)
-            if not await _wait_beyond(store, scanned, heartbeat, sender):
-                await sender.send(b": heartbeat\n\n")
+            now = time.monotonic()
+            wait = min(quiet_since + heartbeat, checked + _RECHECK) - now
+            if not await _wait_beyond(store, scanned, wait, sender):
+                if time.monotonic() >= quiet_since + heartbeat:
+                    await sender.send(b": heartbeat\n\n")
+                    quiet_since = time.monotonic()
             head = store.head.position
-        if time.monotonic() - checked >= _RECHECK:
+        if time.monotonic() >= checked + _RECHECK:
             checked = time.monotonic()
             await tokens.check_feeds(principal.token_id)
     return "client_gone"
+
+
+async def _send_events(sender: _Sender, batch: list[RecordedEvent]) -> None:
+    """Encode and send a batch a few messages at a time (not all of it as one copy)."""
+    pending: list[bytes] = []
+    size = 0
+    for event in batch:
+        message = sse_message(event)
+        pending.append(message)
+        size += len(message)
+        if size >= _SLICE:
+            await sender.send(b"".join(pending))
+            pending, size = [], 0
+    if pending:
+        await sender.send(b"".join(pending))
 
 
 async def _wait_beyond(store: EventStore, position: int, timeout: float, sender: _Sender) -> bool:
