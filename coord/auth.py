@@ -204,6 +204,7 @@ class TokenCache:
             log.warning("token_check.failed", token_id=token_id, error=str(e))
             active = False
         if not active:
+            self.forget([token_id])  # a lost notice left it cached: no longer
             for feed in list(self._feeds.get(token_id, ())):
                 feed.revoke()
 

@@ -155,6 +155,25 @@ async def test_revocation_closes_open_feed_within_a_second(serve: Any) -> None:
         assert again.status == 401
 
 
+async def test_lost_notice_is_caught_by_the_recheck(serve: Any, monkeypatch: Any) -> None:
+    """A revocation whose NOTIFY never came still ends the feed at the next re-check."""
+    monkeypatch.setattr("coord.http.feed._RECHECK", 0.5)
+    async with serve(background=False) as s:
+        watched, watched_id = await s.token("national")
+        resp = await s.get(STREAM, headers=bearer(watched))
+        assert await resp.content.readline() == b"retry: 2000\n"
+        # Revoked behind coord's back: no event, no notification.
+        await s.app[TOKENS]._pool.execute(
+            "UPDATE access_tokens SET revoked_at = now() WHERE token_id = $1::text::uuid",
+            watched_id,
+        )
+        started = time.monotonic()
+        await read_until_end(resp, 5)
+        assert time.monotonic() - started < 2.0
+        # ... and the process no longer takes the token from its cache.
+        assert (await s.request("GET", "/v1/events", headers=bearer(watched))).status == 401
+
+
 async def test_notice_for_a_live_token_keeps_its_feed(serve: Any, database_url: str) -> None:
     """`coord_tokens` also carries replicated grants: a notice alone closes nothing."""
     async with serve(background=False) as s:
