@@ -24,6 +24,7 @@ from events.leaf import event_leaf_hash
 from events.notes import Verifier, generate_signer, verify_checkpoint
 from events.records import NewEvent
 from tests.conftest import bearer
+from tests.ids import sid
 
 SIGNER = generate_signer("coord.test/api")
 
@@ -70,7 +71,7 @@ async def auditor(app_client: Any, token_for: Any) -> dict[str, str]:
 
 async def test_public_key_and_checkpoint_verify(app_client: Any, auditor: dict[str, str]) -> None:
     """The published vkey verifies the published checkpoint, which matches the tree head."""
-    await append(app_client, "issue-a", 5)
+    await append(app_client, sid("issue", "a"), 5)
     key = await (await app_client.get("/v1/audit/public-key", headers=auditor)).json()
     assert key == {
         "origin": SIGNER.name,
@@ -94,7 +95,7 @@ async def test_public_key_and_checkpoint_verify(app_client: Any, auditor: dict[s
 
 async def test_inclusion_and_consistency_proofs(app_client: Any, auditor: dict[str, str]) -> None:
     """An event's inclusion proof and a consistency proof across more appends both verify."""
-    ids = await append(app_client, "issue-p", 6)
+    ids = await append(app_client, sid("issue", "p"), 6)
     old = await head_at_least(app_client, auditor, POSITIONS[ids[-1]])
     resp = await app_client.get(
         f"/v1/audit/proof/inclusion?event_id={ids[3]}&tree_size={old['tree_size']}",
@@ -110,7 +111,7 @@ async def test_inclusion_and_consistency_proofs(app_client: Any, auditor: dict[s
         [base64.b64decode(h) for h in proof["audit_path"]],
         base64.b64decode(old["root_hash"]),
     )
-    more = await append(app_client, "issue-p", 11)
+    more = await append(app_client, sid("issue", "p"), 11)
     new = await head_at_least(app_client, auditor, POSITIONS[more[-1]])
     resp = await app_client.get(
         f"/v1/audit/proof/consistency?first={old['tree_size']}&second={new['tree_size']}",
@@ -137,13 +138,17 @@ async def test_inclusion_and_consistency_proofs(app_client: Any, auditor: dict[s
 
 async def test_roles(app_client: Any, token_for: Any) -> None:
     """Auditor and national read; regional only gets proofs of its own regions' events."""
-    own = await append(app_client, "issue-r1", 1, region="35.71")
-    other = await append(app_client, "issue-r2", 1, region="11.01")
+    own = await append(app_client, sid("issue", "r1"), 1, region="35.71")
+    other = await append(app_client, sid("issue", "r2"), 1, region="11.01")
     auditor = bearer(await token_for(app_client, "auditor"))
     await head_at_least(app_client, auditor, 2)
     national = bearer(await token_for(app_client, "national"))
     regional = bearer(await token_for(app_client, "regional", ["35.71"]))
-    for path in ("/v1/audit/checkpoint", "/v1/audit/export", "/v1/audit/streams/issue-r1"):
+    for path in (
+        "/v1/audit/checkpoint",
+        "/v1/audit/export",
+        f"/v1/audit/streams/{sid('issue', 'r1')}",
+    ):
         assert (await app_client.get(path)).status == 401
         assert (await app_client.get(path, headers=regional)).status == 403
         assert (await app_client.get(path, headers=national)).status == 200
@@ -157,23 +162,25 @@ async def test_roles(app_client: Any, token_for: Any) -> None:
 
 async def test_stream_trail(app_client: Any, auditor: dict[str, str]) -> None:
     """The trail lists every event of a stream with position, leaf index and leaf hash."""
-    ids = await append(app_client, "issue-t", 3)
+    ids = await append(app_client, sid("issue", "t"), 3)
     await head_at_least(app_client, auditor, POSITIONS[ids[-1]])
-    resp = await app_client.get("/v1/audit/streams/issue-t", headers=auditor)
+    resp = await app_client.get(f"/v1/audit/streams/{sid('issue', 't')}", headers=auditor)
     body = await resp.json()
     assert [e["version"] for e in body["events"]] == [1, 2, 3]
     assert [e["leaf_index"] for e in body["events"]] == [POSITIONS[i] - 1 for i in ids]
     assert [e["position"] for e in body["events"]] == [POSITIONS[i] for i in ids]
     assert all(e["leaf_hash"] for e in body["events"])
-    assert (await app_client.get("/v1/audit/streams/issue-none", headers=auditor)).status == 404
+    assert (
+        await app_client.get(f"/v1/audit/streams/{sid('issue', 'none')}", headers=auditor)
+    ).status == 404
 
 
 async def test_export_verifies_offline(
     app_client: Any, auditor: dict[str, str], tmp_path: Path, capsys: Any
 ) -> None:
     """The NDJSON export plus the checkpoint verify with `coord verify`, no service needed."""
-    await append(app_client, "issue-e", 4)
-    await append(app_client, "issue-f", 9)
+    await append(app_client, sid("issue", "e"), 4)
+    await append(app_client, sid("issue", "f"), 9)
     head = await head_at_least(app_client, auditor, 13)
     resp = await app_client.get("/v1/audit/export", headers=auditor)
     assert resp.status == 200 and resp.content_type == "application/x-ndjson"
@@ -215,7 +222,7 @@ async def test_cli_export_downloads_export_and_checkpoint(
     app_client: Any, auditor: dict[str, str], tmp_path: Path, capsys: Any
 ) -> None:
     """`coord export --out F --checkpoint-out C` writes files that `coord verify` accepts."""
-    ids = await append(app_client, "issue-x", 5)
+    ids = await append(app_client, sid("issue", "x"), 5)
     await head_at_least(app_client, auditor, POSITIONS[ids[-1]])
     args = argparse.Namespace(
         command="export",
@@ -251,7 +258,7 @@ async def test_cli_checks_inclusion_and_consistency_proofs(
     app_client: Any, auditor: dict[str, str], tmp_path: Path, capsys: Any
 ) -> None:
     """`coord verify --inclusion` and `--consistency` accept the API's proofs, reject forgeries."""
-    ids = await append(app_client, "issue-v", 3)
+    ids = await append(app_client, sid("issue", "v"), 3)
     old = await head_at_least(app_client, auditor, POSITIONS[ids[-1]])
     (tmp_path / "old").write_text(old["checkpoint"])
     proof = await app_client.get(f"/v1/audit/proof/inclusion?event_id={ids[1]}", headers=auditor)
@@ -270,7 +277,7 @@ async def test_cli_checks_inclusion_and_consistency_proofs(
     (tmp_path / "forged.json").write_bytes(msgspec.json.encode(forged))
     assert main([*inc, "--event", str(tmp_path / "forged.json")]) == 1
 
-    more = await append(app_client, "issue-v", 4)
+    more = await append(app_client, sid("issue", "v"), 4)
     new = await head_at_least(app_client, auditor, POSITIONS[more[-1]])
     (tmp_path / "new").write_text(new["checkpoint"])
     resp = await app_client.get(

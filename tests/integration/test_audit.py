@@ -19,6 +19,7 @@ from events.audit_log import AuditLog, TreeBuilder, event_leaf, root_at
 from events.notes import Signer, generate_signer, verify_checkpoint
 from events.records import NewEvent
 from events.store import EventStore
+from tests.ids import sid
 
 SIGNER = generate_signer("coord.test/audit")
 
@@ -76,7 +77,7 @@ async def log_leaves(pool: asyncpg.Pool) -> list[bytes]:
     return [event_leaf(r) for r in rows]
 
 
-async def append_many(store: EventStore, n: int, stream: str = "issue-a") -> None:
+async def append_many(store: EventStore, n: int, stream: str = sid("issue", "a")) -> None:
     """Append `n` events in appends of varying size."""
     rng = random.Random(n)
     done = 0
@@ -143,7 +144,7 @@ async def test_proofs_at_random_larger_sizes(
     audit = AuditLog(pool, SIGNER)
     async with running_builder(store, database_url, batch_size=97):
         for k in range(6):
-            await store.append(f"issue-{k}", [ev(i=i) for i in range(200)], 0)
+            await store.append(sid("issue", f"{k}"), [ev(i=i) for i in range(200)], 0)
         await wait_for_tree(audit, 1200, signed=False)
     leaves = await log_leaves(pool)
     acc = merkle.RootAccumulator()
@@ -172,7 +173,7 @@ async def test_builder_resumes_from_the_stored_tree(
         await append_many(store, 21)
         await wait_for_tree(audit, 21)
     old = await audit.checkpoint()
-    await append_many(store, 13, "issue-b")
+    await append_many(store, 13, sid("issue", "b"))
     async with running_builder(store, database_url):
         await wait_for_tree(audit, 34)
     new = await audit.checkpoint()
@@ -206,7 +207,7 @@ async def test_checkpoints_are_published_while_events_arrive(
     audit = AuditLog(pool, SIGNER)
     async with running_builder(store, database_url, checkpoint_interval=0.2):
         for i in range(8):
-            await store.append("issue-c", [ev(i=i)], "any")
+            await store.append(sid("issue", "c"), [ev(i=i)], "any")
             await asyncio.sleep(0.1)
         await wait_for_tree(audit, 8)
     count = await pool.fetchval("SELECT count(*) FROM audit_checkpoints")
@@ -229,7 +230,7 @@ async def test_audit_tables_are_insert_only(
     """The tree and the checkpoints refuse UPDATE, DELETE and TRUNCATE."""
     audit = AuditLog(pool, SIGNER)
     async with running_builder(store, database_url):
-        await store.append("issue-i", [ev()], 0)
+        await store.append(sid("issue", "i"), [ev()], 0)
         await wait_for_tree(audit, 1)
     with pytest.raises(asyncpg.InsufficientPrivilegeError, match="immutable"):
         await pool.execute(statement)

@@ -14,6 +14,7 @@ from coord import db
 from events.log_reader import COLUMNS, LogReader, LogReadFailed
 from events.records import NewEvent
 from events.store import EventStore
+from tests.ids import sid
 
 
 def statement(n: int) -> NewEvent:
@@ -26,7 +27,7 @@ async def fill(store: EventStore, streams: int, per_stream: int) -> int:
     """Append `streams` streams of `per_stream` events; return the head position."""
     for s in range(streams):
         events = [statement(s * per_stream + i) for i in range(per_stream)]
-        await store.append(f"hearing-{uuid.uuid4()}", events, 0, region_code="35.71")
+        await store.append(sid("hearing", f"{uuid.uuid4()}"), events, 0, region_code="35.71")
     return await store.head_position()
 
 

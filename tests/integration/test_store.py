@@ -16,6 +16,7 @@ from events.errors import DuplicateEventId, WrongExpectedVersion
 from events.records import NewEvent
 from events.store import EventStore, ReadFilter
 from tests.conftest import running_store
+from tests.ids import sid
 
 
 def ev(type_: str = "Noted", **data: Any) -> NewEvent:
@@ -32,13 +33,13 @@ async def count_events(pool: asyncpg.Pool, stream_id: str | None = None) -> int:
 
 async def test_versions_and_positions_are_dense(store: EventStore) -> None:
     """Events get versions 1..n in their stream and dense global positions in append order."""
-    a = await store.append("hearing-a", [ev(), ev(), ev()], 0)
-    b = await store.append("hearing-b", [ev()], 0)
-    c = await store.append("hearing-a", [ev()], 3)
+    a = await store.append(sid("hearing", "a"), [ev(), ev(), ev()], 0)
+    b = await store.append(sid("hearing", "b"), [ev()], 0)
+    c = await store.append(sid("hearing", "a"), [ev()], 3)
     assert (a.first_version, a.last_version, a.first_position, a.last_position) == (1, 3, 1, 3)
     assert (b.first_version, b.first_position) == (1, 4)
     assert (c.first_version, c.first_position) == (4, 5)
-    events = await store.read_stream("hearing-a")
+    events = await store.read_stream(sid("hearing", "a"))
     assert [e.version for e in events] == [1, 2, 3, 4]
     assert [e.position for e in events] == [1, 2, 3, 5]
     assert [e.position for e in await store.read_all()] == [1, 2, 3, 4, 5]
@@ -46,8 +47,8 @@ async def test_versions_and_positions_are_dense(store: EventStore) -> None:
 
 async def test_read_stream_from_version_and_limit(store: EventStore) -> None:
     """read_stream starts at from_version and returns at most limit events."""
-    await store.append("issue-x", [ev(n=i) for i in range(5)], 0)
-    page = await store.read_stream("issue-x", from_version=2, limit=2)
+    await store.append(sid("issue", "x"), [ev(n=i) for i in range(5)], 0)
+    page = await store.read_stream(sid("issue", "x"), from_version=2, limit=2)
     assert [e.version for e in page] == [2, 3]
     assert [msgspec.json.decode(e.data) for e in page] == [{"n": 1}, {"n": 2}]
 
@@ -61,19 +62,19 @@ async def test_wrong_expected_version_writes_nothing(
 ) -> None:
     """A mismatched expected version raises with the actual version and stores nothing."""
     if existing:
-        await store.append("issue-v", [ev() for _ in range(existing)], 0)
+        await store.append(sid("issue", "v"), [ev() for _ in range(existing)], 0)
     with pytest.raises(WrongExpectedVersion) as info:
-        await store.append("issue-v", [ev()], expected)
+        await store.append(sid("issue", "v"), [ev()], expected)
     assert info.value.actual == actual
     assert info.value.expected == expected
-    assert await count_events(pool, "issue-v") == existing
+    assert await count_events(pool, sid("issue", "v")) == existing
 
 
 async def test_any_and_exists(store: EventStore) -> None:
     """'any' appends to new or existing streams; 'exists' only to existing ones."""
-    r1 = await store.append("issue-any", [ev()], "any")
-    r2 = await store.append("issue-any", [ev()], "any")
-    r3 = await store.append("issue-any", [ev()], "exists")
+    r1 = await store.append(sid("issue", "any"), [ev()], "any")
+    r2 = await store.append(sid("issue", "any"), [ev()], "any")
+    r3 = await store.append(sid("issue", "any"), [ev()], "exists")
     assert [r1.first_version, r2.first_version, r3.first_version] == [1, 2, 3]
 
 
@@ -81,9 +82,9 @@ async def test_append_is_atomic(store: EventStore, pool: asyncpg.Pool) -> None:
     """If one event of an append cannot be stored, none is (here: a repeated id in the batch)."""
     e = ev()
     with pytest.raises(DuplicateEventId):
-        await store.append("issue-atomic", [ev(), e, e], 0)
+        await store.append(sid("issue", "atomic"), [ev(), e, e], 0)
     assert await count_events(pool) == 0
-    assert await store.stream_version("issue-atomic") == 0
+    assert await store.stream_version(sid("issue", "atomic")) == 0
 
 
 async def test_idempotent_retry_returns_original_result(
@@ -91,10 +92,10 @@ async def test_idempotent_retry_returns_original_result(
 ) -> None:
     """Re-appending the same ids to the same stream returns the first result and writes nothing."""
     events = [ev(n=1), ev(n=2)]
-    first = await store.append("issue-idem", events, 0)
-    await store.append("issue-other", [ev()], 0)
+    first = await store.append(sid("issue", "idem"), events, 0)
+    await store.append(sid("issue", "other"), [ev()], 0)
     for expected in (0, "any"):
-        again = await store.append("issue-idem", events, expected)
+        again = await store.append(sid("issue", "idem"), events, expected)
         assert again.created is False
         assert (again.first_version, again.last_version) == (1, 2)
         assert (again.first_position, again.last_position) == (
@@ -109,15 +110,19 @@ async def test_same_id_with_other_content_or_stream_conflicts(
 ) -> None:
     """An event id already stored with other data, type, or in another stream is a conflict."""
     e = ev(n=1)
-    await store.append("issue-dup", [e], 0)
+    await store.append(sid("issue", "dup"), [e], 0)
     with pytest.raises(DuplicateEventId, match="other data"):
-        await store.append("issue-dup", [NewEvent(id=e.id, type=e.type, data=b'{"n": 2}')], 0)
+        await store.append(
+            sid("issue", "dup"), [NewEvent(id=e.id, type=e.type, data=b'{"n": 2}')], 0
+        )
     with pytest.raises(DuplicateEventId, match="another type"):
-        await store.append("issue-dup", [NewEvent(id=e.id, type="Other", data=e.data)], 0)
+        await store.append(sid("issue", "dup"), [NewEvent(id=e.id, type="Other", data=e.data)], 0)
     with pytest.raises(DuplicateEventId, match="stream"):
-        await store.append("issue-elsewhere", [e], 0)
+        await store.append(sid("issue", "elsewhere"), [e], 0)
     with pytest.raises(DuplicateEventId):
-        await store.append("issue-dup", [e, ev()], 0)  # a retry that grew: not the same append
+        await store.append(
+            sid("issue", "dup"), [e, ev()], 0
+        )  # a retry that grew: not the same append
     assert await count_events(pool) == 1
 
 
@@ -127,7 +132,7 @@ async def test_racing_writers_one_wins(store: EventStore, pool: asyncpg.Pool) ->
 
     async def write(i: int) -> str:
         try:
-            await store.append("hearing-race", [ev(writer=i), ev(writer=i)], 0)
+            await store.append(sid("hearing", "race"), [ev(writer=i), ev(writer=i)], 0)
             return "won"
         except WrongExpectedVersion as e:
             assert e.actual == 2
@@ -136,7 +141,7 @@ async def test_racing_writers_one_wins(store: EventStore, pool: asyncpg.Pool) ->
     outcomes = await asyncio.gather(*(write(i) for i in range(writers)))
     assert outcomes.count("won") == 1
     assert outcomes.count("conflict") == writers - 1
-    rows = await pool.fetch("SELECT data FROM events WHERE stream_id = 'hearing-race'")
+    rows = await pool.fetch("SELECT data FROM events WHERE stream_id = $1", sid("hearing", "race"))
     assert len(rows) == 2
     assert len({msgspec.json.decode(r["data"])["writer"] for r in rows}) == 1
 
@@ -144,10 +149,10 @@ async def test_racing_writers_one_wins(store: EventStore, pool: asyncpg.Pool) ->
 async def test_racing_any_writers_all_land_in_order(store: EventStore) -> None:
     """Writers with 'any' on one stream all land, each at a distinct version."""
     results = await asyncio.gather(
-        *(store.append("hearing-any", [ev(i=i)], "any") for i in range(20))
+        *(store.append(sid("hearing", "any"), [ev(i=i)], "any") for i in range(20))
     )
     assert sorted(r.first_version for r in results) == list(range(1, 21))
-    events = await store.read_stream("hearing-any")
+    events = await store.read_stream(sid("hearing", "any"))
     # Stream order and global order agree.
     assert [e.position for e in events] == sorted(e.position for e in events)
 
@@ -168,7 +173,7 @@ async def test_reader_never_skips_with_slow_committers(
                     batch = [ev(w=w, i=i) for _ in range(rng.randint(1, 3))]
                     tx = conn.transaction()
                     await tx.start()
-                    got = await store.insert(conn, f"issue-w{w}", batch, -1)  # -1: "any"
+                    got = await store.insert(conn, sid("issue", f"w{w}"), batch, -1)  # -1: "any"
                     # Hold the transaction open a random while: later sequence
                     # numbers commit first, the case a naive reader gets wrong.
                     await asyncio.sleep(rng.random() * 0.03)
@@ -207,22 +212,24 @@ async def test_reader_never_skips_with_slow_committers(
 
 async def test_read_all_filters(store: EventStore) -> None:
     """read_all filters by event type, stream category and region, keeping global order."""
-    await store.append("hearing-1", [ev("HearingScheduled")], 0, region_code="35.71")
-    await store.append("issue-1", [ev("IssueRaised")], 0, region_code="35.71")
-    await store.append("issue-2", [ev("IssueRaised")], 0, region_code="11.01")
-    await store.append("issue-1", [ev("IssueWithdrawn")], 1, region_code="35.71")
+    await store.append(sid("hearing", "1"), [ev("HearingScheduled")], 0, region_code="35.71")
+    await store.append(sid("issue", "1"), [ev("IssueRaised")], 0, region_code="35.71")
+    await store.append(sid("issue", "2"), [ev("IssueRaised")], 0, region_code="11.01")
+    await store.append(sid("issue", "1"), [ev("IssueWithdrawn")], 1, region_code="35.71")
 
     async def ids(f: ReadFilter) -> list[tuple[str, str]]:
         return [(e.stream_id, e.type) for e in await store.read_all(0, 100, f)]
 
     assert await ids(ReadFilter(types=["IssueRaised"])) == [
-        ("issue-1", "IssueRaised"),
-        ("issue-2", "IssueRaised"),
+        (sid("issue", "1"), "IssueRaised"),
+        (sid("issue", "2"), "IssueRaised"),
     ]
-    assert await ids(ReadFilter(categories=["hearing"])) == [("hearing-1", "HearingScheduled")]
+    assert await ids(ReadFilter(categories=["hearing"])) == [
+        (sid("hearing", "1"), "HearingScheduled")
+    ]
     assert await ids(ReadFilter(regions=["35.71"], categories=["issue"])) == [
-        ("issue-1", "IssueRaised"),
-        ("issue-1", "IssueWithdrawn"),
+        (sid("issue", "1"), "IssueRaised"),
+        (sid("issue", "1"), "IssueWithdrawn"),
     ]
     assert [e.position for e in await store.read_all(2, 1)] == [3]
 
@@ -242,7 +249,7 @@ async def test_database_refuses_changes(
     store: EventStore, pool: asyncpg.Pool, statement: str
 ) -> None:
     """UPDATE, DELETE and TRUNCATE on the event tables fail, even for the owner."""
-    await store.append("issue-imm", [ev()], 0)
+    await store.append(sid("issue", "imm"), [ev()], 0)
     with pytest.raises(asyncpg.InsufficientPrivilegeError, match="immutable"):
         await pool.execute(statement)
     assert await count_events(pool) == 1
@@ -250,7 +257,7 @@ async def test_database_refuses_changes(
 
 async def test_subscribe_catches_up_then_follows_live(store: EventStore) -> None:
     """subscribe yields past events, then new ones as they are appended, in order."""
-    await store.append("issue-s", [ev(), ev()], 0)
+    await store.append(sid("issue", "s"), [ev(), ev()], 0)
     got: list[int] = []
 
     async def follow() -> None:
@@ -262,14 +269,14 @@ async def test_subscribe_catches_up_then_follows_live(store: EventStore) -> None
     task = asyncio.create_task(follow())
     await asyncio.sleep(0.05)
     for _ in range(3):
-        await store.append("issue-s", [ev()], "any")
+        await store.append(sid("issue", "s"), [ev()], "any")
     await asyncio.wait_for(task, 5)
     assert got == [1, 2, 3, 4, 5]
 
 
 async def test_subscribe_with_filter_is_live(store: EventStore) -> None:
     """A filtered subscription skips non-matching events and still wakes for new matches."""
-    await store.append("hearing-f", [ev()], 0)
+    await store.append(sid("hearing", "f"), [ev()], 0)
     got: list[str] = []
 
     async def follow() -> None:
@@ -279,12 +286,12 @@ async def test_subscribe_with_filter_is_live(store: EventStore) -> None:
                 return
 
     task = asyncio.create_task(follow())
-    await store.append("issue-f1", [ev()], 0)
+    await store.append(sid("issue", "f1"), [ev()], 0)
     await asyncio.sleep(0.05)
-    await store.append("hearing-f", [ev()], 1)
-    await store.append("issue-f2", [ev()], 0)
+    await store.append(sid("hearing", "f"), [ev()], 1)
+    await store.append(sid("issue", "f2"), [ev()], 0)
     await asyncio.wait_for(task, 5)
-    assert got == ["issue-f1", "issue-f2"]
+    assert got == [sid("issue", "f1"), sid("issue", "f2")]
 
 
 async def test_subscribe_survives_dropped_connections(
@@ -300,7 +307,7 @@ async def test_subscribe_survives_dropped_connections(
                 return
 
     task = asyncio.create_task(follow())
-    await store.append("issue-d", [ev(), ev()], 0)
+    await store.append(sid("issue", "d"), [ev(), ev()], 0)
     await asyncio.sleep(0.1)
     # Terminate every other backend (listener, sequencer, pooled connections).
     async with pool.acquire() as conn:
@@ -311,8 +318,8 @@ async def test_subscribe_survives_dropped_connections(
     await pool.expire_connections()
     for _ in range(20):
         try:
-            await store.append("issue-d", [ev()], "any")
-            if (await store.stream_version("issue-d")) >= 6:
+            await store.append(sid("issue", "d"), [ev()], "any")
+            if (await store.stream_version(sid("issue", "d"))) >= 6:
                 break
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
             await asyncio.sleep(0.2)
@@ -326,7 +333,7 @@ async def test_sequencer_failover(pool: asyncpg.Pool, database_url: str) -> None
         running_store(pool, database_url) as first,
         running_store(pool, database_url) as second,
     ):
-        await first.append("issue-fo", [ev()], 0)
+        await first.append(sid("issue", "fo"), [ev()], 0)
         leader, follower = (first, second) if first._sequencer.is_leader else (second, first)  # type: ignore[union-attr]
         assert leader._sequencer.is_leader and not follower._sequencer.is_leader  # type: ignore[union-attr]
         # Drop the leader's lock-holding connection: its advisory lock goes with it.
@@ -334,7 +341,7 @@ async def test_sequencer_failover(pool: asyncpg.Pool, database_url: str) -> None
             "SELECT pg_terminate_backend(pid) FROM pg_locks "
             "WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid()"
         )
-        result = await follower.append("issue-fo", [ev()], 1)
+        result = await follower.append(sid("issue", "fo"), [ev()], 1)
         assert (result.first_version, result.first_position) == (2, 2)
 
 
@@ -373,10 +380,10 @@ async def test_no_sequencer_times_out_then_retry_is_idempotent(
     lonely = EventStore(pool, LogHead(connect), None, sequencing_timeout=0.2)
     events = [ev(n=1), ev(n=2)]
     with pytest.raises(SequencingTimeout):
-        await lonely.append("issue-late", events, 0)
-    assert await count_events(pool, "issue-late") == 2  # stored, waiting for positions
+        await lonely.append(sid("issue", "late"), events, 0)
+    assert await count_events(pool, sid("issue", "late")) == 2  # stored, waiting for positions
     async with running_store(pool, database_url) as store:
-        again = await store.append("issue-late", events, 0)
+        again = await store.append(sid("issue", "late"), events, 0)
     assert again.created is False
     assert (again.first_position, again.last_position) == (1, 2)
 
@@ -386,22 +393,22 @@ async def test_group_commit_keeps_each_append_atomic_and_its_own(
 ) -> None:
     """New-stream appends share commits; collisions and retries still get their own answer."""
     taken = ev()
-    await store.append("issue-taken", [taken], 0)
+    await store.append(sid("issue", "taken"), [taken], 0)
     retry = [ev(), ev()]
-    first = await store.append("issue-retry", retry, 0)
+    first = await store.append(sid("issue", "retry"), retry, 0)
 
     async def attempt(i: int) -> str:
         try:
             if i % 10 == 3:  # a stream that exists already
-                await store.append("issue-taken", [ev()], 0)
+                await store.append(sid("issue", "taken"), [ev()], 0)
             elif i % 10 == 7:  # an idempotent retry of a whole append
-                again = await store.append("issue-retry", retry, 0)
+                again = await store.append(sid("issue", "retry"), retry, 0)
                 assert again.created is False and again.last_position == first.last_position
                 return "retried"
             elif i % 10 == 9:  # two appends racing to open the same new stream
-                await store.append(f"issue-pair-{i // 20}", [ev(), ev()], 0)
+                await store.append(sid("issue", f"pair-{i // 20}"), [ev(), ev()], 0)
             else:
-                result = await store.append(f"issue-n{i}", [ev(i=i), ev(i=i)], 0)
+                result = await store.append(sid("issue", f"n{i}"), [ev(i=i), ev(i=i)], 0)
                 assert result.last_position - result.first_position == 1
             return "ok"
         except WrongExpectedVersion:
@@ -412,8 +419,8 @@ async def test_group_commit_keeps_each_append_atomic_and_its_own(
     assert outcomes.count("conflict") == 20 + 10  # every "taken", one of each pair
     rows = await pool.fetch("SELECT stream_id, count(*) AS n FROM events GROUP BY stream_id")
     counts = {r["stream_id"]: r["n"] for r in rows}
-    assert counts["issue-taken"] == 1 and counts["issue-retry"] == 2
-    assert all(counts[f"issue-pair-{k}"] == 2 for k in range(10))
+    assert counts[sid("issue", "taken")] == 1 and counts[sid("issue", "retry")] == 2
+    assert all(counts[sid("issue", f"pair-{k}")] == 2 for k in range(10))
     assert sum(counts.values()) == 1 + 2 + 20 + 2 * 140
     positions = [e.position for e in await store.read_all(0, 10_000)]
     assert positions == list(range(1, len(positions) + 1)) and len(positions) == 303
