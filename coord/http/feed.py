@@ -31,6 +31,7 @@ from aiohttp.abc import AbstractStreamWriter
 
 from coord.apidoc import Body, documented
 from coord.auth import TOKENS, Principal, principal_of
+from coord.http.params import MAX_QUERY_INT, int_param
 from coord.http.streams import event_out
 from coord.keys import CONFIG, PROJECTIONS, STORE
 from coord.problems import Problem, invalid
@@ -52,7 +53,6 @@ _RECHECK = 10.0
 _SLICE = 16 * 1024
 # Chunked transfer framing around a slice: hex length and two CRLFs.
 _FRAMING = 16
-_INT64_MAX = 2**63 - 1
 _DIGITS = re.compile(r"[0-9]{1,19}")
 
 
@@ -68,7 +68,7 @@ def sse_message(event: RecordedEvent) -> bytes:
 
 _After = Annotated[
     int,
-    msgspec.Meta(ge=0, le=_INT64_MAX, description="Send the events after this global position."),
+    msgspec.Meta(ge=0, le=MAX_QUERY_INT, description="Send the events after this global position."),
 ]
 
 
@@ -97,15 +97,16 @@ _SSE = Annotated[
 
 
 def _start(request: web.Request) -> int:
-    """The position to start after: a decimal int64, checked before the stream starts."""
-    if header := request.headers.get("Last-Event-ID"):
-        raw, field = header, "header.Last-Event-ID"
-    else:
-        raw, field = request.query.get("after", "0"), "query.after"
-    raw = raw.strip(" \t")
-    if not _DIGITS.fullmatch(raw) or int(raw) > _INT64_MAX:
-        raise invalid(f"must be a position: a whole number from 0 to {_INT64_MAX}", field)
-    return int(raw)
+    """The position to start after, checked before the stream starts (422 otherwise)."""
+    header = request.headers.get("Last-Event-ID", "").strip(" \t")
+    if not header:
+        return int_param(request, "after", 0)
+    if not _DIGITS.fullmatch(header) or int(header) > MAX_QUERY_INT:
+        raise invalid(
+            f"must be a position: a whole number from 0 to {MAX_QUERY_INT}",
+            "header.Last-Event-ID",
+        )
+    return int(header)
 
 
 class _Dropped(Exception):
