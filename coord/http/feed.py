@@ -31,6 +31,7 @@ from aiohttp.abc import AbstractStreamWriter
 
 from coord.apidoc import Body, documented
 from coord.auth import TOKENS, Principal, principal_of
+from coord.availability import unavailable_reason
 from coord.http.params import MAX_QUERY_INT, int_param
 from coord.http.streams import event_out
 from coord.keys import CONFIG, PROJECTIONS, STORE
@@ -229,11 +230,13 @@ async def event_stream(request: web.Request) -> web.StreamResponse:
     except Exception as e:
         if not response.prepared:
             raise  # nothing sent yet: the problems middleware answers
-        ended = _ending(e, feed.revoked)
+        ended = _ending(e, feed.revoked, sender is None or sender.gone())
+        # The status line is out: all that is left is to end the stream and say why.
         if ended == "failed":
-            # The status line is out: all that is left is to end the stream and say why.
             log.exception("feed.failed", token_id=principal.token_id)
-        if ended in ("failed", "slow_client") and sender is not None:
+        elif ended == "database":
+            log.warning("feed.database_unavailable", reason=unavailable_reason(e), error=str(e))
+        if ended in ("failed", "database", "slow_client") and sender is not None:
             sender.abort()
     finally:
         tokens.close_feed(feed)
@@ -241,15 +244,17 @@ async def event_stream(request: web.Request) -> web.StreamResponse:
     return response
 
 
-def _ending(exc: Exception, revoked: bool) -> str:
+def _ending(exc: Exception, revoked: bool, client_gone: bool) -> str:
     """Why a started feed ended, from the exception that ended it."""
     match exc:
         case TimeoutError() if revoked:
             return "revoked"
         case _Dropped():
             return "slow_client"
-        case ConnectionError():
+        case ConnectionError() if client_gone:
             return "client_gone"
+    if unavailable_reason(exc) is not None:
+        return "database"  # clients reconnect and resume once it serves again
     return "failed"
 
 
