@@ -11,10 +11,15 @@ revoking transaction (or by the replication trigger, for a revocation made at th
 hub). A notification is never the only safeguard (issue 17): the whole cache is
 dropped whenever the listening connection is (re-)established, since anything
 sent while it was down is lost, and every entry expires after a bounded lifetime.
+
+The cache also keeps the open live feeds (`/v1/events/stream`) of each token: a
+revocation notice for a token that has feeds open makes the cache ask the database
+once, and if the token is indeed revoked, every such feed of this process is closed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 import time
@@ -24,11 +29,14 @@ from typing import Literal
 
 import asyncpg
 import msgspec
+import structlog
 from aiohttp import web
 
 from coord.problems import Problem
 from coord.ratelimit import RATE_LIMITS, client_key, too_many
 from events.regions import Regions, covers, load_regions
+
+log = structlog.get_logger("coord.auth")
 
 Role = Literal["regional", "national", "auditor", "admin"]
 ROLES: tuple[Role, ...] = ("regional", "national", "auditor", "admin")
@@ -89,6 +97,31 @@ _LOOKUP = (
 )
 
 
+_ACTIVE = "SELECT 1 FROM access_tokens WHERE token_id = $1 AND revoked_at IS NULL"
+
+
+class OpenFeed:
+    """One open live feed of a token, registered with the cache while it is open."""
+
+    def __init__(self, token_id: str) -> None:
+        self.token_id = token_id
+        self.revoked = False
+        self._close: Callable[[], None] | None = None
+
+    def on_revoked(self, close: Callable[[], None]) -> None:
+        """Call `close` when the token is found revoked (at once if it already was)."""
+        self._close = close
+        if self.revoked:
+            close()
+
+    def revoke(self) -> None:
+        """The token is revoked: close the feed."""
+        if not self.revoked:
+            self.revoked = True
+            if self._close is not None:
+                self._close()
+
+
 class TokenCache:
     """Principal by token hash: invalidated on revocation, on reconnect, and by age."""
 
@@ -108,6 +141,9 @@ class TokenCache:
         self._clock = clock
         # Bumped by every invalidation: a lookup that raced one is not cached.
         self._generation = 0
+        self._feeds: dict[str, set[OpenFeed]] = {}
+        # Checks started by notifications: the loop holds only weak references to tasks.
+        self._checks: set[asyncio.Task[None]] = set()
 
     async def principal(self, token: str) -> Principal | None:
         """The principal for a bearer token, or None if unknown or revoked."""
@@ -158,6 +194,55 @@ class TokenCache:
     def on_notify(self, conn: object, pid: int, channel: str, payload: str) -> None:
         """asyncpg listener for `coord_tokens`: payload is a revoked token id."""
         self.forget([payload])
+        if self._feeds.get(payload):
+            # The channel also carries replicated grants, not only revocations: ask.
+            task = asyncio.get_running_loop().create_task(self.check_feeds(payload))
+            self._checks.add(task)
+            task.add_done_callback(self._checks.discard)
+
+    # -- open feeds --------------------------------------------------------
+
+    def open_feed(self, token_id: str, *, limit: int) -> OpenFeed | None:
+        """Register a feed of `token_id`; None if the token already has `limit` open."""
+        feeds = self._feeds.setdefault(token_id, set())
+        if len(feeds) >= limit:
+            return None
+        feed = OpenFeed(token_id)
+        feeds.add(feed)
+        return feed
+
+    def close_feed(self, feed: OpenFeed) -> None:
+        """Unregister a feed (it ended)."""
+        feeds = self._feeds.get(feed.token_id)
+        if feeds is not None:
+            feeds.discard(feed)
+            if not feeds:
+                del self._feeds[feed.token_id]
+
+    def open_feeds(self, token_id: str) -> int:
+        """How many feeds of `token_id` are open in this process."""
+        return len(self._feeds.get(token_id, ()))
+
+    async def is_active(self, token_id: str) -> bool:
+        """Does `token_id` exist and is it not revoked, as the database says now?"""
+        try:
+            key = uuid.UUID(token_id)
+        except ValueError:
+            return False
+        return await self._pool.fetchval(_ACTIVE, key) is not None
+
+    async def check_feeds(self, token_id: str) -> None:
+        """Close every open feed of `token_id` if the token is revoked (or cannot be checked)."""
+        try:
+            active = await self.is_active(token_id)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as e:
+            # Failing closed costs a reconnect: clients resume losslessly by Last-Event-ID.
+            log.warning("token_check.failed", token_id=token_id, error=str(e))
+            active = False
+        if not active:
+            self.forget([token_id])  # a lost notice left it cached: no longer
+            for feed in list(self._feeds.get(token_id, ())):
+                feed.revoke()
 
 
 TOKENS = web.AppKey("tokens", TokenCache)

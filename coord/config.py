@@ -73,6 +73,11 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     # Serve on a PostgreSQL whose settings may lose acknowledged appends (fsync,
     # synchronous_commit or full_page_writes off): only for throw-away data.
     allow_unsafe_durability: bool = False
+    # Live feed (SSE) limits, per process: open feeds per token (429 beyond), unsent bytes
+    # held for one client, and how long a client may leave them unread before it is dropped.
+    sse_connections_per_token: int = 8
+    sse_buffer_bytes: int = 256 * 1024
+    sse_stall_timeout: float = 15.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Config:
@@ -138,6 +143,9 @@ _NUMBERS: dict[str, tuple[str, type[int] | type[float]]] = {
     "rate_limit_unauthenticated_burst": ("COORD_RATE_LIMIT_UNAUTHENTICATED_BURST", int),
     "rate_limit_expensive_per_minute": ("COORD_RATE_LIMIT_EXPENSIVE_PER_MINUTE", float),
     "rate_limit_expensive_burst": ("COORD_RATE_LIMIT_EXPENSIVE_BURST", int),
+    "sse_connections_per_token": ("COORD_SSE_CONNECTIONS_PER_TOKEN", int),
+    "sse_buffer_bytes": ("COORD_SSE_BUFFER_BYTES", int),
+    "sse_stall_timeout": ("COORD_SSE_STALL_TIMEOUT", float),
 }
 
 

@@ -6,6 +6,7 @@ What is exported (text exposition format, `GET /metrics`, no token):
   `coord_http_request_duration_seconds{method,route}` (histogram). `route` is the
   route's template (`/v1/streams/{stream_id}/events`), never the raw path, so the
   number of series stays bounded; requests that match no route are `unmatched`.
+  A request whose handler was cancelled (its client went away) counts as `499`.
 * `coord_http_requests_in_flight`.
 * `coord_append_requests_total{route,result}` (`created`, `replayed` = idempotent
   retry, `conflict`, `rejected`, `error`) and `coord_events_appended_total{route}`
@@ -60,6 +61,10 @@ GaugeReader: TypeAlias = Callable[[], GaugeValue | Awaitable[GaugeValue]]
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 # Routes whose 2xx bodies are append results (`{first_version, last_version, ...}` or a list).
+# nginx's status for a request whose client closed the connection before the answer: a
+# cancelled handler is no server error.
+CLIENT_CLOSED = 499
+
 APPEND_ROUTES = frozenset({("POST", "/v1/streams/{stream_id}/events"), ("POST", "/v1/cloudevents")})
 
 
@@ -246,6 +251,9 @@ class Metrics:
             return response
         except web.HTTPException as e:
             status = e.status
+            raise
+        except asyncio.CancelledError:
+            status = CLIENT_CLOSED  # the client went away (or the server is stopping)
             raise
         finally:
             self.in_flight.dec()

@@ -16,6 +16,7 @@ from coord.auth import PRINCIPAL
 from coord.availability import NOT_AN_OUTAGE, RETRY_AFTER_SECONDS, unavailable_reason
 from coord.keys import AVAILABILITY, CONFIG
 from coord.limits import check_json_bytes, check_text, too_deep
+from coord.metrics import CLIENT_CLOSED
 from coord.problems import Problem, bad_request, field_from_validation, invalid
 from coord.ratelimit import EXPENSIVE_ROUTES, RATE_LIMITS, too_many
 from coord.writes import domain_problem
@@ -62,6 +63,9 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         return response
     except web.HTTPException as e:
         status = e.status
+        raise
+    except asyncio.CancelledError:
+        status = CLIENT_CLOSED
         raise
     finally:
         log.info(

@@ -69,7 +69,7 @@ _REASONS = {
     415: "Unsupported media type",
     421: "Written on the wrong node of a federation (`home_node` names the right one)",
     422: "Invalid request (`field` names the path)",
-    429: "Rate limit reached (see `Retry-After`)",
+    429: "Rate limit reached, or too many open live feeds (see `Retry-After`)",
     500: "Internal error",
     503: "Unavailable: database down, full or slow, or a deadline passed (see `Retry-After`)",
 }

@@ -3,11 +3,19 @@
 PostgreSQL's ``indonesian`` configuration stems affixes and particles, so ``honorarium``
 finds ``honorariumnya``. Titles weigh more than bodies; snippets come from
 ``ts_headline``.
+
+Escape, then mark: a snippet is HTML whose only markup is coord's ``<b>``/``</b>``
+around matches; every character of the stored text is HTML-escaped. ``ts_headline``
+works on raw text, so it marks matches with two private-use characters (removed from
+the text first, so they cannot be forged); the text is escaped in Python and only
+then do the markers become tags.
 """
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
+from typing import Annotated
 
 import asyncpg
 import msgspec
@@ -225,13 +233,39 @@ def _doc(kind: str, id_: str, env: Envelope, region: str | None, title: str, bod
     }
 
 
+# Match markers for ts_headline: private-use code points no text of ours needs.
+_START = "\ue000"
+_STOP = "\ue001"
+_HEADLINE_OPTIONS = (
+    f'MaxFragments=2, MaxWords=25, MinWords=8, StartSel="{_START}", StopSel="{_STOP}"'
+)
+
+
+def html_snippet(marked: str) -> str:
+    """HTML of a ts_headline result: the text escaped, then the markers made `<b>` tags."""
+    return html.escape(marked, quote=True).replace(_START, "<b>").replace(_STOP, "</b>")
+
+
 class SearchHit(msgspec.Struct, kw_only=True):
     """One search result."""
 
     kind: str
     id: str
-    title: str
-    snippet: str
+    title: Annotated[
+        str, msgspec.Meta(description="The document's title as plain text (not HTML).")
+    ]
+    snippet: Annotated[
+        str,
+        msgspec.Meta(
+            description=(
+                "HTML fragment: up to two passages of the text (PostgreSQL's headline "
+                "may leave out parts that look like markup), HTML-escaped (`<` as `&lt;`, "
+                "`&` as `&amp;`, quotes as `&quot;`/`&#x27;`), with the matches then "
+                "wrapped in `<b>`...`</b>`, the only tags it ever holds. Safe to insert "
+                "as HTML; for plain text, drop the two tags and unescape."
+            )
+        ),
+    ]
     rank: float
 
 
@@ -243,7 +277,7 @@ async def search(
     kinds: list[str] | None = None,
     limit: int = 20,
 ) -> list[SearchHit]:
-    """Best matches first, with ``<b>``-highlighted snippets.
+    """Best matches first, with escaped, ``<b>``-highlighted snippets (see the module doc).
 
     ``query`` uses web-search syntax (words, ``"phrases"``, ``-exclusions``, ``or``).
     Recommendations have no region: a regional scope never sees them.
@@ -256,12 +290,15 @@ async def search(
     if kinds is not None:
         w.add("d.kind = ANY({}::text[])", kinds)
     # Rank and cut first, highlight after: ts_headline re-parses the whole body, so it
-    # runs on the `limit` rows shown, not on every match.
+    # runs on the `limit` rows shown, not on every match. The markers are taken out of
+    # the body first, so that only ts_headline's own become tags.
+    options = w.param(_HEADLINE_OPTIONS)
+    markers = w.param(_START + _STOP)
     rows = await conn.fetch(
         "SELECT top.kind, top.id, top.title, "
-        "ts_headline('indonesian', "
-        "top.body || coalesce(' \u201c' || top.quote || '\u201d', ''), top.q, "
-        "'MaxFragments=2, MaxWords=25, MinWords=8') AS snippet, top.rank "
+        "ts_headline('indonesian', translate("
+        "top.body || coalesce(' \u201c' || top.quote || '\u201d', ''), "
+        f"{markers}, ''), top.q, {options}) AS snippet, top.rank "
         "FROM (SELECT d.kind, d.id, d.title, d.body, d.quote, d.position, q, "
         "ts_rank(d.tsv, q) AS rank "
         f"FROM {SCHEMA}.documents d, websearch_to_tsquery('indonesian', $1) q{w.sql()} "
@@ -271,6 +308,12 @@ async def search(
         *w.params,
     )
     return [
-        SearchHit(kind=r[0], id=r[1], title=r[2], snippet=r[3], rank=round(float(r[4]), 6))
+        SearchHit(
+            kind=r[0],
+            id=r[1],
+            title=r[2],
+            snippet=html_snippet(r[3]),
+            rank=round(float(r[4]), 6),
+        )
         for r in rows
     ]

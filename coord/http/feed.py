@@ -6,27 +6,55 @@ strictly in order (events/sequencer.py), so a client that reconnects with
 A regional token sees its regions' events only. An idle feed sends a comment line
 (``: heartbeat``) every ``heartbeat`` seconds so that proxies keep it open and clients
 notice a dead connection.
+
+Bounds (config ``sse_*``): a token has at most ``sse_connections_per_token`` feeds open
+in one process (``429`` beyond); at most ``sse_buffer_bytes`` unsent bytes are held for
+a client, and one that leaves them unread for ``sse_stall_timeout`` seconds is dropped.
+A feed ends within a second of its token's revocation (the token cache closes it on the
+``coord_tokens`` notification) and re-checks its token every ``_RECHECK`` seconds in
+case a notification was lost. The heartbeat goes out after ``heartbeat`` seconds without
+a message. Once the stream has started, nothing can change its
+status: a client that went away or was dropped ends it quietly, as a ``200``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import re
+import time
 from typing import Annotated
 
 import msgspec
+import structlog
 from aiohttp import web
+from aiohttp.abc import AbstractStreamWriter
 
 from coord.apidoc import Body, documented
-from coord.auth import principal_of
+from coord.auth import TOKENS, Principal, principal_of
+from coord.availability import unavailable_reason
+from coord.http.params import MAX_QUERY_INT, int_param
 from coord.http.streams import event_out
-from coord.keys import PROJECTIONS, STORE
-from coord.problems import invalid
+from coord.keys import CONFIG, PROJECTIONS, STORE
+from coord.problems import Problem, invalid
 from events.records import RecordedEvent
 from events.regions import load_regions
-from events.store import ReadFilter
+from events.store import EventStore, ReadFilter
+
+log = structlog.get_logger("coord.feed")
 
 routes = web.RouteTableDef()
 
-_BATCH = 500
+# Events read at once: all of a batch is held while a slow client catches up, and an
+# event may be up to a request body (1 MiB), so keep it small.
+_BATCH = 100
+# Seconds between a feed's own checks that its token still stands (the notification is
+# the fast path; this catches one lost while the listening connection was down).
+_RECHECK = 10.0
+# A slice of output written at once: small, so that the unsent bytes stay near the bound.
+_SLICE = 16 * 1024
+# Chunked transfer framing around a slice: hex length and two CRLFs.
+_FRAMING = 16
+_DIGITS = re.compile(r"[0-9]{1,19}")
 
 
 _encoder = msgspec.json.Encoder()
@@ -40,7 +68,8 @@ def sse_message(event: RecordedEvent) -> bytes:
 
 
 _After = Annotated[
-    int, msgspec.Meta(ge=0, description="Send the events after this global position.")
+    int,
+    msgspec.Meta(ge=0, le=MAX_QUERY_INT, description="Send the events after this global position."),
 ]
 
 
@@ -58,21 +87,86 @@ _SSE = Annotated[
             "its `data:` one JSON line in the shape of a `GET /v1/events` event "
             "(id, stream_id, version, position, type, schema_version, data, metadata, "
             "recorded_at). Idle feeds send `: heartbeat` comments; the first message "
-            "sets `retry: 2000`."
+            "sets `retry: 2000`. At most `sse_connections_per_token` (default 8) feeds "
+            "per token are open at once (`429` with `Retry-After` beyond). A client that "
+            "leaves more than `sse_buffer_bytes` (default 256 KiB) unread for "
+            "`sse_stall_timeout` seconds (default 15) is disconnected, and the feed ends "
+            "within a second of its token's revocation; resume with `Last-Event-ID`."
         )
     ),
 ]
 
 
 def _start(request: web.Request) -> int:
-    raw = request.headers.get("Last-Event-ID") or request.query.get("after") or "0"
-    try:
-        after = int(raw)
-    except ValueError:
-        raise invalid("after (or Last-Event-ID) must be a position", "query.after") from None
-    if after < 0:
-        raise invalid("after must be >= 0", "query.after")
-    return after
+    """The position to start after, checked before the stream starts (422 otherwise)."""
+    header = request.headers.get("Last-Event-ID", "").strip(" \t")
+    if not header:
+        return int_param(request, "after", 0)
+    if not _DIGITS.fullmatch(header) or int(header) > MAX_QUERY_INT:
+        raise invalid(
+            f"must be a position: a whole number from 0 to {MAX_QUERY_INT}",
+            "header.Last-Event-ID",
+        )
+    return int(header)
+
+
+class _Dropped(Exception):
+    """The client left its bytes unread too long (or went away): the feed ends."""
+
+
+class _Sender:
+    """Writes a feed's bytes, holding at most `bound` unsent bytes for the client."""
+
+    def __init__(
+        self,
+        request: web.Request,
+        response: web.StreamResponse,
+        writer: AbstractStreamWriter,
+        *,
+        bound: int,
+        stall: float,
+    ) -> None:
+        self._response = response
+        self._writer = writer
+        self._stall = stall
+        self._slice = min(_SLICE, bound // 4)
+        self._bound = bound
+        transport = request.transport
+        if transport is None:
+            raise ConnectionResetError("the client went away")
+        self._transport = transport
+        # Above this the transport pauses its protocol and `drain()` waits for the client,
+        # so waiting for room below never spins.
+        high = bound - self._slice - _FRAMING
+        transport.set_write_buffer_limits(high=high, low=high // 2)
+
+    async def send(self, data: bytes) -> None:
+        """Write `data`; raise `_Dropped` if the client does not make room in time."""
+        view = memoryview(data)
+        for start in range(0, len(view), self._slice):
+            piece = view[start : start + self._slice]
+            try:
+                async with asyncio.timeout(self._stall):
+                    while self._unsent() + len(piece) + _FRAMING > self._bound:
+                        await self._writer.drain()
+                        if self._unsent() + len(piece) + _FRAMING > self._bound:
+                            await asyncio.sleep(0.01)  # resumed but not below: rare
+                    await self._response.write(piece)
+            except TimeoutError:
+                raise _Dropped("the client stopped reading") from None
+
+    def gone(self) -> bool:
+        """Has the connection closed (the client went away or was dropped)?"""
+        return self._transport.is_closing()
+
+    def _unsent(self) -> int:
+        if self._transport.is_closing():
+            raise ConnectionResetError("the client went away")
+        return self._transport.get_write_buffer_size()
+
+    def abort(self) -> None:
+        """Drop the connection and whatever it still holds for the client."""
+        self._transport.abort()
 
 
 @routes.get("/v1/events/stream")
@@ -80,16 +174,26 @@ def _start(request: web.Request) -> int:
     query=FeedQuery,
     headers={"Last-Event-ID": _After},
     responses={200: Body(_SSE, "text/event-stream")},
+    errors=(429,),
     tags=("streams",),
 )
 async def event_stream(request: web.Request) -> web.StreamResponse:
     """Server-Sent Events of the global log after ``after`` (or ``Last-Event-ID``)."""
     principal = principal_of(request)
     after = _start(request)
-    scope = principal.region_scope(load_regions())
-    filters = ReadFilter(regions=scope) if scope is not None else None
-    heartbeat = request.app[PROJECTIONS].settings.heartbeat
-    store = request.app[STORE]
+    config = request.app[CONFIG]
+    tokens = request.app[TOKENS]
+    feed = tokens.open_feed(principal.token_id, limit=config.sse_connections_per_token)
+    if feed is None:
+        raise Problem(
+            429,
+            "too-many-feeds",
+            "Too many open feeds",
+            f"this token already has {config.sse_connections_per_token} live feeds open; "
+            "close one or retry later",
+            headers={"Retry-After": "5"},
+            limit=config.sse_connections_per_token,
+        )
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream",
@@ -97,20 +201,119 @@ async def event_stream(request: web.Request) -> web.StreamResponse:
             "X-Accel-Buffering": "no",
         }
     )
-    await response.prepare(request)
-    await response.write(b"retry: 2000\n\n")
+    sender: _Sender | None = None
+    try:
+        # Registered first, then checked: a revocation from here on reaches this feed.
+        if not await tokens.is_active(principal.token_id):
+            raise Problem(
+                401,
+                "unauthorized",
+                "Unauthorized",
+                "the token is unknown or revoked",
+                headers={"WWW-Authenticate": 'Bearer realm="coord"'},
+            )
+        writer = await response.prepare(request)
+        if writer is None:  # only for a response already finished
+            raise ConnectionResetError("the stream could not start")
+        sender = _Sender(
+            request,
+            response,
+            writer,
+            bound=max(config.sse_buffer_bytes, 4 * 1024),
+            stall=config.sse_stall_timeout,
+        )
+        async with asyncio.timeout(None) as deadline:
+            loop = asyncio.get_running_loop()
+            # Revocation ends the feed wherever it waits: as a deadline that has passed.
+            feed.on_revoked(lambda: deadline.reschedule(loop.time()))
+            ended = await _pump(request, principal, after, sender)
+    except Exception as e:
+        if not response.prepared:
+            raise  # nothing sent yet: the problems middleware answers
+        ended = _ending(e, feed.revoked, sender is None or sender.gone())
+        # The status line is out: all that is left is to end the stream and say why.
+        if ended == "failed":
+            log.exception("feed.failed", token_id=principal.token_id)
+        elif ended == "database":
+            log.warning("feed.database_unavailable", reason=unavailable_reason(e), error=str(e))
+        if ended in ("failed", "database", "slow_client") and sender is not None:
+            sender.abort()
+    finally:
+        tokens.close_feed(feed)
+    log.info("feed.ended", token_id=principal.token_id, reason=ended)
+    return response
+
+
+def _ending(exc: Exception, revoked: bool, client_gone: bool) -> str:
+    """Why a started feed ended, from the exception that ended it."""
+    match exc:
+        case TimeoutError() if revoked:
+            return "revoked"
+        case _Dropped():
+            return "slow_client"
+        case ConnectionError() if client_gone:
+            return "client_gone"
+    if unavailable_reason(exc) is not None:
+        return "database"  # clients reconnect and resume once it serves again
+    return "failed"
+
+
+async def _pump(request: web.Request, principal: Principal, after: int, sender: _Sender) -> str:
+    """Send the events after `after` the caller may see, then follow the head until the
+    client goes away; the reason it ended."""
+    scope = principal.region_scope(load_regions())
+    filters = ReadFilter(regions=scope) if scope is not None else None
+    heartbeat = request.app[PROJECTIONS].settings.heartbeat
+    store: EventStore = request.app[STORE]
+    tokens = request.app[TOKENS]
+    await sender.send(b"retry: 2000\n\n")
     scanned = after  # everything up to here was sent or filtered out
     head = await store.head_position()
-    while True:
+    checked = quiet_since = time.monotonic()
+    while not sender.gone():
         # Bounded by a known head: with a filter, fewer rows than a batch means the
         # whole window (scanned, up_to] was seen, matched or not.
         up_to = max(head, store.head.position)
         batch = await store.read_all(scanned, _BATCH, filters, up_to=up_to)
         if batch:
-            await response.write(b"".join(sse_message(e) for e in batch))
+            await _send_events(sender, batch)
             scanned = batch[-1].position
+            quiet_since = time.monotonic()
         if len(batch) < _BATCH:
             scanned = max(scanned, up_to)
-            if not await store.head.wait_beyond(scanned, heartbeat):
-                await response.write(b": heartbeat\n\n")
+            now = time.monotonic()
+            wait = min(quiet_since + heartbeat, checked + _RECHECK) - now
+            if not await _wait_beyond(store, scanned, wait, sender):
+                if time.monotonic() >= quiet_since + heartbeat:
+                    await sender.send(b": heartbeat\n\n")
+                    quiet_since = time.monotonic()
             head = store.head.position
+        if time.monotonic() >= checked + _RECHECK:
+            checked = time.monotonic()
+            await tokens.check_feeds(principal.token_id)
+    return "client_gone"
+
+
+async def _send_events(sender: _Sender, batch: list[RecordedEvent]) -> None:
+    """Encode and send a batch a few messages at a time (not all of it as one copy)."""
+    pending: list[bytes] = []
+    size = 0
+    for event in batch:
+        message = sse_message(event)
+        pending.append(message)
+        size += len(message)
+        if size >= _SLICE:
+            await sender.send(b"".join(pending))
+            pending, size = [], 0
+    if pending:
+        await sender.send(b"".join(pending))
+
+
+async def _wait_beyond(store: EventStore, position: int, timeout: float, sender: _Sender) -> bool:
+    """Wait for the head to pass `position` (True) or `timeout` (False), in short slices:
+    a client that left is noticed within a second, not at the next heartbeat."""
+    until = time.monotonic() + timeout
+    while (left := until - time.monotonic()) > 0 and not sender.gone():
+        if await store.head.wait_beyond(position, min(left, 1.0)):
+            return True
+    return False
