@@ -1,7 +1,9 @@
 """Limits on what a client's JSON may contain, checked once at intake.
 
-PostgreSQL's `text` and `jsonb` cannot hold U+0000, its `bigint` holds int64, and a
-deeply nested document costs recursion in every decoder after ours. Each of these
+PostgreSQL's `text` and `jsonb` cannot hold U+0000, and a deeply nested document costs
+recursion in every decoder after ours. (Integers are bounded where the schema types them:
+`expected_version` and friends carry `le=` bounds; free-form metadata keeps any integer,
+which jsonb stores exactly and the audit encoding writes as it is.) Each of these
 used to surface as a `500` from deep inside the write path; here they are a `422`
 naming the field (`$.events[0].data.title`), before anything is decoded into types,
 authorised or stored. The app checks every JSON request body (coord/middlewares.py:
@@ -18,8 +20,6 @@ import msgspec
 from coord.problems import Problem, invalid
 
 MAX_DEPTH = 32
-INT64_MIN = -(2**63)
-INT64_MAX = 2**63 - 1
 
 
 def _key_path(path: str, key: str) -> str:
@@ -35,14 +35,11 @@ def check_text(value: str, field: str) -> None:
 
 
 def check_document(value: Any, path: str = "$", depth: int = 0) -> None:
-    """422 at the first string with U+0000, integer beyond int64 or nesting beyond 32."""
+    """422 at the first string with U+0000 or nesting beyond 32 levels."""
     if isinstance(value, str):
         check_text(value, path)
-    elif isinstance(value, bool) or value is None or isinstance(value, float):
+    elif isinstance(value, bool | int | float) or value is None:
         return
-    elif isinstance(value, int):
-        if not INT64_MIN <= value <= INT64_MAX:
-            raise invalid("integer out of range (64-bit signed)", path)
     elif isinstance(value, dict | list):
         if depth >= MAX_DEPTH:
             raise invalid(f"JSON is nested deeper than {MAX_DEPTH} levels", path)

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from coord.apidoc import Body, StreamPath, documented
 from coord.auth import Role, forbidden, principal_of, require_role
-from coord.http.params import int_param
+from coord.http.params import MAX_QUERY_INT, int_param
 from coord.keys import AUDIT
 from coord.problems import Problem, invalid, not_found
 from events.audit_log import ExportLine, SignedHead, TrailEntry, TreeNotBuilt, b64
@@ -79,42 +79,44 @@ class StreamTrail(msgspec.Struct, kw_only=True):
 class SizeQuery(msgspec.Struct, kw_only=True):
     """The checkpoint at tree size `size` instead of the latest one."""
 
-    size: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    size: Annotated[int, msgspec.Meta(ge=0, le=MAX_QUERY_INT)] | None = None
 
 
 class InclusionQuery(msgspec.Struct, kw_only=True):
     """Query of `GET /v1/audit/proof/inclusion`; `tree_size` defaults to the latest checkpoint's."""
 
     event_id: uuid.UUID
-    tree_size: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    tree_size: Annotated[int, msgspec.Meta(ge=1, le=MAX_QUERY_INT)] | None = None
 
 
 class ConsistencyQuery(msgspec.Struct, kw_only=True):
     """Query of `GET /v1/audit/proof/consistency` (`first` <= `second`)."""
 
-    first: Annotated[int, msgspec.Meta(ge=0)]
-    second: Annotated[int, msgspec.Meta(ge=0)]
+    first: Annotated[int, msgspec.Meta(ge=0, le=MAX_QUERY_INT)]
+    second: Annotated[int, msgspec.Meta(ge=0, le=MAX_QUERY_INT)]
 
 
 class TrailQuery(msgspec.Struct, kw_only=True):
     """Query of `GET /v1/audit/streams/{stream_id}`."""
 
-    from_version: Annotated[int, msgspec.Meta(ge=1)] = 1
+    from_version: Annotated[int, msgspec.Meta(ge=1, le=MAX_QUERY_INT)] = 1
     limit: Annotated[int, msgspec.Meta(ge=1, le=10000)] = 1000
 
 
 class ExportQuery(msgspec.Struct, kw_only=True):
     """Query of `GET /v1/audit/export`: positions `from..to` (`to`: latest checkpoint's size)."""
 
-    from_: Annotated[int, msgspec.Meta(ge=1)] = msgspec.field(default=1, name="from")
-    to: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    from_: Annotated[int, msgspec.Meta(ge=1, le=MAX_QUERY_INT)] = msgspec.field(
+        default=1, name="from"
+    )
+    to: Annotated[int, msgspec.Meta(ge=0, le=MAX_QUERY_INT)] | None = None
 
 
 _ExportLines = Annotated[
     ExportLine,
     msgspec.Meta(description="NDJSON: one such object per line, one line per leaf, in log order."),
 ]
-_Position = Annotated[int, msgspec.Meta(ge=0)]
+_Position = Annotated[int, msgspec.Meta(ge=0, le=MAX_QUERY_INT)]
 
 
 def _json(body: msgspec.Struct) -> web.Response:

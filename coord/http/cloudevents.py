@@ -50,6 +50,7 @@ from aiohttp import web
 
 from coord.apidoc import Body, documented
 from coord.auth import Principal, forbidden, principal_of
+from coord.http.params import MAX_QUERY_INT
 from coord.http.streams import (
     AppendResponse,
     EventType,
@@ -83,7 +84,7 @@ _Printable = Annotated[
 StreamId = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 # Binary mode carries every attribute as a string, so "3" is as good as 3.
 ExpectedVersionAttr = (
-    Annotated[int, msgspec.Meta(ge=0)]
+    Annotated[int, msgspec.Meta(ge=0, le=MAX_QUERY_INT)]
     | Annotated[str, msgspec.Meta(pattern=r"^(any|exists|[0-9]{1,18})$")]
 )
 EventData = Annotated[

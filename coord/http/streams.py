@@ -10,7 +10,7 @@ import msgspec
 from aiohttp import web
 
 from coord.auth import forbidden, principal_of
-from coord.http.params import int_param, list_param
+from coord.http.params import MAX_QUERY_INT, int_param, list_param
 from coord.keys import STORE, WRITES
 from coord.middlewares import CLIENT_REQUEST_ID, REQUEST_ID
 from coord.problems import Problem, not_found
@@ -45,7 +45,9 @@ class EventIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 class AppendRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """`POST /v1/streams/{stream_id}/events` body."""
 
-    expected_version: Annotated[int, msgspec.Meta(ge=0)] | Literal["any", "exists"]
+    expected_version: (
+        Annotated[int, msgspec.Meta(ge=0, le=MAX_QUERY_INT)] | Literal["any", "exists"]
+    )
     events: Annotated[list[EventIn], msgspec.Meta(min_length=1, max_length=1000)]
 
 

@@ -137,7 +137,7 @@ class RecurringQuery(ViewQuery, kw_only=True):
 
     category: Names | None = None
     similarity: Similarity = 0.4
-    min_regions: Annotated[int, msgspec.Meta(ge=1)] = 1
+    min_regions: Annotated[int, msgspec.Meta(ge=1, le=MAX_QUERY_INT)] = 1
     limit: Annotated[int, msgspec.Meta(ge=1, le=500)] = 50
 
 
