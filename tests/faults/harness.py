@@ -7,6 +7,7 @@ Everything listens on loopback only; every fault is bounded in time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import pwd
 import shutil
@@ -83,14 +84,14 @@ class Postgres:
         self._ballast = self.disk / "ballast"
         free = shutil.disk_usage(self.disk).free
         with self._ballast.open("wb") as f:
-            # All but the last MiB at once, then the rest in pages until the disk says no.
-            os.posix_fallocate(f.fileno(), 0, max(free - 2**20, 0))
+            # All but the last MiB at once, then the rest in pages until the disk says no
+            # (PostgreSQL may have taken some of that MiB meanwhile: the pages then stop early).
+            with contextlib.suppress(OSError):
+                os.posix_fallocate(f.fileno(), 0, max(free - 2**20, 0))
         with self._ballast.open("ab", buffering=0) as f:
-            try:
+            with contextlib.suppress(OSError):
                 while f.write(b"\0" * 4096):
                     pass
-            except OSError:
-                pass
         return self._ballast.stat().st_size
 
     def free_disk(self) -> None:

@@ -295,8 +295,8 @@ async def test_postgres_stopped_hard(
 
     figures = await under_load("postgres stop -m immediate", coord.url, token, pg, foreign, fault)
     assert coord.proc.pid == pid and coord.proc.poll() is None, "coord must not exit"
-    # Nothing waits on a stopped server: refused at once (1 s of slack for 2 shared cores).
-    _assert_unavailable(figures, append_limit=1.0)
+    # Nothing waits on a stopped server: refused at once (1.5 s of slack for 2 shared cores).
+    _assert_unavailable(figures, append_limit=1.5)
 
 
 async def test_postgres_frozen(
@@ -474,7 +474,9 @@ async def test_kill_coord_during_projection_catch_up(
                     break
                 await asyncio.sleep(0.01)
             else:
-                raise AssertionError("the catch-up never started")
+                raise AssertionError(
+                    "no kill landed mid catch-up (it never started or ended too soon)"
+                )
             catcher.kill()
             behind = sum(1 for r in rows if r["position"] < r["head"])
             catcher.start()
