@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench install clean
+.PHONY: run test test-faults lint bench install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,13 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+# make test-faults: kill -9, PostgreSQL stopped and frozen, --workers leader killed, unsafe
+# durability, then export + verify (issue 13). SHORT=1: shorter outages (CI). Figures: .coord/faults.json
+test-faults: $(STAMP)
+	mkdir -p .coord
+	COORD_FAULTS=1 $(if $(SHORT),COORD_FAULTS_SHORT=1,) COORD_FAULTS_OUT=.coord/faults.json \
+		$(BIN)/python -m pytest -q -p no:cacheprovider tests/faults $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

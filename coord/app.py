@@ -14,8 +14,10 @@ from aiohttp import web
 from coord import db, federation
 from coord.audit import audit_ctx
 from coord.auth import TOKENS, TokenCache, authenticate
+from coord.availability import Availability, probe_for
 from coord.config import Config
 from coord.demo import banner, load_demo, read_tokens
+from coord.durability import read_durability
 from coord.embedded import EmbeddedPostgres
 from coord.http import aggregates, feed, health, regions, streams, tokens, views
 from coord.http import audit as audit_http
@@ -24,8 +26,10 @@ from coord.http import federation as federation_http
 from coord.http import openapi as openapi_http
 from coord.http import projections as projection_http
 from coord.keys import (
+    AVAILABILITY,
     CONFIG,
     DSN,
+    DURABILITY,
     LOG_READER,
     NODE,
     POOL,
@@ -35,7 +39,8 @@ from coord.keys import (
     WRITES,
 )
 from coord.metrics import METRICS, Metrics
-from coord.middlewares import problems, request_context
+from coord.middlewares import deadline, intake, problems, rate_limit, request_context
+from coord.ratelimit import RATE_LIMITS, RateLimits
 from coord.tokens import TokenService
 from coord.writes import WritePath
 from events.log_head import LogHead
@@ -62,6 +67,12 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     try:
         conn = await db.connect(dsn)
         try:
+            # Before anything is written: a server that may lose a 201 is refused.
+            app[DURABILITY] = await read_durability(
+                conn, allow_unsafe=config.allow_unsafe_durability
+            )
+            if app[DURABILITY].unsafe:
+                log.warning("durability.unsafe_allowed", unsafe=app[DURABILITY].unsafe)
             await db.migrate(conn)
             app[NODE] = await federation.ensure_identity(
                 conn, node_id=config.node_id, mode=config.mode, regions=config.regions
@@ -71,14 +82,17 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
         app[POOL] = await db.create_pool(
             dsn, min_size=config.pool_min_size, max_size=config.pool_max_size
         )
+        app[AVAILABILITY] = Availability(
+            probe_for(functools.partial(db.connect, dsn, name="coord probe"))
+        )
         try:
             yield
         finally:
+            await app[AVAILABILITY].close()
             await app[POOL].close()
     finally:
         if embedded is not None:
             await asyncio.to_thread(embedded.stop)
-            log.info("embedded_postgres.stopped")
 
 
 def spawn(app: web.Application, coro: Coroutine[Any, Any, None], name: str) -> None:
@@ -105,7 +119,10 @@ async def store_ctx(app: web.Application) -> AsyncIterator[None]:
         raise federation.FederationError(f"unknown region codes: {', '.join(unknown)}")
     app[WRITES] = WritePath(app[STORE], app[REGIONS], node=app[NODE])
     app[TOKEN_SERVICE] = TokenService(app[WRITES])
-    app[LOG_READER] = LogReader(functools.partial(db.connect, app[DSN], name="coord log-reader"))
+    app[LOG_READER] = LogReader(
+        functools.partial(db.connect, app[DSN], name="coord log-reader"),
+        integrity=head.integrity,
+    )
     app[BACKGROUND] = []
     spawn(app, head.run(), "log-head")
     if config.sequence:
@@ -147,9 +164,21 @@ def create_app(config: Config) -> web.Application:
     metrics = Metrics()
     app = web.Application(
         client_max_size=config.max_body_bytes,
-        middlewares=[metrics.middleware, request_context, problems, authenticate],
+        # Outermost first: count, identify, map errors, bound the time, authenticate (bad
+        # tokens throttled per address), throttle per token, then read the body in time.
+        middlewares=[
+            metrics.middleware,
+            request_context,
+            problems,
+            deadline,
+            authenticate,
+            rate_limit,
+            intake,
+        ],
     )
     app[CONFIG] = config
+    app[RATE_LIMITS] = RateLimits(config)
+    app[health.READINESS] = health.Readiness()
     app[METRICS] = metrics
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(store_ctx)

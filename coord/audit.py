@@ -15,7 +15,7 @@ from aiohttp import web
 
 from coord import db
 from coord.config import Config
-from coord.keys import AUDIT, CONFIG, DSN, LOG_READER, NODE, POOL, STORE
+from coord.keys import AUDIT, CONFIG, DSN, NODE, POOL, STORE
 from events.audit_log import AuditLog, TreeBuilder
 from events.notes import Signer, generate_signer, signer_from_skey
 
@@ -86,7 +86,6 @@ async def audit_ctx(app: web.Application) -> AsyncIterator[None]:
         app[STORE].head,
         signer,
         checkpoint_interval=config.audit_checkpoint_interval,
-        log_reader=app[LOG_READER],
     )
     if not config.background:
         yield

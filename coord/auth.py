@@ -23,6 +23,7 @@ import msgspec
 from aiohttp import web
 
 from coord.problems import Problem
+from coord.ratelimit import RATE_LIMITS, client_key, too_many
 from events.regions import Regions, covers, load_regions
 
 Role = Literal["regional", "national", "auditor", "admin"]
@@ -112,6 +113,10 @@ class TokenCache:
         self._by_hash[digest] = principal
         return principal
 
+    def cached(self, token: str) -> Principal | None:
+        """The principal for a token this process has already verified (no database)."""
+        return self._by_hash.get(token_hash(token))
+
     def forget(self, token_ids: Iterable[str]) -> None:
         """Drop cached entries of these token ids (called when they are revoked)."""
         gone = set(token_ids)
@@ -151,12 +156,25 @@ async def authenticate(
     """Resolve `Authorization: Bearer <token>` into the request's principal; 401 if not."""
     if request.path in PUBLIC_PATHS:
         return await handler(request)
+    # Requests without a valid token draw on a strict bucket per client address, checked
+    # before the token is looked up: guessing tokens is slow, and costs no database work.
+    # A token already verified here still passes, so that a valid caller sharing an
+    # address (NAT, proxy) with a token guesser is not locked out.
+    bucket = request.app[RATE_LIMITS].unauthenticated
+    client = client_key(request)
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = token.strip()
+    if (wait := bucket.wait(client)) and (
+        scheme.lower() != "bearer" or not token or request.app[TOKENS].cached(token) is None
+    ):
+        raise too_many(wait, "too many requests without a valid token from this address")
+    if scheme.lower() != "bearer" or not token:
+        bucket.take(client)
         raise unauthorized("send `Authorization: Bearer <token>`")
-    principal = await request.app[TOKENS].principal(token.strip())
+    principal = await request.app[TOKENS].principal(token)
     if principal is None:
+        bucket.take(client)
         raise unauthorized("the token is unknown or revoked")
     request[PRINCIPAL] = principal
     return await handler(request)

@@ -8,11 +8,10 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from aiohttp import web
-
-from coord import audit_cli, federation_cli, projections_cli, supervisor, token_cli
+from coord import audit_cli, check, federation_cli, projections_cli, server, supervisor, token_cli
 from coord.app import create_app
 from coord.config import Config, parse_regions
+from coord.durability import UnsafeDurability
 from coord.logs import configure_logging
 from coord.runtime import tune_gc
 
@@ -57,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     token_cli.register(sub)
     audit_cli.register(sub)
     projections_cli.register(sub)
+    check.register(sub)
     federation_cli.register(sub)
     sub.add_parser("demo", help="load the demo data set (once) and print the demo tokens")
     return parser
@@ -69,17 +69,10 @@ def _serve(config: Config, *, reuse_port: bool = False) -> int:
         pass
     else:
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    # run_app handles SIGINT/SIGTERM: stop accepting, finish in-flight requests,
-    # then run cleanup contexts (pool, background tasks, embedded PostgreSQL).
-    web.run_app(
-        create_app(config),
-        host=config.host,
-        port=config.port,
-        access_log=None,
-        shutdown_timeout=10,
-        reuse_port=reuse_port or None,
-        print=lambda s: print(s, file=sys.stderr),
-    )
+    # serve() handles SIGINT/SIGTERM: stop accepting, finish in-flight requests, then
+    # run cleanup contexts (pool, background tasks, embedded PostgreSQL). It answers
+    # unparseable requests itself, without echoing or logging their headers.
+    asyncio.run(server.serve(create_app(config), config, reuse_port=reuse_port))
     return 0
 
 
@@ -94,6 +87,15 @@ async def _demo(config: Config) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `coord` console script."""
     args = _parser().parse_args(argv)
+    try:
+        return _run(args)
+    except UnsafeDurability as e:
+        # Not a crash: say why in one line, and exit so a supervisor does not retry.
+        print(f"coord: {e}", file=sys.stderr)
+        return supervisor.EX_CONFIG
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "demo":
         config = Config.from_env(demo=True)
         configure_logging(config.log_format, level=logging.WARNING)
@@ -112,6 +114,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = Config.from_env()
         configure_logging(config.log_format, level=logging.WARNING)
         return projections_cli.run(args, config)
+    if args.command == "check":
+        config = Config.from_env()
+        configure_logging(config.log_format, level=logging.WARNING)
+        return check.run(args, config)
     if args.command in ("serve", "background"):
         config = Config.from_env(
             host=getattr(args, "host", None),
@@ -125,6 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         configure_logging(config.log_format, level=logging.getLevelName(config.log_level.upper()))
         tune_gc()
+        supervisor.die_with_supervisor()
         if args.command == "background":
             return supervisor.run_background(config)
         if args.workers > 0:

@@ -48,6 +48,28 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     audit_origin: str | None = None
     signing_key: str | None = None
     audit_checkpoint_interval: float = 1.0
+    # Edge limits (issue 12 item 8, issue 13 item 2); README "Limits" lists them all.
+    # Seconds a client may take to send a request's headers (also the idle keep-alive).
+    header_timeout: float = 10.0
+    # Seconds a client may take to send a request's body once its headers arrived.
+    body_timeout: float = 15.0
+    # Seconds an append may take (loading, deciding, storing, sequencing) before 503.
+    append_timeout: float = 15.0
+    # Seconds any other request (reads; not the event feed) may take before 503. Above
+    # the views' own 15 s statement bound and read-your-writes wait.
+    request_timeout: float = 30.0
+    # Token buckets: sustained requests per second and burst, per token. 0 turns one off.
+    rate_limit_per_token: float = 200.0
+    rate_limit_burst: int = 400
+    # Requests without a valid token, per client IP (a stricter bucket: guessing tokens).
+    rate_limit_unauthenticated: float = 2.0
+    rate_limit_unauthenticated_burst: int = 20
+    # Expensive operations (projection rebuilds) per token: per minute, and burst.
+    rate_limit_expensive_per_minute: float = 2.0
+    rate_limit_expensive_burst: int = 2
+    # Serve on a PostgreSQL whose settings may lose acknowledged appends (fsync,
+    # synchronous_commit or full_page_writes off): only for throw-away data.
+    allow_unsafe_durability: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Config:
@@ -90,8 +112,38 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
             values["signing_key"] = signing_key
         if interval := env.get("COORD_AUDIT_CHECKPOINT_INTERVAL"):
             values["audit_checkpoint_interval"] = float(interval)
+        for name, (var, kind) in _NUMBERS.items():
+            if raw := env.get(var):
+                values[name] = _number(var, raw, kind)
+        if env.get("COORD_ALLOW_UNSAFE_DURABILITY", "").lower() in ("1", "true", "yes"):
+            values["allow_unsafe_durability"] = True
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
+
+
+# Numeric settings read from the environment: field -> (variable, type).
+_NUMBERS: dict[str, tuple[str, type[int] | type[float]]] = {
+    "header_timeout": ("COORD_HEADER_TIMEOUT_SECONDS", float),
+    "body_timeout": ("COORD_BODY_TIMEOUT_SECONDS", float),
+    "append_timeout": ("COORD_APPEND_TIMEOUT_SECONDS", float),
+    "request_timeout": ("COORD_REQUEST_TIMEOUT_SECONDS", float),
+    "rate_limit_per_token": ("COORD_RATE_LIMIT_PER_TOKEN", float),
+    "rate_limit_burst": ("COORD_RATE_LIMIT_BURST", int),
+    "rate_limit_unauthenticated": ("COORD_RATE_LIMIT_UNAUTHENTICATED", float),
+    "rate_limit_unauthenticated_burst": ("COORD_RATE_LIMIT_UNAUTHENTICATED_BURST", int),
+    "rate_limit_expensive_per_minute": ("COORD_RATE_LIMIT_EXPENSIVE_PER_MINUTE", float),
+    "rate_limit_expensive_burst": ("COORD_RATE_LIMIT_EXPENSIVE_BURST", int),
+}
+
+
+def _number(var: str, raw: str, kind: type[int] | type[float]) -> int | float:
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ValueError(f"{var} must be a {kind.__name__}, not {raw!r}") from None
+    if value < 0:
+        raise ValueError(f"{var} must not be negative")
+    return value
 
 
 def parse_regions(text: str) -> tuple[str, ...]:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncpg
 from aiohttp import web
 
+from coord.availability import Availability
 from coord.config import Config
+from coord.durability import Durability
 from coord.tokens import TokenService
 from coord.writes import WritePath
 from events.audit_log import AuditLog
@@ -30,3 +32,7 @@ AUDIT = web.AppKey("audit", AuditLog)
 NODE = web.AppKey("node", Node)
 # One shared reader of the log for this process's followers (projections, tree builder).
 LOG_READER = web.AppKey("log_reader", LogReader)
+# Whether the database answers, as requests see it (one log line per change).
+AVAILABILITY = web.AppKey("availability", Availability)
+# The server's durability settings as read at start (shown by /readyz).
+DURABILITY = web.AppKey("durability", Durability)

@@ -17,9 +17,10 @@ Example::
     @documented(query=IssueBoardQuery, responses={200: IssuePage}, errors=(422,))
     async def issue_board(request: web.Request) -> web.Response: ...
 
-`errors` lists the statuses particular to the route; 401/403 (non-public routes),
-422 (routes with a query, path parameters or body), 400/413/415 (routes with a
-body) and 500 are added to every route they apply to. Error bodies are
+`errors` lists the statuses particular to the route; 401/403/429 (non-public routes),
+422 (routes with a query, path parameters or body), 408/413/415 (routes with a
+body), 400, 500 and 503 are added to every route they apply to (429 and 503 with
+`Retry-After`). Error bodies are
 `application/problem+json` (the `ProblemDetails` schema). HEAD twins of GET routes
 (aiohttp adds them) are not listed; HEAD is served wherever GET is.
 """
@@ -56,7 +57,8 @@ _REASONS = {
     201: "Created",
     202: "Accepted",
     204: "No content",
-    400: "Malformed JSON",
+    400: "Malformed request (JSON body, request line or header)",
+    408: "The request body did not arrive in time",
     401: "Missing, unknown or revoked bearer token",
     403: "Outside the token's role or regions",
     404: "Not found",
@@ -65,9 +67,12 @@ _REASONS = {
     415: "Unsupported media type",
     421: "Written on the wrong node of a federation (`home_node` names the right one)",
     422: "Invalid request (`field` names the path)",
+    429: "Rate limit reached (see `Retry-After`)",
     500: "Internal error",
-    503: "Unavailable (see `Retry-After`)",
+    503: "Unavailable: database down, full or slow, or a deadline passed (see `Retry-After`)",
 }
+# Statuses that carry `Retry-After` (seconds).
+_RETRY_AFTER = frozenset({429, 503})
 
 
 # --- wire shapes of handlers that build their responses as dicts -----------------------
@@ -377,10 +382,18 @@ def _docstring(handler: Callable[..., Any]) -> tuple[str | None, str | None]:
 
 
 def _problem(status: int) -> dict[str, Any]:
-    return {
+    response: dict[str, Any] = {
         "description": _REASONS.get(status, f"HTTP {status}"),
         "content": {PROBLEM_JSON: {"schema": {"$ref": REF.format(name="ProblemDetails")}}},
     }
+    if status in _RETRY_AFTER:
+        response["headers"] = {
+            "Retry-After": {
+                "description": "Seconds to wait before retrying",
+                "schema": {"type": "integer", "minimum": 1},
+            }
+        }
+    return response
 
 
 def build(app: web.Application, *, title: str = "coord", version: str = "0.1.0") -> dict[str, Any]:
@@ -471,9 +484,11 @@ def _operation(
     entry: dict[str, Any] = {"operationId": _operation_id(route, seen_ids)}
     params: list[dict[str, Any]] = []
     declared_path: set[str] = set()
-    errors: set[int] = {500}
+    # Any route: a request the HTTP layer cannot parse (400); the database down or a
+    # request deadline passed (503). Routes with a token: rate limits (429).
+    errors: set[int] = {400, 500, 503}
     if not public:
-        errors |= {401, 403}
+        errors |= {401, 403, 429}
     else:
         entry["security"] = []
     if op is None:
@@ -509,7 +524,7 @@ def _operation(
                 "required": op.body_required,
                 "content": _content(types, op.body),
             }
-            errors |= {400, 413, 415, 422}
+            errors |= {400, 408, 413, 415, 422}
         errors |= set(op.errors)
         responses = {}
         for status, value in sorted(op.responses.items()):

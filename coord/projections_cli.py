@@ -1,22 +1,29 @@
-"""`coord projections list|rebuild NAME|verify NAME`: replay read models from the log."""
+"""`coord projections list|rebuild|verify|skip`: replay read models, let one pass an event."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import functools
+import getpass
 import sys
 import time
 
 import msgspec
+from aiohttp import web
 from tqdm import tqdm
 
 from coord import db
+from coord.auth import Principal
 from coord.config import Config
-from coord.keys import DSN, POOL, PROJECTIONS
+from coord.keys import DSN, POOL, PROJECTIONS, STORE, WRITES
 from coord.runtime import started_app
+from events.records import AppendResult
+from events.types import ProjectionSkipped
+from projections import skips
 from projections.registry import all_projections
 from projections.runner import Progress, rebuild, status, verify
+from projections.skips import SkipInfo, SkipRefused
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -32,6 +39,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         p = psub.add_parser(verb, help=text)
         p.add_argument("name", choices=[*names, "all"])
         p.add_argument("--window", type=int, default=5000, help="log positions per transaction")
+    skip = psub.add_parser(
+        "skip",
+        help="let a projection pass over one event it cannot apply (recorded, audited)",
+        description="Record a ProjectionSkipped event: the projection's runner, rebuilds and "
+        "verify leave out the event at POSITION. Any position the projection has not applied "
+        "yet may be skipped (the one it stopped at, or one `coord check` lists).",
+    )
+    skip.add_argument("name", choices=names)
+    skip.add_argument("--position", type=int, required=True, help="log position of the event")
+    skip.add_argument("--reason", required=True, help="why (kept in the log for ever)")
 
 
 class _Bar:
@@ -56,12 +73,59 @@ class _Bar:
         return self.position / elapsed if elapsed > 0 else 0.0
 
 
+def operator() -> str:
+    """Who runs this command: the OS user, else "cli"."""
+    try:
+        return getpass.getuser() or "cli"
+    except (OSError, KeyError, ImportError):
+        return "cli"
+
+
+async def skip(
+    app: web.Application, name: str, position: int, reason: str
+) -> tuple[ProjectionSkipped, AppendResult]:
+    """Record a skip of ``position`` for projection ``name`` (SkipRefused says why not)."""
+    projection = app[PROJECTIONS].projections.get(name)
+    if projection is None:
+        raise SkipRefused(f"no projection {name!r}")
+    writes = app[WRITES]
+    user = operator()
+    # Stamped like every CLI-written event (tokens): actor, role, request id, node.
+    by = Principal(token_id="cli", name=f"{user} (coord command line)", role="admin")
+    return await skips.record(
+        app[STORE],
+        projection,
+        position=position,
+        reason=reason,
+        skipped_by=user,
+        node_id=writes.node_id,
+        metadata=writes.metadata(by, "cli", {}),
+    )
+
+
+def describe(skip: SkipInfo) -> str:
+    """One line about a recorded skip, for people."""
+    return (
+        f"skips position {skip.position} ({skip.event_type} {skip.event_id} on "
+        f"{skip.stream_id}), by {skip.skipped_by} on {skip.node_id} at "
+        f"{skip.recorded_at.isoformat()}: {skip.reason}"
+    )
+
+
 async def _run(args: argparse.Namespace, config: Config) -> int:
     async with started_app(config) as app:
         service = app[PROJECTIONS]
         if args.projections_command == "list":
             for row in await status(app[POOL], sorted(service.projections)):
                 print(msgspec.json.encode(row).decode())
+            return 0
+        if args.projections_command == "skip":
+            event, result = await skip(app, args.name, args.position, args.reason)
+            print(
+                f"{event.projection} skips position {event.position} ({event.event_type} "
+                f"{event.event_id} on {event.stream_id}); recorded at position "
+                f"{result.last_position} of {result.stream_id}"
+            )
             return 0
         connect = functools.partial(db.connect, app[DSN])
         chosen = sorted(service.projections) if args.name == "all" else [args.name]
@@ -79,6 +143,9 @@ async def _run(args: argparse.Namespace, config: Config) -> int:
                     connect, projection, window=args.window, progress=progress
                 )
                 bar.close()
+                (row,) = await status(app[POOL], [name])
+                for recorded in row.skips:
+                    print(f"{name} {describe(recorded)}")
                 for diff in diffs:
                     print(msgspec.json.encode(diff).decode())
                 differing += len(diffs)
@@ -90,6 +157,9 @@ def run(args: argparse.Namespace, config: Config) -> int:
     """Execute a `projections` subcommand (exit 1 if verify found differences)."""
     try:
         return asyncio.run(_run(args, config))
+    except SkipRefused as e:
+        print(f"coord projections skip: {e}", file=sys.stderr)
+        return 1
     except RuntimeError as e:
         print(f"coord projections: {e}", file=sys.stderr)
         return 2

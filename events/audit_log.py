@@ -7,10 +7,12 @@ Two parts:
   position order and appends each event's leaf hash and the complete subtree nodes it
   closes to `merkle_nodes`, one transaction per batch. It reads the log with
   `position > size` only, which cannot skip: positions become visible strictly in order
-  (events/sequencer.py). In coord it reads through the process's shared `LogReader`,
-  up to a head it has just seen committed, so the projection runners' reads serve it
-  too. It signs a checkpoint whenever the tree grew and `checkpoint_interval` has
-  passed since the last one; every checkpoint is kept.
+  (events/sequencer.py). It hashes only rows it read in the transaction that writes
+  their nodes, never a cache: a cache can outlive events the database lost, and the
+  tree would then sign history that does not exist (issue 13). It signs a checkpoint
+  whenever the tree grew and `checkpoint_interval` has passed since the last one;
+  every checkpoint is kept. On every leadership change it first checks the stored
+  tree against the log (events/integrity.py) and signs nothing after a loss.
   It is a follower, not part of the sequencer: sequencing stays one short statement,
   and a crashed or slow builder never delays appends; it resumes from the stored tree.
 * `AuditLog`, the read side used by the HTTP handlers: tree heads, checkpoints,
@@ -42,8 +44,7 @@ import structlog
 
 from events.leadership import lead_forever
 from events.leaf import event_object, stored_leaf_bytes
-from events.log_head import LogHead, committed_head
-from events.log_reader import LogReader
+from events.log_head import LogHead
 from events.merkle import (
     EMPTY_ROOT,
     MerkleAppender,
@@ -80,6 +81,12 @@ _EVENTS_AFTER = (
     "e.data, e.metadata, e.recorded_at, e.region_code "
     "FROM log l JOIN events e ON e.seq = l.seq "
     "WHERE l.position > $1 ORDER BY l.position LIMIT $2"
+)
+
+_EVENT_AT = (
+    "SELECT l.position, e.event_id, e.stream_id, e.version, e.type, e.schema_version, "
+    "e.data, e.metadata, e.recorded_at, e.region_code "
+    "FROM log l JOIN events e ON e.seq = l.seq WHERE l.position = $1"
 )
 
 _INSERT_CHECKPOINT = (
@@ -332,10 +339,8 @@ class TreeBuilder:
         poll_interval: float = 1.0,
         retry_interval: float = 1.0,
         batch_delay: float = 0.05,
-        log_reader: LogReader | None = None,
     ) -> None:
         self._connect = connect
-        self._log_reader = log_reader
         self._head = head
         self._signer = signer
         self._checkpoint_interval = checkpoint_interval
@@ -346,6 +351,8 @@ class TreeBuilder:
         self.is_leader = False
         #: Leaves stored so far (as this process knows it; only meaningful while leader).
         self.size = 0
+        # The last checkpoint this process signed, (size, root): the database must keep it.
+        self._signed: tuple[int, bytes] | None = None
 
     async def run(self) -> None:
         """Compete for leadership and build while leader, until cancelled."""
@@ -362,6 +369,13 @@ class TreeBuilder:
         self.is_leader = leading
 
     async def _lead(self, conn: asyncpg.Connection) -> None:
+        integrity = self._head.integrity
+        await self._head.verify(conn, "tree builder leadership")
+        if integrity.lost is None:
+            await self.verify_tree(conn)
+        if integrity.lost is not None:
+            # Hold the lock and sign nothing: no other process may sign over the loss.
+            await asyncio.Event().wait()
         size = await tree_size(conn)
         refs = RootAccumulator.frontier_nodes(size)
         fetched = await _fetch_nodes(conn, refs)
@@ -391,36 +405,89 @@ class TreeBuilder:
 
     async def step(self, conn: asyncpg.Connection, appender: MerkleAppender) -> bool:
         """Hash the next batch of log events into the tree; True if it was a full batch."""
-        rows: Sequence[asyncpg.Record]
-        if self._log_reader is None:
-            rows = await conn.fetch(_EVENTS_AFTER, appender.size, self._batch_size)
-        else:
-            # The projection runners of this process read the same windows: share them.
-            head = await committed_head(conn)
-            up_to = min(head, appender.size + self._batch_size)
-            rows = await self._log_reader.read(appender.size, up_to)
-        if not rows:
-            return False
-        nodes: list[Node] = []
-        # A failed insert raises out of `_lead`, which then restarts from the stored tree,
-        # so the in-memory appender never runs ahead of the table for long.
-        for row in rows:
-            if row["position"] != appender.size + 1:
-                log.error("tree_builder.log_gap", expected=appender.size + 1, found=row["position"])
-                break
-            nodes.extend(appender.append(event_leaf(row)))
+        # Read and write in one transaction: the leaves hash exactly the rows the database
+        # holds while it stores their nodes.
+        async with conn.transaction():
+            rows: Sequence[asyncpg.Record] = await conn.fetch(
+                _EVENTS_AFTER, appender.size, self._batch_size
+            )
+            if not rows:
+                return False
+            nodes: list[Node] = []
+            # A failed insert raises out of `_lead`, which then restarts from the stored
+            # tree, so the in-memory appender never runs ahead of the table for long.
+            for row in rows:
+                if row["position"] != appender.size + 1:
+                    log.error(
+                        "tree_builder.log_gap", expected=appender.size + 1, found=row["position"]
+                    )
+                    break
+                nodes.extend(appender.append(event_leaf(row)))
+            if nodes:
+                # COPY rather than INSERT ... unnest(arrays): half the CPU on both sides
+                # (asyncpg checks every array element's type; COPY encodes the tuples).
+                await conn.copy_records_to_table(
+                    "merkle_nodes", records=nodes, columns=_NODE_COLUMNS
+                )
         if not nodes:
             await asyncio.sleep(self._retry_interval)
             return False
-        # One COPY, so one implicit transaction: a batch's nodes land all or none. COPY
-        # rather than INSERT ... unnest(arrays): half the CPU on both sides (asyncpg
-        # checks every array element's type; COPY encodes the tuples directly).
-        await conn.copy_records_to_table("merkle_nodes", records=nodes, columns=_NODE_COLUMNS)
         self.size = appender.size
         return len(rows) >= self._batch_size
 
     async def publish(self, conn: asyncpg.Connection, size: int, root: bytes) -> None:
-        """Sign and store the checkpoint of the tree at `size`."""
+        """Sign and store the checkpoint of the tree at `size` (never after a loss)."""
+        if self._head.integrity.lost is not None:
+            return
         note = sign_checkpoint(Checkpoint(self._signer.name, size, root), self._signer)
         await conn.execute(_INSERT_CHECKPOINT, self._signer.name, size, root, note)
+        self._signed = (size, root)
         log.debug("tree_builder.checkpoint", tree_size=size)
+
+    async def verify_tree(self, conn: asyncpg.Connection) -> None:
+        """Report a loss unless the database still holds what was signed over it.
+
+        Checks the last checkpoint this process signed (still stored, same root) and
+        the latest stored one: its root from the stored nodes, and its last leaf
+        against the event now at that position.
+        """
+        integrity = self._head.integrity
+        origin = self._signer.name
+        if self._signed is not None:
+            size, root = self._signed
+            row = await conn.fetchrow(_CHECKPOINT_AT, origin, size)
+            if row is None or bytes(row["root_hash"]) != root:
+                integrity.report(
+                    "a checkpoint this process signed is gone from the database",
+                    where="tree builder leadership",
+                    signed_size=size,
+                    stored=None if row is None else b64(bytes(row["root_hash"])),
+                )
+                return
+        latest = await conn.fetchrow(_LATEST_CHECKPOINT, origin)
+        if latest is None:
+            return
+        size = latest["tree_size"]
+        try:
+            stored_root = await root_at(conn, size)
+        except TreeNotBuilt:
+            stored_root = b""
+        if stored_root != bytes(latest["root_hash"]):
+            integrity.report(
+                "the stored tree no longer matches the latest signed checkpoint",
+                where="tree builder leadership",
+                signed_size=size,
+            )
+            return
+        if size == 0:
+            return
+        event = await conn.fetchrow(_EVENT_AT, size)
+        leaf = await _fetch_nodes(conn, [NodeRef(0, size - 1)])
+        if event is None or event_leaf(event) != leaf.get(NodeRef(0, size - 1)):
+            integrity.report(
+                "the event at the last signed position is not the one that was signed",
+                where="tree builder leadership",
+                signed_size=size,
+                position=size,
+                event_present=event is not None,
+            )

@@ -125,15 +125,12 @@ def _check_raised(event: IssueRaised, ctx: DecideContext) -> None:
     if event.hearing_id is None:
         return
     hearing = ctx.hearings.get(event.hearing_id)
-    if hearing is None:
+    # A hearing elsewhere gets the very answer of a hearing that does not exist: the
+    # caller may not be allowed to learn that it exists, let alone where (issue 12).
+    if hearing is None or hearing.region_code != event.region_code:
         raise InvalidRequest(
-            "issue.hearing_unknown", f"no hearing {event.hearing_id}", field_path("hearing_id")
-        )
-    if hearing.region_code != event.region_code:
-        raise InvalidRequest(
-            "issue.hearing_region_mismatch",
-            f"hearing {event.hearing_id} is in region {hearing.region_code}, "
-            f"not {event.region_code}",
+            "issue.hearing_unknown",
+            f"no hearing {event.hearing_id} in region {event.region_code}",
             field_path("hearing_id"),
         )
     # A cancelled hearing heard nobody, so nothing can have been raised there.

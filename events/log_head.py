@@ -8,6 +8,9 @@ new head after every batch) on a dedicated connection, and
 
 If the listening connection drops, it reconnects with backoff; while it is
 down, waiters fall back to polling, so nothing waits forever on a lost NOTIFY.
+Each reconnect first checks that the database's head is not behind the head this
+process has seen (events/integrity.py): a lower head means the database lost
+acknowledged events, and every cache of the log is dropped.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import asyncpg
 import structlog
 
 from events.errors import SequencingTimeout
+from events.integrity import Integrity
 
 log = structlog.get_logger("coord.log_head")
 
@@ -47,8 +51,12 @@ class LogHead:
         *,
         poll_interval: float = 0.25,
         listeners: Mapping[str, Listener] | None = None,
+        integrity: Integrity | None = None,
     ) -> None:
         self._connect = connect
+        #: This process's trust in what it cached about the log (shared with its followers).
+        self.integrity = integrity or Integrity()
+        self.integrity.on_loss(self._forget)
         # Other channels this process wants to hear on the same connection.
         self._listeners = dict(listeners or {})
         self._poll_interval = poll_interval
@@ -71,6 +79,25 @@ class LogHead:
     def position(self) -> int:
         """The highest position this process knows to be in the log."""
         return self._position
+
+    async def verify(self, conn: asyncpg.Connection, where: str) -> int:
+        """The database's head; reports a loss if it is behind the head seen here."""
+        head = await committed_head(conn)
+        if head < self._position:
+            self.integrity.report(
+                "the database's log head is behind the head this process saw",
+                where=where,
+                cached_head=self._position,
+                database_head=head,
+                lost_positions=f"{head + 1}..{self._position}",
+            )
+        return head
+
+    def _forget(self) -> None:
+        # Positions handed out before the loss may now belong to other events.
+        self._recent.clear()
+        self._recent_order.clear()
+        self._position = 0
 
     # -- waiting for one's own events --------------------------------------
 
@@ -161,6 +188,7 @@ class LogHead:
                     await conn.add_listener("coord_log", self._on_notify)
                     for channel, callback in self._listeners.items():
                         await conn.add_listener(channel, callback)
+                    await self.verify(conn, "log head reconnect")
                     self._conn = conn
                     # Anything that happened before LISTEN took effect.
                     await self._poll(conn)

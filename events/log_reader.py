@@ -20,6 +20,9 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import asyncpg
 
+from events.integrity import Integrity
+from events.log_head import committed_head
+
 Connect = Callable[[], Awaitable[asyncpg.Connection]]
 
 #: The columns of a logged event, in this order (row[0] is the position).
@@ -51,8 +54,13 @@ class LogReadFailed(ConnectionError):
 class LogReader:
     """Windows of the log, ``(after, up_to]``, read once and shared (see module doc)."""
 
-    def __init__(self, connect: Connect, *, keep: int = 10_000) -> None:
+    def __init__(
+        self, connect: Connect, *, keep: int = 10_000, integrity: Integrity | None = None
+    ) -> None:
         self._connect = connect
+        # Cached rows outliving a loss of the database would be served as the log.
+        self._integrity = integrity or Integrity()
+        self._integrity.on_loss(self.forget)
         self._keep = keep
         self._conn: asyncpg.Connection | None = None
         # One query at a time on the connection; also makes concurrent readers of the
@@ -115,10 +123,26 @@ class LogReader:
             del self._rows[:drop]
             self._start += drop
 
+    def forget(self) -> None:
+        """Drop every cached event."""
+        self._start, self._rows = 0, []
+
     async def _fetch(self, after: int, up_to: int) -> list[asyncpg.Record]:
         try:
             if self._conn is None or self._conn.is_closed():
                 self._conn = await self._connect()
+                # A reconnect may meet a database that lost what is cached here.
+                head = await committed_head(self._conn)
+                if head < self._end:
+                    self._integrity.report(
+                        "the database's log head is behind the events cached in memory",
+                        where="log reader reconnect",
+                        cached_end=self._end,
+                        database_head=head,
+                        lost_positions=f"{head + 1}..{self._end}",
+                    )
+                    # The caller may hold rows read from the cache: make it read again.
+                    raise LogReadFailed("the log lost cached events; read again")
             rows: list[asyncpg.Record] = await self._conn.fetch(_READ, after, up_to)
         except BaseException as e:
             conn, self._conn = self._conn, None

@@ -28,11 +28,8 @@ RULES: Final[dict[str, tuple[int, str]]] = {
     # issue
     "issue.not_raised": (CONFLICT, "an issue stream must start with IssueRaised"),
     "issue.already_raised": (CONFLICT, "IssueRaised only starts a new stream"),
-    "issue.hearing_unknown": (UNPROCESSABLE, "the issue's hearing must exist"),
-    "issue.hearing_region_mismatch": (
-        UNPROCESSABLE,
-        "the issue's hearing must be held in the issue's region",
-    ),
+    # One rule for "no such hearing" and "a hearing elsewhere": the answer reveals nothing.
+    "issue.hearing_unknown": (UNPROCESSABLE, "the issue's hearing must exist in its region"),
     "issue.hearing_cancelled": (CONFLICT, "issues cannot be raised at a cancelled hearing"),
     "issue.withdrawn": (CONFLICT, "nothing follows the withdrawal of an issue"),
     "issue.category_unchanged": (CONFLICT, "a category correction must change the category"),

@@ -102,6 +102,9 @@ class Sequencer:
         """Compete for leadership and sequence while leader, until cancelled."""
 
         async def lead(conn: asyncpg.Connection) -> None:
+            # A new leader continues from the database's head: it must not be behind
+            # positions this process already gave out (events/integrity.py).
+            await self._head.verify(conn, "sequencer leadership")
             await conn.add_listener("coord_pending", self._on_pending)
             await self._lead(conn)
 

@@ -50,9 +50,15 @@ Severity = Annotated[int, Meta(ge=1, le=5)]
 AwareDatetime = Annotated[datetime, Meta(tz=True)]
 IssueIds = Annotated[list[UUID], Meta(max_length=200)]
 TokenRole = Literal["regional", "national", "auditor", "admin"]
-StreamCategory = Literal["hearing", "issue", "recommendation", "access"]
+StreamCategory = Literal["hearing", "issue", "recommendation", "access", "system"]
+# A projection name (projections/base.py `schema_of` needs it to fit `proj_<name>_next`).
+ProjectionName = Annotated[str, Meta(pattern=r"^[a-z_][a-z0-9_]{0,40}$")]
 
 ACCESS_STREAM: Final = "access-tokens"
+#: Operator decisions about read models: `system-projections-<node id>`, one stream per
+#: node (federated nodes replicate each other's events; one shared stream would collide).
+#: Only `coord projections skip` writes here; no HTTP route or role can.
+SYSTEM_PROJECTIONS_STREAM: Final = "system-projections"
 
 
 class Event(
@@ -239,6 +245,26 @@ class TokenRevoked(Event, frozen=True, kw_only=True):
     revoked_by: ShortText
 
 
+# --- system-projections-<node id> ------------------------------------------------------
+
+
+class ProjectionSkipped(Event, frozen=True, kw_only=True):
+    """An operator lets one projection pass over one stored event it cannot apply.
+
+    Bound to the event (its id) at that position of this node's log: the runner, rebuild
+    and verify of ``projection`` leave exactly that event out.
+    """
+
+    projection: ProjectionName
+    position: Annotated[int, Meta(ge=1, le=2**63 - 1)]
+    event_id: UUID
+    event_type: Annotated[str, Meta(min_length=1, max_length=200)]
+    # As stored, which may be a spelling today's rules refuse (that is often the reason).
+    stream_id: Annotated[str, Meta(min_length=1, max_length=200)]
+    reason: MediumText
+    skipped_by: ShortText
+
+
 HearingEvent: TypeAlias = (
     HearingScheduled
     | HearingRescheduled
@@ -259,6 +285,8 @@ RecommendationEvent: TypeAlias = (
     | RecommendationClosed
 )
 AccessEvent: TypeAlias = TokenIssued | TokenRevoked
+# Not part of AnyEvent: no domain rule (`decide`) applies to operator decisions.
+SystemEvent: TypeAlias = ProjectionSkipped
 AnyEvent: TypeAlias = HearingEvent | IssueEvent | RecommendationEvent | AccessEvent
 
 _BY_CATEGORY: Final[dict[StreamCategory, tuple[type[Event], ...]]] = {
@@ -282,6 +310,7 @@ _BY_CATEGORY: Final[dict[StreamCategory, tuple[type[Event], ...]]] = {
         RecommendationClosed,
     ),
     "access": (TokenIssued, TokenRevoked),
+    "system": (ProjectionSkipped,),
 }
 
 #: type name -> struct. Names are stable forever: they are stored beside every event.
@@ -300,6 +329,7 @@ CREATION_EVENTS: Final[dict[StreamCategory, type[Event] | None]] = {
     "issue": IssueRaised,
     "recommendation": RecommendationDrafted,
     "access": None,
+    "system": None,
 }
 
 
@@ -333,6 +363,8 @@ def check_stream(stream: str, name: str) -> None:
     category = stream_category(name)
     if category == "access":
         ok = stream == ACCESS_STREAM
+    elif category == "system":
+        ok = stream.startswith(SYSTEM_PROJECTIONS_STREAM + "-")
     else:
         prefix, _, rest = stream.partition("-")
         ok = prefix == category and is_canonical_uuid(rest)

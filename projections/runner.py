@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import random
 import time
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -53,6 +54,8 @@ from projections.base import (
     ddl_checksum,
     schema_of,
 )
+from projections.failures import is_transient
+from projections.skips import SkipInfo, list_skips, skips_of
 
 log = structlog.get_logger("coord.projections")
 
@@ -71,9 +74,17 @@ _READ = (
     "FROM log l JOIN events e ON e.seq = l.seq "
     "WHERE l.position > $1 AND l.position <= $2 {types} ORDER BY l.position"
 )
+# The operator's skips (projections/skips.py) come with the row: no extra round trip.
+_SKIPPED = (
+    "ARRAY(SELECT {column} FROM events e WHERE e.category = 'system' "
+    "AND e.type = 'ProjectionSkipped' AND e.data->>'projection' = $1 ORDER BY e.seq)"
+)
 _LOCK_ROW = (
-    "SELECT position, state, (SELECT coalesce(max(position), 0) FROM log) AS head "
-    "FROM projections WHERE name = $1 FOR UPDATE"
+    "SELECT position, state, (SELECT coalesce(max(position), 0) FROM log) AS head, "
+    + _SKIPPED.format(column="(e.data->>'position')::bigint")
+    + " AS skip_positions, "
+    + _SKIPPED.format(column="e.data->>'event_id'")
+    + " AS skip_ids FROM projections WHERE name = $1 FOR UPDATE"
 )
 _ADVANCE = (
     "UPDATE projections SET position = $2, updated_at = now() WHERE name = $1 "
@@ -112,16 +123,16 @@ class HandlerFailed(Exception):
 
 
 def _transient(conn: asyncpg.Connection, e: BaseException) -> bool:
-    """A lost connection or server shutdown (retry elsewhere), not a bug in a handler."""
-    return conn.is_closed() or isinstance(
-        e,
-        OSError
-        | asyncpg.InterfaceError
-        | asyncpg.PostgresConnectionError
-        | asyncpg.exceptions.OperatorInterventionError
-        | asyncpg.exceptions.DeadlockDetectedError
-        | asyncpg.exceptions.SerializationError,
-    )
+    """A fault of the database or the connection (see projections/failures.py)."""
+    return is_transient(e, connection_closed=conn.is_closed())
+
+
+#: ``{position: event id}``: the events a projection leaves out (projections/skips.py).
+Skips = Mapping[int, str]
+
+
+def _skips_of_row(row: Any) -> dict[int, str]:
+    return dict(zip(row["skip_positions"], row["skip_ids"], strict=True))
 
 
 # --- reading and applying a window of the log --------------------------------------------
@@ -149,11 +160,13 @@ async def load_window(
     after: int,
     up_to: int,
     lane: Lane | None = None,
+    skips: Skips | None = None,
 ) -> list[Envelope]:
     """Read and decode the events in (after, up_to] that ``projection`` handles.
 
-    With ``lane`` only the events of that lane's share of the streams. Raises
-    HandlerFailed naming the window's first position if an event cannot be decoded.
+    With ``lane`` only the events of that lane's share of the streams; ``skips`` are
+    left out (never decoded). Raises HandlerFailed naming the window's first position
+    if an event cannot be decoded.
     """
     args: list[Any] = [after, up_to]
     if projection.handles is not None:
@@ -161,19 +174,29 @@ async def load_window(
     if lane is not None:
         args.extend(lane)
     rows = await conn.fetch(_read_sql(projection, lane), *args)
-    return envelopes(projection, rows, up_to, filtered=True)
+    return envelopes(projection, rows, up_to, filtered=True, skips=skips)
 
 
 def envelopes(
-    projection: Projection, rows: Sequence[Any], up_to: int, *, filtered: bool = False
+    projection: Projection,
+    rows: Sequence[Any],
+    up_to: int,
+    *,
+    filtered: bool = False,
+    skips: Skips | None = None,
 ) -> list[Envelope]:
     """Decode the logged events ``rows`` (``events.log_reader.COLUMNS``) for ``projection``.
 
-    Keeps only the types it handles unless the rows are ``filtered`` already. Raises
-    HandlerFailed naming the first row's position if an event cannot be decoded.
+    Keeps only the types it handles unless the rows are ``filtered`` already, and leaves
+    out the ``skips`` (position and event id must both match). Raises HandlerFailed
+    naming the first row's position if an event cannot be decoded.
     """
     handles = None if filtered else projection.handles
     decode = decode_trusted if projection.reads_payload else _undecoded
+    if skips:
+        rows = [r for r in rows if skips.get(r[0]) != r[1]]
+        if not rows:
+            return []
     try:
         return [
             Envelope(
@@ -190,7 +213,7 @@ def envelopes(
             for r in rows
             if handles is None or r[4] in handles
         ]
-    except (ValueError, TypeError, KeyError, msgspec.MsgspecError) as e:
+    except Exception as e:  # whatever decoding raised, the event is the cause
         raise HandlerFailed(projection.name, rows[0][0], up_to, e) from e
 
 
@@ -210,7 +233,9 @@ async def apply_batch(
         return 0
     try:
         await projection.apply(conn, schema, batch)
-    except (asyncpg.PostgresError, ValueError, TypeError, KeyError, msgspec.MsgspecError) as e:
+    except Exception as e:
+        # The database's or the connection's fault: retried. Anything else came from
+        # applying these events (their data, or a bug they trigger): the culprit stops it.
         if _transient(conn, e):
             raise
         raise HandlerFailed(projection.name, batch[0].position, up_to, e) from e
@@ -218,14 +243,19 @@ async def apply_batch(
 
 
 async def apply_window(
-    conn: asyncpg.Connection, projection: Projection, schema: str, after: int, up_to: int
+    conn: asyncpg.Connection,
+    projection: Projection,
+    schema: str,
+    after: int,
+    up_to: int,
+    skips: Skips | None = None,
 ) -> int:
     """Apply the events in (after, up_to] that ``projection`` handles; return their count.
 
     Runs on the caller's transaction. Raises HandlerFailed naming the first position of
     the window when the handler fails (the caller narrows it down).
     """
-    batch = await load_window(conn, projection, after, up_to)
+    batch = await load_window(conn, projection, after, up_to, skips=skips)
     return await apply_batch(conn, projection, schema, batch, up_to)
 
 
@@ -319,6 +349,49 @@ async def ensure(conn: asyncpg.Connection, projections: Sequence[Projection]) ->
                 )
             elif row["ddl_checksum"] != checksum:
                 log.warning("projection.ddl_changed", projection=p.name, hint="rebuild it")
+            await abandon_rebuild(conn, p.name)
+
+
+async def abandon_rebuild(conn: asyncpg.Connection, name: str) -> bool:
+    """Clean up after a rebuild or verify that died with its process; True if there was one.
+
+    A crash during a rebuild left the projection ``rebuilding`` for ever, with the half
+    replayed ``proj_<name>_next`` (and ``_verify`` after a verify) taking space. When no
+    rebuild or verify of ``name`` runs (its advisory lock is free, which PostgreSQL
+    guarantees once the process or its connection is gone), the leftovers are dropped
+    and the projection goes back to ``running`` on its live tables. Reverting rather
+    than resuming: the live tables were kept current by the live runner throughout, so
+    nothing is lost but the partial replay, and a resumed replay could not be trusted
+    (lanes do not record their progress). Run ``coord projections rebuild NAME`` again.
+    """
+    leftovers = [
+        schema
+        for schema in (schema_of(name, suffix) for suffix in ("_next", "_old", "_verify"))
+        if await conn.fetchval("SELECT true FROM pg_namespace WHERE nspname = $1", schema)
+    ]
+    state = await conn.fetchval("SELECT state FROM projections WHERE name = $1", name)
+    if state != "rebuilding" and not leftovers:
+        return False
+    if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", _rebuild_key(name)):
+        return False  # a rebuild or verify is running right now, elsewhere
+    try:
+        for schema in leftovers:
+            await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        await conn.execute(
+            "UPDATE projections SET state = 'running', rebuild_position = NULL, "
+            "updated_at = now() WHERE name = $1 AND state = 'rebuilding'",
+            name,
+        )
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", _rebuild_key(name))
+    log.warning(
+        "projection.rebuild_abandoned",
+        projection=name,
+        was=state,
+        dropped=leftovers,
+        hint="the live tables serve on; run the rebuild again if it is still needed",
+    )
+    return True
 
 
 class ProjectionStatus(msgspec.Struct, kw_only=True):
@@ -333,11 +406,14 @@ class ProjectionStatus(msgspec.Struct, kw_only=True):
     last_error: str | None
     failed_position: int | None = None
     rebuild_position: int | None = None
+    #: events an operator let this projection pass over (``coord projections skip``)
+    skips: list[SkipInfo] = msgspec.field(default_factory=list)
 
 
 async def status(pool: asyncpg.Pool, names: Sequence[str]) -> list[ProjectionStatus]:
-    """Position, head, lag and state of each projection."""
+    """Position, head, lag, state and recorded skips of each projection."""
     rows = await pool.fetch(_STATUS, list(names))
+    skips = await list_skips(pool)
     now = time.time()
     out: list[ProjectionStatus] = []
     for r in rows:
@@ -354,6 +430,7 @@ async def status(pool: asyncpg.Pool, names: Sequence[str]) -> list[ProjectionSta
                 last_error=r["last_error"],
                 failed_position=r["failed_position"],
                 rebuild_position=r["rebuild_position"],
+                skips=skips.get(r["name"], []),
             )
         )
     return out
@@ -372,6 +449,51 @@ class RunnerSettings:
     # After a partial batch, let events accumulate this long before the next one: under
     # load, batches grow and each transaction (and its checkpoint) carries more events.
     batch_delay: float = 0.05
+    # Retrying after a fault of the database or the connection: exponential backoff from
+    # retry_min to retry_max seconds, each wait drawn from [half, all] of it (jitter, so
+    # that every runner of every process does not come back in the same instant).
+    retry_min: float = 0.1
+    retry_max: float = 10.0
+
+
+def backoff(
+    attempt: int, settings: RunnerSettings, rand: Callable[[], float] = random.random
+) -> float:
+    """Seconds to wait before retry number ``attempt`` (1, 2, ...): bounded and jittered."""
+    ceiling = min(settings.retry_max, settings.retry_min * 2.0 ** min(attempt - 1, 30))
+    return ceiling * (0.5 + 0.5 * rand())
+
+
+class _Trouble:
+    """One projection's run of faults: logged when it starts and when it ends, not per retry."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.attempts = 0
+        self.since = 0.0
+
+    def failed(self, error: BaseException, *, transient: bool) -> int:
+        """Count a fault; log it if it starts a run of them. Returns the attempt number."""
+        self.attempts += 1
+        if self.attempts == 1:
+            self.since = time.monotonic()
+            if transient:
+                log.warning("projection.retrying", projection=self.name, error=repr(error))
+            else:
+                # Not the database and not an event: a bug in the runner itself.
+                log.error("projection.runner_error", projection=self.name, exc_info=error)
+        return self.attempts
+
+    def ok(self) -> None:
+        """A batch went through: end the run of faults (logged once)."""
+        if self.attempts:
+            log.info(
+                "projection.recovered",
+                projection=self.name,
+                attempts=self.attempts,
+                after_seconds=round(time.monotonic() - self.since, 3),
+            )
+            self.attempts = 0
 
 
 class Runner:
@@ -412,16 +534,17 @@ class Runner:
                     await t
 
     async def _supervise(self, projection: Projection) -> None:
-        backoff = 0.1
+        # Nothing but cancellation ends a supervisor: a fault of the database or the
+        # connection (or a bug outside any handler) is retried with backoff, logged once
+        # when it starts and once when it is over; only an event stops a projection.
+        trouble = _Trouble(projection.name)
         while True:
             try:
                 conn = await self._connect()
-            except (OSError, asyncpg.PostgresError) as e:
-                log.warning("projection.connect_failed", projection=projection.name, error=str(e))
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+            except Exception as e:
+                attempt = trouble.failed(e, transient=is_transient(e))
+                await asyncio.sleep(backoff(attempt, self._settings))
                 continue
-            backoff = 0.1
             try:
                 # One backend per projection: name it, so its cost shows in pg_stat_activity.
                 await conn.execute(
@@ -434,21 +557,24 @@ class Runner:
                     await asyncio.sleep(self._settings.lock_retry)
                 self.active[projection.name] = True
                 log.info("projection.runner_started", projection=projection.name)
-                await self._run_locked(conn, projection)
+                await self._run_locked(conn, projection, trouble)
             except Exception as e:
                 task = asyncio.current_task()
                 # A cancelled wait can surface as another error (Condition's "Lock is not
                 # acquired"): never let it keep a cancelled supervisor alive.
-                if (task is not None and task.cancelling()) or not _transient(conn, e):
+                if task is not None and task.cancelling():
                     raise
-                log.warning("projection.connection_lost", projection=projection.name, error=str(e))
-                await asyncio.sleep(0.1)
+                attempt = trouble.failed(e, transient=_transient(conn, e))
+                # A new connection: it also drops statements cached before a rebuild's swap.
+                await asyncio.sleep(backoff(attempt, self._settings))
             finally:
                 self.active[projection.name] = False
                 with contextlib.suppress(Exception):
                     await conn.close(timeout=1)
 
-    async def _run_locked(self, conn: asyncpg.Connection, projection: Projection) -> None:
+    async def _run_locked(
+        self, conn: asyncpg.Connection, projection: Projection, trouble: _Trouble
+    ) -> None:
         name = projection.name
         # A restart retries a failed projection once: the fix may have been deployed.
         await conn.execute(
@@ -459,6 +585,7 @@ class Runner:
         while True:
             before = self._positions.get(name)
             position, advanced, state = await self.step(conn, projection)
+            trouble.ok()
             if advanced:
                 if position - before < self._settings.window and self._settings.batch_delay:
                     await asyncio.sleep(self._settings.batch_delay)
@@ -517,11 +644,12 @@ async def _batch(
             return position, False, state
         up_to = min(head, position + window)
         schema = schema_of(projection.name)
+        skips = _skips_of_row(row)
         if log_reader is None:
-            await apply_window(conn, projection, schema, position, up_to)
+            await apply_window(conn, projection, schema, position, up_to, skips)
         else:
             rows = await log_reader.read(position, up_to)
-            batch = envelopes(projection, rows, up_to)
+            batch = envelopes(projection, rows, up_to, skips=skips)
             await apply_batch(conn, projection, schema, batch, up_to)
         await conn.execute(_ADVANCE, projection.name, up_to)
     if positions is not None:
@@ -558,18 +686,23 @@ async def _replay(
             target = await until()
             if position >= target:
                 return position
+            # Re-read each window: a skip recorded during a long replay counts from the
+            # next window read on.
+            skips = await skips_of(conn, projection.name)
             if ahead is not None:
                 up_to, task = ahead
                 ahead = None
                 batch = await task
             else:
                 up_to = min(target, position + window)
-                batch = await load_window(reader or conn, projection, position, up_to, lane)
+                batch = await load_window(reader or conn, projection, position, up_to, lane, skips)
             if reader is not None and up_to < target:
                 next_to = min(target, up_to + window)
                 ahead = (
                     next_to,
-                    asyncio.create_task(load_window(reader, projection, up_to, next_to, lane)),
+                    asyncio.create_task(
+                        load_window(reader, projection, up_to, next_to, lane, skips)
+                    ),
                 )
             async with conn.transaction():
                 await apply_batch(conn, projection, schema, batch, up_to)
@@ -672,7 +805,6 @@ async def rebuild(
                     name,
                 )
             try:
-
                 head = functools.partial(committed_head, conn)
                 position = 0
                 lanes: int = getattr(projection, "replay_lanes", 1)
@@ -698,9 +830,11 @@ async def rebuild(
                 await create_indexes(conn, projection, fresh)
                 async with conn.transaction():
                     # Blocks the live runner's next batch until the swap is committed.
-                    await conn.fetchrow(_LOCK_ROW, name)
+                    row = await conn.fetchrow(_LOCK_ROW, name)
                     target = await committed_head(conn)
-                    await apply_window(conn, projection, fresh, position, target)
+                    await apply_window(
+                        conn, projection, fresh, position, target, _skips_of_row(row)
+                    )
                     await conn.execute(f"DROP SCHEMA IF EXISTS {old} CASCADE")
                     await conn.execute(f"ALTER SCHEMA {live} RENAME TO {old}")
                     await conn.execute(f"ALTER SCHEMA {fresh} RENAME TO {live}")
@@ -720,6 +854,14 @@ async def rebuild(
                 return target
             except BaseException:
                 with contextlib.suppress(Exception):
+                    if conn.is_closed():
+                        # The rebuild's own connection died (and its lock with it): clean
+                        # up on a new one, unless another rebuild has started meanwhile.
+                        spare = await connect()
+                        try:
+                            await abandon_rebuild(spare, name)
+                        finally:
+                            await spare.close()
                     await conn.execute(f"DROP SCHEMA IF EXISTS {fresh} CASCADE")
                     await conn.execute(
                         "UPDATE projections SET state = $2, rebuild_position = NULL "
@@ -789,7 +931,8 @@ async def verify(
                     target: int = await conn.fetchval(
                         "SELECT position FROM projections WHERE name = $1 FOR SHARE", name
                     )
-                    await apply_window(conn, projection, scratch, position, target)
+                    skips = await skips_of(conn, name)
+                    await apply_window(conn, projection, scratch, position, target, skips)
                     for table in projection.tables:
                         for side, a, b in (("live", live, scratch), ("replayed", scratch, live)):
                             rows = await conn.fetch(

@@ -28,6 +28,11 @@ from events.log_head import LogHead
 from events.sequencer import Sequencer
 from events.store import EventStore
 
+# The test server runs with synchronous_commit = off (see template_db) for speed, which
+# coord refuses unless told: tests keep throw-away data. Subprocesses inherit this; the
+# fault suite (tests/faults) runs a safe server and removes it.
+os.environ.setdefault("COORD_ALLOW_UNSAFE_DURABILITY", "1")
+
 
 def with_database(url: str, name: str) -> str:
     """The same server URL pointing at database `name`."""
@@ -150,7 +155,12 @@ async def store(pool: asyncpg.Pool, database_url: str) -> AsyncIterator[EventSto
 @pytest.fixture
 def config(database_url: str) -> Config:
     """Service configuration pointing at the test database."""
-    return Config(database_url=database_url, pool_min_size=1, pool_max_size=10)
+    return Config(
+        database_url=database_url,
+        pool_min_size=1,
+        pool_max_size=10,
+        allow_unsafe_durability=True,
+    )
 
 
 @pytest.fixture
@@ -212,3 +222,10 @@ async def cli_token(env: dict[str, str], role: str, name: str, region: str | Non
     if region is not None:
         args += ["--region", region]
     return (await run_coord(env, *args)).strip().splitlines()[-1]
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """tests/faults (issue 13) runs only from `make test-faults` (COORD_FAULTS=1)."""
+    if collection_path.name == "faults" and os.environ.get("COORD_FAULTS") != "1":
+        return True
+    return None

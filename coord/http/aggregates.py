@@ -9,7 +9,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from coord.auth import forbidden, principal_of
+from coord.auth import principal_of
 from coord.http.params import int_param
 from coord.http.streams import json_response
 from coord.keys import WRITES
@@ -42,11 +42,13 @@ async def _aggregate(request: web.Request, category: str) -> web.Response:
     loaded = await request.app[WRITES].load(
         f"{category}-{entity_id}", as_of=as_of, as_of_version=as_of_version
     )
-    if loaded.state is None:
-        raise not_found(f"no {category} {entity_id}" + (" at that time" if as_of else ""))
     principal = principal_of(request)
-    if principal.role == "regional" and not principal.covers(loaded.region_code):
-        raise forbidden(f"this {category} is outside the token's regions")
+    # Another region's object is answered exactly as a missing one (at any `as_of`), so
+    # neither its existence nor its creation time can be probed.
+    if loaded.state is None or (
+        principal.role == "regional" and not principal.covers(loaded.region_code)
+    ):
+        raise not_found(f"no {category} {entity_id}" + (" at that time" if as_of else ""))
     body: dict[str, Any] = {"id": str(entity_id), "version": loaded.version}
     body.update(msgspec.to_builtins(loaded.state))
     if loaded.events:

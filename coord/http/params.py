@@ -1,10 +1,32 @@
-"""Query-string parameters, parsed strictly: a bad value is a 422 naming the parameter."""
+"""Query-string parameters, parsed strictly: a bad value is a 422 naming the parameter.
+
+Integers are ASCII digits (an optional leading minus) and always bounded: with no
+explicit maximum, by :data:`MAX_QUERY_INT`, which leaves headroom for the arithmetic
+SQL does on them (`from_version + limit`) inside PostgreSQL's `bigint`.
+"""
 
 from __future__ import annotations
+
+import re
 
 from aiohttp import web
 
 from coord.problems import invalid
+
+# 2^62: positions, versions and sizes never get near it; `x + limit` stays inside int64.
+MAX_QUERY_INT = 2**62
+_INTEGER = re.compile(r"-?[0-9]{1,19}")
+
+
+def parse_int(raw: str, name: str, *, minimum: int = 0, maximum: int | None = None) -> int:
+    """`raw` as a bounded integer; 422 on `query.<name>` otherwise."""
+    if not _INTEGER.fullmatch(raw):
+        raise invalid(f"{name} must be an integer", f"query.{name}")
+    value = int(raw)
+    upper = MAX_QUERY_INT if maximum is None else maximum
+    if value < minimum or value > upper:
+        raise invalid(f"{name} must be between {minimum} and {upper}", f"query.{name}")
+    return value
 
 
 def int_param(
@@ -14,14 +36,7 @@ def int_param(
     raw = request.query.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise invalid(f"{name} must be an integer", f"query.{name}") from None
-    if value < minimum or (maximum is not None and value > maximum):
-        bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
-        raise invalid(f"{name} must be {bound}", f"query.{name}")
-    return value
+    return parse_int(raw, name, minimum=minimum, maximum=maximum)
 
 
 def list_param(request: web.Request, name: str) -> list[str] | None:

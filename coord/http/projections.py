@@ -267,7 +267,8 @@ class RebuildStarted(msgspec.Struct, kw_only=True):
     responses={200: ProjectionList}, roles=("national", "auditor", "admin"), tags=("projections",)
 )
 async def list_projections(request: web.Request) -> web.Response:
-    """Each projection's position, the log head, lag (events, seconds), state and last error."""
+    """Each projection's position, the log head, lag (events, seconds), state, last error and
+    the skips an operator recorded (`coord projections skip`: who, why, when, which event)."""
     require_role(request, "national", "auditor", "admin")
     service = request.app[PROJECTIONS]
     rows = await status(request.app[POOL], sorted(service.projections))

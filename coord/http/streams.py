@@ -154,15 +154,16 @@ async def stream_region(store: EventStore, stream_id: str) -> str | None:
 
 
 async def authorize_stream_read(request: web.Request, stream_id: str) -> None:
-    """403 unless the caller may read this stream (regional: only its regions' streams)."""
+    """404 unless the caller may read this stream (regional: only its regions' streams).
+
+    Another region's stream is answered exactly as one that does not exist.
+    """
     principal = principal_of(request)
     if principal.role != "regional":
         return
     region = await stream_region(request.app[STORE], stream_id)
-    if region is None and await request.app[STORE].stream_version(stream_id) == 0:
-        raise not_found(f"stream {stream_id!r} does not exist")
     if not principal.covers(region):
-        raise forbidden("this stream is outside the token's regions")
+        raise not_found(f"stream {stream_id!r} does not exist")
 
 
 @routes.get("/v1/streams/{stream_id}")

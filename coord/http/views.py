@@ -12,12 +12,13 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
+import asyncpg
 import msgspec
 from aiohttp import web
 
 from coord.apidoc import IdPath, RegionPath, documented
 from coord.auth import Role, forbidden, principal_of, require_role
-from coord.http.params import int_param, list_param
+from coord.http.params import MAX_QUERY_INT, int_param, list_param
 from coord.http.projections import (
     VIEW_HEADERS,
     VIEW_RESPONSE_HEADERS,
@@ -66,6 +67,9 @@ def _cursor_errors() -> Iterator[None]:
         yield
     except BadCursor as e:
         raise invalid(str(e), "query.cursor") from None
+    except (RecursionError, asyncpg.exceptions._base.DataError, asyncpg.DataError):
+        # A crafted cursor decodes, but its values do not fit the query's parameters.
+        raise invalid("cursor is not valid", "query.cursor") from None
 
 
 # --- query parameters (for the document; the handlers parse them strictly below) -----------
@@ -208,7 +212,14 @@ def _time_param(request: web.Request, name: str, *, end: bool = False) -> dateti
     try:
         if len(raw) == 10:
             day = datetime.combine(date.fromisoformat(raw), time(), UTC)
-            return day + timedelta(days=1) if end else day
+            if not end:
+                return day
+            # The whole last day: up to its end (9999-12-31 has no next day to start).
+            return (
+                day + timedelta(days=1)
+                if day.date() < date.max
+                else datetime.max.replace(tzinfo=UTC)
+            )
         value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
         raise invalid(f"{name} must be an RFC 3339 time or a date", f"query.{name}") from None
@@ -332,9 +343,9 @@ async def uncovered(request: web.Request) -> web.Response:
         try:
             values = issue_board.decode_cursor(cursor)
             offset = int(values[1]) if values[0] == "uncovered" else -1
-        except (BadCursor, IndexError, TypeError, ValueError):
+        except (BadCursor, IndexError, TypeError, ValueError, RecursionError):
             offset = -1
-        if offset < 0:
+        if not 0 <= offset <= MAX_QUERY_INT:
             raise invalid("cursor is not valid", "query.cursor")
     async with snapshot(request, issue_board.NAME) as snap:
         items, next_offset = await issue_board.uncovered(

@@ -92,11 +92,19 @@ async def test_routes_declare_their_types(document: dict[str, Any]) -> None:
 async def test_errors_and_security(document: dict[str, Any]) -> None:
     """Errors are problem+json with the Problem schema; public paths need no token, others do."""
     append_op = document["paths"]["/v1/streams/{stream_id}/events"]["post"]
-    for status in ("400", "401", "403", "409", "413", "415", "422", "503"):
+    for status in ("400", "401", "403", "408", "409", "413", "415", "422", "429", "503"):
         content = append_op["responses"][status]["content"]
         assert content["application/problem+json"]["schema"] == {
             "$ref": "#/components/schemas/ProblemDetails"
         }
+    for status in ("429", "503"):
+        assert "Retry-After" in append_op["responses"][status]["headers"]
+    for path, item in document["paths"].items():
+        for method, op in item.items():
+            # The edge can answer these on any route (database down, deadline; rate limit).
+            assert "503" in op["responses"], (method, path)
+            if op.get("security") != []:
+                assert "429" in op["responses"], (method, path)
     assert "security" not in append_op  # the document-wide bearer requirement applies
     assert document["security"] == [{"bearer": []}]
     for public in ("/healthz", "/readyz", "/metrics", "/v1/openapi.json"):

@@ -321,14 +321,15 @@ def test_issue_hearing_must_exist() -> None:
 
 @pytest.mark.parametrize("region", [SURABAYA, JATIM])
 def test_issue_hearing_must_share_its_region(region: str) -> None:
-    """An issue in another region than its hearing (even the hearing's province) is a 422."""
+    """An issue in another region than its hearing (even the hearing's province) is a 422,
+    answered as for a hearing that does not exist: the hearing's region is not named."""
     error = refused(
         [],
         raised(region, hearing_id=HEARING_ID),
-        "issue.hearing_region_mismatch",
+        "issue.hearing_unknown",
         field="$.data.hearing_id",
     )
-    assert KEDIRI in error.detail
+    assert KEDIRI not in error.detail
 
 
 def test_issue_cannot_come_from_a_cancelled_hearing() -> None:

@@ -119,6 +119,15 @@ VALID: dict[str, dict[str, Any]] = {
         "created_by": "admin",
     },
     "TokenRevoked": {"token_id": "0c9a7d1e-1111-4222-8333-444455556666", "revoked_by": "admin"},
+    "ProjectionSkipped": {
+        "projection": "issue_board",
+        "position": 1042,
+        "event_id": "0c9a7d1e-1111-4222-8333-444455556666",
+        "event_type": "IssueRaised",
+        "stream_id": "issue-urn:uuid:0c9a7d1e-1111-4222-8333-444455556666",
+        "reason": "Stream id yang tidak kanonis membekukan papan isu",
+        "skipped_by": "ops",
+    },
 }
 
 
@@ -402,6 +411,7 @@ def test_unreadable_schema_version_is_refused(
         ("IssueUncited", "recommendation"),
         ("ResponseRecorded", "recommendation"),
         ("TokenRevoked", "access"),
+        ("ProjectionSkipped", "system"),
     ],
 )
 def test_stream_category(name: str, category: str) -> None:
@@ -426,6 +436,10 @@ def test_stream_ids() -> None:
         (f"recommendation-{ISSUE_ID}", "IssuesCited", True),
         ("access-tokens", "TokenIssued", True),
         (f"access-{ISSUE_ID}", "TokenIssued", False),
+        ("system-projections-local", "ProjectionSkipped", True),
+        ("system-projections", "ProjectionSkipped", False),
+        (f"issue-{ISSUE_ID}", "ProjectionSkipped", False),
+        ("system-projections-local", "IssueRaised", False),
     ],
 )
 def test_check_stream(stream: str, name: str, ok: bool) -> None:
