@@ -92,6 +92,8 @@ class TokenCache:
         self._pool = pool
         self._by_hash: dict[str, Principal] = {}
         self._max = max_entries
+        # Bumped by every forget: a lookup that raced a revocation does not cache its row.
+        self._generation = 0
 
     async def principal(self, token: str) -> Principal | None:
         """The principal for a bearer token, or None if unknown or revoked."""
@@ -99,6 +101,7 @@ class TokenCache:
         found = self._by_hash.get(digest)
         if found is not None:
             return found
+        generation = self._generation
         row = await self._pool.fetchrow(_LOOKUP, digest)
         if row is None:
             return None
@@ -108,6 +111,8 @@ class TokenCache:
             role=row["role"],
             regions=tuple(row["regions"]),
         )
+        if generation != self._generation:
+            return principal  # a revocation landed meanwhile: answer, but do not cache
         if len(self._by_hash) >= self._max:
             self._by_hash.clear()
         self._by_hash[digest] = principal
@@ -120,6 +125,7 @@ class TokenCache:
     def forget(self, token_ids: Iterable[str]) -> None:
         """Drop cached entries of these token ids (called when they are revoked)."""
         gone = set(token_ids)
+        self._generation += 1
         for digest, principal in list(self._by_hash.items()):
             if principal.token_id in gone:
                 del self._by_hash[digest]

@@ -18,14 +18,22 @@ MAX_QUERY_INT = 2**62
 _INTEGER = re.compile(r"-?[0-9]{1,19}")
 
 
-def parse_int(raw: str, name: str, *, minimum: int = 0, maximum: int | None = None) -> int:
-    """`raw` as a bounded integer; 422 on `query.<name>` otherwise."""
+def parse_int(
+    raw: str,
+    name: str,
+    *,
+    minimum: int = 0,
+    maximum: int | None = None,
+    field: str | None = None,
+) -> int:
+    """`raw` as a bounded integer; 422 on `field` (default `query.<name>`) otherwise."""
+    where = field or f"query.{name}"
     if not _INTEGER.fullmatch(raw):
-        raise invalid(f"{name} must be an integer", f"query.{name}")
+        raise invalid(f"{name} must be an integer", where)
     value = int(raw)
     upper = MAX_QUERY_INT if maximum is None else maximum
     if value < minimum or value > upper:
-        raise invalid(f"{name} must be between {minimum} and {upper}", f"query.{name}")
+        raise invalid(f"{name} must be between {minimum} and {upper}", where)
     return value
 
 
