@@ -155,18 +155,19 @@ class MinPositionParam:
 
 
 def min_position(request: web.Request) -> MinPositionParam | None:
-    """``?min_position=N`` or ``X-Min-Position: N``: both are validated, the query wins."""
+    """``?min_position=N`` or ``X-Min-Position: N``: both are validated, the query wins.
+
+    Given means given: an empty or repeated value is a 422, like any other bad value.
+    """
     found = None
-    for raw, where in (
-        (request.headers.get("X-Min-Position"), "header.X-Min-Position"),
-        (request.query.get("min_position"), "query.min_position"),
+    for values, where in (
+        (request.headers.getall("X-Min-Position", []), "header.X-Min-Position"),
+        (request.query.getall("min_position", []), "query.min_position"),
     ):
-        if raw is None:
-            continue
-        if raw == "" and where.startswith("query."):
-            # An empty query parameter means "not given", as for every other parameter.
-            continue
-        found = MinPositionParam(parse_int(raw, "min_position", field=where), where)
+        if len(values) > 1:
+            raise invalid("min_position must be given once", where)
+        if values:
+            found = MinPositionParam(parse_int(values[0], "min_position", field=where), where)
     return found
 
 
