@@ -9,6 +9,7 @@ phases. The SSE route is excluded (an endless response) and covered by its own t
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import json
 import os
 import shutil
@@ -29,8 +30,9 @@ pytestmark = pytest.mark.skipif(
 CHECKS = (
     "not_a_server_error,status_code_conformance,response_schema_conformance,negative_data_rejection"
 )
-# Per role: examples per operation and a time budget (seconds) for the role's whole run.
-BUDGET = {"national": (25, 75), "regional": (15, 45), "auditor": (10, 30), "admin": (10, 30)}
+# Per role: examples per operation and a time budget (seconds) for the role's whole run;
+# the four budgets plus start-up keep the test near three minutes.
+BUDGET = {"national": (25, 55), "regional": (15, 35), "auditor": (10, 25), "admin": (10, 25)}
 
 HOOKS = '''
 """Schemathesis hooks for coord: read NDJSON responses (the audit export) line by line."""
@@ -115,6 +117,8 @@ async def _wait_ready(base: str) -> None:
 
 async def test_schemathesis_finds_nothing(database_url: str, tmp_path: Path) -> None:
     """Every role: zero schemathesis failures over examples, coverage and fuzzing."""
+    # Minutes by design, each step bounded by its own timeout: no stack dump at 120 s.
+    faulthandler.cancel_dump_traceback_later()
     env = {
         **os.environ,
         "COORD_DATABASE_URL": database_url,
@@ -122,7 +126,7 @@ async def test_schemathesis_finds_nothing(database_url: str, tmp_path: Path) -> 
         "COORD_DEMO": "1",
         "COORD_LOG_LEVEL": "warning",
         # The fuzzer sends thousands of requests a minute; rate limits are tested elsewhere.
-        "COORD_RATE_LIMIT_PER_SECOND": "100000",
+        "COORD_RATE_LIMIT_PER_TOKEN": "100000",
         "COORD_RATE_LIMIT_BURST": "100000",
     }
     port = free_port()
@@ -142,13 +146,15 @@ async def test_schemathesis_finds_nothing(database_url: str, tmp_path: Path) -> 
             # Ids this role can read (a regional token: its own regions), else the national ones.
             config = tmp_path / f"schemathesis-{role}.toml"
             _config({**national, **await _ids(base, tokens[role])}, config)
+            # One worker: with two, Hypothesis describes filters from several threads at once
+            # and CPython 3.11's ast.parse fails ("AST constructor recursion depth mismatch").
             proc = await asyncio.create_subprocess_exec(
                 st, "--config-file", str(config), "run", f"{base}/v1/openapi.json",
                 "-H", f"Authorization: Bearer {tokens[role]}",
                 "--phases", "examples,coverage,fuzzing", "--checks", CHECKS,
                 "--exclude-path", "/v1/events/stream",
                 "-n", str(examples), "--max-time", str(seconds), "--no-shrink",
-                "--seed", "20261207", "--workers", "2", "--no-color",
+                "--seed", "20261207", "--workers", "1", "--no-color",
                 "--generation-database", "none",
                 env={
                     **os.environ,
@@ -157,9 +163,13 @@ async def test_schemathesis_finds_nothing(database_url: str, tmp_path: Path) -> 
                 },
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
             )  # fmt: skip
-            out, _ = await proc.communicate()
+            out, _ = await asyncio.wait_for(proc.communicate(), seconds + 120)
+            text = out.decode(errors="replace")
+            # The run's summary (test cases, failures) in the test's output, for the record.
+            summary = [line for line in text.splitlines() if "generated," in line or "===" in line]
+            print(f"--- role {role} ---", *summary[-2:], sep="\n")
             if proc.returncode != 0:
-                failures.append(f"--- role {role} ---\n{out.decode(errors='replace')[-20000:]}")
+                failures.append(f"--- role {role} ---\n{text[-20000:]}")
         if failures:
             # pytest.fail, not assert: an assert's message is cut to a few hundred characters.
             pytest.fail("\n".join(failures), pytrace=False)
