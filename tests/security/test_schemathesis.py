@@ -161,6 +161,8 @@ async def test_schemathesis_finds_nothing(database_url: str, tmp_path: Path) -> 
                     "SCHEMATHESIS_HOOKS": "coord_st_hooks",
                     "PYTHONPATH": str(tmp_path),
                 },
+                # In the test's directory: st keeps its own files (.schemathesis/) there.
+                cwd=str(tmp_path),
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
             )  # fmt: skip
             out, _ = await asyncio.wait_for(proc.communicate(), seconds + 120)
