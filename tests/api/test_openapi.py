@@ -328,7 +328,10 @@ async def test_view_parameters_say_what_the_server_refuses(document: dict[str, A
     )
     assert schema("/v1/views/hearings", "province")["items"]["pattern"] == "^[0-9]{2}$"
     assert schema("/v1/views/activity", "region")["items"]["pattern"].startswith("^[0-9]{2}")
-    assert schema("/v1/views/issues/summary", "hearing")["format"] == "uuid"
+    # Only the lowercase canonical spelling of a UUID (issue 12): a pattern, not `format`.
+    assert schema("/v1/views/issues/summary", "hearing")["pattern"] == (
+        "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+    )
     for name in ("min_position", "X-Min-Position"):
         bounded = schema("/v1/views/issues", name)
         assert (bounded["minimum"], bounded["maximum"]) == (0, 2**62)
