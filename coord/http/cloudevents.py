@@ -272,6 +272,20 @@ _CE_HEADERS: dict[str, Any] = {
 }
 
 
+def _check_stray_headers(request: web.Request) -> None:
+    """`ce-*` headers sent with a structured or batch body carry nothing (the body holds the
+    attributes), but one that breaks its documented form is still refused: a client that sends
+    it believes it means something."""
+    for name, value in request.headers.items():
+        kind = _CE_HEADERS.get(name.lower())
+        if kind is None:
+            continue
+        try:
+            msgspec.convert(unquote(value), kind, strict=False)
+        except msgspec.ValidationError as e:
+            raise invalid(f"header {name.lower()}: {e}", f"header.{name.lower()}") from None
+
+
 @routes.post("/v1/cloudevents")
 @documented(
     body=(
@@ -294,6 +308,8 @@ async def post_cloudevents(request: web.Request) -> web.Response:
     principal = principal_of(request)
     media_type = request.content_type.lower() if "Content-Type" in request.headers else ""
     body = await request.read()
+    if media_type in (CE_JSON, CE_BATCH):
+        _check_stray_headers(request)
     if media_type == CE_JSON:
         event = _structured.decode(body)
         return await _write_one(request, principal, event, _data(event, "$"))

@@ -73,6 +73,9 @@ class ClusterNode:
             "COORD_AUDIT_CHECKPOINT_INTERVAL": "0.2",
             # Long: revocation tests must pass without the cache lifetime's help.
             "COORD_TOKEN_CACHE_LIFETIME": "3600",
+            # The soak tests write as fast as six writers can with one token per region:
+            # per-token limits are tested in tests/security, not here.
+            "COORD_RATE_LIMIT_PER_TOKEN": "0",
         }
         env.pop("COORD_DEMO", None)
         return env

@@ -144,6 +144,28 @@ async def test_cloudevents_expectedversion_beyond_int64_is_422(client: Any, toke
     assert (await _refused(resp))["field"] == "$[0].expectedversion"
 
 
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [("application/cloudevents-batch+json", "[]"), ("application/cloudevents+json", "{}")],
+)
+@pytest.mark.parametrize(
+    ("header", "value"),
+    [("ce-subject", ""), ("ce-expectedversion", "Lqv}gs3f4"), ("ce-specversion", "0.3")],
+)
+async def test_stray_binary_headers_that_break_their_form_are_422(
+    client: Any, token_for: Any, content_type: str, body: str, header: str, value: str
+) -> None:
+    """A `ce-*` header beside a structured or batch body means nothing, but a malformed one is
+    refused on its header rather than ignored (even an empty batch is not answered 200)."""
+    national = bearer(await token_for(client, "national"))
+    resp = await client.post(
+        "/v1/cloudevents",
+        data=body,
+        headers={**national, "Content-Type": content_type, header: value},
+    )
+    assert (await _refused(resp))["field"] == f"header.{header}"
+
+
 async def test_nul_in_a_token_name_is_422(client: Any, admin: dict[str, str]) -> None:
     """A token name with U+0000: 422 on `$.name`, no token issued."""
     resp = await client.post(
