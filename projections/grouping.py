@@ -30,6 +30,8 @@ events gives the same groups.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
 import uuid
 from collections import Counter
@@ -48,6 +50,17 @@ NEIGHBOUR_SHARE = 0.5
 NEIGHBOURHOOD = 30
 #: candidate neighbours come from an issue's rarest terms, at most this many
 PROBE_TERMS = 12
+#: from each probed term, only its most recent issues are candidates (bounds the work
+#: when a term is in every issue)
+PROBE_POSTINGS = 40
+#: a settled group is compared through at most this many of its members (a fixed sample:
+#: the smallest ids), and only the SETTLED_CANDIDATES settled groups nearest the issue
+SAMPLE = 24
+SETTLED_CANDIDATES = 4
+#: how many times the neighbourhood is refined after agglomeration
+REFINE_PASSES = 1
+#: the refinement moves an issue only to a group closer than its own by this much
+REFINE_MARGIN = 0.0
 #: pairs less similar than this count as unrelated (keeps the linkage sparse)
 PAIR_FLOOR = 0.02
 
@@ -91,35 +104,62 @@ class Grouping:
 
     members: dict[str, Member] = field(default_factory=dict)
     group_of: dict[str, str] = field(default_factory=dict)
+    #: group -> its members, sorted by id (so a sample of a group is a pure function of it)
     groups: dict[str, list[str]] = field(default_factory=dict)
     df: Counter[str] = field(default_factory=Counter)
-    postings: dict[str, set[str]] = field(default_factory=dict)
+    #: term -> the open issues with it, in the order they arrived (dicts keep order)
+    postings: dict[str, dict[str, None]] = field(default_factory=dict)
     created: int = 0
     curated: set[str] = field(default_factory=set)
     pinned: set[str] = field(default_factory=set)
+    # idf and vectors of the current call: weights change with every add or remove
+    _idf: dict[str, float] = field(default_factory=dict, repr=False)
+    _vectors: dict[str, Vector] = field(default_factory=dict, repr=False)
 
     # --- weights --------------------------------------------------------------------
 
     def idf(self, term: str) -> float:
         """Inverse document frequency over the open issues, raised to IDF_POWER."""
-        n = len(self.members)
-        base = 1.0 + math.log((n + 1) / (self.df.get(term, 0) + 1))
-        return float(base**IDF_POWER)
+        w = self._idf.get(term)
+        if w is None:
+            n = len(self.members)
+            base = 1.0 + math.log((n + 1) / (self.df.get(term, 0) + 1))
+            w = self._idf[term] = float(base**IDF_POWER)
+        return w
 
     def vector(self, issue_id: str) -> Vector:
         """The unit tf-idf vector of an issue, with the current weights."""
+        v = self._vectors.get(issue_id)
+        if v is not None:
+            return v
         weights = {
             t: (1.0 + math.log(c)) * self.idf(t)
             for t, c in self.members[issue_id].terms.items()
             if c > 0
         }
         norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
-        return {t: w / norm for t, w in weights.items()}
+        v = self._vectors[issue_id] = {t: w / norm for t, w in weights.items()}
+        return v
+
+    def _weights_changed(self) -> None:
+        self._idf.clear()
+        self._vectors.clear()
 
     def _dominant(self, ids: Iterable[str]) -> str:
         counts = Counter(self.members[i].category for i in ids)
         # Ties go to the category name first in order, so the answer is deterministic.
         return min(counts, key=lambda c: (-counts[c], c))
+
+    def similarity(self, issue_id: str, group: str) -> float:
+        """Average cosine of an issue to a group's members (its sample if the group is big)."""
+        ids = [i for i in self.groups.get(group, ())[: SAMPLE + 1] if i != issue_id][:SAMPLE]
+        if not ids:
+            return 0.0
+        mine = self.vector(issue_id)
+        centroid: Vector = {}
+        for i in ids:
+            _add(centroid, self.vector(i))
+        return cosine(mine, centroid) / len(ids)
 
     # --- changes --------------------------------------------------------------------
 
@@ -127,18 +167,12 @@ class Grouping:
         """Group a new open issue; regroups its neighbourhood."""
         if issue_id in self.members:
             return {}
-        self.members[issue_id] = Member(terms=terms, category=category)
-        for t in terms:
-            self.df[t] += 1
-            self.postings.setdefault(t, set()).add(issue_id)
+        self._index(issue_id, terms, category)
         return self._regroup_around(issue_id)
 
     def load(self, issue_id: str, terms: Counter[str], category: str, group: str | None) -> None:
         """Restore an issue as stored (no regrouping): rebuilding memory from the tables."""
-        self.members[issue_id] = Member(terms=terms, category=category)
-        for t in terms:
-            self.df[t] += 1
-            self.postings.setdefault(t, set()).add(issue_id)
+        self._index(issue_id, terms, category)
         if group is not None:
             self._attach(issue_id, group)
 
@@ -147,18 +181,40 @@ class Grouping:
         member = self.members.pop(issue_id, None)
         if member is None:
             return {}
+        self._weights_changed()
         for t in member.terms:
             self.df[t] -= 1
             if not self.df[t]:
                 del self.df[t]
             posting = self.postings.get(t)
             if posting is not None:
-                posting.discard(issue_id)
+                posting.pop(issue_id, None)
                 if not posting:
                     del self.postings[t]
         self._detach(issue_id)
         self.pinned.discard(issue_id)
         return {}
+
+    def retext(self, issue_id: str, terms: Counter[str]) -> dict[str, str]:
+        """An issue's title or description was corrected: group it again by its new terms.
+
+        An issue an analyst placed stays where it was placed (only its terms change).
+        """
+        member = self.members.get(issue_id)
+        if member is None:
+            return {}
+        if issue_id in self.pinned:
+            group = self.group_of.get(issue_id)
+            self.remove(issue_id)
+            self.load(issue_id, terms, member.category, group)
+            self.pinned.add(issue_id)
+            return {}
+        old = self.group_of.get(issue_id)
+        self.remove(issue_id)
+        changes = self.add(issue_id, terms, member.category)
+        if old is not None and changes.get(issue_id, old) != old:
+            return changes
+        return changes
 
     def recategorize(self, issue_id: str, category: str) -> None:
         """An issue's category was corrected (a hint for future grouping only)."""
@@ -198,13 +254,20 @@ class Grouping:
 
     # --- internals ------------------------------------------------------------------
 
+    def _index(self, issue_id: str, terms: Counter[str], category: str) -> None:
+        self._weights_changed()
+        self.members[issue_id] = Member(terms=terms, category=category)
+        for t in terms:
+            self.df[t] += 1
+            self.postings.setdefault(t, {})[issue_id] = None
+
     def _new_id(self) -> str:
         self.created += 1
         return cluster_id(self.created)
 
     def _attach(self, issue_id: str, group: str) -> None:
         self.group_of[issue_id] = group
-        self.groups.setdefault(group, []).append(issue_id)
+        bisect.insort(self.groups.setdefault(group, []), issue_id)
 
     def _detach(self, issue_id: str) -> None:
         group = self.group_of.pop(issue_id, None)
@@ -217,51 +280,49 @@ class Grouping:
 
     def _candidates(self, issue_id: str, vector: Vector) -> list[str]:
         # Neighbours share one of the issue's rarest terms: the terms that weigh most.
+        # A term in thousands of issues offers only its latest few.
         probe = sorted(vector, key=lambda t: (-vector[t], t))[:PROBE_TERMS]
         found: set[str] = set()
         for t in probe:
-            found.update(self.postings.get(t, ()))
+            posting = self.postings.get(t, {})
+            if len(posting) <= PROBE_POSTINGS:
+                found.update(posting)
+            else:
+                found.update(itertools.islice(reversed(posting), PROBE_POSTINGS))
         found.discard(issue_id)
         return sorted(found)
 
     def _regroup_around(self, issue_id: str) -> dict[str, str]:
-        vectors: dict[str, Vector] = {issue_id: self.vector(issue_id)}
-        mine = vectors[issue_id]
+        mine = self.vector(issue_id)
         near: dict[str, float] = {}  # group -> best similarity of a member to the issue
         for other in self._candidates(issue_id, mine):
-            v = vectors.setdefault(other, self.vector(other))
-            s = cosine(mine, v)
+            s = cosine(mine, self.vector(other))
             if s >= THRESHOLD * NEIGHBOUR_SHARE:
                 g = self.group_of[other]
                 near[g] = max(near.get(g, 0.0), s)
         # The neighbourhood: closest groups first while it stays small; curated and big
         # groups are settled and only compete for the new issue as a whole.
         hood: list[str] = [issue_id]
-        regrouped: list[str] = []
         settled: list[str] = []
         for g in sorted(near, key=lambda g: (-near[g], g)):
             size = len(self.groups[g])
             if g in self.curated or size >= NEIGHBOURHOOD:
-                settled.append(g)
+                if len(settled) < SETTLED_CANDIDATES:
+                    settled.append(g)
             elif len(hood) + size <= NEIGHBOURHOOD:
-                movable = [i for i in self.groups[g] if i not in self.pinned]
-                hood.extend(movable)
-                regrouped.append(g)
-        for i in hood:
-            vectors.setdefault(i, self.vector(i))
+                hood.extend(i for i in self.groups[g] if i not in self.pinned)
         old_group = {i: self.group_of[i] for i in hood[1:]}
         for i in hood[1:]:
             self._detach(i)
-        groups = self._average_linkage(hood, vectors)
+        groups = self._average_linkage(hood)
+        for _ in range(REFINE_PASSES):
+            groups = self._refine(groups)
         # The issue may still belong to a settled group rather than its new neighbours.
         best: tuple[float, str] | None = None
+        category = self.members[issue_id].category
         for g in settled:
-            ids = self.groups[g]
-            centroid: Vector = {}
-            for i in ids:
-                _add(centroid, vectors.setdefault(i, self.vector(i)))
-            s = cosine(mine, centroid) / len(ids)
-            if self._dominant(ids) == self.members[issue_id].category:
+            s = self.similarity(issue_id, g)
+            if self._dominant(self.groups[g][:SAMPLE]) == category:
                 s += CATEGORY_BONUS
             if s >= THRESHOLD and (best is None or s > best[0]):
                 best = (s, g)
@@ -278,6 +339,53 @@ class Grouping:
                     changes[i] = target
         return changes
 
+    def _refine(self, groups: list[list[str]]) -> list[list[str]]:
+        """Move each issue to the group it is closest to on average, once.
+
+        Agglomeration decides early merges with little evidence; an issue that ended in
+        a group it resembles less than another (or less than THRESHOLD, alone then) moves.
+        """
+        if len(groups) < 2:
+            return groups
+        sums: list[Vector] = []
+        for group in groups:
+            total: Vector = {}
+            for i in group:
+                _add(total, self.vector(i))
+            sums.append(total)
+        where = {i: k for k, group in enumerate(groups) for i in group}
+        dom = [self._dominant(group) for group in groups]
+        for i in sorted(where):
+            v = self.vector(i)
+            k = where[i]
+            size = len(groups[k])
+            category = self.members[i].category
+            # average to the others of its own group (its own vector removed)
+            own = (cosine(v, sums[k]) - 1.0) / (size - 1) if size > 1 else 0.0
+            if own + (CATEGORY_BONUS if dom[k] == category else 0.0) >= THRESHOLD:
+                continue  # it belongs where it is
+            best, best_k = THRESHOLD, -1
+            for j, total in enumerate(sums):
+                if j != k and len(groups[j]) > 1:
+                    s = cosine(v, total) / len(groups[j])
+                    s += CATEGORY_BONUS if dom[j] == category else 0.0
+                    if s >= best + REFINE_MARGIN:
+                        best, best_k = s, j
+            if best_k < 0:
+                if size == 1:
+                    continue
+                best_k = len(groups)  # alone
+                groups.append([])
+                sums.append({})
+                dom.append(category)
+            groups[k].remove(i)
+            groups[best_k].append(i)
+            for t, x in v.items():
+                sums[k][t] -= x
+            _add(sums[best_k], v)
+            where[i] = best_k
+        return [g for g in groups if g]
+
     def _heir(self, group: list[str], old_group: dict[str, str]) -> str:
         # The old group most members came from, if no earlier new group took its id.
         votes = Counter(old_group[i] for i in group if i in old_group)
@@ -286,7 +394,7 @@ class Grouping:
                 return g
         return self._new_id()
 
-    def _average_linkage(self, ids: list[str], vectors: dict[str, Vector]) -> list[list[str]]:
+    def _average_linkage(self, ids: list[str]) -> list[list[str]]:
         """Agglomerate ``ids`` while the best pair of groups reaches the threshold.
 
         Average similarities of merged groups follow Lance and Williams (the size-weighted
@@ -301,9 +409,9 @@ class Grouping:
         floor = PAIR_FLOOR
         raw: list[dict[int, float]] = [{} for _ in range(n)]
         for a in range(n):
-            va = vectors[ids[a]]
+            va = self.vector(ids[a])
             for b in range(a + 1, n):
-                s = cosine(va, vectors[ids[b]])
+                s = cosine(va, self.vector(ids[b]))
                 if s >= floor:
                     raw[a][b] = raw[b][a] = s
         alive = set(range(n))
@@ -347,8 +455,8 @@ class Grouping:
         ids = self.groups.get(group)
         if not ids:
             return None
-        vectors = {i: self.vector(i) for i in ids}
+        sample = ids[:SAMPLE]
         centroid: Vector = {}
-        for v in vectors.values():
-            _add(centroid, v)
-        return max(ids, key=lambda i: (cosine(vectors[i], centroid), i))
+        for i in sample:
+            _add(centroid, self.vector(i))
+        return max(sample, key=lambda i: (cosine(self.vector(i), centroid), i))

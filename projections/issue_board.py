@@ -22,9 +22,12 @@ import msgspec
 from events.regions import parent_code
 from events.timezones import zone_of
 from events.types import (
+    ClusterNamed,
+    ClustersMerged,
     IssueCategoryCorrected,
     IssueCorrected,
     IssueRaised,
+    IssueReassigned,
     IssuesCited,
     IssueUncited,
     IssueWithdrawn,
@@ -62,7 +65,10 @@ ISSUES = Table(
     ],
 )
 
-CLUSTERS = Table("clusters", [("id", "uuid"), ("label_issue_id", "uuid"), ("name", "text")])
+CLUSTERS = Table(
+    "clusters",
+    [("id", "uuid"), ("label_issue_id", "uuid"), ("name", "text"), ("curated", "boolean")],
+)
 
 DDL = (
     """CREATE TABLE {s}.issues (
@@ -86,6 +92,8 @@ DDL = (
         corrected text[] NOT NULL,
         terms text NOT NULL DEFAULT '',
         cluster_id uuid,
+        -- an analyst placed the issue in its cluster (IssueReassigned): grouping leaves it
+        pinned boolean NOT NULL DEFAULT false,
         status text GENERATED ALWAYS AS (
             CASE WHEN withdrawn THEN 'withdrawn'
                  WHEN cardinality(recommendation_ids) > 0 THEN 'addressed'
@@ -102,7 +110,9 @@ DDL = (
     """CREATE TABLE {s}.clusters (
         id uuid PRIMARY KEY,
         label_issue_id uuid NOT NULL,
-        name text
+        name text,
+        -- an analyst decided about it: grouping no longer takes its members away
+        curated boolean NOT NULL DEFAULT false
     )""",
     # Where the in-memory grouping of this schema stands (not diffed by verify: the
     # generation is random, so a rebuilt schema is never mistaken for the old one).
@@ -124,6 +134,9 @@ _HANDLES = frozenset(
         "RecommendationDrafted",
         "IssuesCited",
         "IssueUncited",
+        "ClusterNamed",
+        "ClustersMerged",
+        "IssueReassigned",
     }
 )
 
@@ -166,11 +179,18 @@ class IssueBoard:
             return cached
         grouping = Grouping(created=state["created"])
         rows = await conn.fetch(
-            f"SELECT id::text, category, terms, cluster_id::text FROM {schema}.issues "
+            f"SELECT id::text, category, terms, cluster_id::text, pinned FROM {schema}.issues "
             "WHERE NOT withdrawn ORDER BY position"
         )
         for r in rows:
             grouping.load(r["id"], _parse_terms(r["terms"]), r["category"], r["cluster_id"])
+            if r["pinned"]:
+                grouping.pinned.add(r["id"])
+        grouping.curated.update(
+            await conn.fetchval(
+                f"SELECT coalesce(array_agg(id::text), '{{}}') FROM {schema}.clusters WHERE curated"
+            )
+        )
         cached = _Grouped(grouping, state["generation"], state["position"])
         self._groupings[schema] = cached
         return cached
@@ -182,6 +202,7 @@ class IssueBoard:
         vocabulary = Vocabulary.current()
         moved: dict[str, str | None] = {}
         dirty_groups: set[str] = set()
+        named: dict[str, str] = {}
 
         def regrouped(changes: dict[str, str]) -> None:
             for issue_id, group in changes.items():
@@ -201,6 +222,26 @@ class IssueBoard:
         dirty: set[str] = set()
         for env in batch:
             event = env.event
+            if isinstance(event, ClusterNamed | ClustersMerged | IssueReassigned):
+                # An analyst's decision: it wins over the algorithm (see grouping.py).
+                target = env.entity_id
+                if isinstance(event, ClusterNamed):
+                    if target in grouping.groups:
+                        grouping.curate(target)
+                        named[target] = event.name
+                        dirty_groups.add(target)
+                elif isinstance(event, ClustersMerged):
+                    for other in event.cluster_ids:
+                        if str(other) in grouping.groups:
+                            dirty_groups.add(str(other))
+                            regrouped(grouping.merge(target, str(other)))
+                else:
+                    for placed in map(str, event.issue_ids):
+                        old = grouping.group_of.get(placed)
+                        if old is not None:
+                            dirty_groups.add(old)
+                        regrouped(grouping.place(placed, target))
+                continue
             if isinstance(event, IssueRaised):
                 if env.entity_id not in rows:  # idempotent per position
                     raised = rows[env.entity_id] = _raised(env, event)
@@ -233,6 +274,16 @@ class IssueBoard:
                 grouping.recategorize(env.entity_id, event.category)
             elif isinstance(event, IssueCorrected):
                 _correct(row, event)
+                if (event.title is not None or event.description is not None) and not row[
+                    "withdrawn"
+                ]:
+                    # What the issue says changed: so may its recurring problem.
+                    terms = vocabulary.issue_terms(row["title"], row["description"])
+                    row["terms"] = _format_terms(terms)
+                    old = grouping.group_of.get(env.entity_id)
+                    if old is not None:
+                        dirty_groups.add(old)
+                    regrouped(grouping.retext(env.entity_id, terms))
             elif isinstance(event, IssueWithdrawn) and not row["withdrawn"]:
                 row["withdrawn"] = True
                 old = grouping.group_of.get(env.entity_id)
@@ -242,7 +293,7 @@ class IssueBoard:
                     dirty_groups.add(old)
             dirty.add(env.entity_id)
         await ISSUES.upsert(conn, schema, (rows[i] for i in sorted(dirty)))
-        await _store_grouping(conn, schema, grouping, moved, dirty_groups)
+        await _store_grouping(conn, schema, grouping, moved, dirty_groups, named)
         position = batch[-1].position if batch else grouped.position
         await conn.execute(
             f"UPDATE {schema}.grouping_state SET position = $1, created = $2",
@@ -265,15 +316,18 @@ async def _store_grouping(
     grouping: Grouping,
     moved: dict[str, str | None],
     dirty_groups: set[str],
+    named: dict[str, str],
 ) -> None:
     """Write the issues' new groups and the labels of the groups that changed."""
     if moved:
         ids = sorted(moved)
         await conn.execute(
-            f"UPDATE {schema}.issues AS i SET cluster_id = u.cluster_id "
-            "FROM unnest($1::uuid[], $2::uuid[]) AS u(id, cluster_id) WHERE i.id = u.id",
+            f"UPDATE {schema}.issues AS i SET cluster_id = u.cluster_id, pinned = u.pinned "
+            "FROM unnest($1::uuid[], $2::uuid[], $3::boolean[]) AS u(id, cluster_id, pinned) "
+            "WHERE i.id = u.id",
             ids,
             [moved[i] for i in ids],
+            [i in grouping.pinned for i in ids],
         )
     if not dirty_groups:
         return
@@ -289,7 +343,8 @@ async def _store_grouping(
             {
                 "id": g,
                 "label_issue_id": grouping.central(g),
-                "name": names[g]["name"] if g in names else None,
+                "name": named.get(g, names[g]["name"] if g in names else None),
+                "curated": g in grouping.curated,
             }
             for g in live
         ),
