@@ -97,7 +97,7 @@ def _dense(n: int) -> list[tuple[str, str]]:
     ]
 
 
-def cost(texts: list[tuple[str, str]], label: str, measured: int = 200) -> None:
+def cost(texts: list[tuple[str, str]], label: str, measured: int = 1000) -> None:
     """Milliseconds per ``add`` once ``len(texts) - measured`` issues are open."""
     vocabulary = Vocabulary.current()
     terms = [vocabulary.issue_terms(t, d) for t, d in texts]
@@ -133,8 +133,8 @@ def main() -> None:
     if args.skip_cost:
         return
     print("apply cost (Grouping.add):")
-    cost(_varied(issues, args.size + 200, random.Random(1)), "varied")
-    cost(_dense(args.size + 200), "dense")
+    cost(_varied(issues, args.size + 1000, random.Random(1)), "varied")
+    cost(_dense(args.size + 1000), "dense")
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ events gives the same groups.
 from __future__ import annotations
 
 import bisect
+import heapq
 import itertools
 import math
 import uuid
@@ -49,18 +50,26 @@ NEIGHBOUR_SHARE = 0.5
 #: at most this many issues are re-grouped around a new one
 NEIGHBOURHOOD = 30
 #: candidate neighbours come from an issue's rarest terms, at most this many
-PROBE_TERMS = 12
+PROBE_TERMS = 8
 #: from each probed term, only its most recent issues are candidates (bounds the work
 #: when a term is in every issue)
-PROBE_POSTINGS = 40
+PROBE_POSTINGS = 16
 #: a settled group is compared through at most this many of its members (a fixed sample:
 #: the smallest ids), and only the SETTLED_CANDIDATES settled groups nearest the issue
 SAMPLE = 24
 SETTLED_CANDIDATES = 4
 #: how many times the neighbourhood is refined after agglomeration
 REFINE_PASSES = 1
+#: an issue this similar on average to its nearest group simply joins it
+CLEAR = 0.3
 #: the refinement moves an issue only to a group closer than its own by this much
 REFINE_MARGIN = 0.0
+#: the weights (idf) are set again when the open issues grew by this factor plus
+#: WEIGHTS_SLACK (or shrank by as much)
+WEIGHTS_STEP = 1.05
+WEIGHTS_SLACK = 5
+#: remembered similarities are dropped when this many issues have some
+PAIR_MEMORY = 20_000
 #: pairs less similar than this count as unrelated (keeps the linkage sparse)
 PAIR_FLOOR = 0.02
 
@@ -112,38 +121,80 @@ class Grouping:
     created: int = 0
     curated: set[str] = field(default_factory=set)
     pinned: set[str] = field(default_factory=set)
-    # idf and vectors of the current call: weights change with every add or remove
+    #: the weights in force: idf of the open issues as they were when there were
+    #: ``weights_n`` of them (stored by the projection, so a reload weighs the same)
+    weights_n: int = 0
+    weights_df: dict[str, int] = field(default_factory=dict)
+    #: how often the weights were set in this memory (tells the projection to store them)
+    weights_version: int = 0
+    # idf and vectors under the weights in force (dropped when they change)
     _idf: dict[str, float] = field(default_factory=dict, repr=False)
     _vectors: dict[str, Vector] = field(default_factory=dict, repr=False)
+    _pairs: dict[str, dict[str, float]] = field(default_factory=dict, repr=False)
 
     # --- weights --------------------------------------------------------------------
 
     def idf(self, term: str) -> float:
-        """Inverse document frequency over the open issues, raised to IDF_POWER."""
+        """Inverse document frequency under the weights in force, raised to IDF_POWER.
+
+        A term no issue had when the weights were set counts as the rarest.
+        """
         w = self._idf.get(term)
         if w is None:
-            n = len(self.members)
-            base = 1.0 + math.log((n + 1) / (self.df.get(term, 0) + 1))
+            n = self.weights_n
+            base = 1.0 + math.log((n + 1) / (self.weights_df.get(term, 0) + 1))
             w = self._idf[term] = float(base**IDF_POWER)
         return w
+
+    def reweigh(self) -> bool:
+        """Set the weights again once the open issues grew or shrank enough; True if so.
+
+        Weights that change with every issue would make every stored vector stale on
+        every add; set in steps of WEIGHTS_STEP, vectors are computed once per step.
+        """
+        n = len(self.members)
+        low = (self.weights_n - WEIGHTS_SLACK) / WEIGHTS_STEP
+        if low <= n <= self.weights_n * WEIGHTS_STEP + WEIGHTS_SLACK:
+            return False
+        self.weights_n = n
+        self.weights_df = dict(self.df)
+        self.weights_version += 1
+        self._weights_changed()
+        return True
 
     def vector(self, issue_id: str) -> Vector:
         """The unit tf-idf vector of an issue, with the current weights."""
         v = self._vectors.get(issue_id)
         if v is not None:
             return v
-        weights = {
-            t: (1.0 + math.log(c)) * self.idf(t)
-            for t, c in self.members[issue_id].terms.items()
-            if c > 0
-        }
+        terms = self.members[issue_id].terms
+        # Sorted: the same sums in the same order whether terms came live or from storage.
+        weights = {t: (1.0 + math.log(terms[t])) * self.idf(t) for t in sorted(terms) if terms[t]}
         norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
         v = self._vectors[issue_id] = {t: w / norm for t, w in weights.items()}
         return v
 
+    def pair(self, a: str, b: str) -> float:
+        """Cosine of two issues under the weights in force (remembered until they change)."""
+        if a > b:
+            a, b = b, a  # one order of the sum, so a remembered value equals a fresh one
+        row = self._pairs.get(a)
+        if row is not None and (s := row.get(b)) is not None:
+            return s
+        s = cosine(self.vector(a), self.vector(b))
+        self._pairs.setdefault(a, {})[b] = s
+        self._pairs.setdefault(b, {})[a] = s
+        return s
+
+    def _forget(self, issue_id: str) -> None:
+        self._vectors.pop(issue_id, None)
+        for other in self._pairs.pop(issue_id, {}):
+            self._pairs[other].pop(issue_id, None)
+
     def _weights_changed(self) -> None:
         self._idf.clear()
         self._vectors.clear()
+        self._pairs.clear()
 
     def _dominant(self, ids: Iterable[str]) -> str:
         counts = Counter(self.members[i].category for i in ids)
@@ -168,6 +219,8 @@ class Grouping:
         if issue_id in self.members:
             return {}
         self._index(issue_id, terms, category)
+        if not self.reweigh() and len(self._pairs) > PAIR_MEMORY:
+            self._pairs.clear()  # only a cache: values computed again are the same
         return self._regroup_around(issue_id)
 
     def load(self, issue_id: str, terms: Counter[str], category: str, group: str | None) -> None:
@@ -181,7 +234,6 @@ class Grouping:
         member = self.members.pop(issue_id, None)
         if member is None:
             return {}
-        self._weights_changed()
         for t in member.terms:
             self.df[t] -= 1
             if not self.df[t]:
@@ -193,6 +245,8 @@ class Grouping:
                     del self.postings[t]
         self._detach(issue_id)
         self.pinned.discard(issue_id)
+        self._forget(issue_id)
+        self.reweigh()
         return {}
 
     def retext(self, issue_id: str, terms: Counter[str]) -> dict[str, str]:
@@ -255,7 +309,7 @@ class Grouping:
     # --- internals ------------------------------------------------------------------
 
     def _index(self, issue_id: str, terms: Counter[str], category: str) -> None:
-        self._weights_changed()
+        self._forget(issue_id)
         self.members[issue_id] = Member(terms=terms, category=category)
         for t in terms:
             self.df[t] += 1
@@ -296,10 +350,20 @@ class Grouping:
         mine = self.vector(issue_id)
         near: dict[str, float] = {}  # group -> best similarity of a member to the issue
         for other in self._candidates(issue_id, mine):
-            s = cosine(mine, self.vector(other))
+            s = self.pair(issue_id, other)
             if s >= THRESHOLD * NEIGHBOUR_SHARE:
                 g = self.group_of[other]
                 near[g] = max(near.get(g, 0.0), s)
+        # A clear case joins its group without regrouping anything.
+        order = sorted(near, key=lambda g: (-near[g], g))
+        if order:
+            first = order[0]
+            s = self.similarity(issue_id, first)
+            if self._dominant(self.groups[first][:SAMPLE]) == self.members[issue_id].category:
+                s += CATEGORY_BONUS
+            if s >= CLEAR:
+                self._attach(issue_id, first)
+                return {issue_id: first}
         # The neighbourhood: closest groups first while it stays small; curated and big
         # groups are settled and only compete for the new issue as a whole.
         hood: list[str] = [issue_id]
@@ -398,9 +462,8 @@ class Grouping:
         """Agglomerate ``ids`` while the best pair of groups reaches the threshold.
 
         Average similarities of merged groups follow Lance and Williams (the size-weighted
-        mean of the two rows), so each merge costs one row, not a recomputation. The
-        average of a merged group never exceeds the better of its parts, so pairs below
-        ``THRESHOLD - CATEGORY_BONUS`` can never merge and are not kept.
+        mean of the two rows), so each merge costs one row, not a recomputation; the best
+        pair comes from a heap whose stale entries (a row changed since) are skipped.
         """
         n = len(ids)
         groups: list[list[str]] = [[i] for i in ids]
@@ -409,23 +472,29 @@ class Grouping:
         floor = PAIR_FLOOR
         raw: list[dict[int, float]] = [{} for _ in range(n)]
         for a in range(n):
-            va = self.vector(ids[a])
             for b in range(a + 1, n):
-                s = cosine(va, self.vector(ids[b]))
+                s = self.pair(ids[a], ids[b])
                 if s >= floor:
                     raw[a][b] = raw[b][a] = s
+        version = [0] * n
+        heap: list[tuple[float, int, int, int, int]] = []
+
+        def push(x: int, y: int, s: float) -> None:
+            if x > y:
+                x, y = y, x
+            link = s + (CATEGORY_BONUS if dom[x] == dom[y] else 0.0)
+            if link >= THRESHOLD:
+                heapq.heappush(heap, (-link, x, y, version[x], version[y]))
+
+        for x in range(n):
+            for y, s in raw[x].items():
+                if y > x:
+                    push(x, y, s)
         alive = set(range(n))
-        while True:
-            best: tuple[float, int, int] | None = None
-            for x in sorted(alive):
-                for y, s in raw[x].items():
-                    if y > x:
-                        link = s + (CATEGORY_BONUS if dom[x] == dom[y] else 0.0)
-                        if link >= THRESHOLD and (best is None or link > best[0]):
-                            best = (link, x, y)
-            if best is None:
-                break
-            _, x, y = best
+        while heap:
+            _, x, y, vx, vy = heapq.heappop(heap)
+            if x not in alive or y not in alive or version[x] != vx or version[y] != vy:
+                continue
             nx, ny = len(groups[x]), len(groups[y])
             merged: dict[int, float] = {}
             for z in (set(raw[x]) | set(raw[y])) - {x, y}:
@@ -446,6 +515,9 @@ class Grouping:
             cats[x].update(cats[y])
             dom[x] = min(cats[x], key=lambda c: (-cats[x][c], c))
             alive.discard(y)
+            version[x] += 1
+            for z, s in merged.items():
+                push(x, z, s)
         return [groups[i] for i in sorted(alive)]
 
     # --- reading --------------------------------------------------------------------

@@ -120,7 +120,10 @@ DDL = (
         one boolean PRIMARY KEY DEFAULT true CHECK (one),
         generation uuid NOT NULL DEFAULT gen_random_uuid(),
         position bigint NOT NULL DEFAULT 0,
-        created bigint NOT NULL DEFAULT 0
+        created bigint NOT NULL DEFAULT 0,
+        -- the weights in force (Grouping.weights_n / weights_df), as "term:df ..."
+        weights_n bigint NOT NULL DEFAULT 0,
+        weights_df text NOT NULL DEFAULT ''
     )""",
     "INSERT INTO {s}.grouping_state DEFAULT VALUES",
 )
@@ -167,7 +170,8 @@ class IssueBoard:
     async def _grouping(self, conn: asyncpg.Connection, schema: str) -> _Grouped:
         """The schema's grouping, reloaded if the tables moved without this process."""
         state = await conn.fetchrow(
-            f"SELECT generation::text, position, created FROM {schema}.grouping_state"
+            f"SELECT generation::text, position, created, weights_n, weights_df "
+            f"FROM {schema}.grouping_state"
         )
         assert state is not None
         cached = self._groupings.get(schema)
@@ -177,7 +181,11 @@ class IssueBoard:
             and cached.position == state["position"]
         ):
             return cached
-        grouping = Grouping(created=state["created"])
+        grouping = Grouping(
+            created=state["created"],
+            weights_n=state["weights_n"],
+            weights_df=dict(_parse_terms(state["weights_df"])),
+        )
         rows = await conn.fetch(
             f"SELECT id::text, category, terms, cluster_id::text, pinned FROM {schema}.issues "
             "WHERE NOT withdrawn ORDER BY position"
@@ -199,6 +207,7 @@ class IssueBoard:
         self, conn: asyncpg.Connection, schema: str, batch: Sequence[Envelope], grouped: _Grouped
     ) -> None:
         grouping = grouped.grouping
+        weights_version = grouping.weights_version
         vocabulary = Vocabulary.current()
         moved: dict[str, str | None] = {}
         dirty_groups: set[str] = set()
@@ -300,6 +309,12 @@ class IssueBoard:
             position,
             grouping.created,
         )
+        if grouping.weights_version != weights_version:
+            await conn.execute(
+                f"UPDATE {schema}.grouping_state SET weights_n = $1, weights_df = $2",
+                grouping.weights_n,
+                _format_terms(Counter(grouping.weights_df)),
+            )
         grouped.position = position
 
 
@@ -750,6 +765,9 @@ class ClusterDetail(Cluster, kw_only=True):
     """``GET /v1/views/issues/recurring/{cluster_id}``: a recurring problem and its members."""
 
     members: list[ClusterMember]
+    #: its open issues: what a recommendation that cites the whole cluster lists in
+    #: ``issue_ids`` (RecommendationDrafted / IssuesCited), as of this read
+    open_issue_ids: list[str]
 
 
 async def cluster_detail(
@@ -777,7 +795,11 @@ async def cluster_detail(
         )
         for i in map(_item, rows)
     ]
-    return ClusterDetail(**msgspec.structs.asdict(found[0]), members=members)
+    return ClusterDetail(
+        **msgspec.structs.asdict(found[0]),
+        members=members,
+        open_issue_ids=[m.id for m in members if m.status == "open"],
+    )
 
 
 async def uncovered(
