@@ -118,3 +118,27 @@ async def test_cluster_decisions_are_national_and_checked(world: World) -> None:
             assert path in await resp.text(), await resp.text()
     resp = await _post(world, world.national, "cluster-NOT-A-UUID", ("ClusterNamed", {"name": "x"}))
     assert resp.status in (400, 422) and resp.content_type == "application/problem+json"
+
+
+async def test_a_corrected_text_regroups_the_issue(world: World) -> None:
+    """IssueCorrected of title and description updates the issue's terms and its cluster."""
+    body = await world.get("/v1/views/issues/recurring", min_position=world.last)
+    honor = body["clusters"][0]
+    regulasi = world.issues["regulasi"]
+    assert regulasi not in honor["issue_ids"]
+    fix = {
+        "title": "Honorarium KPPS minimal sesuai UMR",
+        "description": "Honorarium KPPS belum sesuai UMR.",
+        "reason": "Salah ketik: isu yang dimaksud honorarium KPPS",
+    }
+    await world.write(world.kediri, f"issue-{regulasi}", 1, ("IssueCorrected", fix))
+    clusters = _by_id(await world.get("/v1/views/issues/recurring"))
+    assert regulasi in clusters[honor["cluster_id"]]["issue_ids"]
+    back = {
+        "title": "Integrasi regulasi pemilu dan pemilihan",
+        "description": "Diperlukan integrasi regulasi pemilu dan pemilihan agar tidak ambigu.",
+        "reason": "Dikembalikan",
+    }
+    await world.write(world.kediri, f"issue-{regulasi}", 2, ("IssueCorrected", back))
+    clusters = _by_id(await world.get("/v1/views/issues/recurring"))
+    assert regulasi not in clusters[honor["cluster_id"]]["issue_ids"]
