@@ -111,11 +111,13 @@ def cost(texts: list[tuple[str, str]], label: str, measured: int = 1000) -> None
         t0 = time.perf_counter()
         g.add(f"{k:08d}", Counter(c), "other")
         costs.append((time.perf_counter() - t0) * 1000)
+    mean = statistics.mean(costs)
     costs.sort()
     print(
         f"  {label}: {len(texts) - measured} open issues (filled in {fill:.1f} s);"
-        f" add p50 {costs[len(costs) // 2]:.2f} ms, p99 {costs[int(len(costs) * 0.99)]:.2f} ms,"
-        f" max {costs[-1]:.2f} ms; groups {len(g.groups)}"
+        f" add mean {mean:.2f} ms, p50 {costs[len(costs) // 2]:.2f} ms,"
+        f" p99 {costs[int(len(costs) * 0.99)]:.2f} ms, max {costs[-1]:.2f} ms;"
+        f" groups {len(g.groups)}"
     )
 
 
