@@ -5,18 +5,25 @@ answers. The method, with its defaults:
 
 * **Weights.** An issue is its term counts (``projections/issue_text.py``), weighted
   ``(1 + ln tf) * idf ** IDF_POWER`` with ``idf = 1 + ln((n + 1) / (df + 1))`` over the
-  open issues, maintained incrementally: rare words weigh more, words in every issue
-  (pemilu, KPU, kabupaten) almost nothing. Vectors have unit length.
+  open issues: rare words weigh more, words in every issue (pemilu, KPU, kabupaten)
+  almost nothing. Vectors have unit length. The weights are set in steps (``reweigh``:
+  when the open issues grew or shrank by ``WEIGHTS_STEP`` and ``WEIGHTS_SLACK``), so
+  vectors and pair similarities are computed once per step, not once per add; the
+  projection stores them so a reload weighs exactly as before.
 * **Average linkage, not chaining.** Two groups merge only while the *average* cosine
   over all their pairs reaches ``THRESHOLD`` (plus ``CATEGORY_BONUS`` when their
   dominant categories agree: category is a hint, not a wall). One similar member is
   not enough, so "Masa kampanye terlalu lama" does not chain into "Kampanye hitam".
-* **Incremental.** A new issue gathers its neighbourhood (the groups holding an issue
-  that shares its rarest terms and is similar to it), and the neighbourhood alone is
-  re-grouped by average linkage with the current weights. Early decisions near a new
-  issue are thus revisited with better weights; groups elsewhere stay as they are.
-  Groups bigger than ``NEIGHBOURHOOD`` issues are settled: a new issue joins one when
-  its average similarity to it reaches the threshold, and they are not re-grouped.
+* **Incremental.** Candidates come from an inverted index of the new issue's
+  ``PROBE_TERMS`` rarest terms (the latest ``PROBE_POSTINGS`` issues of each). An issue
+  whose average similarity to its nearest group reaches ``CLEAR`` joins it. Otherwise
+  its neighbourhood (the nearby groups, at most ``NEIGHBOURHOOD`` issues) alone is
+  re-grouped by average linkage with the current weights and then refined (an issue
+  below the threshold with its own group moves to the group it is closest to on
+  average, or stands alone). Early decisions near a new issue are thus revisited;
+  groups elsewhere stay as they are. Groups of ``NEIGHBOURHOOD`` issues or more are
+  settled: a new issue joins one when its average similarity to a fixed sample of it
+  (``SAMPLE`` members) reaches the threshold, and they are not re-grouped.
 * **Stable ids.** A re-grouped group keeps the id of the old group most of its
   members came from; a new group gets a fresh id derived from a counter, so ids
   survive new members and replays produce the same ids.
