@@ -112,8 +112,19 @@ DDL = (
         label_issue_id uuid NOT NULL,
         name text,
         -- an analyst decided about it: grouping no longer takes its members away
-        curated boolean NOT NULL DEFAULT false
+        curated boolean NOT NULL DEFAULT false,
+        -- what the national, unfiltered recurring view shows, kept on apply
+        label text NOT NULL DEFAULT '',
+        category text NOT NULL DEFAULT '',
+        n integer NOT NULL DEFAULT 0,
+        region_count integer NOT NULL DEFAULT 0,
+        province_count integer NOT NULL DEFAULT 0,
+        issue_ids text[] NOT NULL DEFAULT '{{}}',
+        region_codes text[] NOT NULL DEFAULT '{{}}',
+        provinces text[] NOT NULL DEFAULT '{{}}',
+        recommendation_ids text[] NOT NULL DEFAULT '{{}}'
     )""",
+    "CREATE INDEX ON {s}.clusters (region_count DESC, province_count DESC, n DESC)",
     # Where the in-memory grouping of this schema stands (not diffed by verify: the
     # generation is random, so a rebuilt schema is never mistaken for the old one).
     """CREATE TABLE {s}.grouping_state (
@@ -302,6 +313,8 @@ class IssueBoard:
                     dirty_groups.add(old)
             dirty.add(env.entity_id)
         await ISSUES.upsert(conn, schema, (rows[i] for i in sorted(dirty)))
+        # A cited, corrected or recategorised member changes its group's summary.
+        dirty_groups.update(g for i in dirty if (g := grouping.group_of.get(i)) is not None)
         await _store_grouping(conn, schema, grouping, moved, dirty_groups, named)
         position = batch[-1].position if batch else grouped.position
         await conn.execute(
@@ -336,6 +349,15 @@ async def _store_grouping(
     """Write the issues' new groups and the labels of the groups that changed."""
     if moved:
         ids = sorted(moved)
+        # The groups they leave change too.
+        dirty_groups = dirty_groups | {
+            r[0]
+            for r in await conn.fetch(
+                f"SELECT cluster_id::text FROM {schema}.issues "
+                "WHERE id = ANY($1::uuid[]) AND cluster_id IS NOT NULL",
+                ids,
+            )
+        }
         await conn.execute(
             f"UPDATE {schema}.issues AS i SET cluster_id = u.cluster_id, pinned = u.pinned "
             "FROM unnest($1::uuid[], $2::uuid[], $3::boolean[]) AS u(id, cluster_id, pinned) "
@@ -363,6 +385,33 @@ async def _store_grouping(
             }
             for g in live
         ),
+    )
+    await _summarise(conn, schema, live)
+
+
+async def _summarise(conn: asyncpg.Connection, schema: str, groups: list[str]) -> None:
+    """Store what the recurring view shows of these groups (their visible members)."""
+    await conn.execute(
+        "WITH i AS (SELECT id, cluster_id, category, title, region_code, province_code, "
+        f"raised_at, recommendation_ids FROM {schema}.issues "
+        "WHERE cluster_id = ANY($1::uuid[]) AND status IN ('open', 'addressed')), "
+        "g AS (SELECT cluster_id, count(*) AS n, count(DISTINCT region_code) AS region_count, "
+        "count(DISTINCT province_code) AS province_count, array_agg(id) AS ids, "
+        "(array_agg(title ORDER BY raised_at, id))[1] AS first_title, "
+        "mode() WITHIN GROUP (ORDER BY category) AS category, "
+        "array_agg(DISTINCT region_code ORDER BY region_code) AS region_codes, "
+        "array_agg(DISTINCT province_code ORDER BY province_code) AS provinces, "
+        "array_agg(id::text ORDER BY raised_at, id) AS issue_ids FROM i GROUP BY cluster_id), "
+        "r AS (SELECT i.cluster_id, array_agg(DISTINCT r::text ORDER BY r::text) AS ids "
+        "FROM i, unnest(i.recommendation_ids) AS r GROUP BY i.cluster_id) "
+        f"UPDATE {schema}.clusters c SET n = g.n, region_count = g.region_count, "
+        "province_count = g.province_count, category = g.category, issue_ids = g.issue_ids, "
+        "region_codes = g.region_codes, provinces = g.provinces, "
+        "recommendation_ids = coalesce(r.ids, '{}'), "
+        "label = coalesce(c.name, CASE WHEN c.label_issue_id = ANY(g.ids) THEN "
+        f"(SELECT title FROM {schema}.issues WHERE id = c.label_issue_id) END, g.first_title) "
+        "FROM g LEFT JOIN r ON r.cluster_id = g.cluster_id WHERE c.id = g.cluster_id",
+        groups,
     )
 
 
@@ -700,6 +749,8 @@ async def clusters(
     The groups are the stored ones (``projections/grouping.py``, maintained on apply);
     ``scope`` and ``categories`` only choose which members are visible.
     """
+    if scope is None and categories is None and cluster is None:
+        return await _stored_clusters(conn, min_regions, limit)
     filters = IssueFilters(scope=scope, categories=categories, statuses=["open", "addressed"])
     w = filters.where()
     w.add("cluster_id IS NOT NULL")
@@ -720,18 +771,50 @@ async def clusters(
         "SELECT g.cluster_id::text AS cluster_id, g.category, g.issue_ids, g.region_codes, "
         "g.provinces, g.region_count, g.province_count, "
         "coalesce(c.name, CASE WHEN c.label_issue_id = ANY(g.ids) THEN l.title END, "
-        "g.titles[1]) AS label, "
-        "(SELECT coalesce(array_agg(DISTINCT r::text ORDER BY r::text), '{}') FROM i, "
-        "unnest(i.recommendation_ids) AS r WHERE i.cluster_id = g.cluster_id) "
-        "AS recommendation_ids "
+        "g.titles[1]) AS label, coalesce(r.ids, '{}') AS recommendation_ids "
         f"FROM g LEFT JOIN {SCHEMA}.clusters c ON c.id = g.cluster_id "
         f"LEFT JOIN {SCHEMA}.issues l ON l.id = c.label_issue_id "
+        # The recommendations of every cluster in one pass (not one scan per cluster).
+        "LEFT JOIN (SELECT i.cluster_id, array_agg(DISTINCT r::text ORDER BY r::text) AS ids "
+        "FROM i, unnest(i.recommendation_ids) AS r GROUP BY i.cluster_id) r "
+        "ON r.cluster_id = g.cluster_id "
         "ORDER BY g.region_count DESC, g.province_count DESC, g.n DESC, g.category, label, "
         "g.cluster_id"
     )
     if limit is not None:
         sql += f" LIMIT {w.param(limit)}"
     rows = await conn.fetch(sql, *w.params)
+    return [
+        Cluster(
+            cluster_id=r["cluster_id"],
+            label=r["label"],
+            category=r["category"],
+            issue_ids=list(r["issue_ids"]),
+            region_codes=list(r["region_codes"]),
+            region_count=r["region_count"],
+            provinces=list(r["provinces"]),
+            province_count=r["province_count"],
+            recommendation_ids=list(r["recommendation_ids"]),
+        )
+        for r in rows
+    ]
+
+
+async def _stored_clusters(
+    conn: asyncpg.Connection, min_regions: int, limit: int | None
+) -> list[Cluster]:
+    """Every member visible (a national caller, no category): the summaries kept on apply."""
+    sql = (
+        "SELECT id::text AS cluster_id, label, category, issue_ids, region_codes, region_count, "
+        f"provinces, province_count, recommendation_ids FROM {SCHEMA}.clusters "
+        "WHERE n > 0 AND region_count >= $1 "
+        "ORDER BY region_count DESC, province_count DESC, n DESC, category, label, id"
+    )
+    params: list[Any] = [min_regions]
+    if limit is not None:
+        sql += " LIMIT $2"
+        params.append(limit)
+    rows = await conn.fetch(sql, *params)
     return [
         Cluster(
             cluster_id=r["cluster_id"],
