@@ -54,12 +54,12 @@ MAX_CLIENT_METADATA = 16 * 1024
 # Which stream categories each role may write (regional: only in its regions).
 WRITABLE: dict[str, frozenset[str]] = {
     "regional": frozenset({"hearing", "issue"}),
-    "national": frozenset({"hearing", "recommendation"}),
+    "national": frozenset({"hearing", "recommendation", "cluster"}),
     "auditor": frozenset(),
     # Admins manage tokens (the access stream) through coord/tokens.py only.
     "admin": frozenset({"access"}),
 }
-DOMAIN_CATEGORIES = frozenset({"hearing", "issue", "recommendation", "access"})
+DOMAIN_CATEGORIES = frozenset({"hearing", "issue", "recommendation", "access", "cluster"})
 
 Also = Callable[[asyncpg.Connection], Awaitable[None]]
 """Work done in the append's transaction (synchronous projections such as the token table)."""
@@ -177,7 +177,7 @@ class WritePath:
             raise InvalidRequest(
                 "event.wrong_stream",
                 f"unknown stream category {category!r}: streams are hearing-<uuid>, "
-                "issue-<uuid> or recommendation-<uuid>",
+                "issue-<uuid>, recommendation-<uuid> or cluster-<uuid>",
                 "$.stream_id",
             )
         decoded: list[AnyEvent] = []
@@ -408,7 +408,7 @@ class WritePath:
             state = loaded[i].state
             for j, event in enumerate(new[i]):
                 try:
-                    domain.decide(state, event, ctx)
+                    domain.decide(state, event, ctx, a.stream_id)
                 except DomainError as e:
                     raise _rooted(e, event_field(i, j)) from None
                 state = domain.evolve(state, event)

@@ -14,8 +14,9 @@ from uuid import UUID
 
 import msgspec
 
-from events import access, hearing, issue, recommendation
+from events import access, cluster, hearing, issue, recommendation
 from events.access import AccessState
+from events.cluster import ClusterState
 from events.hearing import HearingState
 from events.issue import IssueState
 from events.recommendation import RecommendationState
@@ -24,9 +25,11 @@ from events.streams import entity_id_of
 from events.types import (
     AccessEvent,
     AnyEvent,
+    ClusterEvent,
     HearingEvent,
     IssueEvent,
     IssueRaised,
+    IssueReassigned,
     IssuesCited,
     RecommendationDrafted,
     RecommendationEvent,
@@ -37,7 +40,7 @@ from events.types import (
 
 _S = TypeVar("_S")
 
-AnyState: TypeAlias = HearingState | IssueState | RecommendationState | AccessState
+AnyState: TypeAlias = HearingState | IssueState | RecommendationState | AccessState | ClusterState
 
 
 class DecideContext(msgspec.Struct, frozen=True, kw_only=True):
@@ -89,7 +92,11 @@ def references(event: AnyEvent) -> list[str]:
     match event:
         case IssueRaised(hearing_id=hearing_id) if hearing_id is not None:
             return [stream_id("hearing", hearing_id)]
-        case RecommendationDrafted(issue_ids=ids) | IssuesCited(issue_ids=ids):
+        case (
+            RecommendationDrafted(issue_ids=ids)
+            | IssuesCited(issue_ids=ids)
+            | IssueReassigned(issue_ids=ids)
+        ):
             return list(dict.fromkeys(stream_id("issue", i) for i in ids))
         case _:
             return []
@@ -107,6 +114,8 @@ def evolve(state: AnyState | None, event: AnyEvent) -> AnyState:
         return recommendation.evolve(
             _state(state, RecommendationState), cast(RecommendationEvent, event)
         )
+    if category == "cluster":
+        return cluster.evolve(_state(state, ClusterState), cast(ClusterEvent, event))
     return access.evolve(_state(state, AccessState), cast(AccessEvent, event))
 
 
@@ -118,8 +127,13 @@ def fold(events: Iterable[AnyEvent]) -> AnyState | None:
     return state
 
 
-def decide(state: AnyState | None, event: AnyEvent, ctx: DecideContext) -> None:
-    """Raise a :class:`~events.rules.DomainError` if ``event`` may not follow ``state``."""
+def decide(
+    state: AnyState | None, event: AnyEvent, ctx: DecideContext, stream: str | None = None
+) -> None:
+    """Raise a :class:`~events.rules.DomainError` if ``event`` may not follow ``state``.
+
+    ``stream`` is the stream's id (a cluster's decisions name other clusters).
+    """
     category = stream_category(type_name(event))
     if category == "hearing":
         hearing.decide(_state(state, HearingState), cast(HearingEvent, event), ctx)
@@ -129,6 +143,9 @@ def decide(state: AnyState | None, event: AnyEvent, ctx: DecideContext) -> None:
         recommendation.decide(
             _state(state, RecommendationState), cast(RecommendationEvent, event), ctx
         )
+    elif category == "cluster":
+        own = entity_id_of(stream) if stream is not None else None
+        cluster.decide(_state(state, ClusterState), cast(ClusterEvent, event), ctx, own)
     else:
         access.decide(_state(state, AccessState), cast(AccessEvent, event), ctx)
 

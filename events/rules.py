@@ -72,6 +72,13 @@ RULES: Final[dict[str, tuple[int, str]]] = {
         UNPROCESSABLE,
         "an effective time (held_at, raised_at) is not later than now plus 10 minutes",
     ),
+    # cluster (analysts' decisions on recurring problems)
+    "cluster.name_unchanged": (CONFLICT, "a new name must differ from the cluster's name"),
+    "cluster.merge_self": (UNPROCESSABLE, "a cluster is not merged into itself"),
+    "cluster.duplicate": (UNPROCESSABLE, "a cluster is listed twice in one event"),
+    "cluster.issue_duplicate": (UNPROCESSABLE, "an issue is listed twice in one event"),
+    "cluster.issue_unknown": (UNPROCESSABLE, "a reassigned issue must exist"),
+    "cluster.issue_withdrawn": (CONFLICT, "a withdrawn issue is not reassigned"),
     # recommendation
     "recommendation.not_drafted": (
         CONFLICT,

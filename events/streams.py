@@ -21,7 +21,7 @@ _STREAM_ID = re.compile(r"[A-Za-z0-9._:]+-[A-Za-z0-9._:-]+")
 MAX_STREAM_ID = 200
 
 #: categories whose identifier is an entity's UUID, in canonical form only
-ENTITY_CATEGORIES = frozenset({"hearing", "issue", "recommendation"})
+ENTITY_CATEGORIES = frozenset({"hearing", "issue", "recommendation", "cluster"})
 _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 

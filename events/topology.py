@@ -20,8 +20,9 @@ from events.regions import covers
 Mode = Literal["standalone", "regional", "hub"]
 MODES: Final[tuple[Mode, ...]] = ("standalone", "regional", "hub")
 
-# Streams that belong to the whole country, not to one region.
-NATIONAL_CATEGORIES: Final = frozenset({"recommendation", "access"})
+# Streams that belong to the whole country, not to one region (cluster: analysts' decisions
+# on recurring problems).
+NATIONAL_CATEGORIES: Final = frozenset({"recommendation", "access", "cluster"})
 
 
 class Node(msgspec.Struct, frozen=True, kw_only=True):

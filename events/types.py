@@ -50,7 +50,7 @@ Severity = Annotated[int, Meta(ge=1, le=5)]
 AwareDatetime = Annotated[datetime, Meta(tz=True)]
 IssueIds = Annotated[list[UUID], Meta(max_length=200)]
 TokenRole = Literal["regional", "national", "auditor", "admin"]
-StreamCategory = Literal["hearing", "issue", "recommendation", "access", "system"]
+StreamCategory = Literal["hearing", "issue", "recommendation", "access", "system", "cluster"]
 # A projection name (projections/base.py `schema_of` needs it to fit `proj_<name>_next`).
 ProjectionName = Annotated[str, Meta(pattern=r"^[a-z_][a-z0-9_]{0,40}$")]
 
@@ -252,6 +252,30 @@ class IssuesCited(Event, frozen=True, kw_only=True):
     issue_ids: Annotated[list[UUID], Meta(min_length=1, max_length=200)]
 
 
+class ClusterNamed(Event, frozen=True, kw_only=True):
+    """An analyst named the recurring problem of stream ``cluster-<uuid>``.
+
+    The name is the cluster's label in the views from then on.
+    """
+
+    name: ShortText
+
+
+class ClustersMerged(Event, frozen=True, kw_only=True):
+    """An analyst merged other recurring problems into the one of this stream."""
+
+    cluster_ids: Annotated[list[UUID], Meta(min_length=1, max_length=50)]
+
+
+class IssueReassigned(Event, frozen=True, kw_only=True):
+    """An analyst moved issues into the recurring problem of this stream.
+
+    A stream id no cluster has yet splits them off into a new recurring problem.
+    """
+
+    issue_ids: Annotated[list[UUID], Meta(min_length=1, max_length=200)]
+
+
 class IssueUncited(Event, frozen=True, kw_only=True):
     """An issue no longer supports the recommendation."""
 
@@ -362,9 +386,10 @@ RecommendationEvent: TypeAlias = (
     | RecommendationClosed
 )
 AccessEvent: TypeAlias = TokenIssued | TokenRevoked
+ClusterEvent: TypeAlias = ClusterNamed | ClustersMerged | IssueReassigned
 # Not part of AnyEvent: no domain rule (`decide`) applies to operator decisions.
 SystemEvent: TypeAlias = ProjectionSkipped
-AnyEvent: TypeAlias = HearingEvent | IssueEvent | RecommendationEvent | AccessEvent
+AnyEvent: TypeAlias = HearingEvent | IssueEvent | RecommendationEvent | AccessEvent | ClusterEvent
 
 _BY_CATEGORY: Final[dict[StreamCategory, tuple[type[Event], ...]]] = {
     "hearing": (
@@ -399,6 +424,7 @@ _BY_CATEGORY: Final[dict[StreamCategory, tuple[type[Event], ...]]] = {
     ),
     "access": (TokenIssued, TokenRevoked),
     "system": (ProjectionSkipped,),
+    "cluster": (ClusterNamed, ClustersMerged, IssueReassigned),
 }
 
 #: type name -> struct. Names are stable forever: they are stored beside every event.
@@ -418,6 +444,8 @@ CREATION_EVENTS: Final[dict[StreamCategory, type[Event] | None]] = {
     "recommendation": RecommendationDrafted,
     "access": None,
     "system": None,
+    # A cluster stream opens with whatever an analyst first decides about the cluster.
+    "cluster": None,
 }
 
 

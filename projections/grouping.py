@@ -5,18 +5,25 @@ answers. The method, with its defaults:
 
 * **Weights.** An issue is its term counts (``projections/issue_text.py``), weighted
   ``(1 + ln tf) * idf ** IDF_POWER`` with ``idf = 1 + ln((n + 1) / (df + 1))`` over the
-  open issues, maintained incrementally: rare words weigh more, words in every issue
-  (pemilu, KPU, kabupaten) almost nothing. Vectors have unit length.
+  open issues: rare words weigh more, words in every issue (pemilu, KPU, kabupaten)
+  almost nothing. Vectors have unit length. The weights are set in steps (``reweigh``:
+  when the open issues grew or shrank by ``WEIGHTS_STEP`` and ``WEIGHTS_SLACK``), so
+  vectors and pair similarities are computed once per step, not once per add; the
+  projection stores them so a reload weighs exactly as before.
 * **Average linkage, not chaining.** Two groups merge only while the *average* cosine
   over all their pairs reaches ``THRESHOLD`` (plus ``CATEGORY_BONUS`` when their
   dominant categories agree: category is a hint, not a wall). One similar member is
   not enough, so "Masa kampanye terlalu lama" does not chain into "Kampanye hitam".
-* **Incremental.** A new issue gathers its neighbourhood (the groups holding an issue
-  that shares its rarest terms and is similar to it), and the neighbourhood alone is
-  re-grouped by average linkage with the current weights. Early decisions near a new
-  issue are thus revisited with better weights; groups elsewhere stay as they are.
-  Groups bigger than ``NEIGHBOURHOOD`` issues are settled: a new issue joins one when
-  its average similarity to it reaches the threshold, and they are not re-grouped.
+* **Incremental.** Candidates come from an inverted index of the new issue's
+  ``PROBE_TERMS`` rarest terms (the latest ``PROBE_POSTINGS`` issues of each). An issue
+  whose average similarity to its nearest group reaches ``CLEAR`` joins it. Otherwise
+  its neighbourhood (the nearby groups, at most ``NEIGHBOURHOOD`` issues) alone is
+  re-grouped by average linkage with the current weights and then refined (an issue
+  below the threshold with its own group moves to the group it is closest to on
+  average, or stands alone). Early decisions near a new issue are thus revisited;
+  groups elsewhere stay as they are. Groups of ``NEIGHBOURHOOD`` issues or more are
+  settled: a new issue joins one when its average similarity to a fixed sample of it
+  (``SAMPLE`` members) reaches the threshold, and they are not re-grouped.
 * **Stable ids.** A re-grouped group keeps the id of the old group most of its
   members came from; a new group gets a fresh id derived from a counter, so ids
   survive new members and replays produce the same ids.
@@ -30,6 +37,9 @@ events gives the same groups.
 
 from __future__ import annotations
 
+import bisect
+import heapq
+import itertools
 import math
 import uuid
 from collections import Counter
@@ -47,7 +57,26 @@ NEIGHBOUR_SHARE = 0.5
 #: at most this many issues are re-grouped around a new one
 NEIGHBOURHOOD = 30
 #: candidate neighbours come from an issue's rarest terms, at most this many
-PROBE_TERMS = 12
+PROBE_TERMS = 8
+#: from each probed term, only its most recent issues are candidates (bounds the work
+#: when a term is in every issue)
+PROBE_POSTINGS = 16
+#: a settled group is compared through at most this many of its members (a fixed sample:
+#: the smallest ids), and only the SETTLED_CANDIDATES settled groups nearest the issue
+SAMPLE = 24
+SETTLED_CANDIDATES = 4
+#: how many times the neighbourhood is refined after agglomeration
+REFINE_PASSES = 1
+#: an issue this similar on average to its nearest group simply joins it
+CLEAR = 0.3
+#: the refinement moves an issue only to a group closer than its own by this much
+REFINE_MARGIN = 0.0
+#: the weights (idf) are set again when the open issues grew by this factor plus
+#: WEIGHTS_SLACK (or shrank by as much)
+WEIGHTS_STEP = 1.05
+WEIGHTS_SLACK = 5
+#: remembered similarities are dropped when this many issues have some
+PAIR_MEMORY = 20_000
 #: pairs less similar than this count as unrelated (keeps the linkage sparse)
 PAIR_FLOOR = 0.02
 
@@ -91,35 +120,104 @@ class Grouping:
 
     members: dict[str, Member] = field(default_factory=dict)
     group_of: dict[str, str] = field(default_factory=dict)
+    #: group -> its members, sorted by id (so a sample of a group is a pure function of it)
     groups: dict[str, list[str]] = field(default_factory=dict)
     df: Counter[str] = field(default_factory=Counter)
-    postings: dict[str, set[str]] = field(default_factory=dict)
+    #: term -> the open issues with it, in the order they arrived (dicts keep order)
+    postings: dict[str, dict[str, None]] = field(default_factory=dict)
     created: int = 0
     curated: set[str] = field(default_factory=set)
     pinned: set[str] = field(default_factory=set)
+    #: the weights in force: idf of the open issues as they were when there were
+    #: ``weights_n`` of them (stored by the projection, so a reload weighs the same)
+    weights_n: int = 0
+    weights_df: dict[str, int] = field(default_factory=dict)
+    #: how often the weights were set in this memory (tells the projection to store them)
+    weights_version: int = 0
+    # idf and vectors under the weights in force (dropped when they change)
+    _idf: dict[str, float] = field(default_factory=dict, repr=False)
+    _vectors: dict[str, Vector] = field(default_factory=dict, repr=False)
+    _pairs: dict[str, dict[str, float]] = field(default_factory=dict, repr=False)
 
     # --- weights --------------------------------------------------------------------
 
     def idf(self, term: str) -> float:
-        """Inverse document frequency over the open issues, raised to IDF_POWER."""
+        """Inverse document frequency under the weights in force, raised to IDF_POWER.
+
+        A term no issue had when the weights were set counts as the rarest.
+        """
+        w = self._idf.get(term)
+        if w is None:
+            n = self.weights_n
+            base = 1.0 + math.log((n + 1) / (self.weights_df.get(term, 0) + 1))
+            w = self._idf[term] = float(base**IDF_POWER)
+        return w
+
+    def reweigh(self) -> bool:
+        """Set the weights again once the open issues grew or shrank enough; True if so.
+
+        Weights that change with every issue would make every stored vector stale on
+        every add; set in steps of WEIGHTS_STEP, vectors are computed once per step.
+        """
         n = len(self.members)
-        base = 1.0 + math.log((n + 1) / (self.df.get(term, 0) + 1))
-        return float(base**IDF_POWER)
+        low = (self.weights_n - WEIGHTS_SLACK) / WEIGHTS_STEP
+        if low <= n <= self.weights_n * WEIGHTS_STEP + WEIGHTS_SLACK:
+            return False
+        self.weights_n = n
+        self.weights_df = dict(self.df)
+        self.weights_version += 1
+        self._weights_changed()
+        return True
 
     def vector(self, issue_id: str) -> Vector:
         """The unit tf-idf vector of an issue, with the current weights."""
-        weights = {
-            t: (1.0 + math.log(c)) * self.idf(t)
-            for t, c in self.members[issue_id].terms.items()
-            if c > 0
-        }
+        v = self._vectors.get(issue_id)
+        if v is not None:
+            return v
+        terms = self.members[issue_id].terms
+        # Sorted: the same sums in the same order whether terms came live or from storage.
+        weights = {t: (1.0 + math.log(terms[t])) * self.idf(t) for t in sorted(terms) if terms[t]}
         norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
-        return {t: w / norm for t, w in weights.items()}
+        v = self._vectors[issue_id] = {t: w / norm for t, w in weights.items()}
+        return v
+
+    def pair(self, a: str, b: str) -> float:
+        """Cosine of two issues under the weights in force (remembered until they change)."""
+        if a > b:
+            a, b = b, a  # one order of the sum, so a remembered value equals a fresh one
+        row = self._pairs.get(a)
+        if row is not None and (s := row.get(b)) is not None:
+            return s
+        s = cosine(self.vector(a), self.vector(b))
+        self._pairs.setdefault(a, {})[b] = s
+        self._pairs.setdefault(b, {})[a] = s
+        return s
+
+    def _forget(self, issue_id: str) -> None:
+        self._vectors.pop(issue_id, None)
+        for other in self._pairs.pop(issue_id, {}):
+            self._pairs[other].pop(issue_id, None)
+
+    def _weights_changed(self) -> None:
+        self._idf.clear()
+        self._vectors.clear()
+        self._pairs.clear()
 
     def _dominant(self, ids: Iterable[str]) -> str:
         counts = Counter(self.members[i].category for i in ids)
         # Ties go to the category name first in order, so the answer is deterministic.
         return min(counts, key=lambda c: (-counts[c], c))
+
+    def similarity(self, issue_id: str, group: str) -> float:
+        """Average cosine of an issue to a group's members (its sample if the group is big)."""
+        ids = [i for i in self.groups.get(group, ())[: SAMPLE + 1] if i != issue_id][:SAMPLE]
+        if not ids:
+            return 0.0
+        mine = self.vector(issue_id)
+        centroid: Vector = {}
+        for i in ids:
+            _add(centroid, self.vector(i))
+        return cosine(mine, centroid) / len(ids)
 
     # --- changes --------------------------------------------------------------------
 
@@ -127,18 +225,14 @@ class Grouping:
         """Group a new open issue; regroups its neighbourhood."""
         if issue_id in self.members:
             return {}
-        self.members[issue_id] = Member(terms=terms, category=category)
-        for t in terms:
-            self.df[t] += 1
-            self.postings.setdefault(t, set()).add(issue_id)
+        self._index(issue_id, terms, category)
+        if not self.reweigh() and len(self._pairs) > PAIR_MEMORY:
+            self._pairs.clear()  # only a cache: values computed again are the same
         return self._regroup_around(issue_id)
 
     def load(self, issue_id: str, terms: Counter[str], category: str, group: str | None) -> None:
         """Restore an issue as stored (no regrouping): rebuilding memory from the tables."""
-        self.members[issue_id] = Member(terms=terms, category=category)
-        for t in terms:
-            self.df[t] += 1
-            self.postings.setdefault(t, set()).add(issue_id)
+        self._index(issue_id, terms, category)
         if group is not None:
             self._attach(issue_id, group)
 
@@ -153,12 +247,35 @@ class Grouping:
                 del self.df[t]
             posting = self.postings.get(t)
             if posting is not None:
-                posting.discard(issue_id)
+                posting.pop(issue_id, None)
                 if not posting:
                     del self.postings[t]
         self._detach(issue_id)
         self.pinned.discard(issue_id)
+        self._forget(issue_id)
+        self.reweigh()
         return {}
+
+    def retext(self, issue_id: str, terms: Counter[str]) -> dict[str, str]:
+        """An issue's title or description was corrected: group it again by its new terms.
+
+        An issue an analyst placed stays where it was placed (only its terms change).
+        """
+        member = self.members.get(issue_id)
+        if member is None:
+            return {}
+        if issue_id in self.pinned:
+            group = self.group_of.get(issue_id)
+            self.remove(issue_id)
+            self.load(issue_id, terms, member.category, group)
+            self.pinned.add(issue_id)
+            return {}
+        old = self.group_of.get(issue_id)
+        self.remove(issue_id)
+        changes = self.add(issue_id, terms, member.category)
+        if old is not None and changes.get(issue_id, old) != old:
+            return changes
+        return changes
 
     def recategorize(self, issue_id: str, category: str) -> None:
         """An issue's category was corrected (a hint for future grouping only)."""
@@ -198,13 +315,20 @@ class Grouping:
 
     # --- internals ------------------------------------------------------------------
 
+    def _index(self, issue_id: str, terms: Counter[str], category: str) -> None:
+        self._forget(issue_id)
+        self.members[issue_id] = Member(terms=terms, category=category)
+        for t in terms:
+            self.df[t] += 1
+            self.postings.setdefault(t, {})[issue_id] = None
+
     def _new_id(self) -> str:
         self.created += 1
         return cluster_id(self.created)
 
     def _attach(self, issue_id: str, group: str) -> None:
         self.group_of[issue_id] = group
-        self.groups.setdefault(group, []).append(issue_id)
+        bisect.insort(self.groups.setdefault(group, []), issue_id)
 
     def _detach(self, issue_id: str) -> None:
         group = self.group_of.pop(issue_id, None)
@@ -217,51 +341,59 @@ class Grouping:
 
     def _candidates(self, issue_id: str, vector: Vector) -> list[str]:
         # Neighbours share one of the issue's rarest terms: the terms that weigh most.
+        # A term in thousands of issues offers only its latest few.
         probe = sorted(vector, key=lambda t: (-vector[t], t))[:PROBE_TERMS]
         found: set[str] = set()
         for t in probe:
-            found.update(self.postings.get(t, ()))
+            posting = self.postings.get(t, {})
+            if len(posting) <= PROBE_POSTINGS:
+                found.update(posting)
+            else:
+                found.update(itertools.islice(reversed(posting), PROBE_POSTINGS))
         found.discard(issue_id)
         return sorted(found)
 
     def _regroup_around(self, issue_id: str) -> dict[str, str]:
-        vectors: dict[str, Vector] = {issue_id: self.vector(issue_id)}
-        mine = vectors[issue_id]
+        mine = self.vector(issue_id)
         near: dict[str, float] = {}  # group -> best similarity of a member to the issue
         for other in self._candidates(issue_id, mine):
-            v = vectors.setdefault(other, self.vector(other))
-            s = cosine(mine, v)
+            s = self.pair(issue_id, other)
             if s >= THRESHOLD * NEIGHBOUR_SHARE:
                 g = self.group_of[other]
                 near[g] = max(near.get(g, 0.0), s)
+        # A clear case joins its group without regrouping anything.
+        order = sorted(near, key=lambda g: (-near[g], g))
+        if order:
+            first = order[0]
+            s = self.similarity(issue_id, first)
+            if self._dominant(self.groups[first][:SAMPLE]) == self.members[issue_id].category:
+                s += CATEGORY_BONUS
+            if s >= CLEAR:
+                self._attach(issue_id, first)
+                return {issue_id: first}
         # The neighbourhood: closest groups first while it stays small; curated and big
         # groups are settled and only compete for the new issue as a whole.
         hood: list[str] = [issue_id]
-        regrouped: list[str] = []
         settled: list[str] = []
         for g in sorted(near, key=lambda g: (-near[g], g)):
             size = len(self.groups[g])
             if g in self.curated or size >= NEIGHBOURHOOD:
-                settled.append(g)
+                if len(settled) < SETTLED_CANDIDATES:
+                    settled.append(g)
             elif len(hood) + size <= NEIGHBOURHOOD:
-                movable = [i for i in self.groups[g] if i not in self.pinned]
-                hood.extend(movable)
-                regrouped.append(g)
-        for i in hood:
-            vectors.setdefault(i, self.vector(i))
+                hood.extend(i for i in self.groups[g] if i not in self.pinned)
         old_group = {i: self.group_of[i] for i in hood[1:]}
         for i in hood[1:]:
             self._detach(i)
-        groups = self._average_linkage(hood, vectors)
+        groups = self._average_linkage(hood)
+        for _ in range(REFINE_PASSES):
+            groups = self._refine(groups)
         # The issue may still belong to a settled group rather than its new neighbours.
         best: tuple[float, str] | None = None
+        category = self.members[issue_id].category
         for g in settled:
-            ids = self.groups[g]
-            centroid: Vector = {}
-            for i in ids:
-                _add(centroid, vectors.setdefault(i, self.vector(i)))
-            s = cosine(mine, centroid) / len(ids)
-            if self._dominant(ids) == self.members[issue_id].category:
+            s = self.similarity(issue_id, g)
+            if self._dominant(self.groups[g][:SAMPLE]) == category:
                 s += CATEGORY_BONUS
             if s >= THRESHOLD and (best is None or s > best[0]):
                 best = (s, g)
@@ -278,6 +410,53 @@ class Grouping:
                     changes[i] = target
         return changes
 
+    def _refine(self, groups: list[list[str]]) -> list[list[str]]:
+        """Move each issue to the group it is closest to on average, once.
+
+        Agglomeration decides early merges with little evidence; an issue that ended in
+        a group it resembles less than another (or less than THRESHOLD, alone then) moves.
+        """
+        if len(groups) < 2:
+            return groups
+        sums: list[Vector] = []
+        for group in groups:
+            total: Vector = {}
+            for i in group:
+                _add(total, self.vector(i))
+            sums.append(total)
+        where = {i: k for k, group in enumerate(groups) for i in group}
+        dom = [self._dominant(group) for group in groups]
+        for i in sorted(where):
+            v = self.vector(i)
+            k = where[i]
+            size = len(groups[k])
+            category = self.members[i].category
+            # average to the others of its own group (its own vector removed)
+            own = (cosine(v, sums[k]) - 1.0) / (size - 1) if size > 1 else 0.0
+            if own + (CATEGORY_BONUS if dom[k] == category else 0.0) >= THRESHOLD:
+                continue  # it belongs where it is
+            best, best_k = THRESHOLD, -1
+            for j, total in enumerate(sums):
+                if j != k and len(groups[j]) > 1:
+                    s = cosine(v, total) / len(groups[j])
+                    s += CATEGORY_BONUS if dom[j] == category else 0.0
+                    if s >= best + REFINE_MARGIN:
+                        best, best_k = s, j
+            if best_k < 0:
+                if size == 1:
+                    continue
+                best_k = len(groups)  # alone
+                groups.append([])
+                sums.append({})
+                dom.append(category)
+            groups[k].remove(i)
+            groups[best_k].append(i)
+            for t, x in v.items():
+                sums[k][t] -= x
+            _add(sums[best_k], v)
+            where[i] = best_k
+        return [g for g in groups if g]
+
     def _heir(self, group: list[str], old_group: dict[str, str]) -> str:
         # The old group most members came from, if no earlier new group took its id.
         votes = Counter(old_group[i] for i in group if i in old_group)
@@ -286,13 +465,12 @@ class Grouping:
                 return g
         return self._new_id()
 
-    def _average_linkage(self, ids: list[str], vectors: dict[str, Vector]) -> list[list[str]]:
+    def _average_linkage(self, ids: list[str]) -> list[list[str]]:
         """Agglomerate ``ids`` while the best pair of groups reaches the threshold.
 
         Average similarities of merged groups follow Lance and Williams (the size-weighted
-        mean of the two rows), so each merge costs one row, not a recomputation. The
-        average of a merged group never exceeds the better of its parts, so pairs below
-        ``THRESHOLD - CATEGORY_BONUS`` can never merge and are not kept.
+        mean of the two rows), so each merge costs one row, not a recomputation; the best
+        pair comes from a heap whose stale entries (a row changed since) are skipped.
         """
         n = len(ids)
         groups: list[list[str]] = [[i] for i in ids]
@@ -301,23 +479,29 @@ class Grouping:
         floor = PAIR_FLOOR
         raw: list[dict[int, float]] = [{} for _ in range(n)]
         for a in range(n):
-            va = vectors[ids[a]]
             for b in range(a + 1, n):
-                s = cosine(va, vectors[ids[b]])
+                s = self.pair(ids[a], ids[b])
                 if s >= floor:
                     raw[a][b] = raw[b][a] = s
+        version = [0] * n
+        heap: list[tuple[float, int, int, int, int]] = []
+
+        def push(x: int, y: int, s: float) -> None:
+            if x > y:
+                x, y = y, x
+            link = s + (CATEGORY_BONUS if dom[x] == dom[y] else 0.0)
+            if link >= THRESHOLD:
+                heapq.heappush(heap, (-link, x, y, version[x], version[y]))
+
+        for x in range(n):
+            for y, s in raw[x].items():
+                if y > x:
+                    push(x, y, s)
         alive = set(range(n))
-        while True:
-            best: tuple[float, int, int] | None = None
-            for x in sorted(alive):
-                for y, s in raw[x].items():
-                    if y > x:
-                        link = s + (CATEGORY_BONUS if dom[x] == dom[y] else 0.0)
-                        if link >= THRESHOLD and (best is None or link > best[0]):
-                            best = (link, x, y)
-            if best is None:
-                break
-            _, x, y = best
+        while heap:
+            _, x, y, vx, vy = heapq.heappop(heap)
+            if x not in alive or y not in alive or version[x] != vx or version[y] != vy:
+                continue
             nx, ny = len(groups[x]), len(groups[y])
             merged: dict[int, float] = {}
             for z in (set(raw[x]) | set(raw[y])) - {x, y}:
@@ -338,6 +522,9 @@ class Grouping:
             cats[x].update(cats[y])
             dom[x] = min(cats[x], key=lambda c: (-cats[x][c], c))
             alive.discard(y)
+            version[x] += 1
+            for z, s in merged.items():
+                push(x, z, s)
         return [groups[i] for i in sorted(alive)]
 
     # --- reading --------------------------------------------------------------------
@@ -347,8 +534,8 @@ class Grouping:
         ids = self.groups.get(group)
         if not ids:
             return None
-        vectors = {i: self.vector(i) for i in ids}
+        sample = ids[:SAMPLE]
         centroid: Vector = {}
-        for v in vectors.values():
-            _add(centroid, v)
-        return max(ids, key=lambda i: (cosine(vectors[i], centroid), i))
+        for i in sample:
+            _add(centroid, self.vector(i))
+        return max(sample, key=lambda i: (cosine(self.vector(i), centroid), i))

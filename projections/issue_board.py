@@ -22,9 +22,12 @@ import msgspec
 from events.regions import parent_code
 from events.timezones import zone_of
 from events.types import (
+    ClusterNamed,
+    ClustersMerged,
     IssueCategoryCorrected,
     IssueCorrected,
     IssueRaised,
+    IssueReassigned,
     IssuesCited,
     IssueUncited,
     IssueWithdrawn,
@@ -62,7 +65,10 @@ ISSUES = Table(
     ],
 )
 
-CLUSTERS = Table("clusters", [("id", "uuid"), ("label_issue_id", "uuid"), ("name", "text")])
+CLUSTERS = Table(
+    "clusters",
+    [("id", "uuid"), ("label_issue_id", "uuid"), ("name", "text"), ("curated", "boolean")],
+)
 
 DDL = (
     """CREATE TABLE {s}.issues (
@@ -86,6 +92,8 @@ DDL = (
         corrected text[] NOT NULL,
         terms text NOT NULL DEFAULT '',
         cluster_id uuid,
+        -- an analyst placed the issue in its cluster (IssueReassigned): grouping leaves it
+        pinned boolean NOT NULL DEFAULT false,
         status text GENERATED ALWAYS AS (
             CASE WHEN withdrawn THEN 'withdrawn'
                  WHEN cardinality(recommendation_ids) > 0 THEN 'addressed'
@@ -102,15 +110,31 @@ DDL = (
     """CREATE TABLE {s}.clusters (
         id uuid PRIMARY KEY,
         label_issue_id uuid NOT NULL,
-        name text
+        name text,
+        -- an analyst decided about it: grouping no longer takes its members away
+        curated boolean NOT NULL DEFAULT false,
+        -- what the national, unfiltered recurring view shows, kept on apply
+        label text NOT NULL DEFAULT '',
+        category text NOT NULL DEFAULT '',
+        n integer NOT NULL DEFAULT 0,
+        region_count integer NOT NULL DEFAULT 0,
+        province_count integer NOT NULL DEFAULT 0,
+        issue_ids text[] NOT NULL DEFAULT '{{}}',
+        region_codes text[] NOT NULL DEFAULT '{{}}',
+        provinces text[] NOT NULL DEFAULT '{{}}',
+        recommendation_ids text[] NOT NULL DEFAULT '{{}}'
     )""",
+    "CREATE INDEX ON {s}.clusters (region_count DESC, province_count DESC, n DESC)",
     # Where the in-memory grouping of this schema stands (not diffed by verify: the
     # generation is random, so a rebuilt schema is never mistaken for the old one).
     """CREATE TABLE {s}.grouping_state (
         one boolean PRIMARY KEY DEFAULT true CHECK (one),
         generation uuid NOT NULL DEFAULT gen_random_uuid(),
         position bigint NOT NULL DEFAULT 0,
-        created bigint NOT NULL DEFAULT 0
+        created bigint NOT NULL DEFAULT 0,
+        -- the weights in force (Grouping.weights_n / weights_df), as "term:df ..."
+        weights_n bigint NOT NULL DEFAULT 0,
+        weights_df text NOT NULL DEFAULT ''
     )""",
     "INSERT INTO {s}.grouping_state DEFAULT VALUES",
 )
@@ -124,6 +148,9 @@ _HANDLES = frozenset(
         "RecommendationDrafted",
         "IssuesCited",
         "IssueUncited",
+        "ClusterNamed",
+        "ClustersMerged",
+        "IssueReassigned",
     }
 )
 
@@ -154,7 +181,8 @@ class IssueBoard:
     async def _grouping(self, conn: asyncpg.Connection, schema: str) -> _Grouped:
         """The schema's grouping, reloaded if the tables moved without this process."""
         state = await conn.fetchrow(
-            f"SELECT generation::text, position, created FROM {schema}.grouping_state"
+            f"SELECT generation::text, position, created, weights_n, weights_df "
+            f"FROM {schema}.grouping_state"
         )
         assert state is not None
         cached = self._groupings.get(schema)
@@ -164,13 +192,24 @@ class IssueBoard:
             and cached.position == state["position"]
         ):
             return cached
-        grouping = Grouping(created=state["created"])
+        grouping = Grouping(
+            created=state["created"],
+            weights_n=state["weights_n"],
+            weights_df=dict(_parse_terms(state["weights_df"])),
+        )
         rows = await conn.fetch(
-            f"SELECT id::text, category, terms, cluster_id::text FROM {schema}.issues "
+            f"SELECT id::text, category, terms, cluster_id::text, pinned FROM {schema}.issues "
             "WHERE NOT withdrawn ORDER BY position"
         )
         for r in rows:
             grouping.load(r["id"], _parse_terms(r["terms"]), r["category"], r["cluster_id"])
+            if r["pinned"]:
+                grouping.pinned.add(r["id"])
+        grouping.curated.update(
+            await conn.fetchval(
+                f"SELECT coalesce(array_agg(id::text), '{{}}') FROM {schema}.clusters WHERE curated"
+            )
+        )
         cached = _Grouped(grouping, state["generation"], state["position"])
         self._groupings[schema] = cached
         return cached
@@ -179,9 +218,11 @@ class IssueBoard:
         self, conn: asyncpg.Connection, schema: str, batch: Sequence[Envelope], grouped: _Grouped
     ) -> None:
         grouping = grouped.grouping
+        weights_version = grouping.weights_version
         vocabulary = Vocabulary.current()
         moved: dict[str, str | None] = {}
         dirty_groups: set[str] = set()
+        named: dict[str, str] = {}
 
         def regrouped(changes: dict[str, str]) -> None:
             for issue_id, group in changes.items():
@@ -201,6 +242,26 @@ class IssueBoard:
         dirty: set[str] = set()
         for env in batch:
             event = env.event
+            if isinstance(event, ClusterNamed | ClustersMerged | IssueReassigned):
+                # An analyst's decision: it wins over the algorithm (see grouping.py).
+                target = env.entity_id
+                if isinstance(event, ClusterNamed):
+                    if target in grouping.groups:
+                        grouping.curate(target)
+                        named[target] = event.name
+                        dirty_groups.add(target)
+                elif isinstance(event, ClustersMerged):
+                    for other in event.cluster_ids:
+                        if str(other) in grouping.groups:
+                            dirty_groups.add(str(other))
+                            regrouped(grouping.merge(target, str(other)))
+                else:
+                    for placed in map(str, event.issue_ids):
+                        old = grouping.group_of.get(placed)
+                        if old is not None:
+                            dirty_groups.add(old)
+                        regrouped(grouping.place(placed, target))
+                continue
             if isinstance(event, IssueRaised):
                 if env.entity_id not in rows:  # idempotent per position
                     raised = rows[env.entity_id] = _raised(env, event)
@@ -233,6 +294,16 @@ class IssueBoard:
                 grouping.recategorize(env.entity_id, event.category)
             elif isinstance(event, IssueCorrected):
                 _correct(row, event)
+                if (event.title is not None or event.description is not None) and not row[
+                    "withdrawn"
+                ]:
+                    # What the issue says changed: so may its recurring problem.
+                    terms = vocabulary.issue_terms(row["title"], row["description"])
+                    row["terms"] = _format_terms(terms)
+                    old = grouping.group_of.get(env.entity_id)
+                    if old is not None:
+                        dirty_groups.add(old)
+                    regrouped(grouping.retext(env.entity_id, terms))
             elif isinstance(event, IssueWithdrawn) and not row["withdrawn"]:
                 row["withdrawn"] = True
                 old = grouping.group_of.get(env.entity_id)
@@ -242,13 +313,21 @@ class IssueBoard:
                     dirty_groups.add(old)
             dirty.add(env.entity_id)
         await ISSUES.upsert(conn, schema, (rows[i] for i in sorted(dirty)))
-        await _store_grouping(conn, schema, grouping, moved, dirty_groups)
+        # A cited, corrected or recategorised member changes its group's summary.
+        dirty_groups.update(g for i in dirty if (g := grouping.group_of.get(i)) is not None)
+        await _store_grouping(conn, schema, grouping, moved, dirty_groups, named)
         position = batch[-1].position if batch else grouped.position
         await conn.execute(
             f"UPDATE {schema}.grouping_state SET position = $1, created = $2",
             position,
             grouping.created,
         )
+        if grouping.weights_version != weights_version:
+            await conn.execute(
+                f"UPDATE {schema}.grouping_state SET weights_n = $1, weights_df = $2",
+                grouping.weights_n,
+                _format_terms(Counter(grouping.weights_df)),
+            )
         grouped.position = position
 
 
@@ -265,15 +344,27 @@ async def _store_grouping(
     grouping: Grouping,
     moved: dict[str, str | None],
     dirty_groups: set[str],
+    named: dict[str, str],
 ) -> None:
     """Write the issues' new groups and the labels of the groups that changed."""
     if moved:
         ids = sorted(moved)
+        # The groups they leave change too.
+        dirty_groups = dirty_groups | {
+            r[0]
+            for r in await conn.fetch(
+                f"SELECT cluster_id::text FROM {schema}.issues "
+                "WHERE id = ANY($1::uuid[]) AND cluster_id IS NOT NULL",
+                ids,
+            )
+        }
         await conn.execute(
-            f"UPDATE {schema}.issues AS i SET cluster_id = u.cluster_id "
-            "FROM unnest($1::uuid[], $2::uuid[]) AS u(id, cluster_id) WHERE i.id = u.id",
+            f"UPDATE {schema}.issues AS i SET cluster_id = u.cluster_id, pinned = u.pinned "
+            "FROM unnest($1::uuid[], $2::uuid[], $3::boolean[]) AS u(id, cluster_id, pinned) "
+            "WHERE i.id = u.id",
             ids,
             [moved[i] for i in ids],
+            [i in grouping.pinned for i in ids],
         )
     if not dirty_groups:
         return
@@ -289,10 +380,38 @@ async def _store_grouping(
             {
                 "id": g,
                 "label_issue_id": grouping.central(g),
-                "name": names[g]["name"] if g in names else None,
+                "name": named.get(g, names[g]["name"] if g in names else None),
+                "curated": g in grouping.curated,
             }
             for g in live
         ),
+    )
+    await _summarise(conn, schema, live)
+
+
+async def _summarise(conn: asyncpg.Connection, schema: str, groups: list[str]) -> None:
+    """Store what the recurring view shows of these groups (their visible members)."""
+    await conn.execute(
+        "WITH i AS (SELECT id, cluster_id, category, title, region_code, province_code, "
+        f"raised_at, recommendation_ids FROM {schema}.issues "
+        "WHERE cluster_id = ANY($1::uuid[]) AND status IN ('open', 'addressed')), "
+        "g AS (SELECT cluster_id, count(*) AS n, count(DISTINCT region_code) AS region_count, "
+        "count(DISTINCT province_code) AS province_count, array_agg(id) AS ids, "
+        "(array_agg(title ORDER BY raised_at, id))[1] AS first_title, "
+        "mode() WITHIN GROUP (ORDER BY category) AS category, "
+        "array_agg(DISTINCT region_code ORDER BY region_code) AS region_codes, "
+        "array_agg(DISTINCT province_code ORDER BY province_code) AS provinces, "
+        "array_agg(id::text ORDER BY raised_at, id) AS issue_ids FROM i GROUP BY cluster_id), "
+        "r AS (SELECT i.cluster_id, array_agg(DISTINCT r::text ORDER BY r::text) AS ids "
+        "FROM i, unnest(i.recommendation_ids) AS r GROUP BY i.cluster_id) "
+        f"UPDATE {schema}.clusters c SET n = g.n, region_count = g.region_count, "
+        "province_count = g.province_count, category = g.category, issue_ids = g.issue_ids, "
+        "region_codes = g.region_codes, provinces = g.provinces, "
+        "recommendation_ids = coalesce(r.ids, '{}'), "
+        "label = coalesce(c.name, CASE WHEN c.label_issue_id = ANY(g.ids) THEN "
+        f"(SELECT title FROM {schema}.issues WHERE id = c.label_issue_id) END, g.first_title) "
+        "FROM g LEFT JOIN r ON r.cluster_id = g.cluster_id WHERE c.id = g.cluster_id",
+        groups,
     )
 
 
@@ -630,6 +749,8 @@ async def clusters(
     The groups are the stored ones (``projections/grouping.py``, maintained on apply);
     ``scope`` and ``categories`` only choose which members are visible.
     """
+    if scope is None and categories is None and cluster is None:
+        return await _stored_clusters(conn, min_regions, limit)
     filters = IssueFilters(scope=scope, categories=categories, statuses=["open", "addressed"])
     w = filters.where()
     w.add("cluster_id IS NOT NULL")
@@ -650,18 +771,50 @@ async def clusters(
         "SELECT g.cluster_id::text AS cluster_id, g.category, g.issue_ids, g.region_codes, "
         "g.provinces, g.region_count, g.province_count, "
         "coalesce(c.name, CASE WHEN c.label_issue_id = ANY(g.ids) THEN l.title END, "
-        "g.titles[1]) AS label, "
-        "(SELECT coalesce(array_agg(DISTINCT r::text ORDER BY r::text), '{}') FROM i, "
-        "unnest(i.recommendation_ids) AS r WHERE i.cluster_id = g.cluster_id) "
-        "AS recommendation_ids "
+        "g.titles[1]) AS label, coalesce(r.ids, '{}') AS recommendation_ids "
         f"FROM g LEFT JOIN {SCHEMA}.clusters c ON c.id = g.cluster_id "
         f"LEFT JOIN {SCHEMA}.issues l ON l.id = c.label_issue_id "
+        # The recommendations of every cluster in one pass (not one scan per cluster).
+        "LEFT JOIN (SELECT i.cluster_id, array_agg(DISTINCT r::text ORDER BY r::text) AS ids "
+        "FROM i, unnest(i.recommendation_ids) AS r GROUP BY i.cluster_id) r "
+        "ON r.cluster_id = g.cluster_id "
         "ORDER BY g.region_count DESC, g.province_count DESC, g.n DESC, g.category, label, "
         "g.cluster_id"
     )
     if limit is not None:
         sql += f" LIMIT {w.param(limit)}"
     rows = await conn.fetch(sql, *w.params)
+    return [
+        Cluster(
+            cluster_id=r["cluster_id"],
+            label=r["label"],
+            category=r["category"],
+            issue_ids=list(r["issue_ids"]),
+            region_codes=list(r["region_codes"]),
+            region_count=r["region_count"],
+            provinces=list(r["provinces"]),
+            province_count=r["province_count"],
+            recommendation_ids=list(r["recommendation_ids"]),
+        )
+        for r in rows
+    ]
+
+
+async def _stored_clusters(
+    conn: asyncpg.Connection, min_regions: int, limit: int | None
+) -> list[Cluster]:
+    """Every member visible (a national caller, no category): the summaries kept on apply."""
+    sql = (
+        "SELECT id::text AS cluster_id, label, category, issue_ids, region_codes, region_count, "
+        f"provinces, province_count, recommendation_ids FROM {SCHEMA}.clusters "
+        "WHERE n > 0 AND region_count >= $1 "
+        "ORDER BY region_count DESC, province_count DESC, n DESC, category, label, id"
+    )
+    params: list[Any] = [min_regions]
+    if limit is not None:
+        sql += " LIMIT $2"
+        params.append(limit)
+    rows = await conn.fetch(sql, *params)
     return [
         Cluster(
             cluster_id=r["cluster_id"],
@@ -695,6 +848,9 @@ class ClusterDetail(Cluster, kw_only=True):
     """``GET /v1/views/issues/recurring/{cluster_id}``: a recurring problem and its members."""
 
     members: list[ClusterMember]
+    #: its open issues: what a recommendation that cites the whole cluster lists in
+    #: ``issue_ids`` (RecommendationDrafted / IssuesCited), as of this read
+    open_issue_ids: list[str]
 
 
 async def cluster_detail(
@@ -722,7 +878,11 @@ async def cluster_detail(
         )
         for i in map(_item, rows)
     ]
-    return ClusterDetail(**msgspec.structs.asdict(found[0]), members=members)
+    return ClusterDetail(
+        **msgspec.structs.asdict(found[0]),
+        members=members,
+        open_issue_ids=[m.id for m in members if m.status == "open"],
+    )
 
 
 async def uncovered(

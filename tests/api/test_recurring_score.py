@@ -41,9 +41,10 @@ def _shared(relative: str) -> Path:
 async def test_recurring_view_scores_on_the_labelled_dev_set(
     config: Config, aiohttp_client: Any, token_for: Any
 ) -> None:
-    """Default grouping keeps B-cubed precision >= 0.85 and F1 >= 0.84 on the dev set.
+    """Default grouping reaches B-cubed precision >= 0.85 and F1 >= 0.85 on the dev set.
 
-    The issue's target is F1 >= 0.85; this floor guards what is reached so far (F1 0.844).
+    Measured: precision 0.904, recall 0.811, F1 0.855 in file order (shuffled orders:
+    ``python -m bench.recurring_apply``).
     """
     data = _shared("data/recurring-dev.jsonl")
     tool = _shared("tools/score_clusters.py")
@@ -84,4 +85,4 @@ async def test_recurring_view_scores_on_the_labelled_dev_set(
     result = scorer.score(labels, [c["issue_ids"] for c in body["clusters"]])
     print(f"\nrecurring-dev.jsonl B-cubed: {json.dumps(result)}")
     assert result["precision"] >= 0.85, result
-    assert result["f1"] >= 0.84, result
+    assert result["f1"] >= 0.85, result

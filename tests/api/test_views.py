@@ -349,6 +349,11 @@ async def test_recurring_cluster_detail(world: World) -> None:
     assert {m["id"]: m["region_code"] for m in detail["members"]} == {
         world.issues[f"honor-{r}"]: r for r in HONORARIUM_TITLES
     }
+    # Citing the cluster = citing its open issues (the cited ones are "addressed").
+    assert sorted(detail["open_issue_ids"]) == sorted(
+        m["id"] for m in detail["members"] if m["status"] == "open"
+    )
+    assert 0 < len(detail["open_issue_ids"]) < len(detail["members"])
     # A regional token sees its own regions' members only.
     mine = await world.get(f"/v1/views/issues/recurring/{top['cluster_id']}", world.kediri)
     assert [m["region_code"] for m in mine["members"]] == ["35.71"]

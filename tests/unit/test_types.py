@@ -117,6 +117,9 @@ VALID: dict[str, dict[str, Any]] = {
     "RecommendationDrafted": RECOMMENDATION_DRAFTED,
     "IssuesCited": {"issue_ids": [ISSUE_ID]},
     "IssueUncited": {"issue_id": ISSUE_ID, "reason": "Tidak relevan"},
+    "ClusterNamed": {"name": "Honor KPPS di bawah upah minimum"},
+    "ClustersMerged": {"cluster_ids": [ISSUE_ID]},
+    "IssueReassigned": {"issue_ids": [ISSUE_ID]},
     "RecommendationRevised": {"addressee": "Presiden Republik Indonesia"},
     "RecommendationApproved": {"approved_by": "Deputi Politik dan Strategi"},
     "RecommendationSubmitted": {
