@@ -54,7 +54,8 @@ MAX_CLIENT_METADATA = 16 * 1024
 # Which stream categories each role may write (regional: only in its regions).
 WRITABLE: dict[str, frozenset[str]] = {
     "regional": frozenset({"hearing", "issue"}),
-    "national": frozenset({"hearing", "recommendation"}),
+    # National staff record what is raised at the hearings Wantannas convenes (issue 15).
+    "national": frozenset({"hearing", "issue", "recommendation"}),
     "auditor": frozenset(),
     # Admins manage tokens (the access stream) through coord/tokens.py only.
     "admin": frozenset({"access"}),
