@@ -33,8 +33,9 @@ from events.ids import CanonicalUUID, parse_canonical_uuid
 from events.regions import load_regions
 from projections import activity as activity_model
 from projections import hearings as hearings_model
-from projections import issue_board, recommendations, search
+from projections import issue_board, recommendations, search, search_terms
 from projections.issue_board import BadCursor, IssueFilters
+from projections.issue_text import Vocabulary
 
 routes = web.RouteTableDef()
 
@@ -196,6 +197,14 @@ class SearchQuery(ViewQuery, kw_only=True):
 
     q: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
     kind: SearchKinds | None = None
+    region: Names | None = None
+    province: Names | None = None
+    category: Names | None = None
+    status: Names | None = None
+    from_: TimeParam | None = msgspec.field(default=None, name="from")
+    to: TimeParam | None = None
+    hearing: CanonicalUUID | None = None
+    cursor: Cursor | None = None
     limit: Annotated[int, msgspec.Meta(ge=1, le=200)] = 20
 
 
@@ -755,12 +764,15 @@ class SearchResults(msgspec.Struct, kw_only=True):
     """``GET /v1/search``."""
 
     items: list[search.SearchHit]
+    #: pass back as `cursor` for the next hits; null at the end
+    next_cursor: str | None = None
 
 
 @routes.get("/v1/search")
 @_view(SearchQuery, SearchResults, tags=("views", "search"))
 async def search_view(request: web.Request) -> web.Response:
-    """Full-text search (Indonesian stemming), ranked, with highlighted snippets."""
+    """Full-text search (Indonesian stemming, the field vocabulary's synonyms), ranked, with
+    highlighted snippets, filters and cursor pages."""
     query = request.query.get("q", "").strip()
     if not query:
         raise invalid("q is required", "query.q")
@@ -768,11 +780,36 @@ async def search_view(request: web.Request) -> web.Response:
         raise invalid("q is at most 500 characters", "query.q")
     kinds = _choices(request, "kind", frozenset({"issue", "statement", "recommendation"}))
     limit = int_param(request, "limit", 20, minimum=1, maximum=200)
-    async with snapshot(request, search.NAME) as snap:
-        hits = await search.search(
-            snap.conn, query, scope=_scope(request), kinds=kinds, limit=limit
-        )
-        return view_response(SearchResults(items=hits), snap)
+    hearing = request.query.get("hearing") or None
+    filters = search.SearchFilters(
+        regions=list_param(request, "region"),
+        provinces=list_param(request, "province"),
+        categories=list_param(request, "category"),
+        statuses=_choices(request, "status", _ISSUE_STATUSES | _REC_STATUSES),
+        date_from=_time_param(request, "from"),
+        date_to=_time_param(request, "to", end=True),
+        hearing_id=_uuid(hearing, "query.hearing") if hearing is not None else None,
+    )
+    expanded = search_terms.expand(query, Vocabulary.current())
+    names = (search.NAME, issue_board.NAME, hearings_model.NAME, recommendations.NAME)
+    async with snapshot(request, *names) as snap:
+        try:
+            hits = await search.search(
+                snap.conn,
+                query,
+                scope=_scope(request),
+                kinds=kinds,
+                limit=limit + 1,
+                filters=filters,
+                cursor=request.query.get("cursor") or None,
+                expanded=expanded,
+            )
+        except search.BadSearchCursor as e:
+            raise invalid(str(e), "query.cursor") from None
+        more = len(hits) > limit
+        hits = hits[:limit]
+        next_cursor = hits[-1].cursor if more else None
+        return view_response(SearchResults(items=hits, next_cursor=next_cursor), snap)
 
 
 @routes.get("/v1/views/activity")
