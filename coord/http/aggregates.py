@@ -126,9 +126,7 @@ async def _regional_recommendation(
     """The reduced recommendation if it cites an issue of the token's regions, else None."""
     state = loaded.state
     assert isinstance(state, RecommendationState)
-    own = [
-        str(i) for i in state.issue_ids if await writes.may_read(principal, f"issue-{i}")
-    ]
+    own = [str(i) for i in state.issue_ids if await writes.may_read(principal, f"issue-{i}")]
     if not own:
         return None
     citing = _citing(loaded.stream_id.partition("-")[2], state, datetime.now(UTC))
