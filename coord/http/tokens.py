@@ -25,9 +25,11 @@ class CreateToken(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class RevokeToken(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """Optional `DELETE /v1/tokens/{id}` body."""
+    """Optional `DELETE /v1/tokens/{id}` body: why the token is revoked (kept in the event)."""
 
-    reason: str | None = None
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=2_000, pattern=r"\S")] | None = (
+        None
+    )
 
 
 _create = msgspec.json.Decoder(CreateToken)
@@ -64,8 +66,10 @@ async def revoke_token(request: web.Request) -> web.Response:
     if token_id is None:
         raise invalid("token id must be a UUID in lowercase canonical form", "path.token_id")
     reason = None
-    if request.can_read_body:
-        reason = msgspec.json.decode(await request.read(), type=RevokeToken).reason
+    # `body_exists`, not `can_read_body`: a middleware may have read (and cached) the body.
+    raw = await request.read() if request.body_exists else b""
+    if raw.strip():
+        reason = msgspec.json.decode(raw, type=RevokeToken).reason
     await request.app[TOKEN_SERVICE].revoke(
         token_id, reason=reason, by=admin, origin=origin_of(request)
     )
