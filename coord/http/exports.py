@@ -25,6 +25,7 @@ import msgspec
 import structlog
 from aiohttp import web
 
+from coord.http.params import one
 from coord.http.projections import POSITION_HEADER, Snapshot
 from coord.problems import invalid
 
@@ -46,8 +47,8 @@ _CHUNK: Final = 200
 
 def export_format(request: web.Request) -> Format:
     """The format asked for: ``?format=`` first, then the Accept header, else JSON."""
-    raw = request.query.get("format")
-    if raw:
+    raw = one(request, "format")
+    if raw is not None:
         if raw not in ("json", "csv", "jsonl"):
             raise invalid(f"format must be json, csv or jsonl, not {raw!r}", "query.format")
         return typing.cast(Format, raw)

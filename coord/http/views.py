@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar, get_args
 
 import asyncpg
 import msgspec
@@ -20,7 +21,7 @@ from coord.apidoc import Body, IdPath, RegionPath, documented
 from coord.auth import Role, forbidden, principal_of, require_role
 from coord.http import exports as exports_module
 from coord.http.exports import export_format, one_page, stream_items
-from coord.http.params import MAX_QUERY_INT, int_param, list_param
+from coord.http.params import MAX_QUERY_INT, int_param, list_param, one
 from coord.http.projections import (
     VIEW_HEADERS,
     VIEW_RESPONSE_HEADERS,
@@ -29,6 +30,7 @@ from coord.http.projections import (
     view_response,
 )
 from coord.problems import invalid, not_found
+from events.categories import CategoryCode
 from events.ids import CanonicalUUID, parse_canonical_uuid
 from events.regions import load_regions
 from projections import activity as activity_model
@@ -105,6 +107,17 @@ Similarity = Annotated[
 
 
 _ListNote = msgspec.Meta(description="Repeat the parameter or separate values by commas.")
+# ASCII digits ([0-9], not \d: Python's \d also matches other scripts' digits).
+_PROVINCE = re.compile(r"[0-9]{2}")
+_REGION = re.compile(r"[0-9]{2}(\.[0-9]{2})?")
+_CATEGORIES = frozenset(get_args(CategoryCode))
+ProvinceCodes = Annotated[
+    list[Annotated[str, msgspec.Meta(pattern=f"^{_PROVINCE.pattern}$")]], _ListNote
+]
+RegionCodes = Annotated[
+    list[Annotated[str, msgspec.Meta(pattern=f"^{_REGION.pattern}$")]], _ListNote
+]
+Categories = Annotated[list[CategoryCode], _ListNote]
 IssueStatuses = Annotated[list[Literal["open", "addressed", "withdrawn"]], _ListNote]
 HearingStatuses = Annotated[list[Literal["scheduled", "held", "cancelled"]], _ListNote]
 RecommendationStatuses = Annotated[
@@ -131,9 +144,9 @@ class ExportQuery(ViewQuery, kw_only=True):
 class IssueFilterQuery(ExportQuery, kw_only=True):
     """Filters of the issue board and its summary."""
 
-    category: Names | None = None
-    province: Names | None = None
-    region: Names | None = None
+    category: Categories | None = None
+    province: ProvinceCodes | None = None
+    region: RegionCodes | None = None
     raised_by: Names | None = None
     status: IssueStatuses | None = None
     severity_min: Annotated[int, msgspec.Meta(ge=1, le=5)] = 1
@@ -156,7 +169,7 @@ class IssueBoardQuery(IssueFilterQuery, kw_only=True):
 class RecurringQuery(ExportQuery, kw_only=True):
     """Query of ``GET /v1/views/issues/recurring``."""
 
-    category: Names | None = None
+    category: Categories | None = None
     similarity: Similarity = 0.4
     min_regions: Annotated[int, msgspec.Meta(ge=1, le=MAX_QUERY_INT)] = 2
     limit: Annotated[int, msgspec.Meta(ge=1, le=500)] = 50
@@ -165,7 +178,7 @@ class RecurringQuery(ExportQuery, kw_only=True):
 class UncoveredQuery(ExportQuery, kw_only=True):
     """Query of ``GET /v1/views/issues/uncovered``."""
 
-    category: Names | None = None
+    category: Categories | None = None
     similarity: Similarity = 0.4
     cursor: Cursor | None = None
     limit: Annotated[int, msgspec.Meta(ge=1, le=500)] = 50
@@ -183,8 +196,8 @@ class RecommendationsQuery(ExportQuery, kw_only=True):
 class HearingsQuery(ExportQuery, kw_only=True):
     """Query of ``GET /v1/views/hearings``; `from`/`to` bound the scheduled time."""
 
-    province: Names | None = None
-    region: Names | None = None
+    province: ProvinceCodes | None = None
+    region: RegionCodes | None = None
     status: HearingStatuses | None = None
     from_: TimeParam | None = msgspec.field(default=None, name="from")
     to: TimeParam | None = None
@@ -197,10 +210,19 @@ class SearchQuery(ViewQuery, kw_only=True):
 
     q: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
     kind: SearchKinds | None = None
-    region: Names | None = None
-    province: Names | None = None
-    category: Names | None = None
-    status: Names | None = None
+    region: RegionCodes | None = None
+    province: ProvinceCodes | None = None
+    category: Categories | None = None
+    status: (
+        Annotated[
+            list[
+                Literal["open", "addressed", "withdrawn", "draft", "approved", "submitted"]
+                | Literal["responded", "closed"]
+            ],
+            _ListNote,
+        ]
+        | None
+    ) = None
     from_: TimeParam | None = msgspec.field(default=None, name="from")
     to: TimeParam | None = None
     hearing: CanonicalUUID | None = None
@@ -211,8 +233,8 @@ class SearchQuery(ViewQuery, kw_only=True):
 class ActivityQuery(ExportQuery, kw_only=True):
     """Query of ``GET /v1/views/activity``."""
 
-    actor: Annotated[str, msgspec.Meta(description="A token id.")] | None = None
-    region: Names | None = None
+    actor: Annotated[str, msgspec.Meta(description="A token id or a token name.")] | None = None
+    region: RegionCodes | None = None
     from_: TimeParam | None = msgspec.field(default=None, name="from")
     to: TimeParam | None = None
     cursor: Cursor | None = None
@@ -257,7 +279,7 @@ def _view(
 
 def _time_param(request: web.Request, name: str, *, end: bool = False) -> datetime | None:
     """An RFC 3339 time, or a date (start of day UTC; for an end bound, the whole day)."""
-    raw = request.query.get(name)
+    raw = one(request, name)
     if not raw:
         return None
     try:
@@ -284,7 +306,7 @@ def _bounds(request: web.Request) -> dict[str, Any]:
     (``day_from``/``day_to``, both inclusive); a time with an offset is an exact instant."""
     bounds: dict[str, Any] = {}
     for name, end in (("from", False), ("to", True)):
-        raw = request.query.get(name, "")
+        raw = one(request, name) or ""
         if len(raw) == 10:
             try:
                 bounds["day_to" if end else "day_from"] = date.fromisoformat(raw)
@@ -298,17 +320,20 @@ def _bounds(request: web.Request) -> dict[str, Any]:
 
 
 def _choices(request: web.Request, name: str, allowed: frozenset[str]) -> list[str] | None:
-    values = list_param(request, name)
-    if values is not None and (bad := [v for v in values if v not in allowed]):
-        raise invalid(
-            f"{name} must be among {', '.join(sorted(allowed))}, not {bad[0]!r}", f"query.{name}"
-        )
-    return values
+    return list_param(request, name, allowed=allowed)
+
+
+def _provinces(request: web.Request) -> list[str] | None:
+    return list_param(request, "province", pattern=_PROVINCE)
+
+
+def _regions(request: web.Request) -> list[str] | None:
+    return list_param(request, "region", pattern=_REGION)
 
 
 def _similarity(request: web.Request) -> float:
-    raw = request.query.get("similarity")
-    if not raw:
+    raw = one(request, "similarity")
+    if raw is None:
         return 0.4
     try:
         value = float(raw)
@@ -326,14 +351,14 @@ def _scope(request: web.Request) -> list[str] | None:
 def _issue_filters(request: web.Request) -> IssueFilters:
     severity_min = int_param(request, "severity_min", 1, minimum=1, maximum=5)
     severity_max = int_param(request, "severity_max", 5, minimum=1, maximum=5)
-    hearing = request.query.get("hearing") or None
+    hearing = one(request, "hearing")
     if hearing is not None:
         hearing = _uuid(hearing, "query.hearing")
     return IssueFilters(
         scope=_scope(request),
-        categories=list_param(request, "category"),
-        provinces=list_param(request, "province"),
-        regions=list_param(request, "region"),
+        categories=_choices(request, "category", _CATEGORIES),
+        provinces=_provinces(request),
+        regions=_regions(request),
         raised_by=list_param(request, "raised_by"),
         statuses=_choices(request, "status", _ISSUE_STATUSES),
         severity_min=severity_min if severity_min > 1 else None,
@@ -359,7 +384,7 @@ async def _export(
     The first page is read before the response starts, so a bad cursor is still a 422.
     """
     with _cursor_errors():
-        first, cursor = await fetch(request.query.get("cursor") or None)
+        first, cursor = await fetch(one(request, "cursor") or None)
 
     async def pages() -> AsyncIterator[list[Any]]:
         nonlocal cursor
@@ -382,7 +407,8 @@ _EXPORT_PAGE = 500
 async def issues_view(request: web.Request) -> web.StreamResponse:
     """The national issue board, filtered, newest (``sort=recent``) or most severe first."""
     filters = _issue_filters(request)
-    sort = request.query.get("sort", "recent")
+    sort = one(request, "sort")
+    sort = "recent" if sort is None else sort
     if sort not in ("recent", "severity"):
         raise invalid("sort must be recent or severity", "query.sort")
     limit = int_param(request, "limit", 50, minimum=1, maximum=500)
@@ -401,7 +427,7 @@ async def issues_view(request: web.Request) -> web.StreamResponse:
         if fmt != "json":
             return await _export(request, fmt, issue_board.IssueItem, fetch, snap, "issues")
         with _cursor_errors():
-            items, cursor = await fetch(request.query.get("cursor") or None, limit)
+            items, cursor = await fetch(one(request, "cursor") or None, limit)
         return view_response(IssuePage(items=items, next_cursor=cursor), snap)
 
 
@@ -413,7 +439,7 @@ async def issues_summary(request: web.Request) -> web.StreamResponse:
     Withdrawn issues are left out unless ``status`` names them or ``include_withdrawn=true``.
     """
     filters = _issue_filters(request)
-    include = request.query.get("include_withdrawn", "false")
+    include = one(request, "include_withdrawn") or "false"
     if include not in ("true", "false"):
         raise invalid("include_withdrawn must be true or false", "query.include_withdrawn")
     if filters.statuses is None and include == "false":
@@ -451,7 +477,7 @@ async def recurring(request: web.Request) -> web.StreamResponse:
         found = await issue_board.clusters(
             snap.conn,
             scope,
-            categories=list_param(request, "category"),
+            categories=_choices(request, "category", _CATEGORIES),
             min_regions=min_regions,
             limit=limit if fmt == "json" else None,
         )
@@ -500,10 +526,10 @@ async def uncovered(request: web.Request) -> web.StreamResponse:
     """Open issues no recommendation cites, by recurrence and severity."""
     scope = _scope(request)
     limit = int_param(request, "limit", 50, minimum=1, maximum=500)
-    _uncovered_offset(request.query.get("cursor") or None)
+    _uncovered_offset(one(request, "cursor") or None)
     _similarity(request)
     fmt = export_format(request)
-    categories = list_param(request, "category")
+    categories = _choices(request, "category", _CATEGORIES)
     async with snapshot(request, issue_board.NAME) as snap:
 
         async def fetch(cursor: str | None, size: int = _EXPORT_PAGE) -> Any:
@@ -523,7 +549,7 @@ async def uncovered(request: web.Request) -> web.StreamResponse:
 
         if fmt != "json":
             return await _export(request, fmt, issue_board.UncoveredItem, fetch, snap, "uncovered")
-        items, next_cursor = await fetch(request.query.get("cursor") or None, limit)
+        items, next_cursor = await fetch(one(request, "cursor") or None, limit)
         return view_response(UncoveredPage(items=items, next_cursor=next_cursor), snap)
 
 
@@ -556,7 +582,7 @@ async def _recommendation_list(
                 request, fmt, recommendations.RecommendationItem, fetch, snap, name
             )
         with _cursor_errors():
-            items, cursor = await fetch(request.query.get("cursor") or None, limit)
+            items, cursor = await fetch(one(request, "cursor") or None, limit)
         return view_response(RecommendationPage(items=items, next_cursor=cursor), snap)
 
 
@@ -731,8 +757,8 @@ async def hearing_calendar(request: web.Request) -> web.StreamResponse:
     """Hearings in time order, ``from``/``to`` on the scheduled time, by province or region."""
     limit = int_param(request, "limit", 100, minimum=1, maximum=1000)
     scope = _scope(request)
-    provinces = list_param(request, "province")
-    regions = list_param(request, "region")
+    provinces = _provinces(request)
+    regions = _regions(request)
     statuses = _choices(request, "status", _HEARING_STATUSES)
     bounds = _bounds(request)
     fmt = export_format(request)
@@ -753,7 +779,7 @@ async def hearing_calendar(request: web.Request) -> web.StreamResponse:
         if fmt != "json":
             return await _export(request, fmt, hearings_model.HearingItem, fetch, snap, "hearings")
         with _cursor_errors():
-            items, cursor = await fetch(request.query.get("cursor") or None, limit)
+            items, cursor = await fetch(one(request, "cursor") or None, limit)
         return view_response(HearingPage(items=items, next_cursor=cursor), snap)
 
 
@@ -773,18 +799,18 @@ class SearchResults(msgspec.Struct, kw_only=True):
 async def search_view(request: web.Request) -> web.Response:
     """Full-text search (Indonesian stemming, the field vocabulary's synonyms), ranked, with
     highlighted snippets, filters and cursor pages."""
-    query = request.query.get("q", "").strip()
+    query = (one(request, "q") or "").strip()
     if not query:
         raise invalid("q is required", "query.q")
     if len(query) > 500:
         raise invalid("q is at most 500 characters", "query.q")
     kinds = _choices(request, "kind", frozenset({"issue", "statement", "recommendation"}))
     limit = int_param(request, "limit", 20, minimum=1, maximum=200)
-    hearing = request.query.get("hearing") or None
+    hearing = one(request, "hearing")
     filters = search.SearchFilters(
-        regions=list_param(request, "region"),
-        provinces=list_param(request, "province"),
-        categories=list_param(request, "category"),
+        regions=_regions(request),
+        provinces=_provinces(request),
+        categories=_choices(request, "category", _CATEGORIES),
         statuses=_choices(request, "status", _ISSUE_STATUSES | _REC_STATUSES),
         date_from=_time_param(request, "from"),
         date_to=_time_param(request, "to", end=True),
@@ -801,7 +827,7 @@ async def search_view(request: web.Request) -> web.Response:
                 kinds=kinds,
                 limit=limit + 1,
                 filters=filters,
-                cursor=request.query.get("cursor") or None,
+                cursor=one(request, "cursor") or None,
                 expanded=expanded,
             )
         except search.BadSearchCursor as e:
@@ -820,8 +846,8 @@ async def activity_view(request: web.Request) -> web.StreamResponse:
     """What each token wrote, when (auditors and national staff)."""
     require_role(request, "auditor", "national")
     limit = int_param(request, "limit", 100, minimum=1, maximum=1000)
-    actor = request.query.get("actor") or None
-    regions = list_param(request, "region")
+    actor = one(request, "actor") or None
+    regions = _regions(request)
     date_from = _time_param(request, "from")
     date_to = _time_param(request, "to", end=True)
     fmt = export_format(request)
@@ -841,5 +867,5 @@ async def activity_view(request: web.Request) -> web.StreamResponse:
         if fmt != "json":
             return await _export(request, fmt, activity_model.ActivityItem, fetch, snap, "activity")
         with _cursor_errors():
-            items, cursor = await fetch(request.query.get("cursor") or None, limit)
+            items, cursor = await fetch(one(request, "cursor") or None, limit)
         return view_response(ActivityPage(items=items, next_cursor=cursor), snap)
