@@ -20,7 +20,7 @@ from coord.console import setup_console
 from coord.demo import banner, load_demo, read_tokens
 from coord.durability import read_durability
 from coord.embedded import EmbeddedPostgres
-from coord.http import aggregates, feed, health, regions, streams, tokens, views
+from coord.http import aggregates, feed, health, regions, streams, tokens, views, vocabulary
 from coord.http import audit as audit_http
 from coord.http import cloudevents as cloudevents_http
 from coord.http import federation as federation_http
@@ -188,6 +188,7 @@ def create_app(config: Config) -> web.Application:
     app.add_routes(health.routes)
     app.add_routes(streams.routes)
     app.add_routes(aggregates.routes)
+    app.add_routes(vocabulary.routes)
     app.add_routes(regions.routes)
     app.add_routes(tokens.routes)
     app.cleanup_ctx.append(projection_http.projections_ctx)

@@ -430,9 +430,65 @@ async def load_demo(writes: WritePath, tokens: TokenService, home: Path) -> bool
                 "RecommendationSubmitted",
                 {"submitted_to": "Presiden", "submitted_at": "2022-01-15T10:00:00+07:00"},
             ),
+            # Progress, but no answer: overdue since its default due date (30 days).
+            (
+                "ProgressReported",
+                {
+                    "percent": 30,
+                    "note": "Kemnaker menyusun skema jaminan kecelakaan kerja badan adhoc.",
+                    "reported_at": "2022-02-01T10:00:00+07:00",
+                },
+            ),
         ],
         "rec/keselamatan",
     )
+    regulation = generated.get("regulation", [])[:6]
+    if regulation:
+        await _write(
+            writes,
+            national,
+            f"recommendation-{demo_id('rec/regulasi')}",
+            [
+                (
+                    "RecommendationDrafted",
+                    {
+                        "title": "Harmonisasi jadwal tahapan Pemilu dan Pemilihan 2024",
+                        "body": "Setjen Wantannas merekomendasikan penyelarasan regulasi tahapan "
+                        "yang beririsan antara Pemilu dan Pemilihan 2024.",
+                        "addressee": "Menteri Dalam Negeri",
+                        "issue_ids": [str(i) for i in regulation],
+                    },
+                ),
+                ("RecommendationApproved", {"approved_by": "Sekretaris Jenderal Wantannas"}),
+                (
+                    "RecommendationSubmitted",
+                    {
+                        "submitted_to": "Menteri Dalam Negeri",
+                        "submitted_at": "2022-02-01T10:00:00+07:00",
+                        "response_due_at": "2022-03-15T16:00:00+07:00",
+                    },
+                ),
+                (
+                    "ProgressReported",
+                    {
+                        "percent": 50,
+                        "note": "Rapat koordinasi Kemendagri, KPU dan Bawaslu.",
+                        "evidence_url": "https://www.kemendagri.go.id/",
+                        "reported_at": "2022-02-20T14:00:00+07:00",
+                    },
+                ),
+                (
+                    "ResponseRecorded",
+                    {
+                        "responder": "Kementerian Dalam Negeri",
+                        "text": "Diterima sebagian: jadwal diselaraskan, pendanaan dibahas terpisah.",
+                        "received_at": "2022-03-10T09:00:00+07:00",
+                        "outcome": "partly_accepted",
+                    },
+                ),
+            ],
+            "rec/regulasi",
+        )
     issued = DemoTokens(
         regional=(
             await tokens.issue(role="regional", name="Demo KPU Kota Kediri", regions=[KEDIRI])

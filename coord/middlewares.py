@@ -17,6 +17,7 @@ from coord.availability import NOT_AN_OUTAGE, RETRY_AFTER_SECONDS, unavailable_r
 from coord.keys import AVAILABILITY, CONFIG
 from coord.limits import check_json_bytes, check_text, too_deep
 from coord.metrics import CLIENT_CLOSED
+from coord.problem_language import in_indonesian, wants_indonesian
 from coord.problems import Problem, bad_request, field_from_validation, invalid
 from coord.ratelimit import EXPENSIVE_ROUTES, RATE_LIMITS, too_many
 from coord.writes import domain_problem
@@ -160,7 +161,7 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
         if e.status < 400:
             raise
         detail = e.text if e.text and e.text != f"{e.status}: {e.reason}" else None
-        problem = Problem(e.status, _slug(e.status), e.reason, detail)
+        problem = _language(request, Problem(e.status, _slug(e.status), e.reason, detail))
         resp = problem.response(request.path)
         for name in ("Allow", "Retry-After", "WWW-Authenticate", "Connection"):
             if name in e.headers:
@@ -181,7 +182,14 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
                 "Internal server error",
                 "an unexpected error occurred; it has been logged",
             )
-        return mapped.response(request.path)
+        return _language(request, mapped).response(request.path)
+
+
+def _language(request: web.Request, problem: Problem) -> Problem:
+    """The problem in Indonesian if the client asks for it (``Accept-Language: id``)."""
+    if wants_indonesian(request.headers.get("Accept-Language", "")):
+        return in_indonesian(problem)
+    return problem
 
 
 # Routes whose responses stream for as long as the client listens: no request deadline.

@@ -39,6 +39,7 @@ from aiohttp import web
 
 from coord.apidoc import AllOf, Body, IdPath, Operation, RegionPath, StreamPath
 from coord.auth import PUBLIC_PATHS
+from coord.http.aggregates import IssueFollowUp
 from coord.http.streams import AppendRequest, AppendResponse, LogPage, StreamPage
 from coord.http.tokens import CreateToken, RevokeToken
 from coord.problems import PROBLEM_JSON
@@ -166,6 +167,12 @@ class AsOfQuery(msgspec.Struct, kw_only=True):
     as_of_version: Annotated[int, msgspec.Meta(ge=1)] | None = None
 
 
+class IssueReadQuery(AsOfQuery, kw_only=True):
+    """`GET /v1/issues/{id}`: a current read also waits for `min_position` (the follow-up)."""
+
+    min_position: Annotated[int, msgspec.Meta(ge=0)] | None = None
+
+
 class RegionQuery(msgspec.Struct, kw_only=True):
     """Query of `GET /v1/regions`."""
 
@@ -212,8 +219,9 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ),
     ("GET", "/v1/issues/{id}"): Operation(
         path=IdPath,
-        query=AsOfQuery,
-        responses={200: AllOf((AggregateHeader, IssueState))},
+        query=IssueReadQuery,
+        # A current read adds what became of the issue (left out of as-of reads).
+        responses={200: AllOf((AggregateHeader, IssueState, IssueFollowUp))},
         errors=(404,),
         tags=("aggregates",),
     ),
@@ -221,6 +229,12 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         path=IdPath,
         query=AsOfQuery,
         responses={200: AllOf((AggregateHeader, RecommendationState))},
+        summary=(
+            "A recommendation's state. National roles get all of it; a regional token only "
+            "a recommendation citing an issue of its regions (else 404), and only the members "
+            "of RegionalRecommendation: title, status, due date, answers, progress, outcome "
+            "and its own regions' issue_ids."
+        ),
         errors=(404,),
         tags=("aggregates",),
     ),

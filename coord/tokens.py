@@ -15,6 +15,7 @@ import msgspec
 
 from coord.auth import Principal, Role, new_token, token_hash
 from coord.writes import Also, Origin, Proposed, WritePath
+from events.access import AccessState
 from events.types import ACCESS_STREAM, TokenIssued, TokenRevoked, encode
 
 # Who acts when tokens are managed from the command line (no token of its own).
@@ -33,6 +34,8 @@ class TokenInfo(msgspec.Struct, kw_only=True):
     created_by: str
     revoked_at: datetime | None = None
     revoked_by: str | None = None
+    #: why it was revoked (from its TokenRevoked event)
+    revoke_reason: str | None = None
 
 
 class IssuedToken(msgspec.Struct, kw_only=True):
@@ -112,7 +115,12 @@ class TokenService:
             "SELECT token_id::text, name, role, regions, created_at, created_by, revoked_at,"
             " revoked_by FROM access_tokens ORDER BY created_at, token_id"
         )
-        return [TokenInfo(**dict(r)) for r in rows]
+        # The reason lives in the TokenRevoked event only: fold the access stream for it.
+        state = (await self._writes.load(ACCESS_STREAM)).state
+        reasons: dict[str, str | None] = {}
+        if isinstance(state, AccessState):
+            reasons = {str(k): t.revoke_reason for k, t in state.tokens.items() if t.revoked}
+        return [TokenInfo(**dict(r), revoke_reason=reasons.get(r["token_id"])) for r in rows]
 
     async def _write(
         self, by: Principal, event: Any, type_name: str, origin: Origin, also: Also

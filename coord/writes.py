@@ -54,7 +54,9 @@ MAX_CLIENT_METADATA = 16 * 1024
 # Which stream categories each role may write (regional: only in its regions).
 WRITABLE: dict[str, frozenset[str]] = {
     "regional": frozenset({"hearing", "issue"}),
-    "national": frozenset({"hearing", "recommendation", "cluster"}),
+    # National staff record what is raised at the hearings Wantannas convenes (issue 15),
+    # and analysts curate recurring-problem clusters (issue 14).
+    "national": frozenset({"hearing", "issue", "recommendation", "cluster"}),
     "auditor": frozenset(),
     # Admins manage tokens (the access stream) through coord/tokens.py only.
     "admin": frozenset({"access"}),

@@ -161,7 +161,10 @@ def decide(state: IssueState | None, event: IssueEvent, ctx: DecideContext) -> N
             check_corrector(ctx, 1, "the issue")
             check_changes(_current(state), _proposed(event))
             timing.not_in_future(event.raised_at, ctx, "raised_at")
-        case IssueEvidenceAdded() | IssueWithdrawn():
+        case IssueWithdrawn():
+            # Withdrawing is the recording office's call, like a correction.
+            check_corrector(ctx, 1, "the issue")
+        case IssueEvidenceAdded():
             pass
         case _:
             assert_never(event)
@@ -176,6 +179,13 @@ def _check_raised(event: IssueRaised, ctx: DecideContext) -> None:
         )
     timing.not_in_future(event.raised_at, ctx, "raised_at")
     if event.hearing_id is None:
+        if ctx.actor_role == "national":
+            # Wantannas records issues raised at hearings; regions raise their own otherwise.
+            raise InvalidRequest(
+                "issue.national_needs_hearing",
+                "a national token raises issues on a hearing: give hearing_id",
+                field_path("hearing_id"),
+            )
         return
     hearing = ctx.hearings.get(event.hearing_id)
     # A hearing elsewhere gets the very answer of a hearing that does not exist: the

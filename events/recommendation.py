@@ -16,10 +16,13 @@ from uuid import UUID
 import msgspec
 from msgspec.structs import replace
 
+from events import timing
+from events.accountability import closing_outcome, response_due
 from events.rules import InvalidRequest, RuleViolation, field_path
 from events.types import (
     IssuesCited,
     IssueUncited,
+    ProgressReported,
     RecommendationApproved,
     RecommendationClosed,
     RecommendationDrafted,
@@ -41,6 +44,17 @@ class Response(msgspec.Struct, frozen=True, kw_only=True):
     responder: str
     text: str
     received_at: datetime
+    outcome: str | None = None
+
+
+class Progress(msgspec.Struct, frozen=True, kw_only=True):
+    """A progress report on carrying out the recommendation."""
+
+    percent: int
+    note: str
+    evidence_url: str | None = None
+    #: the effective time (the report's ``reported_at``, else when it was recorded)
+    reported_at: datetime | None = None
 
 
 class RecommendationState(msgspec.Struct, frozen=True, kw_only=True):
@@ -57,6 +71,13 @@ class RecommendationState(msgspec.Struct, frozen=True, kw_only=True):
     responses: tuple[Response, ...] = ()
     outcome: str | None = None
     revision: int = 0
+    #: when an answer is due (given at submission, else 30 days after it)
+    response_due_at: datetime | None = None
+    #: what came of it: accepted, partly_accepted, rejected (the answer's), no_response
+    response_outcome: str | None = None
+    progress: tuple[Progress, ...] = ()
+    #: the latest progress report's percent
+    progress_percent: int | None = None
 
 
 def evolve(state: RecommendationState | None, event: RecommendationEvent) -> RecommendationState:
@@ -93,13 +114,35 @@ def evolve(state: RecommendationState | None, event: RecommendationEvent) -> Rec
             return _back_to_draft(revised)
         case RecommendationApproved(approved_by=approved_by):
             return replace(state, status="approved", approved_by=approved_by)
-        case RecommendationSubmitted(submitted_to=to, submitted_at=at):
-            return replace(state, status="submitted", submitted_to=to, submitted_at=at)
+        case RecommendationSubmitted(submitted_to=to, submitted_at=at, response_due_at=due):
+            return replace(
+                state,
+                status="submitted",
+                submitted_to=to,
+                submitted_at=at,
+                response_due_at=response_due(at, due),
+            )
         case ResponseRecorded(responder=responder, text=text, received_at=received_at):
-            response = Response(responder=responder, text=text, received_at=received_at)
-            return replace(state, status="responded", responses=(*state.responses, response))
+            response = Response(
+                responder=responder, text=text, received_at=received_at, outcome=event.outcome
+            )
+            return replace(
+                state,
+                status="responded",
+                responses=(*state.responses, response),
+                # The latest answer that says what it decided is the outcome.
+                response_outcome=event.outcome or state.response_outcome,
+            )
+        case ProgressReported(percent=percent, note=note, evidence_url=url, reported_at=at):
+            report = Progress(percent=percent, note=note, evidence_url=url, reported_at=at)
+            return replace(state, progress=(*state.progress, report), progress_percent=percent)
         case RecommendationClosed(outcome=outcome):
-            return replace(state, status="closed", outcome=outcome)
+            return replace(
+                state,
+                status="closed",
+                outcome=outcome,
+                response_outcome=closing_outcome(state.response_outcome, bool(state.responses)),
+            )
         case _:
             assert_never(event)
 
@@ -167,11 +210,27 @@ def decide(
                 raise RuleViolation(
                     "recommendation.not_approved", "approve the recommendation before submitting"
                 )
+            timing.not_in_future(event.submitted_at, ctx, "submitted_at")
+            if event.response_due_at is not None and event.response_due_at <= event.submitted_at:
+                raise InvalidRequest(
+                    "recommendation.due_before_submission",
+                    f"response_due_at {event.response_due_at.isoformat()} is not after "
+                    f"submitted_at {event.submitted_at.isoformat()}",
+                    field_path("response_due_at"),
+                )
         case ResponseRecorded():
             if state.status not in ("submitted", "responded"):
                 raise RuleViolation(
                     "recommendation.not_submitted", "a response needs a submitted recommendation"
                 )
+            timing.not_in_future(event.received_at, ctx, "received_at")
+        case ProgressReported():
+            if state.status not in ("submitted", "responded"):
+                raise RuleViolation(
+                    "recommendation.not_submitted",
+                    "progress is reported on a submitted recommendation",
+                )
+            timing.not_in_future(event.reported_at, ctx, "reported_at")
         case RecommendationClosed():
             pass
         case _:

@@ -77,6 +77,11 @@ class Regions:
     def __contains__(self, code: object) -> bool:
         return code in self._by_code
 
+    def name_of(self, code: str | None) -> str | None:
+        """The region's name (views print it beside the code), or None for an unknown code."""
+        region = self._by_code.get(code) if code is not None else None
+        return region.name if region is not None else None
+
     def __len__(self) -> int:
         return len(self._by_code)
 

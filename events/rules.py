@@ -61,6 +61,10 @@ RULES: Final[dict[str, tuple[int, str]]] = {
     "issue.withdrawn": (CONFLICT, "nothing follows the withdrawal of an issue"),
     "issue.category_unchanged": (CONFLICT, "a category correction must change the category"),
     "issue.raised_before_hearing": (UNPROCESSABLE, "an issue is not raised before its hearing"),
+    "issue.national_needs_hearing": (
+        UNPROCESSABLE,
+        "an issue raised with a national token names its hearing",
+    ),
     # corrections (any record) and effective times
     "correction.empty": (UNPROCESSABLE, "a correction names at least one field to change"),
     "correction.unchanged": (CONFLICT, "every corrected field must change its value"),
@@ -70,7 +74,8 @@ RULES: Final[dict[str, tuple[int, str]]] = {
     ),
     "time.in_future": (
         UNPROCESSABLE,
-        "an effective time (held_at, raised_at) is not later than now plus 10 minutes",
+        "an effective time (held_at, raised_at, submitted_at, received_at, reported_at) is "
+        "not later than now plus 10 minutes",
     ),
     # cluster (analysts' decisions on recurring problems)
     "cluster.name_unchanged": (CONFLICT, "a new name must differ from the cluster's name"),
@@ -98,7 +103,14 @@ RULES: Final[dict[str, tuple[int, str]]] = {
         CONFLICT,
         "a submitted recommendation cannot be revised, re-cited, approved or submitted again",
     ),
-    "recommendation.not_submitted": (CONFLICT, "a response follows submission"),
+    "recommendation.not_submitted": (
+        CONFLICT,
+        "a response or a progress report follows submission",
+    ),
+    "recommendation.due_before_submission": (
+        UNPROCESSABLE,
+        "response_due_at is after submitted_at",
+    ),
     "recommendation.closed": (CONFLICT, "nothing follows the closing of a recommendation"),
     # access tokens
     "token.already_issued": (CONFLICT, "a token id is issued once"),

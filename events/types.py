@@ -298,18 +298,38 @@ class RecommendationApproved(Event, frozen=True, kw_only=True):
 
 
 class RecommendationSubmitted(Event, frozen=True, kw_only=True):
-    """The recommendation was sent to its addressee."""
+    """The recommendation was sent to its addressee.
+
+    ``response_due_at``: when an answer is due (default: 30 days after ``submitted_at``).
+    """
 
     submitted_to: ShortText
     submitted_at: AwareDatetime
+    response_due_at: AwareDatetime | None = None
+
+
+#: What the addressee's answer says about the recommendation (``no_response`` is never
+#: given: a recommendation closed without an answer gets it).
+ResponseOutcome = Literal["accepted", "partly_accepted", "rejected"]
 
 
 class ResponseRecorded(Event, frozen=True, kw_only=True):
-    """An answer to a submitted recommendation arrived."""
+    """An answer to a submitted recommendation arrived, with what it decided if it says."""
 
     responder: ShortText
     text: LongText
     received_at: AwareDatetime
+    outcome: ResponseOutcome | None = None
+
+
+class ProgressReported(Event, frozen=True, kw_only=True):
+    """How far the addressee has come in carrying out a submitted recommendation."""
+
+    percent: Annotated[int, Meta(ge=0, le=100)]
+    note: MediumText
+    evidence_url: Url | None = None
+    #: when the progress stood so (effective time); default: when it was recorded
+    reported_at: AwareDatetime | None = None
 
 
 class RecommendationClosed(Event, frozen=True, kw_only=True):
@@ -384,6 +404,7 @@ RecommendationEvent: TypeAlias = (
     | RecommendationSubmitted
     | ResponseRecorded
     | RecommendationClosed
+    | ProgressReported
 )
 AccessEvent: TypeAlias = TokenIssued | TokenRevoked
 ClusterEvent: TypeAlias = ClusterNamed | ClustersMerged | IssueReassigned
@@ -421,6 +442,7 @@ _BY_CATEGORY: Final[dict[StreamCategory, tuple[type[Event], ...]]] = {
         RecommendationSubmitted,
         ResponseRecorded,
         RecommendationClosed,
+        ProgressReported,
     ),
     "access": (TokenIssued, TokenRevoked),
     "system": (ProjectionSkipped,),

@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 import msgspec
 
-from events.regions import parent_code
+from events.regions import load_regions, parent_code
 from events.types import (
     HearingCancelled,
     HearingDetailsCorrected,
@@ -216,7 +216,10 @@ class HearingItem(msgspec.Struct, kw_only=True):
 
     id: str
     region_code: str
+    #: names beside codes (Kemendagri registry), for reports
+    region_name: str | None
     province_code: str
+    province_name: str | None
     title: str
     venue: str
     #: effective times at the offset the office gave, and in UTC
@@ -250,10 +253,13 @@ _COLUMNS = (
 def _item(r: asyncpg.Record) -> HearingItem:
     held_at = r["held_at"]
     held_recorded = r["held_recorded_at"]
+    names = load_regions()
     return HearingItem(
         id=r["id"],
         region_code=r["region_code"],
+        region_name=names.name_of(r["region_code"]),
         province_code=r["province_code"],
+        province_name=names.name_of(r["province_code"]),
         title=r["title"],
         venue=r["venue"],
         scheduled_at=as_given(r["scheduled_at"], r["scheduled_offset"]),

@@ -19,7 +19,7 @@ from typing import Any, Literal
 import asyncpg
 import msgspec
 
-from events.regions import parent_code
+from events.regions import load_regions, parent_code
 from events.timezones import zone_of
 from events.types import (
     ClusterNamed,
@@ -499,7 +499,10 @@ class IssueItem(msgspec.Struct, kw_only=True):
 
     id: str
     region_code: str
+    #: names beside codes (Kemendagri registry), for reports
+    region_name: str | None
     province_code: str
+    province_name: str | None
     hearing_id: str | None
     category: str
     title: str
@@ -584,10 +587,13 @@ _COLUMNS = (
 
 
 def _item(r: asyncpg.Record) -> IssueItem:
+    names = load_regions()
     return IssueItem(
         id=r["id"],
         region_code=r["region_code"],
+        region_name=names.name_of(r["region_code"]),
         province_code=r["province_code"],
+        province_name=names.name_of(r["province_code"]),
         hearing_id=r["hearing_id"],
         category=r["category"],
         title=r["title"],
@@ -677,6 +683,7 @@ class CategoryProvinceCount(msgspec.Struct, kw_only=True):
 
     category: str
     province_code: str
+    province_name: str | None = None
     count: int
 
 
@@ -688,15 +695,27 @@ class CategoryOrganizationCount(msgspec.Struct, kw_only=True):
     count: int
 
 
+class ProvinceCount(msgspec.Struct, kw_only=True):
+    """Issues in one province."""
+
+    province_code: str
+    province_name: str | None
+    count: int
+
+
 class Summary(msgspec.Struct, kw_only=True):
     """``GET /v1/views/issues/summary``."""
 
     by_category_province: list[CategoryProvinceCount]
     by_category_organization: list[CategoryOrganizationCount]
+    #: totals over the same filters
+    total: int = 0
+    by_category: dict[str, int] = msgspec.field(default_factory=dict)
+    by_province: list[ProvinceCount] = msgspec.field(default_factory=list)
 
 
 async def summary(conn: asyncpg.Connection, filters: IssueFilters) -> Summary:
-    """Counts by category x province and by category x organization."""
+    """Counts by category x province and by category x organization, with totals."""
     w = filters.where()
     by_province = await conn.fetch(
         f"SELECT category, province_code, count(*) AS n FROM {SCHEMA}.issues{w.sql()} "
@@ -708,15 +727,99 @@ async def summary(conn: asyncpg.Connection, filters: IssueFilters) -> Summary:
         "GROUP BY 1, 2 ORDER BY 1, 2",
         *w.params,
     )
+    names = load_regions()
+    by_category: dict[str, int] = {}
+    provinces: dict[str, int] = {}
+    for r in by_province:
+        by_category[r[0]] = by_category.get(r[0], 0) + r[2]
+        provinces[r[1]] = provinces.get(r[1], 0) + r[2]
     return Summary(
         by_category_province=[
-            CategoryProvinceCount(category=r[0], province_code=r[1], count=r[2])
+            CategoryProvinceCount(
+                category=r[0], province_code=r[1], province_name=names.name_of(r[1]), count=r[2]
+            )
             for r in by_province
         ],
         by_category_organization=[
             CategoryOrganizationCount(category=r[0], organization=r[1], count=r[2]) for r in by_org
         ],
+        total=sum(by_category.values()),
+        by_category=by_category,
+        by_province=[
+            ProvinceCount(province_code=code, province_name=names.name_of(code), count=n)
+            for code, n in sorted(provinces.items())
+        ],
     )
+
+
+class SummaryRow(msgspec.Struct, kw_only=True):
+    """One line of the summary as CSV / JSON Lines: a count of one breakdown."""
+
+    breakdown: str
+    category: str | None
+    province_code: str | None
+    province_name: str | None
+    organization: str | None
+    count: int
+
+
+def summary_rows(found: Summary) -> list[SummaryRow]:
+    """The summary flattened for export: one row per count, totals included."""
+    rows = [
+        SummaryRow(
+            breakdown="category_province",
+            category=c.category,
+            province_code=c.province_code,
+            province_name=c.province_name,
+            organization=None,
+            count=c.count,
+        )
+        for c in found.by_category_province
+    ]
+    rows += [
+        SummaryRow(
+            breakdown="category_organization",
+            category=c.category,
+            province_code=None,
+            province_name=None,
+            organization=c.organization,
+            count=c.count,
+        )
+        for c in found.by_category_organization
+    ]
+    rows += [
+        SummaryRow(
+            breakdown="category",
+            category=category,
+            province_code=None,
+            province_name=None,
+            organization=None,
+            count=n,
+        )
+        for category, n in found.by_category.items()
+    ]
+    rows += [
+        SummaryRow(
+            breakdown="province",
+            category=None,
+            province_code=p.province_code,
+            province_name=p.province_name,
+            organization=None,
+            count=p.count,
+        )
+        for p in found.by_province
+    ]
+    rows.append(
+        SummaryRow(
+            breakdown="total",
+            category=None,
+            province_code=None,
+            province_name=None,
+            organization=None,
+            count=found.total,
+        )
+    )
+    return rows
 
 
 class Cluster(msgspec.Struct, kw_only=True):

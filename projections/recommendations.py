@@ -1,20 +1,25 @@
-"""Recommendations: status, timeline, cited issues and the breadth of support behind them."""
+"""Recommendations: status, timeline, cited issues and the breadth of support behind them;
+accountability (due date, answer, outcome, progress) and what needs attention (overdue,
+cited issues since withdrawn)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 import msgspec
 
+from events.accountability import OUTCOMES, closing_outcome, response_due
 from events.regions import parent_code
 from events.types import (
     IssueCategoryCorrected,
     IssueRaised,
     IssuesCited,
     IssueUncited,
+    IssueWithdrawn,
+    ProgressReported,
     RecommendationApproved,
     RecommendationClosed,
     RecommendationDrafted,
@@ -38,13 +43,24 @@ RECOMMENDATIONS = Table(
         ("addressee", "text"),
         ("status", "text"),
         ("issue_ids", "uuid[]"),
+        ("submitted_at", "timestamptz"),
+        ("response_due_at", "timestamptz"),
+        ("answered_at", "timestamptz"),
+        ("response_outcome", "text"),
+        ("progress_percent", "smallint"),
     ],
 )
 # The few facts about issues this read model needs, kept here so that it can be
 # rebuilt on its own.
 ISSUES = Table(
     "issues",
-    [("id", "uuid"), ("region_code", "text"), ("province_code", "text"), ("category", "text")],
+    [
+        ("id", "uuid"),
+        ("region_code", "text"),
+        ("province_code", "text"),
+        ("category", "text"),
+        ("withdrawn", "boolean"),
+    ],
 )
 
 DDL = (
@@ -56,7 +72,12 @@ DDL = (
         addressee text NOT NULL,
         status text NOT NULL
             CHECK (status IN ('draft', 'approved', 'submitted', 'responded', 'closed')),
-        issue_ids uuid[] NOT NULL
+        issue_ids uuid[] NOT NULL,
+        submitted_at timestamptz,
+        response_due_at timestamptz,
+        answered_at timestamptz,
+        response_outcome text,
+        progress_percent smallint
     )""",
     "CREATE INDEX ON {s}.recommendations USING gin (issue_ids)",
     """CREATE TABLE {s}.timeline (
@@ -65,20 +86,22 @@ DDL = (
         type text NOT NULL,
         at timestamptz NOT NULL,
         actor jsonb,
+        effective_at timestamptz NOT NULL,
         PRIMARY KEY (recommendation_id, position)
     )""",
     """CREATE TABLE {s}.issues (
         id uuid PRIMARY KEY,
         region_code text NOT NULL,
         province_code text NOT NULL,
-        category text NOT NULL
+        category text NOT NULL,
+        withdrawn boolean NOT NULL DEFAULT false
     )""",
 )
 
 _TIMELINE = (
-    "INSERT INTO {s}.timeline (recommendation_id, position, type, at, actor) "
-    "SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::timestamptz[], $5::jsonb[]) "
-    "ON CONFLICT DO NOTHING"
+    "INSERT INTO {s}.timeline (recommendation_id, position, type, at, actor, effective_at) "
+    "SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::timestamptz[], $5::jsonb[], "
+    "$6::timestamptz[]) ON CONFLICT DO NOTHING"
 )
 
 
@@ -90,6 +113,7 @@ class Recommendations:
         {
             "IssueRaised",
             "IssueCategoryCorrected",
+            "IssueWithdrawn",
             "RecommendationDrafted",
             "IssuesCited",
             "IssueUncited",
@@ -98,6 +122,7 @@ class Recommendations:
             "RecommendationSubmitted",
             "ResponseRecorded",
             "RecommendationClosed",
+            "ProgressReported",
         }
     )
     reads_payload: bool = True
@@ -118,15 +143,18 @@ class Recommendations:
                         "region_code": event.region_code,
                         "province_code": parent_code(event.region_code),
                         "category": event.category,
+                        "withdrawn": False,
                     }
                 elif isinstance(event, IssueCategoryCorrected) and env.entity_id in issues:
                     issues[env.entity_id]["category"] = event.category
+                elif isinstance(event, IssueWithdrawn) and env.entity_id in issues:
+                    issues[env.entity_id]["withdrawn"] = True
             await ISSUES.upsert(conn, schema, (issues[i] for i in sorted(issues)))
         if not rec_events:
             return
         rows = await RECOMMENDATIONS.load(conn, schema, {e.entity_id for e in rec_events})
         dirty: set[str] = set()
-        timeline: list[list[Any]] = [[], [], [], [], []]
+        timeline: list[list[Any]] = [[], [], [], [], [], []]
         for env in rec_events:
             row = self._fold(rows, env)
             if row is None:
@@ -141,6 +169,7 @@ class Recommendations:
                     env.type,
                     env.recorded_at,
                     msgspec.json.encode(actor) if actor is not None else None,
+                    _effective_at(env),
                 ),
                 strict=True,
             ):
@@ -164,6 +193,11 @@ class Recommendations:
                 "addressee": event.addressee,
                 "status": "draft",
                 "issue_ids": list(dict.fromkeys(str(i) for i in event.issue_ids)),
+                "submitted_at": None,
+                "response_due_at": None,
+                "answered_at": None,
+                "response_outcome": None,
+                "progress_percent": None,
             }
             rows[env.entity_id] = row
             return row
@@ -184,25 +218,49 @@ class Recommendations:
                 found["status"] = "draft"
             case RecommendationApproved():
                 found["status"] = "approved"
-            case RecommendationSubmitted():
+            case RecommendationSubmitted(submitted_at=at, response_due_at=due):
                 found["status"] = "submitted"
-            case ResponseRecorded():
+                found["submitted_at"] = at
+                found["response_due_at"] = response_due(at, due)
+            case ResponseRecorded(received_at=at, outcome=outcome):
                 found["status"] = "responded"
+                found["answered_at"] = found["answered_at"] or at
+                found["response_outcome"] = outcome or found["response_outcome"]
+            case ProgressReported(percent=percent):
+                found["progress_percent"] = percent
             case RecommendationClosed():
                 found["status"] = "closed"
+                found["response_outcome"] = closing_outcome(
+                    found["response_outcome"], found["answered_at"] is not None
+                )
         return found
 
 
+def _effective_at(env: Envelope) -> datetime:
+    """When the event happened as the record states it (else when it was recorded)."""
+    match env.event:
+        case RecommendationSubmitted(submitted_at=at) | ResponseRecorded(received_at=at):
+            return at
+        case ProgressReported(reported_at=at) if at is not None:
+            return at
+        case _:
+            return env.recorded_at
+
+
 class TimelineEntry(msgspec.Struct, kw_only=True):
-    """One event in a recommendation's life."""
+    """One event in a recommendation's life (in the order recorded, which the rules make
+    the order of the steps; a drafted or approved step has no effective time of its own)."""
 
     type: str
+    #: when it happened as recorded (submitted_at, received_at, reported_at), else ``at``
+    effective_at: datetime
+    #: when the server stored it
     at: datetime
     actor: msgspec.Raw | None
 
 
 class RecommendationItem(msgspec.Struct, kw_only=True):
-    """A recommendation with the breadth of the issues behind it."""
+    """A recommendation with the breadth of the issues behind it and its accountability."""
 
     id: str
     title: str
@@ -213,11 +271,34 @@ class RecommendationItem(msgspec.Struct, kw_only=True):
     province_count: int
     categories: list[str]
     timeline: list[TimelineEntry]
+    submitted_at: datetime | None = None
+    #: when an answer is due (given at submission, else 30 days after it)
+    response_due_at: datetime | None = None
+    #: when the first answer arrived
+    answered_at: datetime | None = None
+    #: accepted, partly_accepted, rejected, no_response (closed unanswered), or null
+    response_outcome: str | None = None
+    #: the latest progress report's percent
+    progress_percent: int | None = None
+    #: submitted, unanswered, open and past ``response_due_at`` (at the time of the read)
+    overdue: bool = False
+    #: cited issues withdrawn since they were cited ("1 cited issue withdrawn")
+    withdrawn_issue_ids: list[str] = msgspec.field(default_factory=list)
+    #: why it needs attention: ``overdue``, ``cited_issue_withdrawn``
+    attention: list[str] = msgspec.field(default_factory=list)
 
+
+# `now()` is the read transaction's start: overdue is a fact of the read, never stored.
+_OVERDUE = "(r.status = 'submitted' AND r.answered_at IS NULL AND r.response_due_at < now())"
+_WITHDRAWN = (
+    f"(SELECT coalesce(array_agg(i.id::text ORDER BY i.id), '{{}}') FROM {SCHEMA}.issues i "
+    "WHERE i.id = ANY(r.issue_ids) AND i.withdrawn)"
+)
 
 _SELECT = f"""
 SELECT r.id::text AS id, r.title, r.status, r.addressee, r.issue_ids::text[] AS issue_ids,
-       r.position,
+       r.position, r.submitted_at, r.response_due_at, r.answered_at, r.response_outcome,
+       r.progress_percent, {_OVERDUE} AS overdue, {_WITHDRAWN} AS withdrawn_issue_ids,
        (SELECT count(DISTINCT i.region_code) FROM {SCHEMA}.issues i
          WHERE i.id = ANY(r.issue_ids)) AS region_count,
        (SELECT count(DISTINCT i.province_code) FROM {SCHEMA}.issues i
@@ -234,38 +315,75 @@ async def _with_timelines(
     entries: dict[str, list[TimelineEntry]] = {i: [] for i in ids}
     if ids:
         for t in await conn.fetch(
-            f"SELECT recommendation_id::text, type, at, actor FROM {SCHEMA}.timeline "
+            f"SELECT recommendation_id::text, type, effective_at, at, actor FROM {SCHEMA}.timeline "
             "WHERE recommendation_id = ANY($1::uuid[]) ORDER BY position",
             ids,
         ):
-            entries[t[0]].append(TimelineEntry(type=t[1], at=t[2], actor=t[3]))
-    return [
-        RecommendationItem(
-            id=r["id"],
-            title=r["title"],
-            status=r["status"],
-            addressee=r["addressee"],
-            issue_ids=list(r["issue_ids"]),
-            region_count=r["region_count"],
-            province_count=r["province_count"],
-            categories=list(r["categories"]),
-            timeline=entries[r["id"]],
+            entries[t[0]].append(TimelineEntry(type=t[1], effective_at=t[2], at=t[3], actor=t[4]))
+    items = []
+    for r in rows:
+        withdrawn = list(r["withdrawn_issue_ids"])
+        attention = [
+            reason
+            for reason, applies in (
+                ("overdue", r["overdue"]),
+                ("cited_issue_withdrawn", bool(withdrawn) and r["status"] != "closed"),
+            )
+            if applies
+        ]
+        items.append(
+            RecommendationItem(
+                id=r["id"],
+                title=r["title"],
+                status=r["status"],
+                addressee=r["addressee"],
+                issue_ids=list(r["issue_ids"]),
+                region_count=r["region_count"],
+                province_count=r["province_count"],
+                categories=list(r["categories"]),
+                timeline=entries[r["id"]],
+                submitted_at=r["submitted_at"],
+                response_due_at=r["response_due_at"],
+                answered_at=r["answered_at"],
+                response_outcome=r["response_outcome"],
+                progress_percent=r["progress_percent"],
+                overdue=r["overdue"],
+                withdrawn_issue_ids=withdrawn,
+                attention=attention,
+            )
         )
-        for r in rows
-    ]
+    return items
+
+
+RecommendationSelection = Literal["all", "attention", "overdue"]
 
 
 async def list_recommendations(
     conn: asyncpg.Connection,
     *,
     statuses: list[str] | None = None,
+    addressees: list[str] | None = None,
+    selection: RecommendationSelection = "all",
     cursor: str | None = None,
     limit: int = 50,
 ) -> tuple[list[RecommendationItem], str | None]:
-    """Recommendations, most recently drafted first."""
+    """Recommendations, most recently drafted first.
+
+    ``selection``: ``overdue`` (answer past due), ``attention`` (overdue, or citing an
+    issue since withdrawn, and not closed), or ``all``.
+    """
     w = Where()
     if statuses is not None:
         w.add("r.status = ANY({}::text[])", statuses)
+    if addressees is not None:
+        w.add("r.addressee = ANY({}::text[])", addressees)
+    if selection == "overdue":
+        w.add(_OVERDUE)
+    elif selection == "attention":
+        w.add(
+            f"({_OVERDUE} OR (r.status <> 'closed' AND EXISTS (SELECT 1 FROM {SCHEMA}.issues i "
+            "WHERE i.id = ANY(r.issue_ids) AND i.withdrawn)))"
+        )
     if cursor is not None:
         values = decode_cursor(cursor)
         if len(values) != 1 or not isinstance(values[0], int):
@@ -284,6 +402,56 @@ async def get_recommendation(conn: asyncpg.Connection, rec_id: str) -> Recommend
     rows = await conn.fetch(f"{_SELECT} WHERE r.id = $1::uuid", rec_id)
     items = await _with_timelines(conn, rows)
     return items[0] if items else None
+
+
+class AddresseeProgress(msgspec.Struct, kw_only=True):
+    """How the recommendations sent to one addressee are faring."""
+
+    addressee: str
+    #: submitted to it (draft and approved ones are not yet its business)
+    submitted: int
+    answered: int
+    overdue: int
+    closed: int
+    #: by outcome: accepted, partly_accepted, rejected, no_response
+    outcomes: dict[str, int]
+    #: mean of the latest progress percent of those with a progress report
+    mean_progress_percent: float | None
+    reported: int
+
+
+async def progress_by_addressee(conn: asyncpg.Connection) -> list[AddresseeProgress]:
+    """Per addressee, the submitted recommendations: answered, overdue, outcomes, progress."""
+    rows = await conn.fetch(
+        f"SELECT r.addressee, count(*) AS submitted, "
+        "count(*) FILTER (WHERE r.answered_at IS NOT NULL) AS answered, "
+        f"count(*) FILTER (WHERE {_OVERDUE}) AS overdue, "
+        "count(*) FILTER (WHERE r.status = 'closed') AS closed, "
+        "count(r.progress_percent) AS reported, "
+        "avg(r.progress_percent)::float8 AS mean_progress, "
+        "array_remove(array_agg(r.response_outcome), NULL) AS outcomes "
+        f"FROM {SCHEMA}.recommendations r WHERE r.submitted_at IS NOT NULL "
+        "GROUP BY r.addressee ORDER BY r.addressee"
+    )
+    found = []
+    for r in rows:
+        outcomes: dict[str, int] = dict.fromkeys(OUTCOMES, 0)
+        for outcome in r["outcomes"]:
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        mean = r["mean_progress"]
+        found.append(
+            AddresseeProgress(
+                addressee=r["addressee"],
+                submitted=r["submitted"],
+                answered=r["answered"],
+                overdue=r["overdue"],
+                closed=r["closed"],
+                outcomes=outcomes,
+                mean_progress_percent=round(mean, 1) if mean is not None else None,
+                reported=r["reported"],
+            )
+        )
+    return found
 
 
 class RecommendationRef(msgspec.Struct, kw_only=True):

@@ -13,13 +13,17 @@ then do the markers become tags.
 
 from __future__ import annotations
 
+import base64
 import html
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated
 
 import asyncpg
 import msgspec
 
+from events.regions import load_regions
 from events.types import (
     IssueCorrected,
     IssueRaised,
@@ -30,6 +34,7 @@ from events.types import (
     StatementRetracted,
 )
 from projections.base import Envelope, Row, Table, Where, schema_of
+from projections.issue_board import as_given
 
 NAME = "search"
 SCHEMA = schema_of(NAME)
@@ -267,6 +272,83 @@ class SearchHit(msgspec.Struct, kw_only=True):
         ),
     ]
     rank: float
+    #: the region (null for recommendations, which are national)
+    region_code: str | None = None
+    region_name: str | None = None
+    #: issues: their category
+    category: str | None = None
+    #: issues: open, addressed, withdrawn; recommendations: their status
+    status: str | None = None
+    #: issues: raised_at; statements: their hearing's scheduled time; recommendations:
+    #: submitted_at (effective times, at the offset the office gave)
+    date: datetime | None = None
+    #: statements: their hearing; issues: the hearing they were raised at
+    hearing_id: str | None = None
+    #: the issue was withdrawn (still found, marked)
+    withdrawn: bool = False
+    #: pass as ``cursor`` to continue after this hit
+    cursor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SearchFilters:
+    """What a search may be narrowed to (None: no restriction)."""
+
+    regions: list[str] | None = None
+    provinces: list[str] | None = None
+    categories: list[str] | None = None
+    statuses: list[str] | None = None
+    date_from: datetime | None = None
+    date_to: datetime | None = None
+    hearing_id: str | None = None
+
+    def joined(self) -> bool:
+        """Do these filters need the other read models joined before ranking?"""
+        return (
+            any(
+                v is not None
+                for v in (self.categories, self.statuses, self.date_from, self.date_to)
+            )
+            or self.hearing_id is not None
+        )
+
+
+class BadSearchCursor(ValueError):
+    """The cursor was not made by this search."""
+
+
+def encode_search_cursor(rank: float, position: int) -> str:
+    """The cursor after a hit (its exact rank and its log position)."""
+    return base64.urlsafe_b64encode(msgspec.json.encode(["search", rank, position])).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[float, int]:
+    try:
+        kind, rank, position = msgspec.json.decode(base64.urlsafe_b64decode(cursor.encode()))
+        if kind != "search" or not isinstance(position, int) or isinstance(position, bool):
+            raise ValueError("not a search cursor")
+        if not 0 <= position < 2**62:
+            raise ValueError("position out of range")
+        return float(rank), position
+    except (ValueError, TypeError, msgspec.DecodeError) as e:
+        raise BadSearchCursor("cursor is not valid") from e
+
+
+# The other read models a hit's facts come from (one database, one read snapshot).
+_JOINS = (
+    " LEFT JOIN proj_issue_board.issues i ON d.kind = 'issue' AND i.id::text = d.id"
+    " LEFT JOIN proj_hearings.hearings h ON h.id::text = coalesce(d.hearing_id, i.hearing_id::text)"
+    " LEFT JOIN proj_recommendations.recommendations r"
+    " ON d.kind = 'recommendation' AND r.id::text = d.id"
+)
+_DATE = (
+    "CASE d.kind WHEN 'issue' THEN i.raised_at WHEN 'statement' THEN h.scheduled_at "
+    "ELSE r.submitted_at END"
+)
+_OFFSET = (
+    "CASE d.kind WHEN 'issue' THEN i.raised_offset WHEN 'statement' THEN h.scheduled_offset "
+    "ELSE 0 END"
+)
 
 
 async def search(
@@ -276,12 +358,18 @@ async def search(
     scope: list[str] | None,
     kinds: list[str] | None = None,
     limit: int = 20,
+    filters: SearchFilters | None = None,
+    cursor: str | None = None,
+    expanded: str | None = None,
 ) -> list[SearchHit]:
     """Best matches first, with escaped, ``<b>``-highlighted snippets (see the module doc).
 
     ``query`` uses web-search syntax (words, ``"phrases"``, ``-exclusions``, ``or``).
+    ``expanded`` (``projections/search_terms.py``) is the query widened by the field
+    vocabulary, ORed in. ``cursor`` continues after a hit (``encode_search_cursor``).
     Recommendations have no region: a regional scope never sees them.
     """
+    filters = filters or SearchFilters()
     w = Where(2)
     w.clauses.append("d.tsv @@ q")
     w.clauses.append("NOT d.retracted")
@@ -289,31 +377,83 @@ async def search(
         w.add("d.region_code = ANY({}::text[])", scope)
     if kinds is not None:
         w.add("d.kind = ANY({}::text[])", kinds)
+    if filters.regions is not None:
+        w.add("d.region_code = ANY({}::text[])", filters.regions)
+    if filters.provinces is not None:
+        w.add("split_part(d.region_code, '.', 1) = ANY({}::text[])", filters.provinces)
+    if filters.categories is not None:
+        w.add("i.category = ANY({}::text[])", filters.categories)
+    if filters.statuses is not None:
+        w.add("coalesce(i.status, r.status) = ANY({}::text[])", filters.statuses)
+    if filters.date_from is not None:
+        w.add(f"{_DATE} >= {{}}", filters.date_from)
+    if filters.date_to is not None:
+        w.add(f"{_DATE} < {{}}", filters.date_to)
+    if filters.hearing_id is not None:
+        w.add("coalesce(d.hearing_id, i.hearing_id::text) = {}", filters.hearing_id)
+    if cursor is not None:
+        rank, position = _decode_cursor(cursor)
+        # Keyset on (rank, position): the same float the previous page ranked with.
+        after_rank, after_position = w.param(rank), w.param(position)
+        w.clauses.append(
+            f"(ts_rank(d.tsv, q)::float8 < {after_rank} OR "
+            f"(ts_rank(d.tsv, q)::float8 = {after_rank} AND d.position > {after_position}))"
+        )
+    q = "websearch_to_tsquery('indonesian', $1)"
+    if expanded is not None:
+        q = f"({q} || to_tsquery('indonesian', {w.param(expanded)}))"
+    inner_joins = _JOINS if filters.joined() else ""
+    outer_joins = "" if filters.joined() else _JOINS.replace(" d.", " top.").replace("(d.", "(top.")
     # Rank and cut first, highlight after: ts_headline re-parses the whole body, so it
     # runs on the `limit` rows shown, not on every match. The markers are taken out of
     # the body first, so that only ts_headline's own become tags.
     options = w.param(_HEADLINE_OPTIONS)
     markers = w.param(_START + _STOP)
+    outer = "top" if not filters.joined() else None
+    date = _DATE.replace("d.", "top.") if outer else "top.date"
+    offset = _OFFSET.replace("d.", "top.") if outer else "top.date_offset"
+    facts = (
+        "i.category, coalesce(i.status, r.status) AS status, "
+        "coalesce(d.hearing_id, i.hearing_id::text) AS hearing_id, "
+        f"{_DATE} AS date, {_OFFSET} AS date_offset, "
+    )
+    outer_facts = (
+        "i.category, coalesce(i.status, r.status) AS status, "
+        "coalesce(top.hearing_id, i.hearing_id::text) AS hearing_id, "
+        if outer
+        else "top.category, top.status, top.hearing_id, "
+    )
     rows = await conn.fetch(
         "SELECT top.kind, top.id, top.title, "
         "ts_headline('indonesian', translate("
         "top.body || coalesce(' \u201c' || top.quote || '\u201d', ''), "
-        f"{markers}, ''), top.q, {options}) AS snippet, top.rank "
-        "FROM (SELECT d.kind, d.id, d.title, d.body, d.quote, d.position, q, "
-        "ts_rank(d.tsv, q) AS rank "
-        f"FROM {SCHEMA}.documents d, websearch_to_tsquery('indonesian', $1) q{w.sql()} "
-        f"ORDER BY rank DESC, d.position LIMIT {w.param(limit)}) top "
+        f"{markers}, ''), top.q, {options}) AS snippet, top.rank, top.position, "
+        f"top.region_code, {outer_facts}{date} AS date, {offset} AS date_offset "
+        "FROM (SELECT d.kind, d.id, d.title, d.body, d.quote, d.position, d.region_code, "
+        f"{'d.hearing_id, ' if outer else facts}q, "
+        "ts_rank(d.tsv, q)::float8 AS rank "
+        f"FROM {SCHEMA}.documents d{inner_joins}, (SELECT {q} AS q) qs{w.sql()} "
+        f"ORDER BY rank DESC, d.position LIMIT {w.param(limit)}) top{outer_joins} "
         "ORDER BY top.rank DESC, top.position",
         query,
         *w.params,
     )
+    names = load_regions()
     return [
         SearchHit(
-            kind=r[0],
-            id=r[1],
-            title=r[2],
-            snippet=html_snippet(r[3]),
-            rank=round(float(r[4]), 6),
+            kind=r["kind"],
+            id=r["id"],
+            title=r["title"],
+            snippet=html_snippet(r["snippet"]),
+            rank=round(float(r["rank"]), 6),
+            region_code=r["region_code"],
+            region_name=names.name_of(r["region_code"]),
+            category=r["category"],
+            status=r["status"],
+            date=as_given(r["date"], r["date_offset"] or 0) if r["date"] is not None else None,
+            hearing_id=r["hearing_id"],
+            withdrawn=r["status"] == "withdrawn" and r["kind"] == "issue",
+            cursor=encode_search_cursor(float(r["rank"]), r["position"]),
         )
         for r in rows
     ]

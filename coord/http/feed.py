@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 import structlog
@@ -32,13 +32,14 @@ from aiohttp.abc import AbstractStreamWriter
 from coord.apidoc import Body, documented
 from coord.auth import TOKENS, Principal, principal_of
 from coord.availability import unavailable_reason
-from coord.http.params import MAX_QUERY_INT, int_param
+from coord.http.params import MAX_QUERY_INT, int_param, list_param
 from coord.http.streams import event_out
 from coord.keys import CONFIG, PROJECTIONS, STORE
 from coord.problems import Problem, invalid
 from events.records import RecordedEvent
 from events.regions import load_regions
 from events.store import EventStore, ReadFilter
+from events.types import EVENT_TYPES, STREAM_CATEGORIES
 
 log = structlog.get_logger("coord.feed")
 
@@ -61,10 +62,12 @@ _encoder = msgspec.json.Encoder()
 
 
 def sse_message(event: RecordedEvent) -> bytes:
-    """One SSE message: ``id:`` the position, ``data:`` the event as one JSON line."""
+    """One SSE message: ``id:`` the position, ``event:`` its type, ``data:`` the event as
+    one JSON line."""
     body = _encoder.encode(event_out(event))  # the same shape as GET /v1/events
-    # JSON from msgspec (and jsonb's text) never contains a raw newline.
-    return b"id: %d\ndata: %s\n\n" % (event.position, body)
+    # JSON from msgspec (and jsonb's text) never contains a raw newline; type names are
+    # registered identifiers (letters only).
+    return b"id: %d\nevent: %s\ndata: %s\n\n" % (event.position, event.type.encode(), body)
 
 
 _After = Annotated[
@@ -76,7 +79,15 @@ _After = Annotated[
 class FeedQuery(msgspec.Struct, kw_only=True):
     """Query of `GET /v1/events/stream`; the `Last-Event-ID` header wins over `after`."""
 
-    after: _After = 0
+    after: (
+        _After
+        | Annotated[Literal["head"], msgspec.Meta(description="Only events appended from now on.")]
+    ) = 0
+    type: (
+        Annotated[list[str], msgspec.Meta(description="Event type names (repeat or commas).")]
+        | None
+    ) = None
+    category: list[Literal["hearing", "issue", "recommendation", "access", "system"]] | None = None
 
 
 _SSE = Annotated[
@@ -97,10 +108,31 @@ _SSE = Annotated[
 ]
 
 
-def _start(request: web.Request) -> int:
-    """The position to start after, checked before the stream starts (422 otherwise)."""
+def _filter(request: web.Request, scope: list[str] | None) -> ReadFilter | None:
+    """The caller's regions and the `type` / `category` it asked for (422 if unknown)."""
+    types = list_param(request, "type")
+    if types is not None and (bad := [t for t in types if t not in EVENT_TYPES]):
+        raise invalid(f"unknown event type {bad[0]!r}", "query.type")
+    categories = list_param(request, "category")
+    if categories is not None and (bad := [c for c in categories if c not in _CATEGORIES]):
+        raise invalid(
+            f"category must be among {', '.join(sorted(_CATEGORIES))}, not {bad[0]!r}",
+            "query.category",
+        )
+    if types is None and categories is None and scope is None:
+        return None
+    return ReadFilter(types=types, categories=categories, regions=scope)
+
+
+_CATEGORIES = frozenset(STREAM_CATEGORIES.values())
+
+
+def _start(request: web.Request) -> int | None:
+    """The position to start after (None: the head), checked before the stream starts."""
     header = request.headers.get("Last-Event-ID", "").strip(" \t")
     if not header:
+        if request.query.get("after") == "head":
+            return None
         return int_param(request, "after", 0)
     if not _DIGITS.fullmatch(header) or int(header) > MAX_QUERY_INT:
         raise invalid(
@@ -180,7 +212,9 @@ class _Sender:
 async def event_stream(request: web.Request) -> web.StreamResponse:
     """Server-Sent Events of the global log after ``after`` (or ``Last-Event-ID``)."""
     principal = principal_of(request)
-    after = _start(request)
+    start = _start(request)
+    filters = _filter(request, principal.region_scope(load_regions()))
+    after = start if start is not None else await request.app[STORE].head_position()
     config = request.app[CONFIG]
     tokens = request.app[TOKENS]
     feed = tokens.open_feed(principal.token_id, limit=config.sse_connections_per_token)
@@ -226,7 +260,7 @@ async def event_stream(request: web.Request) -> web.StreamResponse:
             loop = asyncio.get_running_loop()
             # Revocation ends the feed wherever it waits: as a deadline that has passed.
             feed.on_revoked(lambda: deadline.reschedule(loop.time()))
-            ended = await _pump(request, principal, after, sender)
+            ended = await _pump(request, principal, after, sender, filters)
     except Exception as e:
         if not response.prepared:
             raise  # nothing sent yet: the problems middleware answers
@@ -258,11 +292,15 @@ def _ending(exc: Exception, revoked: bool, client_gone: bool) -> str:
     return "failed"
 
 
-async def _pump(request: web.Request, principal: Principal, after: int, sender: _Sender) -> str:
-    """Send the events after `after` the caller may see, then follow the head until the
-    client goes away; the reason it ended."""
-    scope = principal.region_scope(load_regions())
-    filters = ReadFilter(regions=scope) if scope is not None else None
+async def _pump(
+    request: web.Request,
+    principal: Principal,
+    after: int,
+    sender: _Sender,
+    filters: ReadFilter | None,
+) -> str:
+    """Send the events after `after` the caller may see (and asked for), then follow the
+    head until the client goes away; the reason it ended."""
     heartbeat = request.app[PROJECTIONS].settings.heartbeat
     store: EventStore = request.app[STORE]
     tokens = request.app[TOKENS]

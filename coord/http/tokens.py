@@ -25,9 +25,11 @@ class CreateToken(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class RevokeToken(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """Optional `DELETE /v1/tokens/{id}` body."""
+    """Optional `DELETE /v1/tokens/{id}` body: why the token is revoked (kept in the event)."""
 
-    reason: str | None = None
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=2_000, pattern=r"\S")] | None = (
+        None
+    )
 
 
 _create = msgspec.json.Decoder(CreateToken)

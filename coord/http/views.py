@@ -7,8 +7,9 @@ wait for ``min_position`` (read your writes) and answers with ``X-Projection-Pos
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any, Generic, Literal, TypeVar, get_args
 
@@ -16,8 +17,10 @@ import asyncpg
 import msgspec
 from aiohttp import web
 
-from coord.apidoc import IdPath, RegionPath, documented
+from coord.apidoc import Body, IdPath, RegionPath, documented
 from coord.auth import Role, forbidden, principal_of, require_role
+from coord.http import exports as exports_module
+from coord.http.exports import export_format, one_page, stream_items
 from coord.http.params import MAX_QUERY_INT, int_param, list_param, one
 from coord.http.projections import (
     VIEW_HEADERS,
@@ -32,8 +35,9 @@ from events.ids import CanonicalUUID, parse_canonical_uuid
 from events.regions import load_regions
 from projections import activity as activity_model
 from projections import hearings as hearings_model
-from projections import issue_board, recommendations, search
+from projections import issue_board, recommendations, search, search_terms
 from projections.issue_board import BadCursor, IssueFilters
+from projections.issue_text import Vocabulary
 
 routes = web.RouteTableDef()
 
@@ -122,7 +126,22 @@ RecommendationStatuses = Annotated[
 SearchKinds = Annotated[list[Literal["issue", "statement", "recommendation"]], _ListNote]
 
 
-class IssueFilterQuery(ViewQuery, kw_only=True):
+class ExportQuery(ViewQuery, kw_only=True):
+    """A view that also answers as CSV or JSON Lines (``Accept`` does the same)."""
+
+    format: (
+        Annotated[
+            Literal["json", "csv", "jsonl"],
+            msgspec.Meta(
+                description="csv or jsonl: every matching item (all pages, from `cursor` if "
+                "given; `limit` is ignored), streamed. Wins over the Accept header."
+            ),
+        ]
+        | None
+    ) = None
+
+
+class IssueFilterQuery(ExportQuery, kw_only=True):
     """Filters of the issue board and its summary."""
 
     category: Categories | None = None
@@ -135,6 +154,8 @@ class IssueFilterQuery(ViewQuery, kw_only=True):
     from_: TimeParam | None = msgspec.field(default=None, name="from")
     to: TimeParam | None = None
     hearing: CanonicalUUID | None = None
+    #: summary only: count withdrawn issues too (with no `status` filter they are left out)
+    include_withdrawn: bool = False
 
 
 class IssueBoardQuery(IssueFilterQuery, kw_only=True):
@@ -145,16 +166,16 @@ class IssueBoardQuery(IssueFilterQuery, kw_only=True):
     limit: Annotated[int, msgspec.Meta(ge=1, le=500)] = 50
 
 
-class RecurringQuery(ViewQuery, kw_only=True):
+class RecurringQuery(ExportQuery, kw_only=True):
     """Query of ``GET /v1/views/issues/recurring``."""
 
     category: Categories | None = None
     similarity: Similarity = 0.4
-    min_regions: Annotated[int, msgspec.Meta(ge=1, le=MAX_QUERY_INT)] = 1
+    min_regions: Annotated[int, msgspec.Meta(ge=1, le=MAX_QUERY_INT)] = 2
     limit: Annotated[int, msgspec.Meta(ge=1, le=500)] = 50
 
 
-class UncoveredQuery(ViewQuery, kw_only=True):
+class UncoveredQuery(ExportQuery, kw_only=True):
     """Query of ``GET /v1/views/issues/uncovered``."""
 
     category: Categories | None = None
@@ -163,15 +184,16 @@ class UncoveredQuery(ViewQuery, kw_only=True):
     limit: Annotated[int, msgspec.Meta(ge=1, le=500)] = 50
 
 
-class RecommendationsQuery(ViewQuery, kw_only=True):
+class RecommendationsQuery(ExportQuery, kw_only=True):
     """Query of ``GET /v1/views/recommendations``."""
 
     status: RecommendationStatuses | None = None
+    addressee: Names | None = None
     cursor: Cursor | None = None
     limit: Annotated[int, msgspec.Meta(ge=1, le=500)] = 50
 
 
-class HearingsQuery(ViewQuery, kw_only=True):
+class HearingsQuery(ExportQuery, kw_only=True):
     """Query of ``GET /v1/views/hearings``; `from`/`to` bound the scheduled time."""
 
     province: ProvinceCodes | None = None
@@ -188,10 +210,27 @@ class SearchQuery(ViewQuery, kw_only=True):
 
     q: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
     kind: SearchKinds | None = None
+    region: RegionCodes | None = None
+    province: ProvinceCodes | None = None
+    category: Categories | None = None
+    status: (
+        Annotated[
+            list[
+                Literal["open", "addressed", "withdrawn", "draft", "approved", "submitted"]
+                | Literal["responded", "closed"]
+            ],
+            _ListNote,
+        ]
+        | None
+    ) = None
+    from_: TimeParam | None = msgspec.field(default=None, name="from")
+    to: TimeParam | None = None
+    hearing: CanonicalUUID | None = None
+    cursor: Cursor | None = None
     limit: Annotated[int, msgspec.Meta(ge=1, le=200)] = 20
 
 
-class ActivityQuery(ViewQuery, kw_only=True):
+class ActivityQuery(ExportQuery, kw_only=True):
     """Query of ``GET /v1/views/activity``."""
 
     actor: Annotated[str, msgspec.Meta(description="A token id or a token name.")] | None = None
@@ -213,12 +252,23 @@ def _view(
     errors: tuple[int, ...] = (),
     roles: tuple[Role, ...] = (),
     tags: tuple[str, ...] = ("views",),
+    exports: Any = None,
 ) -> Callable[[_H], _H]:
-    """`documented` for a view: min_position, X-Projection-Position and 503 on every one."""
+    """`documented` for a view: min_position, X-Projection-Position and 503 on every one.
+
+    ``exports``: the item type of the view's CSV / JSON Lines export, if it has one.
+    """
+    ok: Any = response
+    if exports is not None:
+        ok = (
+            Body(response),
+            Body(list[exports], exports_module.CSV_TYPE),
+            Body(exports, exports_module.JSONL_TYPE),
+        )
     return documented(
         query=query,
         path=path,
-        responses={200: response},
+        responses={200: ok},
         headers=VIEW_HEADERS,
         response_headers=VIEW_RESPONSE_HEADERS,
         errors=(*errors, 503),
@@ -318,12 +368,43 @@ def _issue_filters(request: web.Request) -> IssueFilters:
     )
 
 
+Fetch = Callable[[str | None], Awaitable[tuple[list[Any], str | None]]]
+
+
+async def _export(
+    request: web.Request,
+    fmt: exports_module.Format,
+    item_type: type[msgspec.Struct],
+    fetch: Fetch,
+    snap: Any,
+    name: str,
+) -> web.StreamResponse:
+    """Stream every page of a view (from `cursor`, if given) as CSV or JSON Lines.
+
+    The first page is read before the response starts, so a bad cursor is still a 422.
+    """
+    with _cursor_errors():
+        first, cursor = await fetch(one(request, "cursor") or None)
+
+    async def pages() -> AsyncIterator[list[Any]]:
+        nonlocal cursor
+        yield first
+        while cursor is not None:
+            items, cursor = await fetch(cursor)
+            yield items
+
+    return await stream_items(request, fmt, item_type, pages(), snap, name)
+
+
+_EXPORT_PAGE = 500
+
+
 # --- issues ----------------------------------------------------------------------------------
 
 
 @routes.get("/v1/views/issues")
-@_view(IssueBoardQuery, IssuePage)
-async def issues_view(request: web.Request) -> web.Response:
+@_view(IssueBoardQuery, IssuePage, exports=issue_board.IssueItem)
+async def issues_view(request: web.Request) -> web.StreamResponse:
     """The national issue board, filtered, newest (``sort=recent``) or most severe first."""
     filters = _issue_filters(request)
     sort = one(request, "sort")
@@ -331,25 +412,47 @@ async def issues_view(request: web.Request) -> web.Response:
     if sort not in ("recent", "severity"):
         raise invalid("sort must be recent or severity", "query.sort")
     limit = int_param(request, "limit", 50, minimum=1, maximum=500)
+    fmt = export_format(request)
     async with snapshot(request, issue_board.NAME) as snap:
-        with _cursor_errors():
-            items, cursor = await issue_board.list_issues(
+
+        async def fetch(cursor: str | None, size: int = _EXPORT_PAGE) -> Any:
+            return await issue_board.list_issues(
                 snap.conn,
                 filters,
                 sort="recent" if sort == "recent" else "severity",
-                cursor=one(request, "cursor") or None,
-                limit=limit,
+                cursor=cursor,
+                limit=size,
             )
+
+        if fmt != "json":
+            return await _export(request, fmt, issue_board.IssueItem, fetch, snap, "issues")
+        with _cursor_errors():
+            items, cursor = await fetch(one(request, "cursor") or None, limit)
         return view_response(IssuePage(items=items, next_cursor=cursor), snap)
 
 
 @routes.get("/v1/views/issues/summary")
-@_view(IssueFilterQuery, issue_board.Summary)
-async def issues_summary(request: web.Request) -> web.Response:
-    """Counts by category x province and by category x organization."""
+@_view(IssueFilterQuery, issue_board.Summary, exports=issue_board.SummaryRow)
+async def issues_summary(request: web.Request) -> web.StreamResponse:
+    """Counts by category x province and by category x organization, with totals.
+
+    Withdrawn issues are left out unless ``status`` names them or ``include_withdrawn=true``.
+    """
     filters = _issue_filters(request)
+    include = one(request, "include_withdrawn") or "false"
+    if include not in ("true", "false"):
+        raise invalid("include_withdrawn must be true or false", "query.include_withdrawn")
+    if filters.statuses is None and include == "false":
+        filters = dataclasses.replace(filters, statuses=["open", "addressed"])
+    fmt = export_format(request)
     async with snapshot(request, issue_board.NAME) as snap:
-        return view_response(await issue_board.summary(snap.conn, filters), snap)
+        found = await issue_board.summary(snap.conn, filters)
+        if fmt != "json":
+            rows = issue_board.summary_rows(found)
+            return await stream_items(
+                request, fmt, issue_board.SummaryRow, one_page(rows), snap, "summary"
+            )
+        return view_response(found, snap)
 
 
 class Clusters(msgspec.Struct, kw_only=True):
@@ -359,21 +462,29 @@ class Clusters(msgspec.Struct, kw_only=True):
 
 
 @routes.get("/v1/views/issues/recurring")
-@_view(RecurringQuery, Clusters)
-async def recurring(request: web.Request) -> web.Response:
-    """Recurring problems: issues saying the same thing, ranked by how many regions raised them."""
+@_view(RecurringQuery, Clusters, exports=issue_board.Cluster)
+async def recurring(request: web.Request) -> web.StreamResponse:
+    """Recurring problems: issues saying the same thing, ranked by how many regions raised them.
+
+    ``min_regions`` defaults to 2: a problem one region raised does not recur.
+    """
     scope = _scope(request)
-    min_regions = int_param(request, "min_regions", 1, minimum=1)
+    min_regions = int_param(request, "min_regions", 2, minimum=1)
     limit = int_param(request, "limit", 50, minimum=1, maximum=500)
     _similarity(request)  # still validated; the grouping is stored, see RecurringQuery
+    fmt = export_format(request)
     async with snapshot(request, issue_board.NAME) as snap:
         found = await issue_board.clusters(
             snap.conn,
             scope,
             categories=_choices(request, "category", _CATEGORIES),
             min_regions=min_regions,
-            limit=limit,
+            limit=limit if fmt == "json" else None,
         )
+        if fmt != "json":
+            return await stream_items(
+                request, fmt, issue_board.Cluster, one_page(found), snap, "recurring"
+            )
         return view_response(Clusters(clusters=found), snap)
 
 
@@ -396,57 +507,136 @@ async def recurring_cluster(request: web.Request) -> web.Response:
         return view_response(detail, snap)
 
 
+def _uncovered_offset(cursor: str | None) -> int:
+    if cursor is None:
+        return 0
+    try:
+        values = issue_board.decode_cursor(cursor)
+        offset = int(values[1]) if values[0] == "uncovered" else -1
+    except (BadCursor, IndexError, TypeError, ValueError, RecursionError):
+        offset = -1
+    if not 0 <= offset <= MAX_QUERY_INT:
+        raise invalid("cursor is not valid", "query.cursor")
+    return offset
+
+
 @routes.get("/v1/views/issues/uncovered")
-@_view(UncoveredQuery, UncoveredPage)
-async def uncovered(request: web.Request) -> web.Response:
+@_view(UncoveredQuery, UncoveredPage, exports=issue_board.UncoveredItem)
+async def uncovered(request: web.Request) -> web.StreamResponse:
     """Open issues no recommendation cites, by recurrence and severity."""
     scope = _scope(request)
     limit = int_param(request, "limit", 50, minimum=1, maximum=500)
-    offset = 0
-    if cursor := one(request, "cursor"):
-        try:
-            values = issue_board.decode_cursor(cursor)
-            offset = int(values[1]) if values[0] == "uncovered" else -1
-        except (BadCursor, IndexError, TypeError, ValueError, RecursionError):
-            offset = -1
-        if not 0 <= offset <= MAX_QUERY_INT:
-            raise invalid("cursor is not valid", "query.cursor")
+    _uncovered_offset(one(request, "cursor") or None)
     _similarity(request)
+    fmt = export_format(request)
+    categories = _choices(request, "category", _CATEGORIES)
     async with snapshot(request, issue_board.NAME) as snap:
-        items, next_offset = await issue_board.uncovered(
-            snap.conn,
-            scope,
-            categories=_choices(request, "category", _CATEGORIES),
-            offset=offset,
-            limit=limit,
-        )
-        next_cursor = (
-            issue_board.encode_cursor(["uncovered", next_offset])
-            if next_offset is not None
-            else None
-        )
+
+        async def fetch(cursor: str | None, size: int = _EXPORT_PAGE) -> Any:
+            items, next_offset = await issue_board.uncovered(
+                snap.conn,
+                scope,
+                categories=categories,
+                offset=_uncovered_offset(cursor),
+                limit=size,
+            )
+            next_cursor = (
+                issue_board.encode_cursor(["uncovered", next_offset])
+                if next_offset is not None
+                else None
+            )
+            return items, next_cursor
+
+        if fmt != "json":
+            return await _export(request, fmt, issue_board.UncoveredItem, fetch, snap, "uncovered")
+        items, next_cursor = await fetch(one(request, "cursor") or None, limit)
         return view_response(UncoveredPage(items=items, next_cursor=next_cursor), snap)
 
 
 # --- recommendations ---------------------------------------------------------------------------
 
 
-@routes.get("/v1/views/recommendations")
-@_view(RecommendationsQuery, RecommendationPage, roles=("national", "auditor", "admin"))
-async def recommendations_view(request: web.Request) -> web.Response:
-    """Recommendations with status, timeline, cited issues and breadth (national roles)."""
+async def _recommendation_list(
+    request: web.Request, selection: recommendations.RecommendationSelection
+) -> web.StreamResponse:
     require_role(request, "national", "auditor", "admin")
     statuses = _choices(request, "status", _REC_STATUSES)
+    addressees = list_param(request, "addressee")
     limit = int_param(request, "limit", 50, minimum=1, maximum=500)
+    fmt = export_format(request)
     async with snapshot(request, recommendations.NAME) as snap:
-        with _cursor_errors():
-            items, cursor = await recommendations.list_recommendations(
+
+        async def fetch(cursor: str | None, size: int = _EXPORT_PAGE) -> Any:
+            return await recommendations.list_recommendations(
                 snap.conn,
                 statuses=statuses,
-                cursor=one(request, "cursor") or None,
-                limit=limit,
+                addressees=addressees,
+                selection=selection,
+                cursor=cursor,
+                limit=size,
             )
+
+        if fmt != "json":
+            name = "recommendations" if selection == "all" else f"recommendations-{selection}"
+            return await _export(
+                request, fmt, recommendations.RecommendationItem, fetch, snap, name
+            )
+        with _cursor_errors():
+            items, cursor = await fetch(one(request, "cursor") or None, limit)
         return view_response(RecommendationPage(items=items, next_cursor=cursor), snap)
+
+
+@routes.get("/v1/views/recommendations")
+@_view(
+    RecommendationsQuery,
+    RecommendationPage,
+    roles=("national", "auditor", "admin"),
+    exports=recommendations.RecommendationItem,
+)
+async def recommendations_view(request: web.Request) -> web.StreamResponse:
+    """Recommendations with status, timeline, cited issues and breadth (national roles)."""
+    return await _recommendation_list(request, "all")
+
+
+# Registered before `/v1/views/recommendations/{id}`: aiohttp matches in order.
+@routes.get("/v1/views/recommendations/attention")
+@_view(
+    RecommendationsQuery,
+    RecommendationPage,
+    roles=("national", "auditor", "admin"),
+    exports=recommendations.RecommendationItem,
+)
+async def recommendations_attention(request: web.Request) -> web.StreamResponse:
+    """Recommendations needing attention: overdue, or citing an issue since withdrawn."""
+    return await _recommendation_list(request, "attention")
+
+
+@routes.get("/v1/views/recommendations/overdue")
+@_view(
+    RecommendationsQuery,
+    RecommendationPage,
+    roles=("national", "auditor", "admin"),
+    exports=recommendations.RecommendationItem,
+)
+async def recommendations_overdue(request: web.Request) -> web.StreamResponse:
+    """Submitted recommendations whose answer is past due (``response_due_at``)."""
+    return await _recommendation_list(request, "overdue")
+
+
+class ProgressByAddressee(msgspec.Struct, kw_only=True):
+    """``GET /v1/views/recommendations/progress``."""
+
+    addressees: list[recommendations.AddresseeProgress]
+
+
+@routes.get("/v1/views/recommendations/progress")
+@_view(ViewQuery, ProgressByAddressee, roles=("national", "auditor", "admin"))
+async def recommendations_progress(request: web.Request) -> web.Response:
+    """Per addressee: submitted, answered, overdue, closed, outcomes and mean progress."""
+    require_role(request, "national", "auditor", "admin")
+    async with snapshot(request, recommendations.NAME) as snap:
+        found = await recommendations.progress_by_addressee(snap.conn)
+        return view_response(ProgressByAddressee(addressees=found), snap)
 
 
 @routes.get("/v1/views/recommendations/{id:[^/]+}")
@@ -482,8 +672,11 @@ class RegionHearings(msgspec.Struct, kw_only=True):
     """A region's hearings by what became of them."""
 
     held: list[hearings_model.HearingItem]
+    #: scheduled for a time still to come
     upcoming: list[hearings_model.HearingItem]
     cancelled: list[hearings_model.HearingItem]
+    #: scheduled in the past, neither held nor cancelled (at the time of the read)
+    overdue: list[hearings_model.HearingItem] = msgspec.field(default_factory=list)
 
 
 class RegionIssues(msgspec.Struct, kw_only=True):
@@ -492,6 +685,8 @@ class RegionIssues(msgspec.Struct, kw_only=True):
     total: int
     by_status: dict[str, int]
     by_category: dict[str, int]
+    #: the issues themselves, newest first
+    items: list[issue_board.IssueItem] = msgspec.field(default_factory=list)
 
 
 class Dossier(msgspec.Struct, kw_only=True):
@@ -501,6 +696,7 @@ class Dossier(msgspec.Struct, kw_only=True):
     name: str
     level: str
     province_code: str | None
+    province_name: str | None = None
     region_codes: list[str]
     hearings: RegionHearings
     issues: RegionIssues
@@ -525,6 +721,7 @@ async def region_dossier(request: web.Request) -> web.Response:
         found, _ = await hearings_model.calendar(snap.conn, scope=None, regions=codes, limit=10_000)
         issues = await issue_board.issues_in_regions(snap.conn, codes)
         refs = await recommendations.citing(snap.conn, [i.id for i in issues])
+        now = datetime.now(UTC)
         by_status = {"open": 0, "addressed": 0, "withdrawn": 0}
         by_category: dict[str, int] = {}
         for issue in issues:
@@ -535,16 +732,19 @@ async def region_dossier(request: web.Request) -> web.Response:
             name=region.name,
             level=region.level,
             province_code=region.province_code,
+            province_name=regions.name_of(region.province_code or region.code),
             region_codes=codes,
             hearings=RegionHearings(
                 held=[h for h in found if h.status == "held"],
-                upcoming=[h for h in found if h.status == "scheduled"],
+                upcoming=[h for h in found if h.status == "scheduled" and h.scheduled_at >= now],
                 cancelled=[h for h in found if h.status == "cancelled"],
+                overdue=[h for h in found if h.status == "scheduled" and h.scheduled_at < now],
             ),
             issues=RegionIssues(
                 total=len(issues),
                 by_status=by_status,
                 by_category=dict(sorted(by_category.items())),
+                items=issues,
             ),
             recommendations=refs,
         )
@@ -552,22 +752,34 @@ async def region_dossier(request: web.Request) -> web.Response:
 
 
 @routes.get("/v1/views/hearings")
-@_view(HearingsQuery, HearingPage)
-async def hearing_calendar(request: web.Request) -> web.Response:
+@_view(HearingsQuery, HearingPage, exports=hearings_model.HearingItem)
+async def hearing_calendar(request: web.Request) -> web.StreamResponse:
     """Hearings in time order, ``from``/``to`` on the scheduled time, by province or region."""
     limit = int_param(request, "limit", 100, minimum=1, maximum=1000)
+    scope = _scope(request)
+    provinces = _provinces(request)
+    regions = _regions(request)
+    statuses = _choices(request, "status", _HEARING_STATUSES)
+    bounds = _bounds(request)
+    fmt = export_format(request)
     async with snapshot(request, hearings_model.NAME) as snap:
-        with _cursor_errors():
-            items, cursor = await hearings_model.calendar(
+
+        async def fetch(cursor: str | None, size: int = _EXPORT_PAGE) -> Any:
+            return await hearings_model.calendar(
                 snap.conn,
-                scope=_scope(request),
-                provinces=_provinces(request),
-                regions=_regions(request),
-                statuses=_choices(request, "status", _HEARING_STATUSES),
-                **_bounds(request),
-                cursor=one(request, "cursor") or None,
-                limit=limit,
+                scope=scope,
+                provinces=provinces,
+                regions=regions,
+                statuses=statuses,
+                **bounds,
+                cursor=cursor,
+                limit=size,
             )
+
+        if fmt != "json":
+            return await _export(request, fmt, hearings_model.HearingItem, fetch, snap, "hearings")
+        with _cursor_errors():
+            items, cursor = await fetch(one(request, "cursor") or None, limit)
         return view_response(HearingPage(items=items, next_cursor=cursor), snap)
 
 
@@ -578,12 +790,15 @@ class SearchResults(msgspec.Struct, kw_only=True):
     """``GET /v1/search``."""
 
     items: list[search.SearchHit]
+    #: pass back as `cursor` for the next hits; null at the end
+    next_cursor: str | None = None
 
 
 @routes.get("/v1/search")
 @_view(SearchQuery, SearchResults, tags=("views", "search"))
 async def search_view(request: web.Request) -> web.Response:
-    """Full-text search (Indonesian stemming), ranked, with highlighted snippets."""
+    """Full-text search (Indonesian stemming, the field vocabulary's synonyms), ranked, with
+    highlighted snippets, filters and cursor pages."""
     query = (one(request, "q") or "").strip()
     if not query:
         raise invalid("q is required", "query.q")
@@ -591,28 +806,66 @@ async def search_view(request: web.Request) -> web.Response:
         raise invalid("q is at most 500 characters", "query.q")
     kinds = _choices(request, "kind", frozenset({"issue", "statement", "recommendation"}))
     limit = int_param(request, "limit", 20, minimum=1, maximum=200)
-    async with snapshot(request, search.NAME) as snap:
-        hits = await search.search(
-            snap.conn, query, scope=_scope(request), kinds=kinds, limit=limit
-        )
-        return view_response(SearchResults(items=hits), snap)
+    hearing = one(request, "hearing")
+    filters = search.SearchFilters(
+        regions=_regions(request),
+        provinces=_provinces(request),
+        categories=_choices(request, "category", _CATEGORIES),
+        statuses=_choices(request, "status", _ISSUE_STATUSES | _REC_STATUSES),
+        date_from=_time_param(request, "from"),
+        date_to=_time_param(request, "to", end=True),
+        hearing_id=_uuid(hearing, "query.hearing") if hearing is not None else None,
+    )
+    expanded = search_terms.expand(query, Vocabulary.current())
+    names = (search.NAME, issue_board.NAME, hearings_model.NAME, recommendations.NAME)
+    async with snapshot(request, *names) as snap:
+        try:
+            hits = await search.search(
+                snap.conn,
+                query,
+                scope=_scope(request),
+                kinds=kinds,
+                limit=limit + 1,
+                filters=filters,
+                cursor=one(request, "cursor") or None,
+                expanded=expanded,
+            )
+        except search.BadSearchCursor as e:
+            raise invalid(str(e), "query.cursor") from None
+        more = len(hits) > limit
+        hits = hits[:limit]
+        next_cursor = hits[-1].cursor if more else None
+        return view_response(SearchResults(items=hits, next_cursor=next_cursor), snap)
 
 
 @routes.get("/v1/views/activity")
-@_view(ActivityQuery, ActivityPage, roles=("auditor", "national"))
-async def activity_view(request: web.Request) -> web.Response:
+@_view(
+    ActivityQuery, ActivityPage, roles=("auditor", "national"), exports=activity_model.ActivityItem
+)
+async def activity_view(request: web.Request) -> web.StreamResponse:
     """What each token wrote, when (auditors and national staff)."""
     require_role(request, "auditor", "national")
     limit = int_param(request, "limit", 100, minimum=1, maximum=1000)
+    actor = one(request, "actor") or None
+    regions = _regions(request)
+    date_from = _time_param(request, "from")
+    date_to = _time_param(request, "to", end=True)
+    fmt = export_format(request)
     async with snapshot(request, activity_model.NAME) as snap:
-        with _cursor_errors():
-            items, cursor = await activity_model.activity(
+
+        async def fetch(cursor: str | None, size: int = _EXPORT_PAGE) -> Any:
+            return await activity_model.activity(
                 snap.conn,
-                actor=one(request, "actor") or None,
-                regions=_regions(request),
-                date_from=_time_param(request, "from"),
-                date_to=_time_param(request, "to", end=True),
-                cursor=one(request, "cursor") or None,
-                limit=limit,
+                actor=actor,
+                regions=regions,
+                date_from=date_from,
+                date_to=date_to,
+                cursor=cursor,
+                limit=size,
             )
+
+        if fmt != "json":
+            return await _export(request, fmt, activity_model.ActivityItem, fetch, snap, "activity")
+        with _cursor_errors():
+            items, cursor = await fetch(one(request, "cursor") or None, limit)
         return view_response(ActivityPage(items=items, next_cursor=cursor), snap)

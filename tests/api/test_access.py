@@ -86,7 +86,8 @@ async def test_who_may_schedule_hearings_where(
 
 
 async def test_roles_and_stream_categories(client: Any, tokens: dict[str, str]) -> None:
-    """Regional offices raise issues; national staff write recommendations but not issues."""
+    """Regional offices raise issues; national staff write recommendations, and issues only
+    on a hearing (issue 15: Wantannas records what is raised at hearings it convenes)."""
     resp = await post(
         client,
         f"issue-{new_id()}",
@@ -101,7 +102,8 @@ async def test_roles_and_stream_categories(client: Any, tokens: dict[str, str]) 
         append(0, ("IssueRaised", issue_raised(None))),
         tokens["national"],
     )
-    assert resp.status == 403
+    assert resp.status == 422
+    assert (await resp.json())["rule"] == "issue.national_needs_hearing"
     draft = {
         "title": "Standar honorarium KPPS",
         "body": "Isi",

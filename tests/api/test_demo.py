@@ -58,6 +58,18 @@ async def test_demo_loads_once_with_article_and_national_spread(
         await client.get(f"/v1/recommendations/{demo_id('rec/honorarium')}", headers=national)
     ).json()
     assert rec["status"] == "draft" and rec["addressee"] == "Presiden"
+    # Accountability: progress reports, an overdue recommendation and an answered one.
+    resp = await client.get(
+        f"/v1/views/recommendations/overdue?min_position={last}", headers=national
+    )
+    overdue = (await resp.json())["items"]
+    assert [r["id"] for r in overdue] == [str(demo_id("rec/keselamatan"))]
+    assert overdue[0]["progress_percent"] == 30
+    answered = await (
+        await client.get(f"/v1/recommendations/{demo_id('rec/regulasi')}", headers=national)
+    ).json()
+    assert answered["status"] == "responded" and answered["response_outcome"] == "partly_accepted"
+    assert answered["progress"][0]["percent"] == 50
     # Events carry the offices that wrote them.
     assert {e["metadata"]["role"] for e in kediri} == {"regional"}
     # A second start finds the data and loads nothing more.

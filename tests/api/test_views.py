@@ -212,7 +212,8 @@ async def test_issue_board_content_and_status(world: World) -> None:
     assert cited["hearing_id"] == world.hearings["35.71"]
     assert cited["province_code"] == "35"
     assert set(cited) == {
-        "id", "region_code", "province_code", "hearing_id", "category", "title", "description",
+        "id", "region_code", "region_name", "province_code", "province_name", "hearing_id",
+        "category", "title", "description",
         "severity", "status", "raised_by", "raised_at", "recommendation_ids", "cluster_id",
         "raised_at_utc", "recorded_at", "recorded_after_seconds", "corrected",
     }  # fmt: skip
@@ -293,16 +294,20 @@ async def test_regional_token_sees_its_regions_only(world: World) -> None:
 
 
 async def test_summary_counts(world: World) -> None:
-    """The summary counts issues by category x province and by category x organization."""
+    """The summary counts issues by category x province and by category x organization;
+    the withdrawn issue only when asked for (issue 15)."""
     body = await world.get("/v1/views/issues/summary", min_position=world.last)
     rows = {(r["category"], r["province_code"]): r["count"] for r in body["by_category_province"]}
     assert rows == {
         ("budget_honorarium", "11"): 1,
         ("budget_honorarium", "32"): 1,
         ("budget_honorarium", "35"): 2,
-        ("personnel", "11"): 1,
         ("regulation", "35"): 1,
     }
+    assert body["total"] == 5
+    body = await world.get("/v1/views/issues/summary", include_withdrawn="true")
+    rows = {(r["category"], r["province_code"]): r["count"] for r in body["by_category_province"]}
+    assert rows[("personnel", "11")] == 1 and body["total"] == 6
     orgs = {
         (r["category"], r["organization"]): r["count"] for r in body["by_category_organization"]
     }
@@ -445,7 +450,10 @@ async def test_search_indonesian(world: World, query: str, kind: str, needle: st
     hits = [h for h in body["items"] if h["kind"] == kind]
     assert hits, body
     assert needle in hits[0]["snippet"]
-    assert set(hits[0]) == {"kind", "id", "title", "snippet", "rank"}
+    assert set(hits[0]) == {
+        "kind", "id", "title", "snippet", "rank", "region_code", "region_name", "category",
+        "status", "date", "hearing_id", "withdrawn", "cursor",
+    }  # fmt: skip
     ranks = [h["rank"] for h in body["items"]]
     assert ranks == sorted(ranks, reverse=True)
 

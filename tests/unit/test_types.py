@@ -132,6 +132,12 @@ VALID: dict[str, dict[str, Any]] = {
         "received_at": "2021-12-15T10:00:00+07:00",
     },
     "RecommendationClosed": {"outcome": "Honorarium KPPS dinaikkan"},
+    "ProgressReported": {
+        "percent": 40,
+        "note": "Rancangan Perpres honorarium dibahas",
+        "evidence_url": "https://jdih.setneg.go.id/perpres-honorarium",
+        "reported_at": "2022-02-01T10:00:00+07:00",
+    },
     "TokenIssued": {
         "token_id": "0c9a7d1e-1111-4222-8333-444455556666",
         "name": "Kesbangpol Kota Kediri",
