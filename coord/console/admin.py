@@ -11,6 +11,7 @@ from aiohttp import web
 from coord.auth import ROLES, principal_of
 from coord.console.actions import form_values
 from coord.console.frame import page, render, see_other, translator
+from coord.console.refusals import refusal
 from coord.http.streams import origin_of
 from coord.keys import POOL, PROJECTIONS, TOKEN_SERVICE
 from coord.middlewares import problem_for
@@ -74,8 +75,7 @@ async def issue_token(request: web.Request) -> web.StreamResponse:
         problem = problem_for(e)
         if problem is None:
             raise
-        message = translator(request)(f"form.refused.{problem.status}")
-        error = f"{message} ({problem.detail})" if problem.detail else message
+        error = refusal(translator(request), problem)
         return await _tokens_page(request, values=values, error=error, status_code=problem.status)
     return await _tokens_page(request, issued=issued, status_code=201)
 

@@ -18,6 +18,7 @@ from coord.auth import forbidden, principal_of
 from coord.console import actions as act
 from coord.console.frame import page, render, see_other, translator
 from coord.console.pages import parse_uuid
+from coord.console.refusals import refusal
 from coord.console.writes import submit
 from coord.http.projections import snapshot
 from coord.http.views import _scope
@@ -259,9 +260,7 @@ async def _post_action(request: web.Request, kind: str) -> web.StreamResponse:
             errors["_form"] = t("form.stale")
         else:
             field = _field(problem, action)
-            errors[field] = t(f"form.refused.{status}") + (
-                f" ({problem.detail})" if problem.detail else ""
-            )
+            errors[field] = refusal(t, problem)
     else:
         query = urlencode({"min_position": result.last_position, "saved": action.slug})
         return see_other(f"/{kind}/{entity_id}?{query}#aksi")
