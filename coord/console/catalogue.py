@@ -29,6 +29,12 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
     "role.national": ("staf nasional", "national staff"),
     "role.auditor": ("auditor", "auditor"),
     "role.admin": ("administrator", "administrator"),
+    # live refresh
+    "live.changed": (
+        "Ada catatan baru sejak halaman ini dibuka.",
+        "Something new was recorded since this page was opened.",
+    ),
+    "live.reload": ("Muat ulang", "Reload"),
     # signing in
     "signin.title": ("Masuk", "Sign in"),
     "signin.intro": (

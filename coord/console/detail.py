@@ -16,7 +16,7 @@ from aiohttp import web
 
 from coord.auth import forbidden, principal_of
 from coord.console import actions as act
-from coord.console.frame import page, render, see_other, translator
+from coord.console.frame import live_marks, page, render, see_other, translator
 from coord.console.pages import parse_uuid
 from coord.console.refusals import refusal
 from coord.console.writes import submit
@@ -178,6 +178,13 @@ async def _recommendation_page(
     async with snapshot(request, recommendations.NAME, issue_board.NAME) as snap:
         item = await recommendations.get_recommendation(snap.conn, rec_id)
         cited = await issue_board.issues_by_ids(snap.conn, [str(i) for i in state.issue_ids])
+        position = max(snap.position, *(e.position for e in loaded.events))
+    # An open recommendation follows its own stream live; a closed one no longer changes.
+    live = (
+        live_marks(position, stream=loaded.stream_id, version=loaded.version)
+        if state.status != "closed"
+        else None
+    )
     return render(
         request,
         "recommendation.html",
@@ -190,6 +197,7 @@ async def _recommendation_page(
             "forms": _forms(request, act.RECOMMENDATION_ACTIONS, state.status, None, failed),
             "base": f"/rekomendasi/{rec_id}",
             "saved": _saved(request, act.RECOMMENDATION_ACTIONS),
+            "live": live,
             **_context_common(),
         },
         status=status,

@@ -183,9 +183,19 @@ def render(
         "lang_link": f"/bahasa/{other}?" + urlencode({"next": request.path_qs}),
         "other_lang": other,
         "region_label": region_label,
+        "live": None,
     }
     full.update(context or {})
     return aiohttp_jinja2.render_template(template, request, full, status=status)
+
+
+def live_marks(
+    position: int, *, stream: str | None = None, version: int | None = None, prefix: str = ""
+) -> dict[str, Any]:
+    """What a live page tells konsol.js: the log position it shows (and, for one entity,
+    its stream and version), so that a refresh older than the page is thrown away and
+    only notices of `stream` (or of streams starting with `prefix`) refresh it."""
+    return {"position": position, "stream": stream, "version": version, "prefix": prefix}
 
 
 def error_page(request: web.Request, problem: Problem) -> web.Response:

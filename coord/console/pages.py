@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from coord.auth import Role, forbidden, principal_of
-from coord.console.frame import page, render, see_other
+from coord.console.frame import live_marks, page, render, see_other
 from coord.http.params import int_param, list_param
 from coord.http.projections import snapshot
 from coord.http.views import _choices, _cursor_errors, _issue_filters, _scope
@@ -87,6 +87,7 @@ async def board(request: web.Request) -> web.StreamResponse:
                 cursor=request.query.get("cursor") or None,
                 limit=BOARD_PAGE,
             )
+        position = snap.position
     plain = query_without(request, "cursor", "min_position")
     return render(
         request,
@@ -101,6 +102,7 @@ async def board(request: web.Request) -> web.StreamResponse:
             else None,
             "first_link": f"/isu?{plain}" if request.query.get("cursor") else None,
             "csv_link": f"/isu.csv?{plain}",
+            "live": live_marks(position, prefix="issue-"),
             "region_chip_links": {
                 code: "/isu?"
                 + urlencode(

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from collections.abc import Callable
 from typing import Annotated
 
 import msgspec
@@ -179,6 +180,18 @@ class _Sender:
 )
 async def event_stream(request: web.Request) -> web.StreamResponse:
     """Server-Sent Events of the global log after ``after`` (or ``Last-Event-ID``)."""
+    return await serve_feed(request, sse_message)
+
+
+async def serve_feed(
+    request: web.Request, encode: Callable[[RecordedEvent], bytes]
+) -> web.StreamResponse:
+    """The feed of the request's principal, each event sent as `encode(event)`.
+
+    Shared by `/v1/events/stream` and the console's session-authenticated notices
+    (coord/console/live.py): one set of bounds (feeds per token, unsent bytes, stalls,
+    revocation) for both.
+    """
     principal = principal_of(request)
     after = _start(request)
     config = request.app[CONFIG]
@@ -226,7 +239,7 @@ async def event_stream(request: web.Request) -> web.StreamResponse:
             loop = asyncio.get_running_loop()
             # Revocation ends the feed wherever it waits: as a deadline that has passed.
             feed.on_revoked(lambda: deadline.reschedule(loop.time()))
-            ended = await _pump(request, principal, after, sender)
+            ended = await _pump(request, principal, after, sender, encode)
     except Exception as e:
         if not response.prepared:
             raise  # nothing sent yet: the problems middleware answers
@@ -258,7 +271,13 @@ def _ending(exc: Exception, revoked: bool, client_gone: bool) -> str:
     return "failed"
 
 
-async def _pump(request: web.Request, principal: Principal, after: int, sender: _Sender) -> str:
+async def _pump(
+    request: web.Request,
+    principal: Principal,
+    after: int,
+    sender: _Sender,
+    encode: Callable[[RecordedEvent], bytes],
+) -> str:
     """Send the events after `after` the caller may see, then follow the head until the
     client goes away; the reason it ended."""
     scope = principal.region_scope(load_regions())
@@ -276,7 +295,7 @@ async def _pump(request: web.Request, principal: Principal, after: int, sender: 
         up_to = max(head, store.head.position)
         batch = await store.read_all(scanned, _BATCH, filters, up_to=up_to)
         if batch:
-            await _send_events(sender, batch)
+            await _send_events(sender, batch, encode)
             scanned = batch[-1].position
             quiet_since = time.monotonic()
         if len(batch) < _BATCH:
@@ -294,12 +313,14 @@ async def _pump(request: web.Request, principal: Principal, after: int, sender: 
     return "client_gone"
 
 
-async def _send_events(sender: _Sender, batch: list[RecordedEvent]) -> None:
+async def _send_events(
+    sender: _Sender, batch: list[RecordedEvent], encode: Callable[[RecordedEvent], bytes]
+) -> None:
     """Encode and send a batch a few messages at a time (not all of it as one copy)."""
     pending: list[bytes] = []
     size = 0
     for event in batch:
-        message = sse_message(event)
+        message = encode(event)
         pending.append(message)
         size += len(message)
         if size >= _SLICE:
