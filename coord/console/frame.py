@@ -140,14 +140,22 @@ def nav(principal: Principal) -> list[tuple[str, str]]:
     items: list[tuple[str, str]] = []
     if principal.role == "regional":
         items += [(f"/wilayah/{code}", "nav.my_region") for code in principal.regions[:3]]
-    items += [("/isu", "nav.board"), ("/isu/berulang", "nav.recurring")]
+    items += [
+        ("/isu", "nav.board"),
+        ("/isu/berulang", "nav.recurring"),
+        ("/isu/celah", "nav.gaps"),
+        ("/kalender", "nav.calendar"),
+    ]
     if principal.role in ("national", "auditor", "admin"):
         items.append(("/rekomendasi", "nav.recommendations"))
     items.append(("/cari", "nav.search"))
+    if principal.role in ("national", "auditor"):
+        items.append(("/aktivitas", "nav.activity"))
     if principal.role == "admin":
         items.append(("/admin/token", "nav.tokens"))
     if principal.role != "regional":
         items.append(("/admin/proyeksi", "nav.projections"))
+        items.append(("/admin/federasi", "nav.federation"))
     return items
 
 
