@@ -104,6 +104,57 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
     ),
     "fed.directory": ("Direktori simpul", "Node directory"),
     "fed.no_directory": ("Direktori kosong.", "The directory is empty."),
+    # auditor page
+    "nav.audit": ("Audit", "Audit"),
+    "audit.title": ("Audit log di peramban ini", "Audit the log in this browser"),
+    "audit.intro": (
+        "Peramban Anda sendiri memeriksa tanda tangan checkpoint (Ed25519), keberadaan "
+        "sebuah peristiwa di pohon Merkle, dan bahwa log hanya bertambah (SHA-256, RFC 9162). "
+        "Server hanya mengirim data; putusannya dihitung di sini.",
+        "Your own browser checks the checkpoint's signature (Ed25519), that an event is in "
+        "the Merkle tree, and that the log only grew (SHA-256, RFC 9162). The server only "
+        "sends data; the verdict is computed here.",
+    ),
+    "audit.noscript": (
+        "Pemeriksaan ini memerlukan JavaScript. Tanpa JavaScript, gunakan `coord verify`.",
+        "These checks need JavaScript. Without it, use `coord verify`.",
+    ),
+    "audit.key": ("Kunci penanda tangan", "Signing key"),
+    "audit.checkpoint": ("Checkpoint terbaru", "Latest checkpoint"),
+    "audit.consistency": (
+        "Konsistensi dengan checkpoint tersimpan",
+        "Consistency with the pinned checkpoint",
+    ),
+    "audit.inclusion": ("Bukti keberadaan peristiwa", "Inclusion of an event"),
+    "audit.event_id": ("Id peristiwa", "Event id"),
+    "audit.check": ("Periksa", "Check"),
+    "audit.working": ("Memeriksa…", "Checking…"),
+    "audit.verified": ("diverifikasi di peramban ini", "verified in this browser"),
+    "audit.failed": ("GAGAL: jangan percayai data ini", "FAILED: do not trust this data"),
+    "audit.unverifiable": (
+        "tidak dapat diverifikasi di peramban ini",
+        "cannot be verified in this browser",
+    ),
+    "audit.pinned_now": (
+        "Kunci disimpan di peramban ini pada kunjungan pertama. Cocokkan dengan kunci yang "
+        "diumumkan di luar sistem:",
+        "Key pinned in this browser on this first visit. Compare it with the key published "
+        "out of band:",
+    ),
+    "audit.pinned": ("Kunci sama dengan yang disimpan:", "Same key as pinned:"),
+    "audit.key_changed": (
+        "PERINGATAN: kunci server berubah dari yang disimpan; tidak ada yang diverifikasi "
+        "dengan kunci baru. Disimpan:",
+        "WARNING: the server's key differs from the pinned one; nothing is verified with the "
+        "new key. Pinned:",
+    ),
+    "audit.checkpoint_ok": ("Tanda tangan sah; ukuran pohon", "Signature valid; tree size"),
+    "audit.first_checkpoint": (
+        "Checkpoint pertama di peramban ini; disimpan untuk diperiksa pada kunjungan berikut.",
+        "First checkpoint in this browser; pinned to be checked on the next visit.",
+    ),
+    "audit.consistent": ("Log hanya bertambah dari ukuran", "The log only grew from size"),
+    "audit.included": ("Peristiwa ini adalah daun", "This event is leaf"),
     # live refresh
     "live.changed": (
         "Ada catatan baru sejak halaman ini dibuka.",

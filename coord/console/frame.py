@@ -151,6 +151,7 @@ def nav(principal: Principal) -> list[tuple[str, str]]:
     items.append(("/cari", "nav.search"))
     if principal.role in ("national", "auditor"):
         items.append(("/aktivitas", "nav.activity"))
+        items.append(("/audit", "nav.audit"))
     if principal.role == "admin":
         items.append(("/admin/token", "nav.tokens"))
     if principal.role != "regional":
