@@ -50,16 +50,20 @@ async def _create_database(url: str) -> None:
 
 
 async def _measure(base: str, token: str, repeat: int) -> dict[str, dict[str, float]]:
-    async with aiohttp.ClientSession(base_url=base) as http:
+    jar = aiohttp.CookieJar(unsafe=True)  # the server is an IP address
+    async with aiohttp.ClientSession(base_url=base, cookie_jar=jar) as http:
         # Projections caught up: every page reads the whole log.
-        while True:
-            async with http.get(
-                "/v1/projections", headers={"Authorization": f"Bearer {token}"}
-            ) as r:
-                items = (await r.json())["items"]
-            if all(i["lag_events"] == 0 and i["state"] != "rebuilding" for i in items):
+        auth = {"Authorization": f"Bearer {token}"}
+        body: object = None
+        for _ in range(1200):
+            async with http.get("/v1/projections", headers=auth) as r:
+                body = await r.json()
+            items = body.get("items") if isinstance(body, dict) and r.status == 200 else None
+            if items and all(i["lag_events"] == 0 and i["state"] != "rebuilding" for i in items):
                 break
             await asyncio.sleep(1)
+        else:
+            raise RuntimeError(f"projections did not catch up: {body}")
         async with http.get("/masuk") as r:
             csrf = re.search(r'name="csrf" value="([^"]+)"', await r.text())
         assert csrf is not None
@@ -138,10 +142,16 @@ def main() -> None:
         pages = asyncio.run(_measure(base, token, args.repeat))
         print(json.dumps({"events": seeded["head"], "pages": pages}, indent=2))
     finally:
-        if server is not None:
-            server.terminate()
-            server.wait(15)
-        pg.stop()
+        try:
+            if server is not None:
+                server.terminate()
+                try:
+                    server.wait(30)
+                except subprocess.TimeoutExpired:
+                    server.kill()
+                    server.wait()
+        finally:
+            pg.stop()
 
 
 if __name__ == "__main__":

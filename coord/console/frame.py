@@ -112,6 +112,11 @@ def page(*roles: Role, signed_in: bool = True) -> Callable[[Handler], Handler]:
 async def _guarded(
     request: web.Request, handler: Handler, roles: tuple[Role, ...], signed_in: bool
 ) -> web.StreamResponse:
+    if request.method == "GET" and "" in request.query.values():
+        # A filter form sends its "all" choices as `name=`, which the views' parsers
+        # refuse (the API's contract): the same view without them, under a clean link.
+        kept = [(k, v) for k, v in request.query.items() if v != ""]
+        return see_other(request.path + ("?" + urlencode(kept) if kept else ""))
     cookie = request.cookies.get(SESSION_COOKIE)
     session = await find_session(request.app[POOL], cookie) if cookie else None
     if session is not None:

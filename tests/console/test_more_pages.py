@@ -200,3 +200,14 @@ async def test_projection_rebuild_for_admins_and_federation_status(
     assert "Simpul ini tidak punya tautan replikasi." in html
     office = await signed_in("regional", ["35.71"])
     assert (await office.get("/admin/federasi")).status == 403
+
+
+async def test_empty_filter_choices_are_dropped_by_a_redirect(signed_in: SignedIn) -> None:
+    """A filter form without JavaScript sends `category=` for "all": the console answers
+    with the same view under a link without the empty values (the views refuse them)."""
+    n = await signed_in("national")
+    resp = await n.get("/isu?category=&province=35&status=&sort=recent", allow_redirects=False)
+    assert resp.status == 303 and resp.headers["Location"] == "/isu?province=35&sort=recent"
+    resp = await n.get("/kalender?province=&status=", allow_redirects=False)
+    assert resp.status == 303 and resp.headers["Location"] == "/kalender"
+    assert (await n.get("/isu?province=35&sort=recent")).status == 200

@@ -17,6 +17,21 @@ function enhance(root) {
       });
     });
   });
+  // A filter form leaves out its empty choices ("all"): shorter links, no redirect.
+  root.querySelectorAll("form[method=get]").forEach(function (form) {
+    form.addEventListener("submit", function () {
+      form.querySelectorAll("input[name], select[name]").forEach(function (field) {
+        if (field.value === "") { field.disabled = true; field.dataset.emptied = "1"; }
+      });
+    });
+  });
+  // Back to a page kept in the history cache: its fields usable again.
+  window.addEventListener("pageshow", function () {
+    root.querySelectorAll("[data-emptied]").forEach(function (field) {
+      field.disabled = false;
+      delete field.dataset.emptied;
+    });
+  });
   root.querySelectorAll(".print-button").forEach(function (button) {
     button.hidden = false;
     button.addEventListener("click", function () { window.print(); });
