@@ -136,8 +136,10 @@ def main() -> None:
             text=True,
             env=dict(env, COORD_DATABASE_URL=dsn),
             cwd=tmp,
-            check=True,
+            check=False,
         )
+        if made.returncode != 0:
+            raise RuntimeError(f"coord token create failed: {made.stderr[-2000:]}")
         token = made.stdout.strip().splitlines()[-1].strip()
         pages = asyncio.run(_measure(base, token, args.repeat))
         print(json.dumps({"events": seeded["head"], "pages": pages}, indent=2))
