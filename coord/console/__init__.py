@@ -15,7 +15,7 @@ import jinja2
 from aiohttp import web
 from markupsafe import Markup, escape
 
-from coord.console import admin, detail, exports, forms, pages
+from coord.console import admin, audit, detail, exports, forms, live, pages
 from coord.console.frame import harden
 
 _HERE = Path(__file__).parent
@@ -50,6 +50,8 @@ def setup_console(app: web.Application) -> None:
     app.add_routes(pages.routes)
     app.add_routes(detail.routes)
     app.add_routes(admin.routes)
+    app.add_routes(live.routes)
+    app.add_routes(audit.routes)
     app.router.add_static("/static/", _HERE / "static", append_version=False)
     app.on_response_prepare.append(_harden_console_responses)
 

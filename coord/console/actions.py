@@ -108,6 +108,26 @@ HEARING_ACTIONS: tuple[Action, ...] = (
         ),
         statuses=frozenset({"scheduled"}),
     ),
+    Action(
+        "jadwal-ulang",
+        "HearingRescheduled",
+        "action.reschedule",
+        ("regional", "national"),
+        (
+            Field("scheduled_at", "field.scheduled_at", "datetime"),
+            Field("venue", "field.venue", required=False),
+            Field("reason", "field.reason", "textarea", required=False),
+        ),
+        statuses=frozenset({"scheduled"}),
+    ),
+    Action(
+        "batal",
+        "HearingCancelled",
+        "action.cancel",
+        ("regional", "national"),
+        (Field("reason", "field.reason", "textarea"),),
+        statuses=frozenset({"scheduled"}),
+    ),
 )
 
 ISSUE_ACTIONS: tuple[Action, ...] = (

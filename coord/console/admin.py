@@ -1,20 +1,25 @@
-"""Administrator pages: tokens (issue, shown once; list; revoke with a reason) and the
-projections' status. Tokens go through the same TokenService as `/v1/tokens`."""
+"""Administrator pages: tokens (issue, shown once; list; revoke with a reason), the
+projections' status with a rebuild button, and federation status. Tokens go through the
+same TokenService as `/v1/tokens`, a rebuild through the API's own rebuild handler."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import web
 
+from coord import federation
 from coord.auth import ROLES, principal_of
 from coord.console.actions import form_values
 from coord.console.frame import page, render, see_other, translator
+from coord.console.refusals import refusal
+from coord.http.projections import rebuild_projection
 from coord.http.streams import origin_of
 from coord.keys import POOL, PROJECTIONS, TOKEN_SERVICE
 from coord.middlewares import problem_for
-from coord.problems import invalid
+from coord.problems import Problem, invalid
 from projections.runner import status
 
 routes = web.RouteTableDef()
@@ -74,8 +79,7 @@ async def issue_token(request: web.Request) -> web.StreamResponse:
         problem = problem_for(e)
         if problem is None:
             raise
-        message = translator(request)(f"form.refused.{problem.status}")
-        error = f"{message} ({problem.detail})" if problem.detail else message
+        error = refusal(translator(request), problem)
         return await _tokens_page(request, values=values, error=error, status_code=problem.status)
     return await _tokens_page(request, issued=issued, status_code=201)
 
@@ -102,5 +106,43 @@ async def revoke_token(request: web.Request) -> web.StreamResponse:
 @page("admin", "national", "auditor")
 async def projections_status(request: web.Request) -> web.StreamResponse:
     """Each read model's position, lag and state (as `GET /v1/projections`)."""
+    return await _projections_page(request)
+
+
+async def _projections_page(
+    request: web.Request, *, error: str | None = None, status_code: int = 200
+) -> web.Response:
     rows = await status(request.app[POOL], sorted(request.app[PROJECTIONS].projections))
-    return render(request, "projections.html", {"rows": rows})
+    rebuilding = request.query.get("dibangun")
+    known = request.app[PROJECTIONS].projections
+    return render(
+        request,
+        "projections.html",
+        {
+            "rows": rows,
+            "error": error,
+            "rebuilding": rebuilding if rebuilding in known else None,
+        },
+        status=status_code,
+    )
+
+
+@routes.post("/admin/proyeksi/{name}/bangun-ulang")
+@page("admin")
+async def rebuild(request: web.Request) -> web.StreamResponse:
+    """Start a projection's rebuild: the same handler as `POST /v1/projections/{name}/rebuild`."""
+    try:
+        await rebuild_projection(request)
+    except Problem as problem:
+        if problem.status != 409:
+            raise  # an unknown name is a 404 page, as in the API
+        message = translator(request)("proj.rebuild_running", name=request.match_info["name"])
+        return await _projections_page(request, error=message, status_code=409)
+    return see_other("/admin/proyeksi?" + urlencode({"dibangun": request.match_info["name"]}))
+
+
+@routes.get("/admin/federasi")
+@page("admin", "national", "auditor")
+async def federation_status(request: web.Request) -> web.StreamResponse:
+    """This node, its replication links and the directory (as `GET /v1/federation`)."""
+    return render(request, "federation.html", {"fed": await federation.status(request.app[POOL])})

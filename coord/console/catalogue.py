@@ -29,6 +29,138 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
     "role.national": ("staf nasional", "national staff"),
     "role.auditor": ("auditor", "auditor"),
     "role.admin": ("administrator", "administrator"),
+    # coverage gaps
+    "nav.gaps": ("Celah cakupan", "Coverage gaps"),
+    "gaps.title": ("Celah cakupan", "Coverage gaps"),
+    "gaps.intro": (
+        "Isu terbuka yang belum dikutip rekomendasi mana pun, yang paling sering muncul dan "
+        "paling berat lebih dulu.",
+        "Open issues no recommendation cites yet, the most recurring and severe first.",
+    ),
+    "gaps.recurrence": ("Muncul di", "Raised in"),
+    "gaps.regions": ("{n} wilayah", "{n} regions"),
+    "gaps.empty": ("Semua isu terbuka sudah dikutip.", "Every open issue is cited."),
+    # activity
+    "nav.activity": ("Aktivitas", "Activity"),
+    "activity.title": ("Aktivitas", "Activity"),
+    "activity.actor": ("Pelaku (token)", "Actor (token)"),
+    "activity.what": ("Catatan", "Record"),
+    "activity.stream": ("Berkas", "Stream"),
+    "activity.from": ("Dari tanggal", "From"),
+    "activity.to": ("Sampai tanggal", "To"),
+    "activity.empty": ("Tidak ada aktivitas dengan saringan ini.", "No activity matches."),
+    # hearing calendar
+    "nav.calendar": ("Kalender", "Calendar"),
+    "calendar.title": ("Kalender dengar pendapat", "Hearing calendar"),
+    "calendar.intro": (
+        "Tanggal dan jam menurut waktu setempat wilayah masing-masing (WIB, WITA, WIT).",
+        "Days and times in each region's local time (WIB, WITA, WIT).",
+    ),
+    "calendar.months": ("Bulan lain", "Other months"),
+    "calendar.change": ("Jadwalkan ulang atau batalkan", "Reschedule or cancel"),
+    "calendar.empty": ("Tidak ada dengar pendapat bulan ini.", "No hearings this month."),
+    # recurring: province grid
+    "recurring.grid": ("Wilayah per provinsi", "Regions per province"),
+    "recurring.grid_count": ("{n} wilayah", "{n} regions"),
+    "recurring.legend": (
+        "Warna menunjukkan jumlah wilayah per provinsi:",
+        "Colour shows regions per province:",
+    ),
+    # projections: rebuild
+    "proj.rebuild": ("Bangun ulang", "Rebuild"),
+    "proj.rebuild_one": ("Bangun ulang {name}", "Rebuild {name}"),
+    "proj.rebuild_started": (
+        "Pembangunan ulang {name} dimulai; posisinya naik kembali dari 0.",
+        "Rebuilding {name} started; its position climbs again from 0.",
+    ),
+    "proj.rebuild_running": (
+        "{name} sedang dibangun ulang; tunggu sampai selesai.",
+        "{name} is already rebuilding; wait until it is done.",
+    ),
+    # federation
+    "nav.federation": ("Federasi", "Federation"),
+    "fed.title": ("Status federasi", "Federation status"),
+    "fed.node": ("Simpul ini", "This node"),
+    "fed.mode": ("Peran", "Role"),
+    "fed.mode.standalone": ("mandiri", "standalone"),
+    "fed.mode.regional": ("regional", "regional"),
+    "fed.mode.hub": ("pusat", "hub"),
+    "fed.regions": ("Wilayah", "Regions"),
+    "fed.links": ("Tautan replikasi", "Replication links"),
+    "fed.link": ("Tautan", "Link"),
+    "fed.peer": ("Mitra", "Peer"),
+    "fed.conflicts": ("Konflik terbuka", "Open conflicts"),
+    "fed.last_event": ("Peristiwa terakhir diterima", "Last event received"),
+    "fed.dir.in": ("masuk", "in"),
+    "fed.dir.out": ("keluar", "out"),
+    "fed.state.streaming": ("mengalir", "streaming"),
+    "fed.state.connecting": ("menyambung", "connecting"),
+    "fed.state.partitioned": ("terputus dari mitra", "partitioned"),
+    "fed.state.stopped": ("dihentikan", "stopped"),
+    "fed.state.disconnected": ("tidak tersambung", "disconnected"),
+    "fed.no_links": (
+        "Simpul ini tidak punya tautan replikasi.",
+        "This node has no replication links.",
+    ),
+    "fed.directory": ("Direktori simpul", "Node directory"),
+    "fed.no_directory": ("Direktori kosong.", "The directory is empty."),
+    # auditor page
+    "nav.audit": ("Audit", "Audit"),
+    "audit.title": ("Audit log di peramban ini", "Audit the log in this browser"),
+    "audit.intro": (
+        "Peramban Anda sendiri memeriksa tanda tangan checkpoint (Ed25519), keberadaan "
+        "sebuah peristiwa di pohon Merkle, dan bahwa log hanya bertambah (SHA-256, RFC 9162). "
+        "Server hanya mengirim data; putusannya dihitung di sini.",
+        "Your own browser checks the checkpoint's signature (Ed25519), that an event is in "
+        "the Merkle tree, and that the log only grew (SHA-256, RFC 9162). The server only "
+        "sends data; the verdict is computed here.",
+    ),
+    "audit.noscript": (
+        "Pemeriksaan ini memerlukan JavaScript. Tanpa JavaScript, gunakan `coord verify`.",
+        "These checks need JavaScript. Without it, use `coord verify`.",
+    ),
+    "audit.key": ("Kunci penanda tangan", "Signing key"),
+    "audit.checkpoint": ("Checkpoint terbaru", "Latest checkpoint"),
+    "audit.consistency": (
+        "Konsistensi dengan checkpoint tersimpan",
+        "Consistency with the pinned checkpoint",
+    ),
+    "audit.inclusion": ("Bukti keberadaan peristiwa", "Inclusion of an event"),
+    "audit.event_id": ("Id peristiwa", "Event id"),
+    "audit.check": ("Periksa", "Check"),
+    "audit.working": ("Memeriksa…", "Checking…"),
+    "audit.verified": ("diverifikasi di peramban ini", "verified in this browser"),
+    "audit.failed": ("GAGAL: jangan percayai data ini", "FAILED: do not trust this data"),
+    "audit.unverifiable": (
+        "tidak dapat diverifikasi di peramban ini",
+        "cannot be verified in this browser",
+    ),
+    "audit.pinned_now": (
+        "Kunci disimpan di peramban ini pada kunjungan pertama. Cocokkan dengan kunci yang "
+        "diumumkan di luar sistem:",
+        "Key pinned in this browser on this first visit. Compare it with the key published "
+        "out of band:",
+    ),
+    "audit.pinned": ("Kunci sama dengan yang disimpan:", "Same key as pinned:"),
+    "audit.key_changed": (
+        "PERINGATAN: kunci server berubah dari yang disimpan; tidak ada yang diverifikasi "
+        "dengan kunci baru. Disimpan:",
+        "WARNING: the server's key differs from the pinned one; nothing is verified with the "
+        "new key. Pinned:",
+    ),
+    "audit.checkpoint_ok": ("Tanda tangan sah; ukuran pohon", "Signature valid; tree size"),
+    "audit.first_checkpoint": (
+        "Checkpoint pertama di peramban ini; disimpan untuk diperiksa pada kunjungan berikut.",
+        "First checkpoint in this browser; pinned to be checked on the next visit.",
+    ),
+    "audit.consistent": ("Log hanya bertambah dari ukuran", "The log only grew from size"),
+    "audit.included": ("Peristiwa ini adalah daun", "This event is leaf"),
+    # live refresh
+    "live.changed": (
+        "Ada catatan baru sejak halaman ini dibuka.",
+        "Something new was recorded since this page was opened.",
+    ),
+    "live.reload": ("Muat ulang", "Reload"),
     # signing in
     "signin.title": ("Masuk", "Sign in"),
     "signin.intro": (
@@ -277,6 +409,8 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
     "action.participants": ("Catat peserta", "Record a participant"),
     "action.statement": ("Catat pernyataan", "Record a statement"),
     "action.held": ("Tandai terlaksana", "Mark as held"),
+    "action.reschedule": ("Jadwalkan ulang", "Reschedule"),
+    "action.cancel": ("Batalkan dengar pendapat", "Cancel the hearing"),
     "action.evidence": ("Tambah bukti", "Add evidence"),
     "action.category": ("Koreksi kategori", "Correct the category"),
     "action.withdraw": ("Tarik isu", "Withdraw the issue"),
@@ -295,6 +429,8 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
     "field.statement": ("Pernyataan", "Statement"),
     "field.quote": ("Kutipan langsung", "Verbatim quote"),
     "field.held_at": ("Waktu pelaksanaan", "Held at"),
+    "field.scheduled_at": ("Waktu baru (waktu setempat)", "New time (local time)"),
+    "field.venue": ("Tempat", "Venue"),
     "field.opened_by": ("Dibuka oleh", "Opened by"),
     "field.summary": ("Ringkasan", "Summary"),
     "field.evidence": ("Uraian bukti", "What the evidence shows"),

@@ -16,8 +16,9 @@ from aiohttp import web
 
 from coord.auth import forbidden, principal_of
 from coord.console import actions as act
-from coord.console.frame import page, render, see_other, translator
+from coord.console.frame import live_marks, page, render, see_other, translator
 from coord.console.pages import parse_uuid
+from coord.console.refusals import refusal
 from coord.console.writes import submit
 from coord.http.projections import snapshot
 from coord.http.views import _scope
@@ -177,6 +178,13 @@ async def _recommendation_page(
     async with snapshot(request, recommendations.NAME, issue_board.NAME) as snap:
         item = await recommendations.get_recommendation(snap.conn, rec_id)
         cited = await issue_board.issues_by_ids(snap.conn, [str(i) for i in state.issue_ids])
+        position = max(snap.position, *(e.position for e in loaded.events))
+    # An open recommendation follows its own stream live; a closed one no longer changes.
+    live = (
+        live_marks(position, stream=loaded.stream_id, version=loaded.version)
+        if state.status != "closed"
+        else None
+    )
     return render(
         request,
         "recommendation.html",
@@ -189,6 +197,7 @@ async def _recommendation_page(
             "forms": _forms(request, act.RECOMMENDATION_ACTIONS, state.status, None, failed),
             "base": f"/rekomendasi/{rec_id}",
             "saved": _saved(request, act.RECOMMENDATION_ACTIONS),
+            "live": live,
             **_context_common(),
         },
         status=status,
@@ -259,9 +268,7 @@ async def _post_action(request: web.Request, kind: str) -> web.StreamResponse:
             errors["_form"] = t("form.stale")
         else:
             field = _field(problem, action)
-            errors[field] = t(f"form.refused.{status}") + (
-                f" ({problem.detail})" if problem.detail else ""
-            )
+            errors[field] = refusal(t, problem)
     else:
         query = urlencode({"min_position": result.last_position, "saved": action.slug})
         return see_other(f"/{kind}/{entity_id}?{query}#aksi")

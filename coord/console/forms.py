@@ -25,6 +25,7 @@ from coord.console.frame import (
     translator,
 )
 from coord.console.i18n import parse_lang
+from coord.console.refusals import refusal
 from coord.console.sessions import (
     LANG_COOKIE,
     SESSION_COOKIE,
@@ -192,9 +193,7 @@ async def _write_or_form(
             raise
         status = problem.status
         field = _field_of(problem, fields) or "_form"
-        errors[field] = translator(request)(f"form.refused.{status}") + (
-            f" ({problem.detail})" if problem.detail else ""
-        )
+        errors[field] = refusal(translator(request), problem)
     else:
         query = urlencode({"min_position": result.last_position, "saved": template})
         return see_other(f"/wilayah/{region.code}?{query}")
@@ -424,9 +423,7 @@ async def draft_recommendation(request: web.Request) -> web.StreamResponse:
         if problem is None:
             raise
         field = _field_of(problem, _RECOMMENDATION_FIELDS) or "_form"
-        errors[field] = translator(request)(f"form.refused.{problem.status}") + (
-            f" ({problem.detail})" if problem.detail else ""
-        )
+        errors[field] = refusal(translator(request), problem)
         return _recommendation_form(request, values, errors, problem.status)
     query = urlencode({"min_position": result.last_position, "saved": "draf"})
     return see_other(f"/rekomendasi/{stream}?{query}")

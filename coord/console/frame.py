@@ -117,6 +117,11 @@ def page(*roles: Role, signed_in: bool = True) -> Callable[[Handler], Handler]:
 async def _guarded(
     request: web.Request, handler: Handler, roles: tuple[Role, ...], signed_in: bool
 ) -> web.StreamResponse:
+    if request.method == "GET" and "" in request.query.values():
+        # A filter form sends its "all" choices as `name=`, which the views' parsers
+        # refuse (the API's contract): the same view without them, under a clean link.
+        kept = [(k, v) for k, v in request.query.items() if v != ""]
+        return see_other(request.path + ("?" + urlencode(kept) if kept else ""))
     cookie = request.cookies.get(SESSION_COOKIE)
     session = await find_session(request.app[POOL], cookie) if cookie else None
     if session is not None:
@@ -145,14 +150,23 @@ def nav(principal: Principal) -> list[tuple[str, str]]:
     items: list[tuple[str, str]] = []
     if principal.role == "regional":
         items += [(f"/wilayah/{code}", "nav.my_region") for code in principal.regions[:3]]
-    items += [("/isu", "nav.board"), ("/isu/berulang", "nav.recurring")]
+    items += [
+        ("/isu", "nav.board"),
+        ("/isu/berulang", "nav.recurring"),
+        ("/isu/celah", "nav.gaps"),
+        ("/kalender", "nav.calendar"),
+    ]
     if principal.role in ("national", "auditor", "admin"):
         items.append(("/rekomendasi", "nav.recommendations"))
     items.append(("/cari", "nav.search"))
+    if principal.role in ("national", "auditor"):
+        items.append(("/aktivitas", "nav.activity"))
+        items.append(("/audit", "nav.audit"))
     if principal.role == "admin":
         items.append(("/admin/token", "nav.tokens"))
     if principal.role != "regional":
         items.append(("/admin/proyeksi", "nav.projections"))
+        items.append(("/admin/federasi", "nav.federation"))
     return items
 
 
@@ -188,9 +202,19 @@ def render(
         "lang_link": f"/bahasa/{other}?" + urlencode({"next": request.path_qs}),
         "other_lang": other,
         "region_label": region_label,
+        "live": None,
     }
     full.update(context or {})
     return aiohttp_jinja2.render_template(template, request, full, status=status)
+
+
+def live_marks(
+    position: int, *, stream: str | None = None, version: int | None = None, prefix: str = ""
+) -> dict[str, Any]:
+    """What a live page tells konsol.js: the log position it shows (and, for one entity,
+    its stream and version), so that a refresh older than the page is thrown away and
+    only notices of `stream` (or of streams starting with `prefix`) refresh it."""
+    return {"position": position, "stream": stream, "version": version, "prefix": prefix}
 
 
 def error_page(request: web.Request, problem: Problem) -> web.Response:

@@ -7,21 +7,32 @@ views' own parsers; region scope comes from the signed-in token exactly as in th
 
 from __future__ import annotations
 
+import re
 import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
 
 from coord.auth import Role, forbidden, principal_of
-from coord.console.frame import page, render, see_other
-from coord.http.params import int_param, list_param
+from coord.console.frame import live_marks, page, render, see_other
+from coord.http.params import MAX_QUERY_INT, int_param, list_param
 from coord.http.projections import snapshot
-from coord.http.views import _choices, _cursor_errors, _issue_filters, _scope
+from coord.http.views import (
+    _HEARING_STATUSES,
+    _choices,
+    _cursor_errors,
+    _issue_filters,
+    _scope,
+    _time_param,
+)
 from coord.problems import invalid, not_found
 from events.categories import CATEGORY_CODES
-from events.regions import load_regions
-from events.timezones import zone_name
+from events.regions import Region, load_regions
+from events.timezones import zone_name, zone_of
+from projections import activity as activity_model
 from projections import hearings as hearings_model
 from projections import issue_board, recommendations, search
 
@@ -87,6 +98,7 @@ async def board(request: web.Request) -> web.StreamResponse:
                 cursor=request.query.get("cursor") or None,
                 limit=BOARD_PAGE,
             )
+        position = snap.position
     plain = query_without(request, "cursor", "min_position")
     return render(
         request,
@@ -101,6 +113,7 @@ async def board(request: web.Request) -> web.StreamResponse:
             else None,
             "first_link": f"/isu?{plain}" if request.query.get("cursor") else None,
             "csv_link": f"/isu.csv?{plain}",
+            "live": live_marks(position, prefix="issue-"),
             "region_chip_links": {
                 code: "/isu?"
                 + urlencode(
@@ -115,6 +128,30 @@ async def board(request: web.Request) -> web.StreamResponse:
             },
         },
     )
+
+
+def province_grid(region_codes: list[str]) -> list[tuple[Region, int]]:
+    """Every province with the number of `region_codes` in it (itself or its regencies)."""
+    regions = load_regions()
+    counts: dict[str, int] = {}
+    for code in region_codes:
+        found = regions.get(code)
+        if found is None:
+            continue
+        province = found.province_code or found.code
+        counts[province] = counts.get(province, 0) + 1
+    return [(p, counts.get(p.code, 0)) for p in regions.provinces()]
+
+
+def heat(count: int) -> int:
+    """The colour step of a grid cell: 0 none, 1 one, 2 two or three, 3 four to seven, 4 more."""
+    if count <= 0:
+        return 0
+    if count == 1:
+        return 1
+    if count <= 3:
+        return 2
+    return 3 if count <= 7 else 4
 
 
 @routes.get("/isu/berulang")
@@ -133,6 +170,8 @@ async def recurring(request: web.Request) -> web.StreamResponse:
         "recurring.html",
         {
             "clusters": kept,
+            "grids": {c.cluster_id: province_grid(c.region_codes) for c in kept},
+            "heat": heat,
             "categories": CATEGORY_CODES,
             "category": request.query.get("category", ""),
             "min_regions": min_regions,
@@ -239,4 +278,151 @@ async def search_page(request: web.Request) -> web.StreamResponse:
         request,
         "search.html",
         {"q": query, "kind": request.query.get("kind", ""), "hits": hits, "searched": bool(query)},
+    )
+
+
+@routes.get("/isu/celah")
+@page()
+async def coverage_gaps(request: web.Request) -> web.StreamResponse:
+    """Open issues no recommendation cites yet, the most recurring and severe first."""
+    offset = int_param(request, "offset", 0, minimum=0, maximum=MAX_QUERY_INT)
+    async with snapshot(request, issue_board.NAME) as snap:
+        items, next_offset = await issue_board.uncovered(
+            snap.conn,
+            _scope(request),
+            categories=list_param(request, "category"),
+            offset=offset,
+            limit=BOARD_PAGE,
+        )
+    return render(
+        request,
+        "gaps.html",
+        {
+            "items": items,
+            "categories": CATEGORY_CODES,
+            "category": request.query.get("category", ""),
+            "next_link": f"/isu/celah?{query_without(request, 'offset', offset=str(next_offset))}"
+            if next_offset is not None
+            else None,
+        },
+    )
+
+
+@routes.get("/aktivitas")
+@page("auditor", "national")
+async def activity_page(request: web.Request) -> web.StreamResponse:
+    """What each token wrote, newest first (the roles of `GET /v1/views/activity`)."""
+    async with snapshot(request, activity_model.NAME) as snap:
+        with _cursor_errors():
+            items, cursor = await activity_model.activity(
+                snap.conn,
+                actor=request.query.get("actor") or None,
+                regions=list_param(request, "region"),
+                date_from=_time_param(request, "from"),
+                date_to=_time_param(request, "to", end=True),
+                cursor=request.query.get("cursor") or None,
+                limit=BOARD_PAGE * 2,
+            )
+    return render(
+        request,
+        "activity.html",
+        {
+            "items": items,
+            "form": {k: request.query.get(k, "") for k in ("actor", "region", "from", "to")},
+            "next_link": f"/aktivitas?{query_without(request, 'cursor', cursor=cursor)}"
+            if cursor
+            else None,
+        },
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Month:
+    """A calendar month: its first and last day and its neighbours (`YYYY-MM`)."""
+
+    year: int
+    month: int
+
+    @property
+    def first(self) -> date:
+        """Its first day."""
+        return date(self.year, self.month, 1)
+
+    @property
+    def last(self) -> date:
+        """Its last day."""
+        return self.next.first - timedelta(days=1)
+
+    @property
+    def next(self) -> Month:
+        """The month after."""
+        return Month(self.year + self.month // 12, self.month % 12 + 1)
+
+    @property
+    def previous(self) -> Month:
+        """The month before."""
+        return Month(self.year - (self.month == 1), (self.month - 2) % 12 + 1)
+
+    def __str__(self) -> str:
+        return f"{self.year:04d}-{self.month:02d}"
+
+
+_MONTH = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")
+
+
+def parse_month(raw: str | None, today: date) -> Month:
+    """`YYYY-MM` (years 1 to 9998), or this month when absent; 422 otherwise."""
+    if not raw:
+        return Month(today.year, today.month)
+    found = _MONTH.fullmatch(raw)
+    if found is None or not 1 <= int(found.group(1)) <= 9998:
+        raise invalid("bulan must be a month YYYY-MM", "query.bulan")
+    return Month(int(found.group(1)), int(found.group(2)))
+
+
+def _month_link(request: web.Request, month: Month) -> str:
+    return "/kalender?" + query_without(request, "cursor", "min_position", bulan=str(month))
+
+
+@routes.get("/kalender")
+@page()
+async def hearing_calendar(request: web.Request) -> web.StreamResponse:
+    """Hearings of one month by day, each day and time in its region's own zone."""
+    today = datetime.now(UTC).astimezone(zone_of(None)).date()
+    month = parse_month(request.query.get("bulan"), today)
+    provinces = list_param(request, "province")
+    async with snapshot(request, hearings_model.NAME) as snap:
+        with _cursor_errors():
+            items, cursor = await hearings_model.calendar(
+                snap.conn,
+                scope=_scope(request),
+                provinces=provinces,
+                statuses=_choices(request, "status", _HEARING_STATUSES),
+                # The day in each hearing's own zone: "26 Oktober" in Papua is WIT's.
+                day_from=month.first,
+                day_to=month.last,
+                cursor=request.query.get("cursor") or None,
+                limit=200,
+            )
+    days: dict[date, list[hearings_model.HearingItem]] = {}
+    for item in items:
+        days.setdefault(item.local_date, []).append(item)
+    return render(
+        request,
+        "calendar.html",
+        {
+            "month": month,
+            "days": sorted(days.items()),
+            "provinces": load_regions().provinces(),
+            "form": {
+                "province": request.query.get("province", ""),
+                "status": request.query.get("status", ""),
+            },
+            "statuses": sorted(_HEARING_STATUSES),
+            "previous_link": _month_link(request, month.previous),
+            "next_month_link": _month_link(request, month.next),
+            "next_link": f"/kalender?{query_without(request, 'cursor', cursor=cursor)}"
+            if cursor
+            else None,
+        },
     )

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from collections.abc import Callable
 from typing import Annotated, Literal
 
 import msgspec
@@ -211,6 +212,18 @@ class _Sender:
 )
 async def event_stream(request: web.Request) -> web.StreamResponse:
     """Server-Sent Events of the global log after ``after`` (or ``Last-Event-ID``)."""
+    return await serve_feed(request, sse_message)
+
+
+async def serve_feed(
+    request: web.Request, encode: Callable[[RecordedEvent], bytes]
+) -> web.StreamResponse:
+    """The feed of the request's principal, each event sent as `encode(event)`.
+
+    Shared by `/v1/events/stream` and the console's session-authenticated notices
+    (coord/console/live.py): one set of bounds (feeds per token, unsent bytes, stalls,
+    revocation) for both.
+    """
     principal = principal_of(request)
     start = _start(request)
     filters = _filter(request, principal.region_scope(load_regions()))
@@ -260,7 +273,7 @@ async def event_stream(request: web.Request) -> web.StreamResponse:
             loop = asyncio.get_running_loop()
             # Revocation ends the feed wherever it waits: as a deadline that has passed.
             feed.on_revoked(lambda: deadline.reschedule(loop.time()))
-            ended = await _pump(request, principal, after, sender, filters)
+            ended = await _pump(request, principal, after, sender, filters, encode)
     except Exception as e:
         if not response.prepared:
             raise  # nothing sent yet: the problems middleware answers
@@ -298,6 +311,7 @@ async def _pump(
     after: int,
     sender: _Sender,
     filters: ReadFilter | None,
+    encode: Callable[[RecordedEvent], bytes],
 ) -> str:
     """Send the events after `after` the caller may see (and asked for), then follow the
     head until the client goes away; the reason it ended."""
@@ -314,7 +328,7 @@ async def _pump(
         up_to = max(head, store.head.position)
         batch = await store.read_all(scanned, _BATCH, filters, up_to=up_to)
         if batch:
-            await _send_events(sender, batch)
+            await _send_events(sender, batch, encode)
             scanned = batch[-1].position
             quiet_since = time.monotonic()
         if len(batch) < _BATCH:
@@ -332,12 +346,14 @@ async def _pump(
     return "client_gone"
 
 
-async def _send_events(sender: _Sender, batch: list[RecordedEvent]) -> None:
+async def _send_events(
+    sender: _Sender, batch: list[RecordedEvent], encode: Callable[[RecordedEvent], bytes]
+) -> None:
     """Encode and send a batch a few messages at a time (not all of it as one copy)."""
     pending: list[bytes] = []
     size = 0
     for event in batch:
-        message = sse_message(event)
+        message = encode(event)
         pending.append(message)
         size += len(message)
         if size >= _SLICE:
