@@ -20,7 +20,15 @@ import msgspec
 from events.audit_verify import KINDS, Report, verify_export
 from events.leaf import LeafError, event_leaf_hash, parse_json
 from events.merkle import decode_hash, verify_consistency, verify_inclusion
-from events.notes import Checkpoint, CheckpointError, NoteError, Verifier, verify_checkpoint
+from events.notes import (
+    Checkpoint,
+    CheckpointError,
+    CosignatureVerifier,
+    NoteError,
+    Verifier,
+    verify_checkpoint,
+)
+from events.receipt import ReceiptError, verify_receipt, verify_receipt_chain
 
 COMMANDS = frozenset({"export", "verify"})
 
@@ -49,7 +57,9 @@ def register(subparsers: Any) -> None:
         description=(
             "coord verify EXPORT.ndjson --checkpoint CP --vkey VKEY\n"
             "coord verify --consistency OLD_CP NEW_CP --proof PROOF.json --vkey VKEY\n"
-            "coord verify --inclusion PROOF.json --checkpoint CP --vkey VKEY [--event LINE.json]"
+            "coord verify --inclusion PROOF.json --checkpoint CP --vkey VKEY [--event LINE.json]\n"
+            "coord verify --receipt RECEIPT.json [NEWER.json] --vkey VKEY [--cosigner VKEY...]\n"
+            "coord verify --receipt RECEIPT.json --consistency NEWER.json --vkey VKEY"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -58,7 +68,24 @@ def register(subparsers: Any) -> None:
     ver.add_argument("--vkey", required=True, help="the log's verifier key, or a file holding it")
     ver.add_argument("--origin", help="expected log origin (default: the verifier key's name)")
     ver.add_argument(
-        "--consistency", nargs=2, type=Path, metavar=("OLD", "NEW"), help="two checkpoints"
+        "--consistency",
+        nargs="+",
+        type=Path,
+        metavar="FILE",
+        help="OLD NEW: two checkpoints (with --proof); with --receipt: a newer receipt",
+    )
+    ver.add_argument(
+        "--receipt",
+        nargs="+",
+        type=Path,
+        metavar="RECEIPT",
+        help="a receipt (GET /v1/audit/receipt/{id}); a second, newer one proves it was kept",
+    )
+    ver.add_argument(
+        "--cosigner",
+        action="append",
+        default=[],
+        help="with --receipt: a cosigner key (tlog-cosignature) whose cosignature is required",
     )
     ver.add_argument("--proof", type=Path, help="consistency proof JSON (with --consistency)")
     ver.add_argument("--inclusion", type=Path, metavar="PROOF", help="inclusion proof JSON")
@@ -77,6 +104,9 @@ def run(args: argparse.Namespace) -> int:
         if args.command == "export":
             return asyncio.run(_export(args))
         return _verify(args)
+    except ReceiptError as e:
+        print(f"coord {args.command}: FAILED: {e}")
+        return 1
     except (OSError, ValueError, NoteError, CheckpointError, LeafError) as e:
         print(f"coord {args.command}: {e}", file=sys.stderr)
         return 2
@@ -172,6 +202,8 @@ def _lines(path: Path) -> Iterator[bytes]:
 def _verify(args: argparse.Namespace) -> int:
     verifier = _read_vkey(args.vkey)
     origin = args.origin or verifier.name
+    if args.receipt:
+        return _verify_receipts(args, verifier, origin)
     if args.consistency:
         return _verify_consistency(args, verifier, origin)
     if args.inclusion:
@@ -235,6 +267,8 @@ def _print_report(report: Report, checkpoint: Checkpoint, as_json: bool) -> None
 
 
 def _verify_consistency(args: argparse.Namespace, verifier: Verifier, origin: str) -> int:
+    if len(args.consistency) != 2:
+        raise ValueError("--consistency needs two checkpoints OLD NEW (or use --receipt)")
     old_path, new_path = args.consistency
     old = _checkpoint(old_path, verifier, origin)
     new = _checkpoint(new_path, verifier, origin)
@@ -286,3 +320,30 @@ def _verify_inclusion(args: argparse.Namespace, verifier: Verifier, origin: str)
         f"tree size {size}: " + ("VERIFIED" if ok else "FAILED")
     )
     return 0 if ok else 1
+
+
+def _verify_receipts(args: argparse.Namespace, verifier: Verifier, origin: str) -> int:
+    paths = list(args.receipt) + list(args.consistency or [])
+    if len(paths) > 2:
+        raise ValueError("--receipt takes a receipt and at most one newer receipt")
+    cosigners = [CosignatureVerifier.from_vkey(_key_text(k)) for k in args.cosigner]
+    docs = [_json_object(p, "the receipt") for p in paths]
+    proven = verify_receipt(docs[0], verifier, origin, cosigners)
+    print(
+        f"receipt: event {proven.event_id} is leaf {proven.leaf_index} (position "
+        f"{proven.leaf_index + 1}) of {origin} tree size {proven.tree_size}: VERIFIED"
+    )
+    for c in proven.cosigned:
+        print(f"cosigned by {c.name} at {c.timestamp} (unix time): VERIFIED")
+    if len(docs) == 2:
+        newer = verify_receipt_chain(proven, docs[1], verifier, origin, cosigners)
+        print(
+            f"consistency {proven.tree_size} -> {newer.tree_size}: VERIFIED (the event was "
+            "never dropped: the newer tree extends the one the receipt was signed in)"
+        )
+    return 0
+
+
+def _key_text(value: str) -> str:
+    path = Path(value)
+    return path.read_text(encoding="utf-8").strip() if path.is_file() else value.strip()

@@ -104,6 +104,16 @@ _CHECKPOINT_AT = (
     f"SELECT {_CHECKPOINT_COLUMNS} FROM audit_checkpoints WHERE origin = $1 AND tree_size = $2"
 )
 
+_EVENT_ROW = (
+    "SELECT l.position, e.event_id, e.stream_id, e.version, e.type, e.schema_version, "
+    "e.data, e.metadata, e.recorded_at, e.region_code "
+    "FROM events e JOIN log l ON l.seq = e.seq WHERE e.event_id = $1"
+)
+
+_COSIGNATURES = (
+    "SELECT line FROM audit_cosignatures WHERE origin = $1 AND tree_size = $2 ORDER BY cosigner"
+)
+
 _EVENT_PLACE = (
     "SELECT l.position, e.region_code FROM events e JOIN log l ON l.seq = e.seq "
     "WHERE e.event_id = $1"
@@ -268,6 +278,20 @@ class AuditLog:
         async with self._pool.acquire() as conn:
             row = await conn.fetchrow(_EVENT_PLACE, event_id)
         return None if row is None else EventPlace(row["position"], row["region_code"])
+
+    async def leaf_of(self, event_id: uuid.UUID) -> tuple[EventPlace, bytes] | None:
+        """Place and leaf bytes (docs/audit-format.md §2) of a sequenced event, or None."""
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(_EVENT_ROW, event_id)
+        if row is None:
+            return None
+        return EventPlace(row["position"], row["region_code"]), _leaf_bytes(row)
+
+    async def cosignatures(self, size: int) -> list[str]:
+        """Cosignature lines stored for this log's checkpoint at `size`, by cosigner name."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(_COSIGNATURES, self.origin, size)
+        return [r["line"] for r in rows]
 
     async def inclusion(self, index: int, size: int) -> tuple[bytes, list[bytes]]:
         """Leaf hash and RFC 9162 audit path of leaf `index` in the tree of `size` leaves."""
