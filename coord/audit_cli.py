@@ -18,6 +18,7 @@ from typing import Any, TextIO
 import msgspec
 
 from events.audit_verify import KINDS, Report, verify_export
+from events.federation_verify import HubIndex, check_region
 from events.leaf import LeafError, event_leaf_hash, parse_json
 from events.merkle import decode_hash, verify_consistency, verify_inclusion
 from events.notes import (
@@ -59,13 +60,32 @@ def register(subparsers: Any) -> None:
             "coord verify --consistency OLD_CP NEW_CP --proof PROOF.json --vkey VKEY\n"
             "coord verify --inclusion PROOF.json --checkpoint CP --vkey VKEY [--event LINE.json]\n"
             "coord verify --receipt RECEIPT.json [NEWER.json] --vkey VKEY [--cosigner VKEY...]\n"
-            "coord verify --receipt RECEIPT.json --consistency NEWER.json --vkey VKEY"
+            "coord verify --receipt RECEIPT.json --consistency NEWER.json --vkey VKEY\n"
+            "coord verify --federation HUB.ndjson REGION.ndjson... --checkpoint HUB_CP "
+            "--checkpoint REGION_CP... --vkey HUB_VKEY --vkey REGION_VKEY..."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     ver.add_argument("export", nargs="?", type=Path, help="NDJSON export to verify")
-    ver.add_argument("--checkpoint", type=Path, help="signed checkpoint file")
-    ver.add_argument("--vkey", required=True, help="the log's verifier key, or a file holding it")
+    ver.add_argument(
+        "--checkpoint",
+        type=Path,
+        action="append",
+        help="signed checkpoint file (with --federation: one per export, in the same order)",
+    )
+    ver.add_argument(
+        "--vkey",
+        required=True,
+        action="append",
+        help="the log's verifier key, or a file holding it (with --federation: one per log)",
+    )
+    ver.add_argument(
+        "--federation",
+        nargs="+",
+        type=Path,
+        metavar="EXPORT",
+        help="HUB_EXPORT REGION_EXPORT...: every region event is in the hub's log once",
+    )
     ver.add_argument("--origin", help="expected log origin (default: the verifier key's name)")
     ver.add_argument(
         "--consistency",
@@ -200,7 +220,14 @@ def _lines(path: Path) -> Iterator[bytes]:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    verifier = _read_vkey(args.vkey)
+    if args.federation:
+        return _verify_federation(args)
+    if len(args.vkey) != 1:
+        raise ValueError("give one --vkey (several only with --federation)")
+    if args.checkpoint is not None and len(args.checkpoint) != 1:
+        raise ValueError("give one --checkpoint (several only with --federation)")
+    args.checkpoint = None if args.checkpoint is None else args.checkpoint[0]
+    verifier = _read_vkey(args.vkey[0])
     origin = args.origin or verifier.name
     if args.receipt:
         return _verify_receipts(args, verifier, origin)
@@ -347,3 +374,55 @@ def _verify_receipts(args: argparse.Namespace, verifier: Verifier, origin: str) 
 def _key_text(value: str) -> str:
     path = Path(value)
     return path.read_text(encoding="utf-8").strip() if path.is_file() else value.strip()
+
+
+def _verify_federation(args: argparse.Namespace) -> int:
+    """Each export against its own checkpoint, then every region event against the hub's."""
+    exports: list[Path] = args.federation
+    if len(exports) < 2:
+        raise ValueError("--federation needs the hub's export and at least one region's")
+    checkpoints: list[Path] = args.checkpoint or []
+    if len(checkpoints) != len(exports):
+        raise ValueError("give one --checkpoint per export, in the same order")
+    keys = {v.name: v for v in (_read_vkey(k) for k in args.vkey)}
+    ok = True
+    hub = HubIndex()
+    for i, (export, cp_path) in enumerate(zip(exports, checkpoints, strict=True)):
+        note = cp_path.read_bytes()
+        origin = _note_origin(note)
+        if origin not in keys:
+            raise ValueError(f"{cp_path}: no --vkey for log {origin!r}")
+        checkpoint = _checkpoint(cp_path, keys[origin], origin)
+        lines = hub.add_lines(_lines(export)) if i == 0 else _lines(export)
+        report = verify_export(lines, checkpoint, window=args.window)
+        role = "hub" if i == 0 else "region"
+        print(
+            f"{role} {origin}: {report.lines} lines, tree size {checkpoint.size}: "
+            + ("VERIFIED" if report.ok else "FAILED (run coord verify on it alone for details)")
+        )
+        ok = ok and report.ok
+        if i == 0:
+            continue
+        cross = check_region(origin, _lines(export), hub)
+        for f in cross.findings[:50]:
+            print(
+                f"  {f.kind} {origin} position {f.region_position} event {f.event_id}: {f.detail}"
+            )
+        if len(cross.findings) > 50:
+            print(f"  ... {len(cross.findings) - 50} more")
+        print(
+            f"region {origin}: {cross.events} events, "
+            + (
+                "each in the hub's log once, unchanged"
+                if cross.ok
+                else f"{len(cross.findings)} not in the hub's log once, unchanged: FAILED"
+            )
+        )
+        ok = ok and cross.ok
+    print("VERIFIED" if ok else "FAILED")
+    return 0 if ok else 1
+
+
+def _note_origin(note: bytes) -> str:
+    """The first line of a checkpoint note: its origin (checked against its key after)."""
+    return note.split(b"\n", 1)[0].decode("utf-8", "replace")
