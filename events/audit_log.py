@@ -89,6 +89,14 @@ _EVENT_AT = (
     "FROM log l JOIN events e ON e.seq = l.seq WHERE l.position = $1"
 )
 
+# The rows of this node's own log (home positions, see events/sql/0006): one statement
+# per batch, in the transaction that stores the batch's leaves.
+_INSERT_NODE_LOG = (
+    "INSERT INTO node_log (log_node, position, event_id) "
+    "SELECT coalesce((SELECT node_id FROM coord_node), 'local'), l.position, e.event_id "
+    "FROM log l JOIN events e ON e.seq = l.seq WHERE l.position > $1 AND l.position <= $2"
+)
+
 _INSERT_CHECKPOINT = (
     "INSERT INTO audit_checkpoints (origin, tree_size, root_hash, note) "
     "VALUES ($1, $2, $3, $4) ON CONFLICT ON CONSTRAINT audit_checkpoints_origin_size_key "
@@ -446,6 +454,7 @@ class TreeBuilder:
             if not rows:
                 return False
             nodes: list[Node] = []
+            first = appender.size
             # A failed insert raises out of `_lead`, which then restarts from the stored
             # tree, so the in-memory appender never runs ahead of the table for long.
             for row in rows:
@@ -461,6 +470,7 @@ class TreeBuilder:
                 await conn.copy_records_to_table(
                     "merkle_nodes", records=nodes, columns=_NODE_COLUMNS
                 )
+                await conn.execute(_INSERT_NODE_LOG, first, appender.size)
         if not nodes:
             await asyncio.sleep(self._retry_interval)
             return False

@@ -23,6 +23,7 @@ from coord.keys import AUDIT
 from coord.problems import Problem, invalid, not_found
 from events.audit_log import ExportLine, SignedHead, TrailEntry, TreeNotBuilt, b64
 from events.ids import CanonicalUUID, parse_canonical_uuid
+from events.notes import CosignatureVerifier
 from events.streams import validate_stream_id
 
 routes = web.RouteTableDef()
@@ -41,6 +42,8 @@ class PublicKey(msgspec.Struct, kw_only=True):
     origin: str
     vkey: str
     public_key: str
+    #: The same key as a C2SP tlog-cosignature/v1 cosigner key (a hub cosigns with it).
+    cosigner_vkey: str
 
 
 class TreeHead(msgspec.Struct, kw_only=True):
@@ -199,7 +202,14 @@ async def public_key(request: web.Request) -> web.Response:
     require_role(request, *KEY_READERS)
     signer = request.app[AUDIT].signer
     raw = signer.verifier.public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
-    return _json(PublicKey(origin=signer.name, vkey=signer.vkey, public_key=b64(raw)))
+    return _json(
+        PublicKey(
+            origin=signer.name,
+            vkey=signer.vkey,
+            public_key=b64(raw),
+            cosigner_vkey=CosignatureVerifier.of(signer).vkey,
+        )
+    )
 
 
 @routes.get("/v1/audit/checkpoint")

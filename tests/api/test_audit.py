@@ -21,7 +21,7 @@ from coord.keys import STORE
 from events import merkle
 from events.audit_verify import verify_export
 from events.leaf import event_leaf_hash, parse_json
-from events.notes import Verifier, generate_signer, verify_checkpoint
+from events.notes import CosignatureVerifier, Verifier, generate_signer, verify_checkpoint
 from events.records import NewEvent
 from tests.conftest import bearer
 from tests.ids import sid
@@ -77,6 +77,7 @@ async def test_public_key_and_checkpoint_verify(app_client: Any, auditor: dict[s
         "origin": SIGNER.name,
         "vkey": SIGNER.vkey,
         "public_key": key["public_key"],
+        "cosigner_vkey": CosignatureVerifier.of(SIGNER).vkey,
     }
     assert len(base64.b64decode(key["public_key"])) == 32
     head = await head_at_least(app_client, auditor, 5)
