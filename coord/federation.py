@@ -340,6 +340,18 @@ async def _create_publication(
     return SetupStep(where, f"publication {name}", not exists)
 
 
+async def _publish_table(conn: asyncpg.Connection, publication: str, table: str) -> None:
+    """Add a table an older coord's publication lacks (subscribers pick it up on refresh)."""
+    listed = await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM pg_publication_tables WHERE pubname = $1"
+        " AND schemaname = current_schema() AND tablename = $2)",
+        publication,
+        table,
+    )
+    if not listed:
+        await conn.execute(f"ALTER PUBLICATION {_ident(publication)} ADD TABLE {_ident(table)}")
+
+
 async def _create_subscription(
     conn: asyncpg.Connection, name: str, dsn: str, publications: Sequence[str], where: str
 ) -> SetupStep:
@@ -357,6 +369,19 @@ async def _create_subscription(
     if exists:
         # Keep its state: an operator may have stopped it on purpose.
         await conn.execute(f"ALTER SUBSCRIPTION {_ident(name)} CONNECTION {_literal(dsn)}")
+        # A link made by an older coord lacks publications added since (coord_region_audit).
+        row = await conn.fetchrow(
+            "SELECT subpublications, subenabled FROM pg_subscription WHERE subname = $1", name
+        )
+        for pub in publications:
+            if pub not in row["subpublications"]:
+                await conn.execute(
+                    f"ALTER SUBSCRIPTION {_ident(name)} ADD PUBLICATION {_ident(pub)}"
+                    f" WITH (refresh = {'true' if row['subenabled'] else 'false'})"
+                )
+        if row["subenabled"]:
+            # Tables added to a publication it already has (audit_cosignatures) start here.
+            await conn.execute(f"ALTER SUBSCRIPTION {_ident(name)} REFRESH PUBLICATION")
     else:
         pubs = ", ".join(_ident(p) for p in publications)
         await conn.execute(
@@ -486,6 +511,7 @@ async def _add_region(
             "hub",
         )
     )
+    await _publish_table(hub, NATIONAL_TABLES, "audit_cosignatures")
     steps.append(
         await _create_subscription(
             hub, up_link, region_dsn, [REGION_PUBLICATION, REGION_AUDIT], "hub"

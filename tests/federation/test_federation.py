@@ -735,6 +735,36 @@ async def test_the_hub_cosigns_what_it_mirrors_and_refuses_a_rewritten_history(
         what="the hub's refusal",
     )
     assert "does not reproduce" in reason
+    # An upgrade: links made before audit_cosignatures was published. Re-running
+    # add-region publishes it and the region's link picks it up (with what it missed).
+    await c.hub.fetch("ALTER PUBLICATION coord_national_tables DROP TABLE audit_cosignatures")
+    await c.jatim.fetch("ALTER SUBSCRIPTION coord_hub_to_jatim REFRESH PUBLICATION")
+    await c.jatim.fetch("TRUNCATE audit_cosignatures")
+    await run_coord(
+        c.hub.env(),
+        "federation",
+        "add-region",
+        "--hub-dsn",
+        c.hub.dsn,
+        "--region-dsn",
+        c.jatim.dsn,
+        "--name",
+        "jatim",
+    )
+    published = await c.hub.fetchval(
+        "SELECT count(*) FROM pg_publication_tables WHERE pubname = 'coord_national_tables'"
+        " AND tablename = 'audit_cosignatures'"
+    )
+    assert published == 1
+    await eventually(
+        lambda: c.jatim.fetchval(
+            "SELECT count(*) FROM audit_cosignatures WHERE origin = $1 AND tree_size = $2",
+            origin,
+            receipt["tree_size"],
+        ),
+        timeout=30,
+        what="the cosignatures copied to the region after the upgrade",
+    )
     assert not await c.hub.fetchval(
         "SELECT count(*) FROM audit_cosignatures WHERE origin = $1 AND tree_size = $2",
         origin,
