@@ -90,7 +90,17 @@ class Receipt(msgspec.Struct, kw_only=True):
     tree_size: int
     leaf_hash: str
     audit_path: list[str]
-    event: msgspec.Raw
+    event: Annotated[
+        msgspec.Raw,
+        msgspec.Meta(
+            description=(
+                "The event object (docs/audit-format.md §2.1): data, id, metadata, position, "
+                "recorded_at, region_code, schema_version, stream_id, type, version. Its "
+                "canonical JSON is the leaf's bytes."
+            ),
+            extra_json_schema={"type": "object"},
+        ),
+    ]
     checkpoint: str
     cosignatures: list[str]
     consistency: ConsistencyProof | None
