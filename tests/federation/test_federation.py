@@ -735,6 +735,8 @@ async def test_the_hub_cosigns_what_it_mirrors_and_refuses_a_rewritten_history(
         what="the hub's refusal",
     )
     assert "does not reproduce" in reason
+    async with aiohttp.ClientSession(c.hub.url) as http, http.get("/metrics") as r:
+        assert f'coord_federation_cosign_refusals{{origin="{origin}"}} 1.0' in await r.text()
     # An upgrade: links made before audit_cosignatures was published. Re-running
     # add-region publishes it and the region's link picks it up (with what it missed).
     await c.hub.fetch("ALTER PUBLICATION coord_national_tables DROP TABLE audit_cosignatures")
