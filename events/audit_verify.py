@@ -31,7 +31,7 @@ says whether the copy is exact). A position whose line has not come within ``win
 lines is missing; if the line comes later it is reported again, as reordered.
 
 Memory: at most ``window`` waiting lines, a deque of at most ``2 * window + 1`` placed
-lines, per-position line digests for the last ``4 * window`` positions (to tell exact
+lines, the text of the lines of the last ``4 * window`` positions (to tell exact
 duplicates) and the O(log n) root stack; the finding lists are capped (counts stay
 exact). A relocation further than ``window`` lines shows as altered/missing instead of
 reordered.
@@ -40,7 +40,6 @@ reordered.
 from __future__ import annotations
 
 import bisect
-import hashlib
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -127,7 +126,7 @@ class _Line:
     line_no: int
     obj: dict[str, Any]
     names: _Names
-    digest: bytes  # SHA-256 of the line: tells an exact duplicate from a different one
+    raw: bytes  # the line's text: tells an exact duplicate from a different one
 
 
 def moved_lines(arrivals: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -190,7 +189,7 @@ class _Verifier:
         self.flushing = False
         self.arrivals: list[tuple[int, int]] = []  # (position, line) since the file was in order
         self.reorder_noted = False
-        self.digests: dict[int, tuple[int, bytes]] = {}  # recent positions: (line, SHA-256)
+        self.recent: dict[int, tuple[int, bytes]] = {}  # recent positions: (line, its text)
         self.covered: set[int] = set()  # positions an unplaced malformed line stands for
         self.late: set[int] = set()  # positions given up on while waiting for their line
 
@@ -214,20 +213,19 @@ class _Verifier:
         pos = index + 1
         self.unplaced = 0
         self.seen_max = max(self.seen_max, pos)
-        digest = hashlib.sha256(raw.strip()).digest()
         if pos in self.pending or pos < self.next_pos:
-            self._again(line_no, pos, digest)
+            self._again(line_no, pos, raw)
             return
-        self.pending[pos] = _Line(line_no, obj, names, digest)
+        self.pending[pos] = _Line(line_no, obj, names, raw)
         self.arrivals.append((pos, line_no))
         if len(self.arrivals) > 8 * self.w:  # bounded memory, even if the file never settles
             self._episode_done()
         self._drain()
 
-    def _again(self, line_no: int, pos: int, digest: bytes) -> None:
+    def _again(self, line_no: int, pos: int, raw: bytes) -> None:
         """A line for a position already read (a duplicate) or already given up on (late)."""
         first = self.pending.get(pos)
-        seen = (first.line_no, first.digest) if first is not None else self.digests.get(pos)
+        seen = (first.line_no, first.raw) if first is not None else self.recent.get(pos)
         if pos in self.late or (self.r.lines and pos < self.r.first_position):
             self.r.add(
                 "reordered",
@@ -237,7 +235,7 @@ class _Verifier:
             )
         elif seen is None:
             self.r.add("duplicate", pos, f"line {line_no} repeats position {pos}")
-        elif seen[1] == digest:
+        elif seen[1].strip() == raw.strip():
             self.r.add("duplicate", pos, f"line {line_no} repeats line {seen[0]} exactly")
         else:
             self.r.add(
@@ -269,6 +267,7 @@ class _Verifier:
             else:
                 self.late.add(pos)
             self.next_pos += 1
+            self._forget(pos)
             self._push(hole)
 
     def _deliver(self, pos: int, line: _Line) -> None:
@@ -280,17 +279,25 @@ class _Verifier:
                 self.root_broken = True
         r.lines += 1
         self.next_pos = pos + 1
-        self.digests[pos] = (line.line_no, line.digest)
-        horizon = pos - 4 * self.w
-        while self.digests and next(iter(self.digests)) < horizon:
-            del self.digests[next(iter(self.digests))]
-        self.covered = {p for p in self.covered if p >= horizon}
-        self.late = {p for p in self.late if p >= horizon} if len(self.late) > self.w else self.late
+        self.recent[pos] = (line.line_no, line.raw)
+        self._forget(pos)
         self._push(self._slot(line.line_no, pos, line.obj, line.names))
+
+    def _forget(self, pos: int) -> None:
+        """Drop what is kept about positions more than 4 * window behind `pos`."""
+        horizon = pos - 4 * self.w
+        # Every position passes here once, in order: one entry leaves per position.
+        self.recent.pop(horizon, None)
+        if self.covered and min(self.covered) < horizon:
+            self.covered = {p for p in self.covered if p >= horizon}
+        if len(self.late) > self.w:
+            self.late = {p for p in self.late if p >= horizon}
 
     def _episode_done(self) -> None:
         """Lines that arrived out of order, now all placed: name the ones that moved."""
         arrivals, self.arrivals = self.arrivals, []
+        if len(arrivals) < 2:
+            return  # the in-order case: nothing moved
         for pos, line_no in moved_lines(arrivals):
             self.r.add("reordered", pos, f"line {line_no} is out of order in the export file")
             if not self.reorder_noted:
