@@ -341,6 +341,19 @@ async def test_receipt_verifies_offline(
     bad = await app_client.get("/v1/audit/receipt/NOT-A-UUID", headers=regional)
     assert bad.status == 422 and (await bad.json())["field"] == "path.event_id"
     assert (await app_client.get(f"/v1/audit/receipt/{own[1]}")).status == 401
+    for query, field in (
+        ("tree_size=abc", "query.tree_size"),
+        ("tree_size=0", "query.tree_size"),
+        ("tree_size=99999999999999999999999", "query.tree_size"),
+        ("from_size=-1", "query.from_size"),
+        ("from_size=1.5", "query.from_size"),
+    ):
+        resp = await app_client.get(f"/v1/audit/receipt/{own[1]}?{query}", headers=regional)
+        assert resp.status == 422, query
+        assert (await resp.json())["field"] == field
+    future = first["tree_size"] + 1000
+    resp = await app_client.get(f"/v1/audit/receipt/{own[1]}?tree_size={future}", headers=regional)
+    assert resp.status == 409 and resp.headers["Retry-After"] == "1"
     # Later: more events, a newer receipt proving consistency from the old size.
     more = await append(app_client, sid("issue", "rc3"), 4, region="35.71")
     await head_at_least(app_client, auditor, POSITIONS[more[-1]])
