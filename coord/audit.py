@@ -15,6 +15,7 @@ from aiohttp import web
 
 from coord import db
 from coord.config import Config
+from coord.cosigner import Cosigner
 from coord.keys import AUDIT, CONFIG, DSN, NODE, POOL, STORE
 from events.audit_log import AuditLog, TreeBuilder
 from events.notes import Signer, generate_signer, signer_from_skey
@@ -96,6 +97,11 @@ async def audit_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     signer = load_signer(config, app[NODE].node_id)
     app[AUDIT] = AuditLog(app[POOL], signer)
+    # Published in the database: `coord federation add-region` hands it to the hub, which
+    # checks this node's checkpoints with it before cosigning them (coord/cosigner.py).
+    await app[POOL].execute(
+        "UPDATE coord_node SET audit_vkey = $1 WHERE audit_vkey IS DISTINCT FROM $1", signer.vkey
+    )
     builder = TreeBuilder(
         functools.partial(db.connect, app[DSN], name="coord tree-builder", derived=True),
         app[STORE].head,
@@ -105,10 +111,17 @@ async def audit_ctx(app: web.Application) -> AsyncIterator[None]:
     if not config.background:
         yield
         return
-    task = asyncio.create_task(builder.run(), name="tree-builder")
+    tasks = [asyncio.create_task(builder.run(), name="tree-builder")]
+    if app[NODE].mode == "hub":
+        cosigner = Cosigner(
+            functools.partial(db.connect, app[DSN], name="coord cosigner", derived=True), signer
+        )
+        tasks.append(asyncio.create_task(cosigner.run(), name="cosigner"))
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task

@@ -18,9 +18,18 @@ from typing import Any, TextIO
 import msgspec
 
 from events.audit_verify import KINDS, Report, verify_export
+from events.federation_verify import HubIndex, check_region
 from events.leaf import LeafError, event_leaf_hash, parse_json
 from events.merkle import decode_hash, verify_consistency, verify_inclusion
-from events.notes import Checkpoint, CheckpointError, NoteError, Verifier, verify_checkpoint
+from events.notes import (
+    Checkpoint,
+    CheckpointError,
+    CosignatureVerifier,
+    NoteError,
+    Verifier,
+    verify_checkpoint,
+)
+from events.receipt import ReceiptError, verify_receipt, verify_receipt_chain
 
 COMMANDS = frozenset({"export", "verify"})
 
@@ -49,16 +58,54 @@ def register(subparsers: Any) -> None:
         description=(
             "coord verify EXPORT.ndjson --checkpoint CP --vkey VKEY\n"
             "coord verify --consistency OLD_CP NEW_CP --proof PROOF.json --vkey VKEY\n"
-            "coord verify --inclusion PROOF.json --checkpoint CP --vkey VKEY [--event LINE.json]"
+            "coord verify --inclusion PROOF.json --checkpoint CP --vkey VKEY [--event LINE.json]\n"
+            "coord verify --receipt RECEIPT.json [NEWER.json] --vkey VKEY [--cosigner VKEY...]\n"
+            "coord verify --receipt RECEIPT.json --consistency NEWER.json --vkey VKEY\n"
+            "coord verify --federation HUB.ndjson REGION.ndjson... --checkpoint HUB_CP "
+            "--checkpoint REGION_CP... --vkey HUB_VKEY --vkey REGION_VKEY..."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     ver.add_argument("export", nargs="?", type=Path, help="NDJSON export to verify")
-    ver.add_argument("--checkpoint", type=Path, help="signed checkpoint file")
-    ver.add_argument("--vkey", required=True, help="the log's verifier key, or a file holding it")
+    ver.add_argument(
+        "--checkpoint",
+        type=Path,
+        action="append",
+        help="signed checkpoint file (with --federation: one per export, in the same order)",
+    )
+    ver.add_argument(
+        "--vkey",
+        required=True,
+        action="append",
+        help="the log's verifier key, or a file holding it (with --federation: one per log)",
+    )
+    ver.add_argument(
+        "--federation",
+        nargs="+",
+        type=Path,
+        metavar="EXPORT",
+        help="HUB_EXPORT REGION_EXPORT...: every region event is in the hub's log once",
+    )
     ver.add_argument("--origin", help="expected log origin (default: the verifier key's name)")
     ver.add_argument(
-        "--consistency", nargs=2, type=Path, metavar=("OLD", "NEW"), help="two checkpoints"
+        "--consistency",
+        nargs="+",
+        type=Path,
+        metavar="FILE",
+        help="OLD NEW: two checkpoints (with --proof); with --receipt: a newer receipt",
+    )
+    ver.add_argument(
+        "--receipt",
+        nargs="+",
+        type=Path,
+        metavar="RECEIPT",
+        help="a receipt (GET /v1/audit/receipt/{id}); a second, newer one proves it was kept",
+    )
+    ver.add_argument(
+        "--cosigner",
+        action="append",
+        default=[],
+        help="with --receipt: a cosigner key (tlog-cosignature) whose cosignature is required",
     )
     ver.add_argument("--proof", type=Path, help="consistency proof JSON (with --consistency)")
     ver.add_argument("--inclusion", type=Path, metavar="PROOF", help="inclusion proof JSON")
@@ -77,6 +124,9 @@ def run(args: argparse.Namespace) -> int:
         if args.command == "export":
             return asyncio.run(_export(args))
         return _verify(args)
+    except ReceiptError as e:
+        print(f"coord {args.command}: FAILED: {e}")
+        return 1
     except (OSError, ValueError, NoteError, CheckpointError, LeafError) as e:
         print(f"coord {args.command}: {e}", file=sys.stderr)
         return 2
@@ -170,8 +220,17 @@ def _lines(path: Path) -> Iterator[bytes]:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    verifier = _read_vkey(args.vkey)
+    if args.federation:
+        return _verify_federation(args)
+    if len(args.vkey) != 1:
+        raise ValueError("give one --vkey (several only with --federation)")
+    if args.checkpoint is not None and len(args.checkpoint) != 1:
+        raise ValueError("give one --checkpoint (several only with --federation)")
+    args.checkpoint = None if args.checkpoint is None else args.checkpoint[0]
+    verifier = _read_vkey(args.vkey[0])
     origin = args.origin or verifier.name
+    if args.receipt:
+        return _verify_receipts(args, verifier, origin)
     if args.consistency:
         return _verify_consistency(args, verifier, origin)
     if args.inclusion:
@@ -235,6 +294,8 @@ def _print_report(report: Report, checkpoint: Checkpoint, as_json: bool) -> None
 
 
 def _verify_consistency(args: argparse.Namespace, verifier: Verifier, origin: str) -> int:
+    if len(args.consistency) != 2:
+        raise ValueError("--consistency needs two checkpoints OLD NEW (or use --receipt)")
     old_path, new_path = args.consistency
     old = _checkpoint(old_path, verifier, origin)
     new = _checkpoint(new_path, verifier, origin)
@@ -286,3 +347,82 @@ def _verify_inclusion(args: argparse.Namespace, verifier: Verifier, origin: str)
         f"tree size {size}: " + ("VERIFIED" if ok else "FAILED")
     )
     return 0 if ok else 1
+
+
+def _verify_receipts(args: argparse.Namespace, verifier: Verifier, origin: str) -> int:
+    paths = list(args.receipt) + list(args.consistency or [])
+    if len(paths) > 2:
+        raise ValueError("--receipt takes a receipt and at most one newer receipt")
+    cosigners = [CosignatureVerifier.from_vkey(_key_text(k)) for k in args.cosigner]
+    docs = [_json_object(p, "the receipt") for p in paths]
+    proven = verify_receipt(docs[0], verifier, origin, cosigners)
+    print(
+        f"receipt: event {proven.event_id} is leaf {proven.leaf_index} (position "
+        f"{proven.leaf_index + 1}) of {origin} tree size {proven.tree_size}: VERIFIED"
+    )
+    for c in proven.cosigned:
+        print(f"cosigned by {c.name} at {c.timestamp} (unix time): VERIFIED")
+    if len(docs) == 2:
+        newer = verify_receipt_chain(proven, docs[1], verifier, origin, cosigners)
+        print(
+            f"consistency {proven.tree_size} -> {newer.tree_size}: VERIFIED (the event was "
+            "never dropped: the newer tree extends the one the receipt was signed in)"
+        )
+    return 0
+
+
+def _key_text(value: str) -> str:
+    path = Path(value)
+    return path.read_text(encoding="utf-8").strip() if path.is_file() else value.strip()
+
+
+def _verify_federation(args: argparse.Namespace) -> int:
+    """Each export against its own checkpoint, then every region event against the hub's."""
+    exports: list[Path] = args.federation
+    if len(exports) < 2:
+        raise ValueError("--federation needs the hub's export and at least one region's")
+    checkpoints: list[Path] = args.checkpoint or []
+    if len(checkpoints) != len(exports):
+        raise ValueError("give one --checkpoint per export, in the same order")
+    keys = {v.name: v for v in (_read_vkey(k) for k in args.vkey)}
+    ok = True
+    hub = HubIndex()
+    for i, (export, cp_path) in enumerate(zip(exports, checkpoints, strict=True)):
+        note = cp_path.read_bytes()
+        origin = _note_origin(note)
+        if origin not in keys:
+            raise ValueError(f"{cp_path}: no --vkey for log {origin!r}")
+        checkpoint = _checkpoint(cp_path, keys[origin], origin)
+        lines = hub.add_lines(_lines(export)) if i == 0 else _lines(export)
+        report = verify_export(lines, checkpoint, window=args.window)
+        role = "hub" if i == 0 else "region"
+        print(
+            f"{role} {origin}: {report.lines} lines, tree size {checkpoint.size}: "
+            + ("VERIFIED" if report.ok else "FAILED (run coord verify on it alone for details)")
+        )
+        ok = ok and report.ok
+        if i == 0:
+            continue
+        cross = check_region(origin, _lines(export), hub)
+        for f in cross.findings[:50]:
+            print(
+                f"  {f.kind} {origin} position {f.region_position} event {f.event_id}: {f.detail}"
+            )
+        if len(cross.findings) > 50:
+            print(f"  ... {len(cross.findings) - 50} more")
+        print(
+            f"region {origin}: {cross.events} events, "
+            + (
+                "each in the hub's log once, unchanged"
+                if cross.ok
+                else f"{len(cross.findings)} not in the hub's log once, unchanged: FAILED"
+            )
+        )
+        ok = ok and cross.ok
+    print("VERIFIED" if ok else "FAILED")
+    return 0 if ok else 1
+
+
+def _note_origin(note: bytes) -> str:
+    """The first line of a checkpoint note: its origin (checked against its key after)."""
+    return note.split(b"\n", 1)[0].decode("utf-8", "replace")

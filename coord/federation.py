@@ -50,6 +50,11 @@ EVENT_COLUMNS = (
     "region_code, node_id, recorded_at"
 )
 REGION_PUBLICATION = "coord_region_events"
+# A region's own log (home positions) and its checkpoints: what the hub mirrors and
+# cosigns (coord/cosigner.py). Carried by the same subscription as its events, so a
+# node_log row never arrives before the event it names.
+REGION_AUDIT = "coord_region_audit"
+CHECKPOINT_COLUMNS = "origin, tree_size, root_hash, note, created_at"
 NATIONAL_EVENTS = "coord_national_events"
 NATIONAL_TABLES = "coord_national_tables"
 
@@ -335,6 +340,18 @@ async def _create_publication(
     return SetupStep(where, f"publication {name}", not exists)
 
 
+async def _publish_table(conn: asyncpg.Connection, publication: str, table: str) -> None:
+    """Add a table an older coord's publication lacks (subscribers pick it up on refresh)."""
+    listed = await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM pg_publication_tables WHERE pubname = $1"
+        " AND schemaname = current_schema() AND tablename = $2)",
+        publication,
+        table,
+    )
+    if not listed:
+        await conn.execute(f"ALTER PUBLICATION {_ident(publication)} ADD TABLE {_ident(table)}")
+
+
 async def _create_subscription(
     conn: asyncpg.Connection, name: str, dsn: str, publications: Sequence[str], where: str
 ) -> SetupStep:
@@ -352,6 +369,19 @@ async def _create_subscription(
     if exists:
         # Keep its state: an operator may have stopped it on purpose.
         await conn.execute(f"ALTER SUBSCRIPTION {_ident(name)} CONNECTION {_literal(dsn)}")
+        # A link made by an older coord lacks publications added since (coord_region_audit).
+        row = await conn.fetchrow(
+            "SELECT subpublications, subenabled FROM pg_subscription WHERE subname = $1", name
+        )
+        for pub in publications:
+            if pub not in row["subpublications"]:
+                await conn.execute(
+                    f"ALTER SUBSCRIPTION {_ident(name)} ADD PUBLICATION {_ident(pub)}"
+                    f" WITH (refresh = {'true' if row['subenabled'] else 'false'})"
+                )
+        if row["subenabled"]:
+            # Tables added to a publication it already has (audit_cosignatures) start here.
+            await conn.execute(f"ALTER SUBSCRIPTION {_ident(name)} REFRESH PUBLICATION")
     else:
         pubs = ", ".join(_ident(p) for p in publications)
         await conn.execute(
@@ -426,16 +456,22 @@ async def _add_region(
     await _check_limits(hub, "the hub", up_link, down_link)
     await _check_limits(region, f"region {name}", down_link, up_link)
     steps: list[SetupStep] = []
+    # The region's checkpoint key, as the region published it at start (coord/audit.py):
+    # the hub cosigns only checkpoints this key signed.
+    region_vkey = await region.fetchval("SELECT audit_vkey FROM coord_node")
+    hub_vkey = await hub.fetchval("SELECT audit_vkey FROM coord_node")
     async with hub.transaction():
-        for node in (hub_node, region_node):
+        for node, vkey in ((hub_node, hub_vkey), (region_node, region_vkey)):
             await hub.execute(
-                "INSERT INTO federation_nodes (node_id, mode, regions, link)"
-                " VALUES ($1, $2, $3, $4) ON CONFLICT (node_id) DO UPDATE SET mode = EXCLUDED.mode,"
-                " regions = EXCLUDED.regions, link = EXCLUDED.link",
+                "INSERT INTO federation_nodes (node_id, mode, regions, link, audit_vkey)"
+                " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (node_id) DO UPDATE SET"
+                " mode = EXCLUDED.mode, regions = EXCLUDED.regions, link = EXCLUDED.link,"
+                " audit_vkey = coalesce(EXCLUDED.audit_vkey, federation_nodes.audit_vkey)",
                 node.node_id,
                 node.mode,
                 list(node.regions),
                 None if node is hub_node else link_name(name, hub_node.node_id),
+                vkey,
             )
     steps.append(SetupStep("hub", f"directory entries {hub_node.node_id}, {name}", True))
     steps.append(
@@ -444,6 +480,15 @@ async def _add_region(
             REGION_PUBLICATION,
             f"FOR TABLE events ({EVENT_COLUMNS}) WHERE (node_id = {_literal(name)}) "
             "WITH (publish = 'insert')",
+            f"region {name}",
+        )
+    )
+    steps.append(
+        await _create_publication(
+            region,
+            REGION_AUDIT,
+            f"FOR TABLE node_log WHERE (log_node = {_literal(name)}), "
+            f"audit_checkpoints ({CHECKPOINT_COLUMNS}) WITH (publish = 'insert')",
             f"region {name}",
         )
     )
@@ -460,10 +505,18 @@ async def _add_region(
     )
     steps.append(
         await _create_publication(
-            hub, NATIONAL_TABLES, "FOR TABLE access_tokens, federation_nodes", "hub"
+            hub,
+            NATIONAL_TABLES,
+            "FOR TABLE access_tokens, federation_nodes, audit_cosignatures",
+            "hub",
         )
     )
-    steps.append(await _create_subscription(hub, up_link, region_dsn, [REGION_PUBLICATION], "hub"))
+    await _publish_table(hub, NATIONAL_TABLES, "audit_cosignatures")
+    steps.append(
+        await _create_subscription(
+            hub, up_link, region_dsn, [REGION_PUBLICATION, REGION_AUDIT], "hub"
+        )
+    )
     steps.append(
         await _create_subscription(
             region, down_link, hub_dsn, [NATIONAL_EVENTS, NATIONAL_TABLES], f"region {name}"

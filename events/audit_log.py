@@ -89,6 +89,14 @@ _EVENT_AT = (
     "FROM log l JOIN events e ON e.seq = l.seq WHERE l.position = $1"
 )
 
+# The rows of this node's own log (home positions, see events/sql/0006): one statement
+# per batch, in the transaction that stores the batch's leaves.
+_INSERT_NODE_LOG = (
+    "INSERT INTO node_log (log_node, position, event_id) "
+    "SELECT coalesce((SELECT node_id FROM coord_node), 'local'), l.position, e.event_id "
+    "FROM log l JOIN events e ON e.seq = l.seq WHERE l.position > $1 AND l.position <= $2"
+)
+
 _INSERT_CHECKPOINT = (
     "INSERT INTO audit_checkpoints (origin, tree_size, root_hash, note) "
     "VALUES ($1, $2, $3, $4) ON CONFLICT ON CONSTRAINT audit_checkpoints_origin_size_key "
@@ -102,6 +110,16 @@ _LATEST_CHECKPOINT = (
 )
 _CHECKPOINT_AT = (
     f"SELECT {_CHECKPOINT_COLUMNS} FROM audit_checkpoints WHERE origin = $1 AND tree_size = $2"
+)
+
+_EVENT_ROW = (
+    "SELECT l.position, e.event_id, e.stream_id, e.version, e.type, e.schema_version, "
+    "e.data, e.metadata, e.recorded_at, e.region_code "
+    "FROM events e JOIN log l ON l.seq = e.seq WHERE e.event_id = $1"
+)
+
+_COSIGNATURES = (
+    "SELECT line FROM audit_cosignatures WHERE origin = $1 AND tree_size = $2 ORDER BY cosigner"
 )
 
 _EVENT_PLACE = (
@@ -269,6 +287,20 @@ class AuditLog:
             row = await conn.fetchrow(_EVENT_PLACE, event_id)
         return None if row is None else EventPlace(row["position"], row["region_code"])
 
+    async def leaf_of(self, event_id: uuid.UUID) -> tuple[EventPlace, bytes] | None:
+        """Place and leaf bytes (docs/audit-format.md §2) of a sequenced event, or None."""
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(_EVENT_ROW, event_id)
+        if row is None:
+            return None
+        return EventPlace(row["position"], row["region_code"]), _leaf_bytes(row)
+
+    async def cosignatures(self, size: int) -> list[str]:
+        """Cosignature lines stored for this log's checkpoint at `size`, by cosigner name."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(_COSIGNATURES, self.origin, size)
+        return [r["line"] for r in rows]
+
     async def inclusion(self, index: int, size: int) -> tuple[bytes, list[bytes]]:
         """Leaf hash and RFC 9162 audit path of leaf `index` in the tree of `size` leaves."""
         ranges = inclusion_proof_ranges(index, size)
@@ -422,6 +454,7 @@ class TreeBuilder:
             if not rows:
                 return False
             nodes: list[Node] = []
+            first = appender.size
             # A failed insert raises out of `_lead`, which then restarts from the stored
             # tree, so the in-memory appender never runs ahead of the table for long.
             for row in rows:
@@ -437,6 +470,7 @@ class TreeBuilder:
                 await conn.copy_records_to_table(
                     "merkle_nodes", records=nodes, columns=_NODE_COLUMNS
                 )
+                await conn.execute(_INSERT_NODE_LOG, first, appender.size)
         if not nodes:
             await asyncio.sleep(self._retry_interval)
             return False

@@ -22,26 +22,45 @@ position and the event now at that position ``E``. The verifier
    * **reordered**: an event that belongs at another position ``j``, not explained by
      the insertions and removals before it (a swap, a move).
 
-Memory: a deque of at most ``2 * window + 1`` lines plus the O(log n) root stack; the
-finding lists are capped (counts stay exact). A relocation further than ``window``
-lines shows as altered/missing instead of reordered.
+The file's own line order is not trusted either. Lines wait (at most ``window`` of them)
+until every position before theirs has come, so swapped or moved *lines* are checked at
+the position their ``leaf_index`` names and reported as **reordered** (the fewest lines
+whose moving restores the order: outside a longest increasing run); a second line for a
+position already read is a **duplicate** (the first one is the one verified; the detail
+says whether the copy is exact). A position whose line has not come within ``window``
+lines is missing; if the line comes later it is reported again, as reordered.
+
+Memory: at most ``window`` waiting lines, a deque of at most ``2 * window + 1`` placed
+lines, the text of the lines of the last ``4 * window`` positions (to tell exact
+duplicates) and the O(log n) root stack; the finding lists are capped (counts stay
+exact). A relocation further than ``window`` lines shows as altered/missing instead of
+reordered.
 """
 
 from __future__ import annotations
 
+import bisect
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any, Literal
 
 from events.leaf import LeafError, _Names, event_leaf_hash, parse_json
 from events.merkle import RootAccumulator, decode_hash
 from events.notes import Checkpoint
 
-__all__ = ["KINDS", "Finding", "Report", "verify_export"]
+__all__ = ["KINDS", "Finding", "Report", "moved_lines", "verify_export"]
 
-Kind = Literal["altered", "missing", "inserted", "reordered", "malformed"]
-KINDS: tuple[Kind, ...] = ("altered", "missing", "inserted", "reordered", "malformed")
+Kind = Literal["altered", "missing", "inserted", "reordered", "duplicate", "malformed"]
+KINDS: tuple[Kind, ...] = (
+    "altered",
+    "missing",
+    "inserted",
+    "reordered",
+    "duplicate",
+    "malformed",
+)
 
 #: The members of an export line (docs/audit-format.md §6.1), no others.
 LINE_FIELDS = frozenset({"leaf_index", "leaf_hash", "event"})
@@ -100,6 +119,48 @@ class _Slot:
     malformed: str | None = None  # why this position's line is not canonical input
 
 
+@dataclass(frozen=True, slots=True)
+class _Line:
+    """A located line waiting for the lines before it (the file may be out of order)."""
+
+    line_no: int
+    obj: dict[str, Any]
+    names: _Names
+    raw: bytes  # the line's text: tells an exact duplicate from a different one
+
+
+def moved_lines(arrivals: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The (position, line number) pairs that are out of place in a run of file lines.
+
+    The fewest lines whose moving restores position order are those outside a longest
+    increasing subsequence; both lines of a swapped neighbouring pair are named (either
+    one alone would do, and a person looking at the file sees two lines swapped).
+    """
+    if all(a[0] < b[0] for a, b in pairwise(arrivals)):
+        return []
+    tails: list[int] = []  # positions ending the best run of each length
+    tail_at: list[int] = []  # index in `arrivals` of each tail
+    back = [-1] * len(arrivals)
+    for i, (pos, _) in enumerate(arrivals):
+        k = bisect.bisect_left(tails, pos)
+        back[i] = tail_at[k - 1] if k else -1
+        if k == len(tails):
+            tails.append(pos)
+            tail_at.append(i)
+        else:
+            tails[k], tail_at[k] = pos, i
+    keep: set[int] = set()
+    i = tail_at[-1]
+    while i >= 0:
+        keep.add(i)
+        i = back[i]
+    moved = {i for i in range(len(arrivals)) if i not in keep}
+    for i in range(len(arrivals) - 1):
+        if arrivals[i][0] == arrivals[i + 1][0] + 1:  # neighbours swapped
+            moved.update((i, i + 1))
+    return sorted(arrivals[i] for i in moved)
+
+
 def _hash_at(event: dict[str, Any], position: int) -> bytes | None:
     try:
         return event_leaf_hash(event, position=position)
@@ -121,6 +182,16 @@ class _Verifier:
         self.last_pos = 0
         self.ending = False
         self.unplaced = 0  # malformed lines without a usable leaf_index since the last good one
+        # Reordering the file: lines wait in `pending` until the positions before them came.
+        self.pending: dict[int, _Line] = {}
+        self.next_pos = 1  # the next position to hand to the tree walk
+        self.seen_max = 0
+        self.flushing = False
+        self.arrivals: list[tuple[int, int]] = []  # (position, line) since the file was in order
+        self.reorder_noted = False
+        self.recent: dict[int, tuple[int, bytes]] = {}  # recent positions: (line, its text)
+        self.covered: set[int] = set()  # positions an unplaced malformed line stands for
+        self.late: set[int] = set()  # positions given up on while waiting for their line
 
     # -- input -----------------------------------------------------------
 
@@ -135,26 +206,105 @@ class _Verifier:
         except LeafError as e:
             # Nothing in the line says where it belongs: it stands for the next position.
             self.unplaced += 1
-            r.add("malformed", self.last_pos + self.unplaced, f"line {line_no}: {e}")
+            stands_for = max(self.seen_max, self.next_pos - 1) + self.unplaced
+            self.covered.add(stands_for)
+            r.add("malformed", stands_for, f"line {line_no}: {e}")
             return
         pos = index + 1
+        self.unplaced = 0
+        self.seen_max = max(self.seen_max, pos)
+        if pos in self.pending or pos < self.next_pos:
+            self._again(line_no, pos, raw)
+            return
+        self.pending[pos] = _Line(line_no, obj, names, raw)
+        self.arrivals.append((pos, line_no))
+        if len(self.arrivals) > 8 * self.w:  # bounded memory, even if the file never settles
+            self._episode_done()
+        self._drain()
+
+    def _again(self, line_no: int, pos: int, raw: bytes) -> None:
+        """A line for a position already read (a duplicate) or already given up on (late)."""
+        first = self.pending.get(pos)
+        seen = (first.line_no, first.raw) if first is not None else self.recent.get(pos)
+        if pos in self.late or (self.r.lines and pos < self.r.first_position):
+            self.r.add(
+                "reordered",
+                pos,
+                f"line {line_no} comes more than {self.w} lines after its place: counted "
+                "missing there (a larger --window finds it)",
+            )
+        elif seen is None:
+            self.r.add("duplicate", pos, f"line {line_no} repeats position {pos}")
+        elif seen[1].strip() == raw.strip():
+            self.r.add("duplicate", pos, f"line {line_no} repeats line {seen[0]} exactly")
+        else:
+            self.r.add(
+                "duplicate",
+                pos,
+                f"line {line_no} is a second, different line for position {pos} "
+                f"(line {seen[0]} is the one verified)",
+            )
+
+    def _drain(self) -> None:
+        """Hand lines to the tree walk in position order, as far as they are contiguous."""
+        while True:
+            while self.next_pos in self.pending:
+                self._deliver(self.next_pos, self.pending.pop(self.next_pos))
+            if not self.pending:
+                self._episode_done()
+                return
+            if len(self.pending) <= self.w and not self.flushing:
+                return
+            if self.r.lines == 0:
+                # No line for position 1 nearby: the export starts later (`--from`).
+                self.next_pos = min(self.pending)
+                continue
+            # Given up waiting: the position has no line (or one too far away to see).
+            pos = self.next_pos
+            hole = _Slot(pos, None, None)
+            if pos in self.covered:
+                hole.malformed = "reported above"  # an unplaced malformed line stood for it
+            else:
+                self.late.add(pos)
+            self.next_pos += 1
+            self._forget(pos)
+            self._push(hole)
+
+    def _deliver(self, pos: int, line: _Line) -> None:
+        r = self.r
         if r.lines == 0:
             r.first_position = pos
             if pos != 1:
                 r.notes.append(f"export starts at position {pos}: the root cannot be checked")
                 self.root_broken = True
-        elif pos <= self.last_pos:
-            r.add("malformed", pos, f"line {line_no}: position {pos} repeated or out of order")
-            return
-        else:
-            for gap in range(self.last_pos + 1, pos):
-                hole = _Slot(gap, None, None)
-                if gap - self.last_pos <= self.unplaced:
-                    hole.malformed = "reported above"  # the unplaced line stood for it
-                self._push(hole)
-        self.unplaced = 0
         r.lines += 1
-        self._push(self._slot(line_no, pos, obj, names))
+        self.next_pos = pos + 1
+        self.recent[pos] = (line.line_no, line.raw)
+        self._forget(pos)
+        self._push(self._slot(line.line_no, pos, line.obj, line.names))
+
+    def _forget(self, pos: int) -> None:
+        """Drop what is kept about positions more than 4 * window behind `pos`."""
+        horizon = pos - 4 * self.w
+        # Every position passes here once, in order: one entry leaves per position.
+        self.recent.pop(horizon, None)
+        if self.covered and min(self.covered) < horizon:
+            self.covered = {p for p in self.covered if p >= horizon}
+        if len(self.late) > self.w:
+            self.late = {p for p in self.late if p >= horizon}
+
+    def _episode_done(self) -> None:
+        """Lines that arrived out of order, now all placed: name the ones that moved."""
+        arrivals, self.arrivals = self.arrivals, []
+        if len(arrivals) < 2:
+            return  # the in-order case: nothing moved
+        for pos, line_no in moved_lines(arrivals):
+            self.r.add("reordered", pos, f"line {line_no} is out of order in the export file")
+            if not self.reorder_noted:
+                self.reorder_noted = True
+                self.r.notes.append(
+                    "some lines are out of order in the file; each was checked at its position"
+                )
 
     def _slot(self, line_no: int, pos: int, obj: dict[str, Any], names: _Names) -> _Slot:
         """The slot of a located line; malformed parts are noted, not trusted."""
@@ -285,6 +435,8 @@ class _Verifier:
         self.recent_missing.append(pos)
 
     def finish(self) -> None:
+        self.flushing = True
+        self._drain()
         self.ending = True
         self._advance()
         cp, r = self.checkpoint, self.r
@@ -300,7 +452,8 @@ class _Verifier:
                 f"tree size {cp.size}"
             )
             # Malformed lines at the end were reported where they stood.
-            for pos in range(max(self.acc.size, self.last_pos + self.unplaced) + 1, cp.size + 1):
+            end = max(self.acc.size, self.last_pos, *self.covered)
+            for pos in range(end + 1, cp.size + 1):
                 r.add("missing", pos, "beyond the end of the export")
         elif self.acc.size > cp.size:
             r.notes.append(

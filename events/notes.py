@@ -30,14 +30,19 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 __all__ = [
+    "ALG_COSIGNATURE_V1",
     "ALG_ED25519",
     "Checkpoint",
     "CheckpointError",
+    "Cosignature",
+    "CosignatureVerifier",
     "InvalidSignatureError",
     "NoteError",
     "Signer",
     "UnverifiedNoteError",
     "Verifier",
+    "cosign_checkpoint",
+    "cosignature_key_id",
     "generate_signer",
     "key_id",
     "open_note",
@@ -49,6 +54,8 @@ __all__ = [
 
 #: Signature type byte for Ed25519 in key IDs and key strings (C2SP signed-note).
 ALG_ED25519 = 0x01
+#: Signature type byte of a C2SP tlog-cosignature/v1 (Ed25519 over a timestamped message).
+ALG_COSIGNATURE_V1 = 0x04
 _SIG_PREFIX = "\u2014 "  # em dash, space
 _MAX_SIGNATURES = 100  # C2SP: accept at least 16; golang's note package stops at 100.
 _HEX8 = re.compile(r"[0-9a-fA-F]{8}")
@@ -365,3 +372,99 @@ def verify_checkpoint(
     if origin is not None and checkpoint.origin != origin:
         raise CheckpointError(f"checkpoint is for log {checkpoint.origin!r}, expected {origin!r}")
     return checkpoint
+
+
+# -- C2SP tlog-cosignature/v1 ------------------------------------------------------------
+
+
+def cosignature_key_id(name: str, public_key: bytes) -> int:
+    """Key ID of a cosigner: ``SHA-256(name || 0x0A || 0x04 || public_key)[:4]``."""
+    digest = hashlib.sha256(
+        name.encode("utf-8") + b"\n" + bytes([ALG_COSIGNATURE_V1]) + public_key
+    ).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
+def _cosigned_message(checkpoint_text: str, timestamp: int) -> bytes:
+    # C2SP tlog-cosignature: the header line, the time line, then the checkpoint body.
+    return f"cosignature/v1\ntime {timestamp}\n{checkpoint_text}".encode()
+
+
+@dataclass(frozen=True, slots=True)
+class Cosignature:
+    """A verified cosignature: who cosigned and when (seconds since the Unix epoch)."""
+
+    name: str
+    timestamp: int
+
+
+def cosign_checkpoint(checkpoint_text: str, signer: Signer, timestamp: int) -> str:
+    """A cosignature line (``— <name> base64(key ID || timestamp || sig)``) on a checkpoint.
+
+    ``checkpoint_text`` is the checkpoint body (``Checkpoint.format()``, no signatures);
+    the caller must have checked it against its own view of the log before cosigning.
+    The line can be appended to the checkpoint's signed note as one more signature.
+    """
+    Checkpoint.parse(checkpoint_text)
+    if not 0 <= timestamp < 1 << 63:
+        raise NoteError(f"cosignature timestamp {timestamp} out of range")
+    raw = signer._key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    kid = cosignature_key_id(signer.name, raw)
+    sig = signer.sign(_cosigned_message(checkpoint_text, timestamp))
+    blob = kid.to_bytes(4, "big") + timestamp.to_bytes(8, "big") + sig
+    return f"{_SIG_PREFIX}{signer.name} {_b64encode(blob)}\n"
+
+
+@dataclass(frozen=True, slots=True)
+class CosignatureVerifier:
+    """A cosigner's key: name, cosignature key ID and Ed25519 public key."""
+
+    name: str
+    key_id: int
+    public_key: Ed25519PublicKey
+
+    @classmethod
+    def from_vkey(cls, vkey: str) -> CosignatureVerifier:
+        """Parse ``<name>+<hex id>+<base64(0x04 || pubkey)>`` (C2SP tlog-cosignature)."""
+        parts = vkey.split("+", 2)
+        if len(parts) != 3 or not _is_valid_name(parts[0]) or not _HEX8.fullmatch(parts[1]):
+            raise NoteError(f"malformed cosigner key {vkey!r}")
+        key = _b64decode(parts[2])
+        if len(key) != 33 or key[0] != ALG_COSIGNATURE_V1:
+            raise NoteError(f"cosigner key {vkey!r} is not a cosignature/v1 key")
+        kid = int(parts[1], 16)
+        if kid != cosignature_key_id(parts[0], key[1:]):
+            raise NoteError(f"cosigner key {vkey!r} has the wrong key ID")
+        return cls(parts[0], kid, Ed25519PublicKey.from_public_bytes(key[1:]))
+
+    @classmethod
+    def of(cls, signer: Signer) -> CosignatureVerifier:
+        """The cosigner key of a signer (the same Ed25519 key, the cosignature key ID)."""
+        pub = signer.verifier.public_key
+        return cls(signer.name, cosignature_key_id(signer.name, _public_raw(pub)), pub)
+
+    @property
+    def vkey(self) -> str:
+        """The cosigner key string to publish."""
+        raw = bytes([ALG_COSIGNATURE_V1]) + _public_raw(self.public_key)
+        return f"{self.name}+{self.key_id:08x}+{_b64encode(raw)}"
+
+    def verify(self, checkpoint_text: str, line: str) -> Cosignature:
+        """Check one cosignature line on a checkpoint body; return it or raise NoteError."""
+        line = line.removesuffix("\n")
+        if not line.startswith(_SIG_PREFIX):
+            raise NoteError(f"malformed cosignature line {line!r}")
+        name, sep, b64 = line[len(_SIG_PREFIX) :].partition(" ")
+        if not sep or name != self.name:
+            raise NoteError(f"cosignature line is not by {self.name!r}")
+        blob = _b64decode(b64)
+        if len(blob) != 4 + 8 + 64 or int.from_bytes(blob[:4], "big") != self.key_id:
+            raise NoteError(f"cosignature line is not by key {self.key_id:08x}")
+        timestamp = int.from_bytes(blob[4:12], "big")
+        if timestamp >= 1 << 63:
+            raise NoteError("cosignature timestamp out of range")
+        try:
+            self.public_key.verify(blob[12:], _cosigned_message(checkpoint_text, timestamp))
+        except InvalidSignature:
+            raise InvalidSignatureError(f"cosignature by {self.name!r} does not verify") from None
+        return Cosignature(self.name, timestamp)

@@ -1,7 +1,9 @@
-"""Verifiable history over HTTP: signed tree heads, proofs, the audit trail, the export.
+"""Verifiable history over HTTP: signed tree heads, proofs, receipts, the trail, the export.
 
-Roles: `auditor` and `national` read everything here; a `regional` token may fetch
-inclusion proofs for events of its own regions. Hashes are standard base64 everywhere.
+Roles: `auditor` and `national` read everything here. A `regional` token may fetch the
+public key and checkpoints (to check what it is given), and inclusion proofs and receipts
+of its own regions' events; another region's event answers 404 exactly as a missing one.
+Hashes are standard base64 everywhere.
 """
 
 from __future__ import annotations
@@ -20,12 +22,15 @@ from coord.http.params import MAX_QUERY_INT, int_param
 from coord.keys import AUDIT
 from coord.problems import Problem, invalid, not_found
 from events.audit_log import ExportLine, SignedHead, TrailEntry, TreeNotBuilt, b64
-from events.ids import parse_canonical_uuid
+from events.ids import CanonicalUUID, parse_canonical_uuid
+from events.notes import CosignatureVerifier
 from events.streams import validate_stream_id
 
 routes = web.RouteTableDef()
 
 READERS: tuple[Role, ...] = ("auditor", "national")
+#: Who may fetch the log's key and checkpoints: everyone holding a proof must check it.
+KEY_READERS: tuple[Role, ...] = (*READERS, "regional")
 NDJSON = "application/x-ndjson"
 
 _encoder = msgspec.json.Encoder()
@@ -37,6 +42,8 @@ class PublicKey(msgspec.Struct, kw_only=True):
     origin: str
     vkey: str
     public_key: str
+    #: The same key as a C2SP tlog-cosignature/v1 cosigner key (a hub cosigns with it).
+    cosigner_vkey: str
 
 
 class TreeHead(msgspec.Struct, kw_only=True):
@@ -63,6 +70,57 @@ class ConsistencyProof(msgspec.Struct, kw_only=True):
     first: int
     second: int
     proof: list[str]
+
+
+class Receipt(msgspec.Struct, kw_only=True):
+    """`GET /v1/audit/receipt/{event_id}`: everything needed to prove, offline, that it was logged.
+
+    `event` is the event's leaf bytes (docs/audit-format.md §2), `leaf_hash` their RFC 9162
+    leaf hash, `audit_path` the inclusion proof of leaf `leaf_index` in the tree of
+    `tree_size` leaves whose signed checkpoint is `checkpoint` (the note text, signed by
+    `origin`). `cosignatures` are C2SP tlog-cosignature/v1 lines on that checkpoint (the
+    hub's, when it has cosigned this size; append them to the note to verify). With
+    `?from_size=M`, `consistency` proves that the tree of M leaves (an older receipt's)
+    is a prefix of this one: nothing was dropped since.
+    """
+
+    event_id: uuid.UUID
+    origin: str
+    leaf_index: int
+    tree_size: int
+    leaf_hash: str
+    audit_path: list[str]
+    event: Annotated[
+        msgspec.Raw,
+        msgspec.Meta(
+            description=(
+                "The event object (docs/audit-format.md §2.1): data, id, metadata, position, "
+                "recorded_at, region_code, schema_version, stream_id, type, version. Its "
+                "canonical JSON is the leaf's bytes."
+            ),
+            extra_json_schema={"type": "object"},
+        ),
+    ]
+    checkpoint: str
+    cosignatures: list[str]
+    consistency: ConsistencyProof | None
+
+
+class EventIdPath(msgspec.Struct):
+    """Path of the receipt route: an event id (lowercase canonical UUID)."""
+
+    event_id: CanonicalUUID
+
+
+class ReceiptQuery(msgspec.Struct, kw_only=True):
+    """Query of `GET /v1/audit/receipt/{event_id}`.
+
+    `tree_size`: the checkpoint to prove against (a size the log signed; default the
+    latest). `from_size`: also prove consistency from that older size (<= `tree_size`).
+    """
+
+    tree_size: Annotated[int, msgspec.Meta(ge=1, le=MAX_QUERY_INT)] | None = None
+    from_size: Annotated[int, msgspec.Meta(ge=1, le=MAX_QUERY_INT)] | None = None
 
 
 class StreamTrail(msgspec.Struct, kw_only=True):
@@ -153,13 +211,20 @@ async def _head(request: web.Request) -> SignedHead:
 
 
 @routes.get("/v1/audit/public-key")
-@documented(responses={200: PublicKey}, roles=READERS, tags=("audit",))
+@documented(responses={200: PublicKey}, roles=KEY_READERS, tags=("audit",))
 async def public_key(request: web.Request) -> web.Response:
     """The log's origin and Ed25519 verifier key (C2SP signed-note vkey)."""
-    require_role(request, *READERS)
+    require_role(request, *KEY_READERS)
     signer = request.app[AUDIT].signer
     raw = signer.verifier.public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
-    return _json(PublicKey(origin=signer.name, vkey=signer.vkey, public_key=b64(raw)))
+    return _json(
+        PublicKey(
+            origin=signer.name,
+            vkey=signer.vkey,
+            public_key=b64(raw),
+            cosigner_vkey=CosignatureVerifier.of(signer).vkey,
+        )
+    )
 
 
 @routes.get("/v1/audit/checkpoint")
@@ -167,23 +232,27 @@ async def public_key(request: web.Request) -> web.Response:
     query=SizeQuery,
     responses={200: Body(str, "text/plain; charset=utf-8")},
     errors=(404, 409),
-    roles=READERS,
+    roles=KEY_READERS,
     tags=("audit",),
 )
 async def checkpoint(request: web.Request) -> web.Response:
     """The latest signed checkpoint (or the one at `?size=N`), as the signed note text."""
-    require_role(request, *READERS)
+    require_role(request, *KEY_READERS)
     head = await _head(request)
     return web.Response(text=head.note, content_type="text/plain", charset="utf-8")
 
 
 @routes.get("/v1/audit/tree-head")
 @documented(
-    query=SizeQuery, responses={200: TreeHead}, errors=(404, 409), roles=READERS, tags=("audit",)
+    query=SizeQuery,
+    responses={200: TreeHead},
+    errors=(404, 409),
+    roles=KEY_READERS,
+    tags=("audit",),
 )
 async def tree_head(request: web.Request) -> web.Response:
     """The latest tree head (or the one at `?size=N`) with its signed checkpoint."""
-    require_role(request, *READERS)
+    require_role(request, *KEY_READERS)
     head = await _head(request)
     return _json(
         TreeHead(
@@ -241,6 +310,82 @@ async def inclusion_proof(request: web.Request) -> web.Response:
             audit_path=[b64(h) for h in path],
         )
     )
+
+
+@routes.get("/v1/audit/receipt/{event_id}")
+@documented(
+    path=EventIdPath,
+    query=ReceiptQuery,
+    responses={200: Receipt},
+    errors=(404, 409, 422),
+    roles=KEY_READERS,
+    tags=("audit",),
+)
+async def receipt(request: web.Request) -> web.Response:
+    """The receipt of an event: signed checkpoint, inclusion proof, cosignatures, the event.
+
+    Regional tokens: own regions only (another region's event is 404, as a missing one).
+    """
+    principal = principal_of(request)
+    require_role(request, *KEY_READERS)
+    event_id = parse_canonical_uuid(request.match_info["event_id"])
+    if event_id is None:
+        raise invalid("event_id must be a UUID in lowercase canonical form", "path.event_id")
+    wanted = None
+    if "tree_size" in request.query:
+        wanted = int_param(request, "tree_size", 1, minimum=1)
+    from_size = None
+    if "from_size" in request.query:
+        from_size = int_param(request, "from_size", 1, minimum=1)
+    audit = request.app[AUDIT]
+    found = await audit.leaf_of(event_id)
+    if found is None or not principal.covers(found[0].region_code):
+        raise not_found(f"event {event_id} is not in the log")
+    place, leaf_bytes = found
+    head = await (audit.checkpoint() if wanted is None else _head_at(request, wanted))
+    if head is None:
+        raise not_in_tree("no checkpoint has been published yet")
+    if place.leaf_index >= head.tree_size:
+        raise not_in_tree(
+            f"event {event_id} is leaf {place.leaf_index}, not yet in a signed checkpoint "
+            f"(latest tree size {head.tree_size})"
+        )
+    if from_size is not None and from_size > head.tree_size:
+        raise invalid("from_size must not exceed the receipt's tree size", "query.from_size")
+    try:
+        leaf, path = await audit.inclusion(place.leaf_index, head.tree_size)
+        proof = None if from_size is None else await audit.consistency(from_size, head.tree_size)
+    except TreeNotBuilt as e:
+        raise not_in_tree(str(e)) from None
+    return _json(
+        Receipt(
+            event_id=event_id,
+            origin=audit.origin,
+            leaf_index=place.leaf_index,
+            tree_size=head.tree_size,
+            leaf_hash=b64(leaf),
+            audit_path=[b64(h) for h in path],
+            event=msgspec.Raw(leaf_bytes),
+            checkpoint=head.note,
+            cosignatures=await audit.cosignatures(head.tree_size),
+            consistency=None
+            if proof is None
+            else ConsistencyProof(
+                first=from_size or 0, second=head.tree_size, proof=[b64(h) for h in proof]
+            ),
+        )
+    )
+
+
+async def _head_at(request: web.Request, size: int) -> SignedHead:
+    audit = request.app[AUDIT]
+    head = await audit.checkpoint(size)
+    if head is not None:
+        return head
+    latest = await audit.checkpoint()
+    if latest is None or size > latest.tree_size:
+        raise not_in_tree(f"no checkpoint has reached tree size {size} yet")
+    raise not_found(f"no checkpoint was published at tree size {size}")
 
 
 @routes.get("/v1/audit/proof/consistency")

@@ -88,3 +88,17 @@ def export_metrics(app: web.Application) -> None:
         ),
     ):
         app[METRICS].gauge(name, doc, reader(field), labelnames=["link", "direction"])
+
+    async def refusals() -> dict[tuple[str, ...], float]:
+        rows = await app[POOL].fetch(
+            "SELECT origin, count(*) AS n FROM audit_cosign_refusals GROUP BY origin"
+        )
+        return {(r["origin"],): float(r["n"]) for r in rows}
+
+    app[METRICS].gauge(
+        "coord_federation_cosign_refusals",
+        "Region checkpoints the hub refused to cosign: its mirror of the region's tree does "
+        "not reproduce them (alert on any).",
+        refusals,
+        labelnames=["origin"],
+    )

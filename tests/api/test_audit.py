@@ -21,7 +21,7 @@ from coord.keys import STORE
 from events import merkle
 from events.audit_verify import verify_export
 from events.leaf import event_leaf_hash, parse_json
-from events.notes import Verifier, generate_signer, verify_checkpoint
+from events.notes import CosignatureVerifier, Verifier, generate_signer, verify_checkpoint
 from events.records import NewEvent
 from tests.conftest import bearer
 from tests.ids import sid
@@ -77,6 +77,7 @@ async def test_public_key_and_checkpoint_verify(app_client: Any, auditor: dict[s
         "origin": SIGNER.name,
         "vkey": SIGNER.vkey,
         "public_key": key["public_key"],
+        "cosigner_vkey": CosignatureVerifier.of(SIGNER).vkey,
     }
     assert len(base64.b64decode(key["public_key"])) == 32
     head = await head_at_least(app_client, auditor, 5)
@@ -147,8 +148,11 @@ async def test_roles(app_client: Any, token_for: Any) -> None:
     await head_at_least(app_client, auditor, 2)
     national = bearer(await token_for(app_client, "national"))
     regional = bearer(await token_for(app_client, "regional", ["35.71"]))
+    for path in ("/v1/audit/checkpoint", "/v1/audit/public-key", "/v1/audit/tree-head"):
+        # A regional office must be able to check the proofs it is given (issue 17).
+        assert (await app_client.get(path)).status == 401
+        assert (await app_client.get(path, headers=regional)).status == 200
     for path in (
-        "/v1/audit/checkpoint",
         "/v1/audit/export",
         f"/v1/audit/streams/{sid('issue', 'r1')}",
     ):
@@ -312,3 +316,59 @@ def test_concurrent_starts_share_one_complete_signing_key(tmp_path: Path) -> Non
         assert len(set(keys)) == 1
         assert [p.name for p in home.iterdir()] == ["audit-signing.key"]  # no temp files
         assert (home / "audit-signing.key").stat().st_mode & 0o777 == 0o600
+
+
+async def test_receipt_verifies_offline(
+    app_client: Any, token_for: Any, tmp_path: Path, capsys: Any
+) -> None:
+    """A regional office's receipt proves its event was logged, later that it was kept."""
+    own = await append(app_client, sid("issue", "rc1"), 3, region="35.71")
+    other = await append(app_client, sid("issue", "rc2"), 1, region="11.01")
+    auditor = bearer(await token_for(app_client, "auditor"))
+    regional = bearer(await token_for(app_client, "regional", ["35.71"]))
+    await head_at_least(app_client, auditor, POSITIONS[other[0]])
+    resp = await app_client.get(f"/v1/audit/receipt/{own[1]}", headers=regional)
+    assert resp.status == 200
+    first = await resp.json()
+    assert first["event_id"] == str(own[1]) and first["origin"] == SIGNER.name
+    assert first["leaf_index"] == POSITIONS[own[1]] - 1 and first["consistency"] is None
+    assert first["cosignatures"] == [] and first["event"]["id"] == str(own[1])
+    # Nothing about another region's event, exactly as for one that does not exist.
+    theirs = await app_client.get(f"/v1/audit/receipt/{other[0]}", headers=regional)
+    missing = await app_client.get(f"/v1/audit/receipt/{uuid.uuid4()}", headers=regional)
+    assert theirs.status == missing.status == 404
+    assert (await theirs.json())["title"] == (await missing.json())["title"]
+    bad = await app_client.get("/v1/audit/receipt/NOT-A-UUID", headers=regional)
+    assert bad.status == 422 and (await bad.json())["field"] == "path.event_id"
+    assert (await app_client.get(f"/v1/audit/receipt/{own[1]}")).status == 401
+    for query, field in (
+        ("tree_size=abc", "query.tree_size"),
+        ("tree_size=0", "query.tree_size"),
+        ("tree_size=99999999999999999999999", "query.tree_size"),
+        ("from_size=-1", "query.from_size"),
+        ("from_size=1.5", "query.from_size"),
+    ):
+        resp = await app_client.get(f"/v1/audit/receipt/{own[1]}?{query}", headers=regional)
+        assert resp.status == 422, query
+        assert (await resp.json())["field"] == field
+    future = first["tree_size"] + 1000
+    resp = await app_client.get(f"/v1/audit/receipt/{own[1]}?tree_size={future}", headers=regional)
+    assert resp.status == 409 and resp.headers["Retry-After"] == "1"
+    # Later: more events, a newer receipt proving consistency from the old size.
+    more = await append(app_client, sid("issue", "rc3"), 4, region="35.71")
+    await head_at_least(app_client, auditor, POSITIONS[more[-1]])
+    size = first["tree_size"]
+    resp = await app_client.get(f"/v1/audit/receipt/{own[1]}?from_size={size}", headers=regional)
+    second = await resp.json()
+    assert second["tree_size"] > size and second["consistency"]["first"] == size
+    too_big = await app_client.get(
+        f"/v1/audit/receipt/{own[1]}?from_size={second['tree_size'] + 1}", headers=regional
+    )
+    assert too_big.status == 422
+    (tmp_path / "r1.json").write_bytes(msgspec.json.encode(first))
+    (tmp_path / "r2.json").write_bytes(msgspec.json.encode(second))
+    args = ["verify", "--receipt", str(tmp_path / "r1.json"), "--vkey", SIGNER.vkey]
+    assert main(args) == 0
+    assert main([*args, "--consistency", str(tmp_path / "r2.json")]) == 0
+    out = capsys.readouterr().out
+    assert "VERIFIED" in out and "never dropped" in out

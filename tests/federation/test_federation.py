@@ -4,6 +4,7 @@ linked by logical replication (issue 7). The outage tests stop real servers mid-
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import statistics
 import sys
 import time
@@ -17,6 +18,16 @@ import asyncpg
 import msgspec
 import pytest
 
+from coord.cli import main as cli_main
+from events.leaf import parse_json
+from events.notes import (
+    Checkpoint,
+    CosignatureVerifier,
+    Verifier,
+    sign_checkpoint,
+    signer_from_skey,
+)
+from events.receipt import verify_receipt
 from tests.api.payloads import hearing_scheduled, issue_raised, new_id, recommendation_drafted
 from tests.api.payloads import statement as statement_data
 from tests.conftest import run_coord
@@ -620,6 +631,147 @@ async def _add_region_refused(c: Cluster, region: ClusterNode) -> str:
     _, err = await proc.communicate()
     assert proc.returncode == 1, err.decode()
     return err.decode()
+
+
+async def test_the_hub_cosigns_what_it_mirrors_and_refuses_a_rewritten_history(
+    cluster: Cluster, tmp_path: Any
+) -> None:
+    """A region's checkpoint is cosigned by the hub once its mirror of the region's tree
+    matches; the receipt a regional office gets at the region carries that cosignature and
+    verifies offline; the home position reaches the hub; `coord verify --federation`
+    passes on both exports; a checkpoint over a rewritten history is refused."""
+    c = cluster
+    ids = []
+    async with aiohttp.ClientSession(c.jatim.url, headers=c.auth("jatim")) as http:
+        for _ in range(3):
+            ids.append(new_id())
+            body = {
+                "expected_version": 0,
+                "events": [
+                    {"type": "HearingScheduled", "id": ids[-1], "data": hearing_scheduled("35.71")}
+                ],
+            }
+            async with http.post(f"/v1/streams/hearing-{new_id()}/events", json=body) as r:
+                assert r.status == 201, await r.text()
+
+    async def get(node: ClusterNode, token: str, path: str) -> Any:
+        async with aiohttp.ClientSession(node.url, headers=c.auth(token)) as http:
+            async with http.get(path) as r:
+                return (r.status, await r.read())
+
+    status, raw = await get(c.jatim, "jatim", "/v1/audit/public-key")
+    assert status == 200
+    jatim_key = msgspec.json.decode(raw)
+    hub_key = msgspec.json.decode((await get(c.hub, "auditor", "/v1/audit/public-key"))[1])
+    origin = jatim_key["origin"]
+
+    async def cosigned_receipt() -> Any:
+        status, raw = await get(c.jatim, "jatim", f"/v1/audit/receipt/{ids[-1]}")
+        doc = msgspec.json.decode(raw) if status == 200 else None
+        return doc if doc and doc["cosignatures"] else None
+
+    try:
+        receipt = await eventually(cosigned_receipt, timeout=30, what="a cosigned receipt")
+    except AssertionError:
+        raise AssertionError(await diagnose(c.hub, c.jatim)) from None
+    proven = verify_receipt(
+        parse_json(msgspec.json.encode(receipt)),
+        Verifier.from_vkey(jatim_key["vkey"]),
+        origin,
+        [CosignatureVerifier.from_vkey(hub_key["cosigner_vkey"])],
+    )
+    assert proven.cosigned[0].name == hub_key["origin"]
+    # The home position (the region's) reached the hub with the event.
+    home = await c.hub.fetchval(
+        "SELECT position FROM node_log WHERE log_node = 'jatim' AND event_id = $1",
+        uuid.UUID(ids[-1]),
+    )
+    assert home == proven.leaf_index + 1
+
+    # Offline, both logs: every jatim event is in the hub's log once, unchanged (the hub's
+    # latest checkpoint may trail the events it holds by a moment: retried).
+    async def federation_verified() -> bool:
+        args, cps = ["verify", "--federation"], []
+        for node in (c.hub, c.jatim):
+            query = f"?to={receipt['tree_size']}" if node is c.jatim else ""
+            status, export = await get(node, "auditor", f"/v1/audit/export{query}")
+            last = export.count(b"\n")
+            status, note = await get(node, "auditor", f"/v1/audit/checkpoint?size={last}")
+            assert status == 200, note
+            (tmp_path / f"{node.node_id}.ndjson").write_bytes(export)
+            (tmp_path / f"{node.node_id}.cp").write_bytes(note)
+            args.append(str(tmp_path / f"{node.node_id}.ndjson"))
+            cps += ["--checkpoint", str(tmp_path / f"{node.node_id}.cp")]
+        args += [*cps, "--vkey", hub_key["vkey"], "--vkey", jatim_key["vkey"]]
+        return await asyncio.to_thread(cli_main, args) == 0
+
+    await eventually(federation_verified, timeout=15, what="coord verify --federation")
+
+    # The region signs a tree the hub's mirror does not reproduce: refused, not cosigned.
+    skey = (c.jatim.home / "audit-signing.key").read_text().strip()
+    size = await c.jatim.fetchval(
+        "SELECT s FROM generate_series(1, $1::bigint) s WHERE NOT EXISTS (SELECT 1 FROM"
+        " audit_checkpoints WHERE origin = $2 AND tree_size = s) ORDER BY s DESC LIMIT 1",
+        receipt["tree_size"],
+        origin,
+    )
+    assert size is not None
+    forged = Checkpoint(origin, size, hashlib.sha256(b"rewritten").digest())
+    await c.jatim.fetch(
+        "INSERT INTO audit_checkpoints (origin, tree_size, root_hash, note)"
+        " VALUES ($1, $2, $3, $4)",
+        origin,
+        size,
+        forged.root_hash,
+        sign_checkpoint(forged, signer_from_skey(skey)),
+    )
+    reason = await eventually(
+        lambda: c.hub.fetchval(
+            "SELECT reason FROM audit_cosign_refusals WHERE origin = $1 AND tree_size = $2",
+            origin,
+            size,
+        ),
+        timeout=30,
+        what="the hub's refusal",
+    )
+    assert "does not reproduce" in reason
+    async with aiohttp.ClientSession(c.hub.url) as http, http.get("/metrics") as r:
+        assert f'coord_federation_cosign_refusals{{origin="{origin}"}} 1.0' in await r.text()
+    # An upgrade: links made before audit_cosignatures was published. Re-running
+    # add-region publishes it and the region's link picks it up (with what it missed).
+    await c.hub.fetch("ALTER PUBLICATION coord_national_tables DROP TABLE audit_cosignatures")
+    await c.jatim.fetch("ALTER SUBSCRIPTION coord_hub_to_jatim REFRESH PUBLICATION")
+    await c.jatim.fetch("TRUNCATE audit_cosignatures")
+    await run_coord(
+        c.hub.env(),
+        "federation",
+        "add-region",
+        "--hub-dsn",
+        c.hub.dsn,
+        "--region-dsn",
+        c.jatim.dsn,
+        "--name",
+        "jatim",
+    )
+    published = await c.hub.fetchval(
+        "SELECT count(*) FROM pg_publication_tables WHERE pubname = 'coord_national_tables'"
+        " AND tablename = 'audit_cosignatures'"
+    )
+    assert published == 1
+    await eventually(
+        lambda: c.jatim.fetchval(
+            "SELECT count(*) FROM audit_cosignatures WHERE origin = $1 AND tree_size = $2",
+            origin,
+            receipt["tree_size"],
+        ),
+        timeout=30,
+        what="the cosignatures copied to the region after the upgrade",
+    )
+    assert not await c.hub.fetchval(
+        "SELECT count(*) FROM audit_cosignatures WHERE origin = $1 AND tree_size = $2",
+        origin,
+        size,
+    )
 
 
 async def test_add_region_explains_worker_limits_and_streams_the_hub_homes(

@@ -106,6 +106,26 @@ async def test_tree_follows_the_log(
         assert (cp.size, cp.root_hash) == (37, merkle.root(leaves))
 
 
+async def test_tree_builder_records_its_own_log_as_home_positions(
+    store: EventStore, pool: asyncpg.Pool, database_url: str
+) -> None:
+    """node_log holds exactly the built leaves (position -> event id), for this node."""
+    audit = AuditLog(pool, SIGNER)
+    async with running_builder(store, database_url, batch_size=5):
+        await append_many(store, 23)
+        await wait_for_tree(audit, 23)
+    rows = await pool.fetch("SELECT log_node, position, event_id FROM node_log ORDER BY position")
+    log = await pool.fetch(
+        "SELECT l.position, e.event_id FROM log l JOIN events e ON e.seq = l.seq"
+        " ORDER BY l.position"
+    )
+    node = await pool.fetchval("SELECT coalesce((SELECT node_id FROM coord_node), 'local')")
+    assert [(r["position"], r["event_id"]) for r in rows] == [tuple(r) for r in log]
+    assert {r["log_node"] for r in rows} == {node}
+    with pytest.raises(asyncpg.PostgresError):  # insert-only, like the tree
+        await pool.execute("UPDATE node_log SET position = position + 100")
+
+
 async def test_empty_log_gets_a_checkpoint(
     store: EventStore, pool: asyncpg.Pool, database_url: str
 ) -> None:

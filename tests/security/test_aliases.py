@@ -133,6 +133,7 @@ async def test_alias_reads_are_refused(
         (tokens.national, f"/v1/views/issues?hearing={spell(hearing)}", "query.hearing"),
         (tokens.auditor, f"/v1/audit/streams/issue-{spell(issue)}", None),
         (tokens.auditor, f"/v1/audit/proof/inclusion?event_id={spell(issue)}", "query.event_id"),
+        (tokens.semarang, f"/v1/audit/receipt/{spell(issue)}", "path.event_id"),
     ]
     for headers, path, field in routes:
         # yarl would normalise some spellings in the path; send them as they are.

@@ -371,3 +371,42 @@ def test_tampered_checkpoint_is_rejected() -> None:
     note = sign_checkpoint(Checkpoint("coord.example/log", 8, EMPTY_ROOT), signer)
     with pytest.raises(InvalidSignatureError):
         verify_checkpoint(note.replace("\n8\n", "\n9\n", 1), [signer.verifier])
+
+
+def test_cosignature_round_trip_and_tampering() -> None:
+    """C2SP tlog-cosignature/v1: verifies on the body it signed, nowhere else."""
+    from events.notes import (
+        Checkpoint,
+        CosignatureVerifier,
+        cosign_checkpoint,
+        cosignature_key_id,
+        generate_signer,
+        open_note,
+        sign_checkpoint,
+    )
+
+    log_key, hub = generate_signer("coord.local/jatim"), generate_signer("coord.local/hub")
+    body = Checkpoint("coord.local/jatim", 12, bytes(range(32))).format()
+    line = cosign_checkpoint(body, hub, 1_700_000_000)
+    cosigner = CosignatureVerifier.from_vkey(CosignatureVerifier.of(hub).vkey)
+    got = cosigner.verify(body, line)
+    assert (got.name, got.timestamp) == ("coord.local/hub", 1_700_000_000)
+    # Appended to the log's own note, ordinary note verifiers skip it (unknown key ID).
+    note = sign_checkpoint(Checkpoint.parse(body), log_key) + line
+    assert open_note(note, [log_key.verifier]) == body
+    # Its key ID is the cosignature one (0x04), not the note key ID of the same key.
+    kid = int.from_bytes(base64.b64decode(line.split(" ")[2])[:4], "big")
+    assert kid == cosigner.key_id != hub.key_id
+    assert kid == cosignature_key_id(hub.name, cosigner.public_key.public_bytes_raw())
+    other = Checkpoint("coord.local/jatim", 13, bytes(range(32))).format()
+    with pytest.raises(NoteError):
+        cosigner.verify(other, line)  # another tree head
+    blob = bytearray(base64.b64decode(line.split(" ")[2]))
+    blob[11] ^= 1  # another time
+    forged = f"— coord.local/hub {base64.b64encode(bytes(blob)).decode()}\n"
+    with pytest.raises(NoteError):
+        cosigner.verify(body, forged)
+    with pytest.raises(NoteError):
+        CosignatureVerifier.of(log_key).verify(body, line)  # not this cosigner's
+    with pytest.raises(NoteError):
+        CosignatureVerifier.from_vkey(hub.vkey)  # a note key is not a cosigner key

@@ -323,3 +323,103 @@ def test_inclusion_of_an_event_with_awkward_numbers(raw: bytes, tmp_path: Path) 
     dup = msgspec.json.encode(line).replace(b'"data":{', b'"data":{"%s":"PALSU",' % name, 1)
     (tmp_path / "line.json").write_bytes(dup)
     assert main(args) == 2  # a repeated member name is not an event coord wrote
+
+
+def test_swapped_lines_are_reordered_not_missing() -> None:
+    """Two whole lines swapped in the file (issue 17): both reordered, the root still matches."""
+    lines, cp = export(300)
+    raw = encode(lines)
+    raw[9], raw[259] = raw[259], raw[9]
+    rep = verify_export(raw, cp)
+    assert rep.root_matches and rep.lines == 300
+    assert {k: v for k, v in rep.counts.items() if v} == {"reordered": 2}
+    assert rep.positions("reordered") == [10, 260]
+    assert not rep.ok
+
+
+@pytest.mark.parametrize("p", [1, 17, 299])
+def test_neighbouring_swapped_lines_are_both_reordered(p: int) -> None:
+    """Swapping two adjacent lines names both, also at the start and the end of the file."""
+    lines, cp = export(300)
+    raw = encode(lines)
+    raw[p - 1], raw[p] = raw[p], raw[p - 1]
+    rep = verify_export(raw, cp, window=8)
+    assert rep.root_matches
+    assert {k: v for k, v in rep.counts.items() if v} == {"reordered": 2}
+    assert rep.positions("reordered") == [p, p + 1]
+
+
+def test_moved_block_names_the_fewest_lines() -> None:
+    """Three lines moved forward: those three are reordered, not the ones they jumped."""
+    lines, cp = export(60)
+    raw = encode(lines)
+    block = raw[20:23]
+    del raw[20:23]
+    raw[40:40] = block
+    rep = verify_export(raw, cp, window=32)
+    assert rep.root_matches and rep.positions("reordered") == [21, 22, 23]
+    assert sum(rep.counts.values()) == 3
+
+
+def test_duplicated_line_is_a_duplicate() -> None:
+    """A line repeated (next to itself or far away) is one duplicate; nothing else is wrong."""
+    for where in (31, 200):
+        lines, cp = export(300)
+        raw = encode(lines)
+        raw.insert(where, raw[30])
+        rep = verify_export(raw, cp)
+        assert rep.root_matches and rep.lines == 300
+        assert {k: v for k, v in rep.counts.items() if v} == {"duplicate": 1}
+        assert rep.positions("duplicate") == [31]
+        assert "exactly" in rep.findings[0].detail
+
+
+def test_second_different_line_for_a_position_is_a_duplicate() -> None:
+    """A forged second line for a position is a duplicate; the first one is verified."""
+    lines, cp = export(50)
+    forged = dict(lines[9], event={**lines[9]["event"], "data": {"n": "PALSU"}})
+    raw = encode(lines)
+    raw.insert(20, msgspec.json.encode(forged))
+    rep = verify_export(raw, cp, window=8)
+    assert rep.positions("duplicate") == [10] and "different" in rep.findings[0].detail
+    assert rep.root_matches and sum(rep.counts.values()) == 1
+    # The forged line first: it is the one verified (altered), the honest one the duplicate.
+    raw = encode(lines)
+    raw[9:9] = [msgspec.json.encode(forged)]
+    rep = verify_export(raw, cp, window=8)
+    assert rep.positions("altered") == [10] and rep.positions("duplicate") == [10]
+
+
+def test_line_beyond_the_window_is_missing_then_late() -> None:
+    """A line moved further than --window: missing at its place, reported again where it is."""
+    lines, cp = export(100)
+    raw = encode(lines)
+    moved = raw.pop(9)
+    raw.insert(60, moved)
+    rep = verify_export(raw, cp, window=8)
+    assert rep.positions("missing") == [10] and rep.positions("reordered") == [10]
+    assert "--window" in next(f.detail for f in rep.findings if f.kind == "reordered")
+    rep = verify_export(raw, cp, window=64)  # within reach: only the move is reported
+    assert rep.root_matches and rep.positions("reordered") == [10]
+    assert sum(rep.counts.values()) == 1
+
+
+def test_partial_export_starting_later_is_not_reordered() -> None:
+    """An honest `--from 40` export verifies its events (the root cannot be checked)."""
+    lines, cp = export(60)
+    rep = verify_export(encode(lines[39:]), cp, window=4)
+    assert rep.first_position == 40 and rep.lines == 21
+    assert not any(rep.counts.values()), rep.findings
+
+
+def test_coord_verify_reports_swapped_lines(tmp_path: Path, capsys: Any) -> None:
+    """`coord verify` prints the swap as reordered and exits 1; not as 250 missing positions."""
+    signer = generate_signer("coord.test/v")
+    lines, cp = export(300)
+    raw = encode(lines)
+    raw[9], raw[259] = raw[259], raw[9]
+    args = write_files(tmp_path, raw, sign_checkpoint(cp, signer), signer.vkey)
+    assert main(args) == 1
+    report = msgspec.json.decode(capsys.readouterr().out)
+    assert report["reordered"] == [10, 260] and report["missing"] == []
+    assert report["root_matches"] is True and report["counts"]["duplicate"] == 0

@@ -1,0 +1,193 @@
+"""The hub's cosigner: mirror each region's tree and cosign the region checkpoints it matches.
+
+Each regional node's tree builder writes the rows of its own log (`node_log`: position ->
+event id); they replicate to the hub with the region's events and its signed checkpoints
+(coord/federation.py, publication `coord_region_audit`). From them the hub rebuilds the
+region's tree *as the region built it*: leaf ``p`` is the hub's copy of the event the
+region holds at ``p``, encoded by the one canonical encoder (events/leaf.py) with the
+region's position. For each region checkpoint, in size order, the hub
+
+1. verifies the region's signature with the key `add-region` recorded for it;
+2. extends its mirror to the checkpoint's size and compares the roots;
+3. if they are equal, cosigns the checkpoint (C2SP tlog-cosignature/v1, the hub's log
+   key) and stores the line in `audit_cosignatures` (replicated to the regions, served
+   in receipts); otherwise it refuses: a row in `audit_cosign_refusals` and an error log
+   `federation.cosign_refused`. A different root means the region signed a history the
+   hub does not hold: it rewrote history, or the hub lacks or altered events.
+
+A position whose row has not arrived yet is waited for (replication lag). A `node_log`
+row whose event the hub does not hold is waited for `grace` seconds after the
+checkpoint was signed (the initial copy of a new link may deliver the tables in either
+order), then refused: the hub is missing that event.
+
+One cosigner per hub database (session advisory lock, like the tree builder). The
+mirrors live in memory and are rebuilt from position 1 after a restart (a linear pass).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime
+
+import asyncpg
+import structlog
+
+from events.audit_log import Connect, event_leaf
+from events.leadership import lead_forever
+from events.merkle import RootAccumulator
+from events.notes import (
+    CheckpointError,
+    NoteError,
+    Signer,
+    Verifier,
+    cosign_checkpoint,
+    verify_checkpoint,
+)
+
+log = structlog.get_logger("coord.cosigner")
+
+COSIGNER_LOCK_KEY = 0x636F6F7264_03  # "coord" 3
+
+_REGIONS = (
+    "SELECT node_id, audit_vkey FROM federation_nodes "
+    "WHERE mode = 'regional' AND audit_vkey IS NOT NULL ORDER BY node_id"
+)
+_PENDING = (
+    "SELECT c.tree_size, c.note, c.created_at FROM audit_checkpoints c WHERE c.origin = $1 "
+    "AND NOT EXISTS (SELECT 1 FROM audit_cosignatures s WHERE s.origin = c.origin "
+    "AND s.tree_size = c.tree_size AND s.cosigner = $2) "
+    "AND NOT EXISTS (SELECT 1 FROM audit_cosign_refusals r WHERE r.origin = c.origin "
+    "AND r.tree_size = c.tree_size) ORDER BY c.tree_size LIMIT 50"
+)
+_MIRROR_ROWS = (
+    "SELECT n.position, n.event_id AS wanted, e.event_id, e.stream_id, e.version, e.type, "
+    "e.schema_version, e.data, e.metadata, e.recorded_at, e.region_code "
+    "FROM node_log n LEFT JOIN events e ON e.event_id = n.event_id "
+    "WHERE n.log_node = $1 AND n.position > $2 AND n.position <= $3 "
+    "ORDER BY n.position LIMIT $4"
+)
+_COSIGN = (
+    "INSERT INTO audit_cosignatures (origin, tree_size, cosigner, line) "
+    "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING"
+)
+_REFUSE = (
+    "INSERT INTO audit_cosign_refusals (origin, tree_size, reason) "
+    "VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"
+)
+
+
+class _Wait(Exception):
+    """The mirror cannot reach the checkpoint yet: try again later."""
+
+
+class Cosigner:
+    """Mirrors the regions' trees at the hub and cosigns their matching checkpoints."""
+
+    def __init__(
+        self,
+        connect: Connect,
+        signer: Signer,
+        *,
+        interval: float = 0.5,
+        grace: float = 30.0,
+        page: int = 5000,
+        retry_interval: float = 1.0,
+    ) -> None:
+        self._connect = connect
+        self._signer = signer
+        self._interval = interval
+        self._grace = grace
+        self._page = page
+        self._retry_interval = retry_interval
+        self._mirrors: dict[str, RootAccumulator] = {}
+
+    async def run(self) -> None:
+        """Compete for the cosigner lock and cosign while holding it, until cancelled."""
+        await lead_forever(
+            self._connect,
+            COSIGNER_LOCK_KEY,
+            self._lead,
+            name="cosigner",
+            retry_interval=self._retry_interval,
+        )
+
+    async def _lead(self, conn: asyncpg.Connection) -> None:
+        self._mirrors.clear()  # another process may have cosigned meanwhile: start afresh
+        while True:
+            await self.step(conn)
+            await asyncio.sleep(self._interval)
+
+    async def step(self, conn: asyncpg.Connection) -> None:
+        """Check every region's pending checkpoints once."""
+        for row in await conn.fetch(_REGIONS):
+            try:
+                verifier = Verifier.from_vkey(row["audit_vkey"])
+            except NoteError as e:
+                log.error("cosigner.bad_region_key", node=row["node_id"], error=str(e))
+                continue
+            await self._region(conn, row["node_id"], verifier)
+
+    async def _region(self, conn: asyncpg.Connection, node: str, verifier: Verifier) -> None:
+        origin = verifier.name
+        for cp in await conn.fetch(_PENDING, origin, self._signer.name):
+            size = cp["tree_size"]
+            try:
+                checkpoint = verify_checkpoint(cp["note"], [verifier], origin=origin)
+            except (NoteError, CheckpointError) as e:
+                await self._refuse(conn, origin, size, f"the checkpoint does not verify: {e}")
+                continue
+            if checkpoint.size != size:
+                await self._refuse(conn, origin, size, f"the note says size {checkpoint.size}")
+                continue
+            try:
+                root = await self._mirror_root(conn, node, origin, size, cp["created_at"])
+            except _Wait:
+                return  # later checkpoints need this one's leaves too
+            except _Missing as e:
+                await self._refuse(conn, origin, size, str(e))
+                return
+            if root != checkpoint.root_hash:
+                await self._refuse(
+                    conn,
+                    origin,
+                    size,
+                    f"the region signed a tree of {size} leaves the hub's mirror of its log "
+                    "does not reproduce (history rewritten, or events differ at the hub)",
+                )
+                continue
+            line = cosign_checkpoint(checkpoint.format(), self._signer, int(time.time()))
+            await conn.execute(_COSIGN, origin, size, self._signer.name, line)
+            log.debug("cosigner.cosigned", origin=origin, tree_size=size)
+
+    async def _mirror_root(
+        self, conn: asyncpg.Connection, node: str, origin: str, size: int, signed_at: datetime
+    ) -> bytes:
+        mirror = self._mirrors.setdefault(origin, RootAccumulator())
+        # A checkpoint below the mirror (arrived late): rebuild that prefix once.
+        acc = mirror if size >= mirror.size else RootAccumulator()
+        while acc.size < size:
+            rows = await conn.fetch(_MIRROR_ROWS, node, acc.size, size, self._page)
+            for row in rows:
+                if row["position"] != acc.size + 1:
+                    raise _Wait
+                if row["event_id"] is None:
+                    age = (datetime.now(UTC) - signed_at).total_seconds()
+                    if age < self._grace:
+                        raise _Wait
+                    raise _Missing(
+                        f"the hub does not hold event {row['wanted']}, position "
+                        f"{row['position']} of {node}'s log"
+                    )
+                acc.append(event_leaf(row))
+            if not rows:
+                raise _Wait
+        return acc.root()
+
+    async def _refuse(self, conn: asyncpg.Connection, origin: str, size: int, why: str) -> None:
+        await conn.execute(_REFUSE, origin, size, why)
+        log.error("federation.cosign_refused", origin=origin, tree_size=size, reason=why)
+
+
+class _Missing(Exception):
+    """The hub lacks an event the region's log holds."""
