@@ -32,6 +32,7 @@ import psutil
 from bench import report
 from bench.common import summary
 from bench.seed import seed
+from coord.db import connect as db_connect
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -65,6 +66,17 @@ VIEW_QUERIES = {
     "search": ("/v1/search?q=honorarium&limit=20", "national"),
     "activity": ("/v1/views/activity", "auditor"),
 }
+# Search's first page (bounded ranking) is checked against ranking every match on these.
+SEARCH_QUERIES = [
+    "honorarium",
+    "logistik",
+    "gudang logistik",
+    "bawaslu",
+    '"badan ad hoc"',
+    "pemilu -honorarium",
+    "rekomendasi",
+    "kediri or gudang",
+]
 VIEW_READERS = 16
 VIEW_TARGET_MS = {"p50": 50.0, "p99": 250.0}
 # Single-event appends (clients) running beside every view measurement.
@@ -463,8 +475,37 @@ class Run:
     def views(self) -> None:
         """p50/p99 of view queries (16 readers, appends running) once projections caught up."""
         self.wait_projections_caught_up()
+        self.scenarios["search_first_page"] = asyncio.run(self._search_first_page())
+        log(f"search_first_page: {self.scenarios['search_first_page']}")
         for name, (path, role) in VIEW_QUERIES.items():
             self.query_latency(f"view_{name}", path, role)
+
+    async def _search_first_page(self) -> dict[str, Any]:
+        """Per query: is the bounded first page the page of ranking everything (and ms)?"""
+        from projections import search
+
+        conn = await asyncio.wait_for(db_connect(self.dsn), 30)
+        out: dict[str, Any] = {}
+        try:
+            for query in SEARCH_QUERIES:
+                pages, ms = [], []
+                for candidates in (search.CANDIDATES, None):
+                    async with conn.transaction(isolation="repeatable_read", readonly=True):
+                        t0 = time.perf_counter()
+                        hits = await search.search(
+                            conn, query, scope=None, limit=20, candidates=candidates
+                        )
+                        ms.append(round((time.perf_counter() - t0) * 1000, 1))
+                    pages.append([(h.kind, h.id, h.rank) for h in hits])
+                out[query] = {
+                    "same_first_page": pages[0] == pages[1],
+                    "hits": len(pages[1]),
+                    "bounded_ms": ms[0],
+                    "rank_all_ms": ms[1],
+                }
+        finally:
+            await conn.close()
+        return out
 
     @contextlib.contextmanager
     def appends_running(self) -> Any:

@@ -197,6 +197,17 @@ def _view_table(scenarios: dict[str, Any]) -> list[str]:
             f"| {name[5:]} | {_fmt(s.get('p50_ms'))} | {_fmt(s.get('p99_ms'))} | "
             f"{_fmt(s.get('requests_per_s'))} | {mark} |"
         )
+    if first := scenarios.get("search_first_page"):
+        lines += [
+            "",
+            "| search query (SQL, one client) | hits | bounded ms | rank all ms | same page |",
+            "|---|---:|---:|---:|---|",
+        ]
+        for query, r in first.items():
+            lines.append(
+                f"| `{query}` | {r['hits']} | {_fmt(r['bounded_ms'])} | "
+                f"{_fmt(r['rank_all_ms'])} | {'yes' if r['same_first_page'] else '**no**'} |"
+            )
     return lines
 
 
@@ -226,7 +237,7 @@ def markdown(doc: dict[str, Any]) -> str:
         "|---|---:|---:|---:|---|---|",
     ]
     for name, s in doc["scenarios"].items():
-        if name.startswith("seed_") or name in ("server_log", "audit_costs"):
+        if name.startswith("seed_") or name in ("server_log", "audit_costs", "search_first_page"):
             continue
         if "skipped" in s:
             lines.append(f"| {name} | | | | | skipped: {s['skipped'][:100]} |")
