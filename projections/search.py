@@ -14,6 +14,7 @@ then do the markers become tags.
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Sequence
 from typing import Annotated
 
@@ -272,8 +273,10 @@ class SearchHit(msgspec.Struct, kw_only=True):
     rank: float
 
 
-# Matches ranked per search, at most, from each of two candidate sets (see `search`).
+# Matches ranked per search, at most, from each of the candidate sets (see `search`).
 CANDIDATES = 1000
+# websearch_to_tsquery's OR keyword.
+_OR = re.compile(r"(?i)(?:^|\s)or(?:\s|$)")
 
 
 async def search(
@@ -294,8 +297,9 @@ async def search(
     ranking every match before cutting the page cost seconds at 1M events. Ranked are the
     earliest ``candidates`` (at least ``limit``) matches whose *title* matches (a title hit
     weighs A, 1.0, against B, 0.4, for the body: for a one-word query any title hit
-    outranks any body-only hit) and as many earliest matches of any kind (rank ties go to
-    the earlier document, so these hold the page whenever the ranks tie). The page is the exact
+    outranks any body-only hit), as many earliest matches of any kind (rank ties go to
+    the earlier document, so these hold the page whenever the ranks tie) and, for an
+    ``or`` query, as many earliest matches of every word. The page is the exact
     ranking whenever the best ``limit`` documents are among those; ``bench`` checks that
     on its queries against ``candidates=None``, which ranks every match.
     """
@@ -324,12 +328,20 @@ async def search(
             f"ts_filter(d.tsv, '{{a}}') @@ {q} "
             f"AND (strpos({q}::text, '!') = 0 OR (d.tsv || ''::tsvector) @@ {q})"
         )
-        # Earliest first: on the position index that stops after `bound` matches when
-        # matches are dense (the costly case); a rare word takes the GIN index instead.
+        # (condition, order): earliest first. On the position index, which stops after
+        # `bound` matches when matches are dense (the costly case), or, for a rare word,
+        # from the GIN index and sorted.
+        sets = [(title, "d.position"), (f"d.tsv @@ {q}", "d.position")]
+        if _OR.search(query):
+            # "a or b": a document with every word ranks above most with one, but the
+            # other two sets can be full of one-word matches. AND implies OR: no check.
+            # Its estimate multiplies the words' and is often far too high: `+ 0` keeps
+            # it off the position index, which it could walk to the end finding nothing.
+            sets.append((f"d.tsv @@ replace({q}::text, ' | ', ' & ')::tsquery", "d.position + 0"))
         ranked = " UNION ".join(
             f"(SELECT d.doc_id, d.position, {rank} AS rank FROM {SCHEMA}.documents d"
-            f"{w.sql()} AND {cond} ORDER BY d.position LIMIT {bound})"
-            for cond in (title, f"d.tsv @@ {q}")
+            f"{w.sql()} AND {cond} ORDER BY {order} LIMIT {bound})"
+            for cond, order in sets
         )
     # Rank and cut first, highlight after: ts_headline re-parses the whole body, so it
     # runs on the `limit` rows shown, not on every match. The markers are taken out of

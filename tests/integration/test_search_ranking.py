@@ -44,6 +44,17 @@ async def test_late_title_matches_reach_the_first_page(pool: asyncpg.Pool) -> No
         assert all(":200:" not in p for p in await _page(conn, "honorarium -gudang", 5))
 
 
+async def test_or_query_finds_late_documents_with_every_word(pool: asyncpg.Pool) -> None:
+    """ "a or b": early title hits of one word do not hide later documents with both."""
+    rows = [("statement", p, "Ketua KPU Kota Kediri", "Laporan singkat.") for p in range(1, 41)]
+    rows += [("issue", p, f"Masalah di Kota Kediri {p}", "Gudang logistik.") for p in (90, 91)]
+    async with pool.acquire() as conn:
+        await _documents(conn, rows)
+        everything = await _page(conn, "kediri or gudang", None)
+        assert [p.split(":")[1] for p in everything[:2]] == ["90", "91"]
+        assert await _page(conn, "kediri or gudang", 5) == everything
+
+
 async def test_bounded_ranking_sees_only_its_candidates(pool: asyncpg.Pool) -> None:
     """The bound is real: a body-only match beyond the candidates is not ranked."""
     short = "Laporan singkat honorarium."
