@@ -28,7 +28,8 @@ test: $(STAMP)
 score-recurring: $(STAMP)
 	$(BIN)/python -m pytest -q -s -p no:cacheprovider tests/api/test_recurring_score.py
 
-# make test-faults: kill -9, PostgreSQL stopped and frozen, --workers leader killed, unsafe
+# make test-faults: kill -9 (mid-load, during projection catch-up, during a rebuild), PostgreSQL
+# stopped and frozen, disk full (a tmpfs: needs root, else skipped), --workers leader killed, unsafe
 # durability, then export + verify (issue 13). SHORT=1: shorter outages (CI). Figures: .coord/faults.json
 test-faults: $(STAMP)
 	mkdir -p .coord

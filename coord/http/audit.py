@@ -112,9 +112,14 @@ class ExportQuery(msgspec.Struct, kw_only=True):
     to: Annotated[int, msgspec.Meta(ge=0, le=MAX_QUERY_INT)] | None = None
 
 
+# NDJSON has no JSON Schema of its own: the body is described as the array of its lines
+# (how NDJSON-reading tools hand it over), each line one `ExportLine`.
 _ExportLines = Annotated[
-    ExportLine,
-    msgspec.Meta(description="NDJSON: one such object per line, one line per leaf, in log order."),
+    list[ExportLine],
+    msgspec.Meta(
+        description="NDJSON: each item of this array is one line (one JSON object per "
+        "leaf, in log order); no leaves, no lines."
+    ),
 ]
 _Position = Annotated[int, msgspec.Meta(ge=0, le=MAX_QUERY_INT)]
 

@@ -23,9 +23,11 @@ from aiohttp import web
 from coord import db
 from coord.apidoc import documented
 from coord.auth import require_role
+from coord.http.params import MAX_QUERY_INT, parse_int
 from coord.keys import CONFIG, DSN, LOG_READER, POOL, PROJECTION_SETTINGS, PROJECTIONS, STORE
 from coord.metrics import METRICS
 from coord.problems import Problem, invalid, not_found
+from events.log_head import committed_head
 from projections.registry import all_projections
 from projections.runner import Positions, ProjectionStatus, Runner, ensure, rebuild, status
 from projections.service import ProjectionService, ProjectionSettings
@@ -144,26 +146,39 @@ class Snapshot:
     position: int
 
 
-def min_position(request: web.Request) -> int | None:
-    """``?min_position=N`` or ``X-Min-Position: N`` (the query wins)."""
-    raw = request.query.get("min_position") or request.headers.get("X-Min-Position")
-    if raw is None or raw == "":
-        return None
-    try:
-        value = int(raw)
-    except ValueError:
-        raise invalid("min_position must be an integer", "query.min_position") from None
-    if value < 0:
-        raise invalid("min_position must be >= 0", "query.min_position")
-    return value
+@dataclass(frozen=True, slots=True)
+class MinPositionParam:
+    """A client's `min_position`, and where it came from (the field path of a 422)."""
+
+    value: int
+    field: str
+
+
+def min_position(request: web.Request) -> MinPositionParam | None:
+    """``?min_position=N`` or ``X-Min-Position: N``: both are validated, the query wins.
+
+    Given means given: an empty or repeated value is a 422, like any other bad value.
+    """
+    found = None
+    for values, where in (
+        (request.headers.getall("X-Min-Position", []), "header.X-Min-Position"),
+        (request.query.getall("min_position", []), "query.min_position"),
+    ):
+        if len(values) > 1:
+            raise invalid("min_position must be given once", where)
+        if values:
+            found = MinPositionParam(parse_int(values[0], "min_position", field=where), where)
+    return found
 
 
 MinPosition = Annotated[
     int,
     msgspec.Meta(
         ge=0,
+        le=MAX_QUERY_INT,
         description="Wait (bounded) until the view reflects this log position "
-        "(an append's `last_position`); 503 if it does not in time.",
+        "(an append's `last_position`): 503 + `Retry-After` if it does not in time; "
+        "422 if the log does not hold this position yet.",
     ),
 ]
 
@@ -191,7 +206,10 @@ VIEW_TIMEOUT_SECONDS: float = 15
 async def snapshot(request: web.Request, *names: str) -> AsyncIterator[Snapshot]:
     """Wait for read-your-writes if asked, then a consistent read of the named projections."""
     service = request.app[PROJECTIONS]
-    wanted = min_position(request)
+    asked = min_position(request)
+    if asked is not None:
+        await _held_by_log(request, asked)
+    wanted = None if asked is None else asked.value
     if wanted is not None and not await service.positions.wait_for(
         names, wanted, service.settings.read_wait
     ):
@@ -228,6 +246,21 @@ async def snapshot(request: web.Request, *names: str) -> AsyncIterator[Snapshot]
                 "filters (category, province, region) and retry",
                 headers={"Retry-After": "5"},
             ) from None
+
+
+async def _held_by_log(request: web.Request, asked: MinPositionParam) -> None:
+    """422 for a position beyond the committed log: no append has answered it yet, so
+    waiting cannot help (a client got every real position from an acknowledged append)."""
+    if asked.value <= request.app[STORE].head.position:
+        return  # this process already saw the log reach it: no query needed
+    async with request.app[POOL].acquire() as conn:
+        head = await committed_head(conn)
+    if asked.value > head:
+        raise invalid(
+            f"min_position {asked.value} is beyond the log's last position {head}; "
+            "pass an append's last_position",
+            asked.field,
+        )
 
 
 def view_response(body: Any, snap: Snapshot, status: int = 200) -> web.Response:

@@ -7,7 +7,7 @@ from typing import Annotated
 import msgspec
 from aiohttp import web
 
-from coord.auth import Role, require_role
+from coord.auth import TOKENS, Role, require_role
 from coord.http.streams import json_response, origin_of, require_json
 from coord.keys import TOKEN_SERVICE
 from coord.problems import invalid
@@ -64,9 +64,12 @@ async def revoke_token(request: web.Request) -> web.Response:
     if token_id is None:
         raise invalid("token id must be a UUID in lowercase canonical form", "path.token_id")
     reason = None
-    if request.can_read_body:
-        reason = msgspec.json.decode(await request.read(), type=RevokeToken).reason
+    # `read()`, not `can_read_body`: a middleware has already read (and cached) the body.
+    if raw := await request.read():
+        reason = msgspec.json.decode(raw, type=RevokeToken).reason
     await request.app[TOKEN_SERVICE].revoke(
         token_id, reason=reason, by=admin, origin=origin_of(request)
     )
+    # The NOTIFY reaches this process too, but later: the next request must already fail.
+    request.app[TOKENS].forget([str(token_id)])
     return web.Response(status=204)

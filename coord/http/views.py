@@ -7,9 +7,10 @@ wait for ``min_position`` (read your writes) and answers with ``X-Projection-Pos
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar, get_args
 
 import asyncpg
 import msgspec
@@ -17,7 +18,7 @@ from aiohttp import web
 
 from coord.apidoc import IdPath, RegionPath, documented
 from coord.auth import Role, forbidden, principal_of, require_role
-from coord.http.params import MAX_QUERY_INT, int_param, list_param
+from coord.http.params import MAX_QUERY_INT, int_param, list_param, one
 from coord.http.projections import (
     VIEW_HEADERS,
     VIEW_RESPONSE_HEADERS,
@@ -26,6 +27,7 @@ from coord.http.projections import (
     view_response,
 )
 from coord.problems import invalid, not_found
+from events.categories import CategoryCode
 from events.ids import CanonicalUUID, parse_canonical_uuid
 from events.regions import load_regions
 from projections import activity as activity_model
@@ -101,6 +103,17 @@ Similarity = Annotated[
 
 
 _ListNote = msgspec.Meta(description="Repeat the parameter or separate values by commas.")
+# ASCII digits ([0-9], not \d: Python's \d also matches other scripts' digits).
+_PROVINCE = re.compile(r"[0-9]{2}")
+_REGION = re.compile(r"[0-9]{2}(\.[0-9]{2})?")
+_CATEGORIES = frozenset(get_args(CategoryCode))
+ProvinceCodes = Annotated[
+    list[Annotated[str, msgspec.Meta(pattern=f"^{_PROVINCE.pattern}$")]], _ListNote
+]
+RegionCodes = Annotated[
+    list[Annotated[str, msgspec.Meta(pattern=f"^{_REGION.pattern}$")]], _ListNote
+]
+Categories = Annotated[list[CategoryCode], _ListNote]
 IssueStatuses = Annotated[list[Literal["open", "addressed", "withdrawn"]], _ListNote]
 HearingStatuses = Annotated[list[Literal["scheduled", "held", "cancelled"]], _ListNote]
 RecommendationStatuses = Annotated[
@@ -112,9 +125,9 @@ SearchKinds = Annotated[list[Literal["issue", "statement", "recommendation"]], _
 class IssueFilterQuery(ViewQuery, kw_only=True):
     """Filters of the issue board and its summary."""
 
-    category: Names | None = None
-    province: Names | None = None
-    region: Names | None = None
+    category: Categories | None = None
+    province: ProvinceCodes | None = None
+    region: RegionCodes | None = None
     raised_by: Names | None = None
     status: IssueStatuses | None = None
     severity_min: Annotated[int, msgspec.Meta(ge=1, le=5)] = 1
@@ -135,7 +148,7 @@ class IssueBoardQuery(IssueFilterQuery, kw_only=True):
 class RecurringQuery(ViewQuery, kw_only=True):
     """Query of ``GET /v1/views/issues/recurring``."""
 
-    category: Names | None = None
+    category: Categories | None = None
     similarity: Similarity = 0.4
     min_regions: Annotated[int, msgspec.Meta(ge=1, le=MAX_QUERY_INT)] = 1
     limit: Annotated[int, msgspec.Meta(ge=1, le=500)] = 50
@@ -144,7 +157,7 @@ class RecurringQuery(ViewQuery, kw_only=True):
 class UncoveredQuery(ViewQuery, kw_only=True):
     """Query of ``GET /v1/views/issues/uncovered``."""
 
-    category: Names | None = None
+    category: Categories | None = None
     similarity: Similarity = 0.4
     cursor: Cursor | None = None
     limit: Annotated[int, msgspec.Meta(ge=1, le=500)] = 50
@@ -161,8 +174,8 @@ class RecommendationsQuery(ViewQuery, kw_only=True):
 class HearingsQuery(ViewQuery, kw_only=True):
     """Query of ``GET /v1/views/hearings``; `from`/`to` bound the scheduled time."""
 
-    province: Names | None = None
-    region: Names | None = None
+    province: ProvinceCodes | None = None
+    region: RegionCodes | None = None
     status: HearingStatuses | None = None
     from_: TimeParam | None = msgspec.field(default=None, name="from")
     to: TimeParam | None = None
@@ -181,8 +194,8 @@ class SearchQuery(ViewQuery, kw_only=True):
 class ActivityQuery(ViewQuery, kw_only=True):
     """Query of ``GET /v1/views/activity``."""
 
-    actor: Annotated[str, msgspec.Meta(description="A token id.")] | None = None
-    region: Names | None = None
+    actor: Annotated[str, msgspec.Meta(description="A token id or a token name.")] | None = None
+    region: RegionCodes | None = None
     from_: TimeParam | None = msgspec.field(default=None, name="from")
     to: TimeParam | None = None
     cursor: Cursor | None = None
@@ -216,7 +229,7 @@ def _view(
 
 def _time_param(request: web.Request, name: str, *, end: bool = False) -> datetime | None:
     """An RFC 3339 time, or a date (start of day UTC; for an end bound, the whole day)."""
-    raw = request.query.get(name)
+    raw = one(request, name)
     if not raw:
         return None
     try:
@@ -243,7 +256,7 @@ def _bounds(request: web.Request) -> dict[str, Any]:
     (``day_from``/``day_to``, both inclusive); a time with an offset is an exact instant."""
     bounds: dict[str, Any] = {}
     for name, end in (("from", False), ("to", True)):
-        raw = request.query.get(name, "")
+        raw = one(request, name) or ""
         if len(raw) == 10:
             try:
                 bounds["day_to" if end else "day_from"] = date.fromisoformat(raw)
@@ -257,17 +270,20 @@ def _bounds(request: web.Request) -> dict[str, Any]:
 
 
 def _choices(request: web.Request, name: str, allowed: frozenset[str]) -> list[str] | None:
-    values = list_param(request, name)
-    if values is not None and (bad := [v for v in values if v not in allowed]):
-        raise invalid(
-            f"{name} must be among {', '.join(sorted(allowed))}, not {bad[0]!r}", f"query.{name}"
-        )
-    return values
+    return list_param(request, name, allowed=allowed)
+
+
+def _provinces(request: web.Request) -> list[str] | None:
+    return list_param(request, "province", pattern=_PROVINCE)
+
+
+def _regions(request: web.Request) -> list[str] | None:
+    return list_param(request, "region", pattern=_REGION)
 
 
 def _similarity(request: web.Request) -> float:
-    raw = request.query.get("similarity")
-    if not raw:
+    raw = one(request, "similarity")
+    if raw is None:
         return 0.4
     try:
         value = float(raw)
@@ -285,14 +301,14 @@ def _scope(request: web.Request) -> list[str] | None:
 def _issue_filters(request: web.Request) -> IssueFilters:
     severity_min = int_param(request, "severity_min", 1, minimum=1, maximum=5)
     severity_max = int_param(request, "severity_max", 5, minimum=1, maximum=5)
-    hearing = request.query.get("hearing") or None
+    hearing = one(request, "hearing")
     if hearing is not None:
         hearing = _uuid(hearing, "query.hearing")
     return IssueFilters(
         scope=_scope(request),
-        categories=list_param(request, "category"),
-        provinces=list_param(request, "province"),
-        regions=list_param(request, "region"),
+        categories=_choices(request, "category", _CATEGORIES),
+        provinces=_provinces(request),
+        regions=_regions(request),
         raised_by=list_param(request, "raised_by"),
         statuses=_choices(request, "status", _ISSUE_STATUSES),
         severity_min=severity_min if severity_min > 1 else None,
@@ -310,7 +326,8 @@ def _issue_filters(request: web.Request) -> IssueFilters:
 async def issues_view(request: web.Request) -> web.Response:
     """The national issue board, filtered, newest (``sort=recent``) or most severe first."""
     filters = _issue_filters(request)
-    sort = request.query.get("sort", "recent")
+    sort = one(request, "sort")
+    sort = "recent" if sort is None else sort
     if sort not in ("recent", "severity"):
         raise invalid("sort must be recent or severity", "query.sort")
     limit = int_param(request, "limit", 50, minimum=1, maximum=500)
@@ -320,7 +337,7 @@ async def issues_view(request: web.Request) -> web.Response:
                 snap.conn,
                 filters,
                 sort="recent" if sort == "recent" else "severity",
-                cursor=request.query.get("cursor") or None,
+                cursor=one(request, "cursor") or None,
                 limit=limit,
             )
         return view_response(IssuePage(items=items, next_cursor=cursor), snap)
@@ -353,7 +370,7 @@ async def recurring(request: web.Request) -> web.Response:
         found = await issue_board.clusters(
             snap.conn,
             scope,
-            categories=list_param(request, "category"),
+            categories=_choices(request, "category", _CATEGORIES),
             min_regions=min_regions,
             limit=limit,
         )
@@ -386,7 +403,7 @@ async def uncovered(request: web.Request) -> web.Response:
     scope = _scope(request)
     limit = int_param(request, "limit", 50, minimum=1, maximum=500)
     offset = 0
-    if cursor := request.query.get("cursor"):
+    if cursor := one(request, "cursor"):
         try:
             values = issue_board.decode_cursor(cursor)
             offset = int(values[1]) if values[0] == "uncovered" else -1
@@ -399,7 +416,7 @@ async def uncovered(request: web.Request) -> web.Response:
         items, next_offset = await issue_board.uncovered(
             snap.conn,
             scope,
-            categories=list_param(request, "category"),
+            categories=_choices(request, "category", _CATEGORIES),
             offset=offset,
             limit=limit,
         )
@@ -426,7 +443,7 @@ async def recommendations_view(request: web.Request) -> web.Response:
             items, cursor = await recommendations.list_recommendations(
                 snap.conn,
                 statuses=statuses,
-                cursor=request.query.get("cursor") or None,
+                cursor=one(request, "cursor") or None,
                 limit=limit,
             )
         return view_response(RecommendationPage(items=items, next_cursor=cursor), snap)
@@ -544,11 +561,11 @@ async def hearing_calendar(request: web.Request) -> web.Response:
             items, cursor = await hearings_model.calendar(
                 snap.conn,
                 scope=_scope(request),
-                provinces=list_param(request, "province"),
-                regions=list_param(request, "region"),
+                provinces=_provinces(request),
+                regions=_regions(request),
                 statuses=_choices(request, "status", _HEARING_STATUSES),
                 **_bounds(request),
-                cursor=request.query.get("cursor") or None,
+                cursor=one(request, "cursor") or None,
                 limit=limit,
             )
         return view_response(HearingPage(items=items, next_cursor=cursor), snap)
@@ -567,7 +584,7 @@ class SearchResults(msgspec.Struct, kw_only=True):
 @_view(SearchQuery, SearchResults, tags=("views", "search"))
 async def search_view(request: web.Request) -> web.Response:
     """Full-text search (Indonesian stemming), ranked, with highlighted snippets."""
-    query = request.query.get("q", "").strip()
+    query = (one(request, "q") or "").strip()
     if not query:
         raise invalid("q is required", "query.q")
     if len(query) > 500:
@@ -591,11 +608,11 @@ async def activity_view(request: web.Request) -> web.Response:
         with _cursor_errors():
             items, cursor = await activity_model.activity(
                 snap.conn,
-                actor=request.query.get("actor") or None,
-                regions=list_param(request, "region"),
+                actor=one(request, "actor") or None,
+                regions=_regions(request),
                 date_from=_time_param(request, "from"),
                 date_to=_time_param(request, "to", end=True),
-                cursor=request.query.get("cursor") or None,
+                cursor=one(request, "cursor") or None,
                 limit=limit,
             )
         return view_response(ActivityPage(items=items, next_cursor=cursor), snap)

@@ -7,6 +7,10 @@ from typing import Any
 
 import pytest
 
+from coord.app import create_app
+from coord.auth import TokenCache
+from coord.config import Config
+from coord.keys import POOL, TOKEN_SERVICE
 from tests.api.payloads import append, hearing_scheduled, issue_raised, new_id, statement
 from tests.conftest import bearer, cli_token, run_coord
 
@@ -200,6 +204,52 @@ async def test_server_metadata_cannot_be_forged(client: Any, tokens: dict[str, s
     assert meta["node_id"] == "local"
     assert meta["client"] == forged  # the client's own keys, all of them, apart
     assert not event["recorded_at"].startswith("1999")
+
+
+async def test_revocation_does_not_wait_for_the_notification(
+    config: Config, aiohttp_client: Any, token_for: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The revoking process drops the token itself: with the NOTIFY path silenced, the very
+    next request with the revoked token is still a 401."""
+    monkeypatch.setattr(TokenCache, "on_notify", lambda self, *args: None)
+    client = await aiohttp_client(create_app(config))
+    admin = bearer(await token_for(client, "admin"))
+    victim = await client.server.app[TOKEN_SERVICE].issue(role="national", name="x", regions=[])
+    assert (await client.get("/v1/events", headers=bearer(victim.token))).status == 200
+    # An unknown member in the optional body is refused, and nothing is revoked.
+    resp = await client.delete(
+        f"/v1/tokens/{victim.token_id}", json={"reason": "x", "extra": 1}, headers=admin
+    )
+    assert resp.status == 422, await resp.text()
+    assert (await client.get("/v1/events", headers=bearer(victim.token))).status == 200
+    resp = await client.delete(
+        f"/v1/tokens/{victim.token_id}", json={"reason": "bocor"}, headers=admin
+    )
+    assert resp.status == 204, await resp.text()
+    assert (await client.get("/v1/events", headers=bearer(victim.token))).status == 401
+
+
+async def test_a_lookup_racing_a_revocation_is_not_cached(client: Any, token_for: Any) -> None:
+    """A token looked up while a revocation lands is answered but not cached, so the cache
+    cannot keep a token the revocation already dropped."""
+    token = await token_for(client, "national")
+    pool = client.server.app[POOL]
+
+    class RevokedMidway:
+        """The real pool, with a revocation landing while the lookup is in flight."""
+
+        async def fetchrow(self, *args: Any) -> Any:
+            row = await pool.fetchrow(*args)
+            cache.forget([row["token_id"]])
+            return row
+
+    cache = TokenCache(RevokedMidway())  # type: ignore[arg-type]
+    assert (await cache.principal(token)) is not None
+    assert cache.cached(token) is None
+    # Without a revocation in between, the lookup is cached as before.
+    steady = TokenCache(pool)
+    await steady.principal(token)
+    assert steady.cached(token) is not None
 
 
 async def test_tokens_over_http_and_immediate_revocation(

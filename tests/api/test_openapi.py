@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, get_args
 
 import msgspec
 import pytest
@@ -14,6 +14,7 @@ from coord.app import create_app
 from coord.config import Config
 from coord.keys import PROJECTION_SETTINGS
 from coord.openapi import console_route
+from events.categories import CategoryCode
 from events.types import EVENT_TYPES
 from tests.api.payloads import (
     append,
@@ -196,8 +197,8 @@ async def _validate(
         return body
     text = await resp.text()
     if media == "application/x-ndjson":
-        for line in text.splitlines():
-            validator.validate(msgspec.json.decode(line))
+        # The document describes NDJSON as the array of its lines (each one object).
+        validator.validate([msgspec.json.decode(line) for line in text.splitlines()])
     else:
         validator.validate(text)
     return text
@@ -296,6 +297,9 @@ async def test_views_audit_and_projections_match_the_documented_schemas(
         ),
         ("/v1/audit/streams/{stream_id}", f"/v1/audit/streams/hearing-{hearing}", {}, 200),
         ("/v1/audit/export", "/v1/audit/export", {"from": 1, "to": size}, 200),
+        # No leaves, no lines: an empty body is an empty export, also by the document.
+        ("/v1/audit/export", "/v1/audit/export", {"to": 0}, 200),
+        ("/v1/audit/export", "/v1/audit/export", {"from": 2, "to": 0}, 200),
     ]
     for template, url, params, status in audit:
         resp = await client.get(url, params=params, headers=auditor)
@@ -308,3 +312,28 @@ async def test_views_audit_and_projections_match_the_documented_schemas(
 
     resp = await client.post("/v1/projections/search/rebuild", headers=admin)
     await _validate(resp, document, "/v1/projections/{name}/rebuild", "post", 202)
+
+
+async def test_view_parameters_say_what_the_server_refuses(document: dict[str, Any]) -> None:
+    """The view parameters the server validates carry the same constraint in the document:
+    categories an enum, codes an ASCII pattern, hearing a UUID, min_position bounded."""
+
+    def schema(path: str, name: str) -> dict[str, Any]:
+        params = document["paths"][path]["get"]["parameters"]
+        found: dict[str, Any] = next(p for p in params if p["name"] == name)["schema"]
+        return found.get("anyOf", [found])[0]
+
+    assert set(schema("/v1/views/issues", "category")["items"]["enum"]) == set(
+        get_args(CategoryCode)
+    )
+    assert schema("/v1/views/hearings", "province")["items"]["pattern"] == "^[0-9]{2}$"
+    assert schema("/v1/views/activity", "region")["items"]["pattern"].startswith("^[0-9]{2}")
+    # Only the lowercase canonical spelling of a UUID (issue 12): a pattern, not `format`.
+    assert schema("/v1/views/issues/summary", "hearing")["pattern"] == (
+        "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+    )
+    for name in ("min_position", "X-Min-Position"):
+        bounded = schema("/v1/views/issues", name)
+        assert (bounded["minimum"], bounded["maximum"]) == (0, 2**62)
+    export = document["paths"]["/v1/audit/export"]["get"]["responses"]["200"]["content"]
+    assert export["application/x-ndjson"]["schema"]["type"] == "array"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -455,8 +457,8 @@ async def test_activity_by_actor(world: World) -> None:
     assert all(i["actor"]["role"] == "regional" for i in aceh["items"])
 
 
-async def test_read_your_writes_and_503(world: World) -> None:
-    """min_position waits for the view; beyond the log it answers 503 with Retry-After."""
+async def test_read_your_writes_and_beyond_the_log(world: World) -> None:
+    """min_position waits for the view; a position the log does not hold is a 422 at once."""
     iid = new_id()
     last = await world.write(
         world.kediri,
@@ -473,12 +475,68 @@ async def test_read_your_writes_and_503(world: World) -> None:
     assert resp.status == 200
     assert int(resp.headers["X-Projection-Position"]) >= last
     assert iid in {i["id"] for i in (await resp.json())["items"]}
-    world.client.server.app[PROJECTIONS].settings.read_wait = 0.3
-    resp = await world.client.get(
-        "/v1/views/issues", params={"min_position": last + 1000}, headers=world.national
+    for params, headers, where in (
+        ({"min_position": str(last + 1000)}, {}, "query.min_position"),
+        ({}, {"X-Min-Position": str(last + 1000)}, "header.X-Min-Position"),
+        ({"min_position": str(2**62)}, {}, "query.min_position"),
+    ):
+        started = time.monotonic()
+        resp = await world.client.get(
+            "/v1/views/issues", params=params, headers={**world.national, **headers}
+        )
+        assert resp.status == 422, await resp.text()
+        assert (await resp.json())["field"] == where
+        # Answered at once: waiting cannot bring a position nobody has appended.
+        assert time.monotonic() - started < 1.0
+
+
+@pytest.mark.parametrize(
+    ("params", "headers", "field"),
+    [
+        ({"min_position": "99999999999999999999999"}, {}, "query.min_position"),
+        ({"min_position": str(2**62 + 1)}, {}, "query.min_position"),
+        ({"min_position": "-1"}, {}, "query.min_position"),
+        ({"min_position": "1e3"}, {}, "query.min_position"),
+        ({"min_position": ""}, {}, "query.min_position"),
+        ([("min_position", "1"), ("min_position", "2")], {}, "query.min_position"),
+        ({}, {"X-Min-Position": "99999999999999999999999"}, "header.X-Min-Position"),
+        ({}, {"X-Min-Position": ""}, "header.X-Min-Position"),
+        ({}, {"X-Min-Position": "abc"}, "header.X-Min-Position"),
+        # Both given: both are checked, not only the one that wins.
+        ({"min_position": "0"}, {"X-Min-Position": "x"}, "header.X-Min-Position"),
+        ({"min_position": "x"}, {"X-Min-Position": "0"}, "query.min_position"),
+    ],
+)
+async def test_min_position_is_bounded(
+    vclient: Any, token_for: Any, params: Any, headers: dict[str, str], field: str
+) -> None:
+    """A min_position that is not a bounded integer is a 422 naming where it came from."""
+    national = bearer(await token_for(vclient, "national"))
+    resp = await vclient.get("/v1/views/issues", params=params, headers={**national, **headers})
+    assert resp.status == 422, await resp.text()
+    assert (await resp.json())["field"] == field
+
+
+async def test_position_in_the_log_but_not_in_the_view_is_503(
+    config: Config, aiohttp_client: Any, token_for: Any
+) -> None:
+    """The log holds the position, the projection has not reached it: a bounded wait, then
+    503 projection-behind with Retry-After (this process runs no projection runner)."""
+    app = create_app(msgspec.structs.replace(config, background=False))
+    app[PROJECTION_SETTINGS] = dataclasses.replace(fast_settings(), read_wait=0.3)
+    client = await aiohttp_client(app)
+    kediri = bearer(await token_for(client, "regional", ["35.71"], "KPU Kota Kediri"))
+    resp = await client.post(
+        f"/v1/streams/issue-{new_id()}/events",
+        json=append(0, ("IssueRaised", issue_raised(None, "35.71", category="logistics"))),
+        headers=kediri,
     )
-    assert resp.status == 503
+    assert resp.status == 201, await resp.text()
+    last = int((await resp.json())["last_position"])
+    resp = await client.get("/v1/views/issues", params={"min_position": str(last)}, headers=kediri)
+    assert resp.status == 503, await resp.text()
     assert resp.headers["Retry-After"] == "1"
+    assert (await resp.json())["type"].endswith("projection-behind")
 
 
 async def test_projection_status(world: World) -> None:
@@ -570,3 +628,57 @@ async def test_slow_view_is_cut_off_with_503(
     assert (await resp.json())["type"].endswith("view-timeout")
     # The connection went back to the pool in a usable state.
     assert (await client.get("/v1/views/issues/summary", headers=headers)).status == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "field"),
+    [
+        # Empty values the document's uuid/enum/pattern/integer schemas refuse.
+        ("/v1/views/issues", "hearing=", "query.hearing"),
+        ("/v1/views/issues/summary", "hearing=", "query.hearing"),
+        ("/v1/views/issues", "category=", "query.category"),
+        ("/v1/views/issues", "category=false", "query.category"),
+        ("/v1/views/issues", "category=logistics,", "query.category"),
+        ("/v1/views/issues/recurring", "category=false", "query.category"),
+        ("/v1/views/issues/uncovered", "category=nope", "query.category"),
+        ("/v1/views/issues", "province=", "query.province"),
+        ("/v1/views/issues", "province=3%D9%A5", "query.province"),  # Arabic-Indic digit
+        ("/v1/views/hearings", "region=", "query.region"),
+        ("/v1/views/hearings", "region=35.7", "query.region"),
+        ("/v1/views/activity", "actor=a&actor=b", "query.actor"),
+        ("/v1/views/activity", "region=x", "query.region"),
+        ("/v1/views/issues", "limit=", "query.limit"),
+        ("/v1/views/issues", "limit=5&limit=6", "query.limit"),
+        ("/v1/views/issues", "sort=", "query.sort"),
+        ("/v1/views/issues/recurring", "similarity=", "query.similarity"),
+        (
+            "/v1/views/issues",
+            "hearing=00000000-0000-0000-0000-000000000000&hearing=x",
+            "query.hearing",
+        ),
+    ],
+)
+async def test_values_the_document_refuses_are_422(
+    vclient: Any, token_for: Any, path: str, query: str, field: str
+) -> None:
+    """Server and document agree: a given value is validated, an empty one included."""
+    auditor = bearer(await token_for(vclient, "national"))
+    resp = await vclient.get(f"{path}?{query}", headers=auditor)
+    assert resp.status == 422, (path, query, await resp.text())
+    assert (await resp.json())["field"] == field
+
+
+async def test_valid_filter_values_still_filter(world: World) -> None:
+    """The stricter parsing keeps every valid spelling working."""
+    for path, query in (
+        ("/v1/views/issues", "category=logistics,budget_honorarium&province=35&region=35.71"),
+        (
+            "/v1/views/issues",
+            "category=logistics&category=personnel&hearing=" + world.hearings["35.71"],
+        ),
+        ("/v1/views/hearings", "region=35.71,11.71&province=35"),
+        ("/v1/views/activity", "actor=00000000-0000-0000-0000-000000000000"),
+        ("/v1/views/issues", "cursor=&raised_by="),  # free strings: empty means no filter
+    ):
+        resp = await world.client.get(f"{path}?{query}", headers=world.national)
+        assert resp.status == 200, (path, query, await resp.text())

@@ -7,7 +7,10 @@ Everything listens on loopback only; every fault is bounded in time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import pwd
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import asyncpg
 import psutil
 
 from coord.embedded import EmbeddedPostgres
@@ -32,11 +36,75 @@ class Postgres:
         self.embedded = EmbeddedPostgres(root / "pgdata", settings=settings)
         self.pgdata = self.embedded.pgdata
         self.dsn = ""
+        #: The small filesystem the database's tables live on (see `use_small_disk`).
+        self.disk: Path | None = None
+        self._ballast: Path | None = None
 
     def start(self) -> str:
         """Initialise and start; the connection URL (a socket, no TCP port)."""
         self.dsn = self.embedded.start()
         return self.dsn
+
+    def mount_small_disk(self, mount: Path, size_mb: int) -> bool:
+        """Mount a tmpfs of `size_mb` MiB at `mount` for `use_small_disk`; False if this
+        machine does not let us (not root)."""
+        if os.geteuid() != 0:
+            return False
+        mount.mkdir(parents=True)
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size_mb}m,mode=0700", "tmpfs", str(mount)],
+            capture_output=True,
+        )
+        if done.returncode != 0:
+            return False
+        self.disk = mount
+        owner = pwd.getpwnam("embedded_postgres")
+        os.chown(mount, owner.pw_uid, owner.pw_gid)
+        return True
+
+    async def use_small_disk(self) -> None:
+        """Create a database whose tables live on the mounted small disk; `dsn` then names it.
+
+        A tablespace, not the whole data directory: the WAL stays on the big disk, so a
+        full disk refuses writes to tables and indexes (SQLSTATE 53100) as a full data
+        volume does, rather than making PostgreSQL panic over its WAL.
+        """
+        assert self.disk is not None
+        conn = await asyncpg.connect(self.dsn)
+        try:
+            await conn.execute(f"CREATE TABLESPACE small LOCATION '{self.disk}'")
+            await conn.execute("CREATE DATABASE coord_faults TABLESPACE small")
+        finally:
+            await conn.close()
+        self.dsn = self.dsn.replace("/postgres?", "/coord_faults?", 1)
+
+    def fill_disk(self) -> int:
+        """Fill the small disk to the last byte with a ballast file; its size in bytes."""
+        assert self.disk is not None
+        self._ballast = self.disk / "ballast"
+        free = shutil.disk_usage(self.disk).free
+        with self._ballast.open("wb") as f:
+            # All but the last MiB at once, then the rest in pages until the disk says no
+            # (PostgreSQL may have taken some of that MiB meanwhile: the pages then stop early).
+            with contextlib.suppress(OSError):
+                os.posix_fallocate(f.fileno(), 0, max(free - 2**20, 0))
+        with self._ballast.open("ab", buffering=0) as f:
+            with contextlib.suppress(OSError):
+                while f.write(b"\0" * 4096):
+                    pass
+        return self._ballast.stat().st_size
+
+    def free_disk(self) -> None:
+        """Remove the ballast: space is back."""
+        assert self._ballast is not None
+        self._ballast.unlink()
+        self._ballast = None
+
+    def unmount(self) -> None:
+        """Unmount the small disk (after the server stopped)."""
+        if self.disk is not None:
+            subprocess.run(["umount", "-l", str(self.disk)], check=False)
+            self.disk = None
 
     def _pg_ctl(self, *args: str) -> None:
         from embedded_postgres._commands import pg_ctl
@@ -76,9 +144,11 @@ class Postgres:
 class Coord:
     """`coord serve` as a subprocess on a free loopback port."""
 
-    def __init__(self, env: dict[str, str], workers: int = 0) -> None:
+    def __init__(self, env: dict[str, str], workers: int = 0, *, background: bool = True) -> None:
         self.env = env
         self.workers = workers
+        #: False: HTTP only, no projection runners nor tree builder (`--no-background`).
+        self.background = background
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = Path(env["COORD_HOME"]) / f"coord-{self.port}.log"
@@ -92,6 +162,8 @@ class Coord:
         argv = [sys.executable, "-m", "coord", "serve", "--port", str(self.port)]
         if self.workers:
             argv += ["--workers", str(self.workers)]
+        if not self.background:
+            argv.append("--no-background")
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(argv, env=self.env, stdout=out, stderr=out)
 

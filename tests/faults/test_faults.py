@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ import asyncpg
 import psutil
 import pytest
 
+from projections.base import schema_of
 from tests.api.payloads import hearing_scheduled
 from tests.conftest import cli_token, run_coord
 from tests.faults.checker import Row, check
@@ -36,6 +38,13 @@ SHORT = os.environ.get("COORD_FAULTS_SHORT") == "1"
 OUTAGE = 4.0 if SHORT else 10.0
 WARM = 1.5 if SHORT else 3.0
 AFTER = 3.0 if SHORT else 5.0
+#: The server-side append deadline here (COORD_APPEND_TIMEOUT_SECONDS): a frozen database
+#: answers 503 after it.
+APPEND_DEADLINE = 2.0
+#: /readyz's own limit (coord/http/health.py), plus scheduling slack on 2 shared cores.
+READYZ_LIMIT = 2.0 + 0.75
+#: The tmpfs the database's tablespace lives on.
+DISK_MB = 512
 
 RESULTS: dict[str, dict[str, Any]] = {}
 ALL = History()
@@ -53,8 +62,12 @@ def pg() -> Iterator[Postgres]:
     root = pg_root()
     server = Postgres(root)
     server.start()
+    # The database lives on a tmpfs of its own, which test_disk_full fills.
+    if server.mount_small_disk(root / "disk", DISK_MB):
+        asyncio.run(server.use_small_disk())
     yield server
     server.close()
+    server.unmount()
     shutil.rmtree(root, ignore_errors=True)
     out = os.environ.get("COORD_FAULTS_OUT")
     if out:
@@ -73,6 +86,9 @@ def env(pg: Postgres, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str
         "COORD_HOME": str(home),
         "COORD_LOG_LEVEL": "warning",
         "COORD_LOG_FORMAT": "json",
+        "COORD_APPEND_TIMEOUT_SECONDS": str(APPEND_DEADLINE),
+        # test_kill_coord_during_rebuild rebuilds every projection, twice.
+        "COORD_RATE_LIMIT_EXPENSIVE_BURST": "20",
     }
     env.pop("COORD_DEMO", None)
     env.pop("COORD_ALLOW_UNSAFE_DURABILITY", None)
@@ -86,7 +102,13 @@ async def token(env: dict[str, str]) -> str:
 
 
 @pytest.fixture(scope="module")
-async def foreign(pg: Postgres, token: str) -> frozenset[str]:
+async def admin(env: dict[str, str]) -> str:
+    """An admin (starts rebuilds)."""
+    return await cli_token(env, "admin", "Pengelola gangguan")
+
+
+@pytest.fixture(scope="module")
+async def foreign(pg: Postgres, token: str, admin: str) -> frozenset[str]:
     """Event ids written before any load (the tokens)."""
     return frozenset(r.event_id for r in await read_log(pg.dsn))
 
@@ -135,6 +157,9 @@ async def under_load(
         # Even when the fault itself failed: the load's writes belong to the history.
         history = await load.stop()
         ALL.ops.extend(history.ops)
+    for key, value in list(extra.items()):
+        if isinstance(value, asyncio.Task):
+            extra[key] = await value
     rows = await read_log(pg.dsn)
     verdict = check(ALL, rows, foreign=foreign)
     mine = check(history, rows, foreign=foreign | {i for op in ALL.ops for i in op.event_ids})
@@ -144,12 +169,23 @@ async def under_load(
         "fault_s": round(lifted - began, 2),
         "retried": sum(1 for op in history.ops if op.attempts > 1),
         "recovery_s": recovery_time(history, lifted),
+        # Every answer that was not a 2xx, by status (0: no answer: reset or client timeout).
+        "refusals": dict(
+            sorted(
+                Counter(s for op in history.ops for s in op.statuses if s not in (200, 201)).items()
+            )
+        ),
         **extra,
     }
     RESULTS[name] = figures
     assert verdict.clean, (figures, verdict.problems[:5])
     assert mine.acknowledged > 0, figures
     assert figures["recovery_s"] is not None, f"{name}: no append succeeded after the fault"
+    # A database that cannot serve is a 503 (with Retry-After), never a 500.
+    assert not [s for s in figures["refusals"] if s >= 500 and s != 503], figures
+    assert all(len(op.retry_after) == op.statuses.count(503) for op in history.ops), (
+        "a 503 without Retry-After"
+    )
     # Every append the checker could not settle is at most the ones cut off at the end.
     return figures
 
@@ -168,8 +204,8 @@ async def test_kill_coord_mid_load_and_restart(
 
 
 async def _statuses_during(url: str, token: str, seconds: float) -> dict[str, list[Any]]:
-    """Probe /readyz and one append while a fault lasts: statuses, Retry-After, latency."""
-    seen: dict[str, list[Any]] = {"readyz": [], "append": [], "retry_after": []}
+    """Probe /readyz and one append while a fault lasts: (status, seconds, Retry-After)."""
+    seen: dict[str, list[Any]] = {"readyz": [], "append": []}
     headers = {"Authorization": f"Bearer {token}"}
     end = time.monotonic() + seconds
     async with aiohttp.ClientSession(headers=headers) as http:
@@ -194,46 +230,82 @@ async def _statuses_during(url: str, token: str, seconds: float) -> dict[str, li
                 start = time.monotonic()
                 try:
                     async with http.request(
-                        method, url + path, json=body, timeout=aiohttp.ClientTimeout(total=3)
+                        method, url + path, json=body, timeout=aiohttp.ClientTimeout(total=6)
                     ) as r:
-                        seen[what].append((r.status, round(time.monotonic() - start, 2)))
+                        took = round(time.monotonic() - start, 2)
+                        seen[what].append((r.status, took, r.headers.get("Retry-After")))
                         if what == "append":
+                            probe.statuses.append(r.status)
                             probe.outcome = _outcome(r.status)
                             if r.status in (200, 201):
                                 got = await r.json()
                                 probe.first_position = got["first_position"]
                                 probe.first_version = got["first_version"]
-                        if "Retry-After" in r.headers:
-                            seen["retry_after"].append(r.headers["Retry-After"])
                 except (aiohttp.ClientError, TimeoutError):
-                    seen[what].append(("timeout", round(time.monotonic() - start, 2)))
+                    seen[what].append(("timeout", round(time.monotonic() - start, 2), None))
                     if what == "append":
                         probe.outcome = "indeterminate"
             await asyncio.sleep(0.5)
     return seen
 
 
+async def _ready_again(url: str, timeout: float = 60.0) -> float | None:
+    """Seconds until /readyz answers 200 (polled every 0.1 s); None if not within `timeout`."""
+    start = time.monotonic()
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() - start < timeout:
+            try:
+                async with http.get(f"{url}/readyz", timeout=aiohttp.ClientTimeout(3)) as r:
+                    if r.status == 200:
+                        return round(time.monotonic() - start, 2)
+            except (aiohttp.ClientError, TimeoutError):
+                pass
+            await asyncio.sleep(0.1)
+    return None
+
+
+def _assert_unavailable(figures: dict[str, Any], *, append_limit: float) -> None:
+    """While the database could not serve: /readyz 503 within its limit; every probe
+    append 503 with Retry-After within `append_limit` seconds; ready again afterwards."""
+    during = figures["during"]
+    assert during["readyz_statuses"] == [503], figures
+    assert during["readyz_max_s"] <= READYZ_LIMIT, figures
+    assert during["append_statuses"] == [503], figures
+    assert during["append_503_without_retry_after"] == 0, figures
+    assert during["append_max_s"] <= append_limit, figures
+    assert figures["ready_again_s"] is not None, figures
+
+
 async def test_postgres_stopped_hard(
     coord: Coord, token: str, pg: Postgres, foreign: frozenset[str]
 ) -> None:
-    """`pg_ctl stop -m immediate` for the outage, then start: coord recovers by itself."""
+    """`pg_ctl stop -m immediate` for the outage, then start: 503 + Retry-After meanwhile,
+    and coord recovers by itself (the same process)."""
+    assert coord.proc is not None
+    pid = coord.proc.pid
 
     async def fault() -> dict[str, Any]:
         await asyncio.to_thread(pg.stop_hard)
         seen = await _statuses_during(coord.url, token, OUTAGE)
         await asyncio.to_thread(pg.restart)
-        return {"during": _summary(seen)}
+        return {
+            "during": _summary(seen),
+            "ready_again_s": asyncio.create_task(_ready_again(coord.url)),
+        }
 
     figures = await under_load("postgres stop -m immediate", coord.url, token, pg, foreign, fault)
-    assert coord.proc is not None and coord.proc.poll() is None, "coord must not exit"
-    # /readyz must say the database is gone (503), never 200, while it is.
-    assert 200 not in figures["during"]["readyz_statuses"], figures
+    assert coord.proc.pid == pid and coord.proc.poll() is None, "coord must not exit"
+    # Nothing waits on a stopped server: refused at once (1.5 s of slack for 2 shared cores).
+    _assert_unavailable(figures, append_limit=1.5)
 
 
 async def test_postgres_frozen(
     coord: Coord, token: str, pg: Postgres, foreign: frozenset[str]
 ) -> None:
-    """Every PostgreSQL process SIGSTOPped for the outage, then SIGCONT."""
+    """Every PostgreSQL process SIGSTOPped for the outage, then SIGCONT: appends 503 at their
+    deadline, /readyz 503 within its limit, recovery without restarting coord."""
+    assert coord.proc is not None
+    pid = coord.proc.pid
 
     async def fault() -> dict[str, Any]:
         pg.signal_all(signal.SIGSTOP)
@@ -241,11 +313,14 @@ async def test_postgres_frozen(
             seen = await _statuses_during(coord.url, token, OUTAGE)
         finally:
             pg.signal_all(signal.SIGCONT)
-        return {"during": _summary(seen)}
+        return {
+            "during": _summary(seen),
+            "ready_again_s": asyncio.create_task(_ready_again(coord.url)),
+        }
 
     figures = await under_load("postgres frozen (SIGSTOP)", coord.url, token, pg, foreign, fault)
-    assert coord.proc is not None and coord.proc.poll() is None
-    assert 200 not in figures["during"]["readyz_statuses"], figures
+    assert coord.proc.pid == pid and coord.proc.poll() is None, "coord must not exit"
+    _assert_unavailable(figures, append_limit=APPEND_DEADLINE + 0.75)
 
 
 def _outcome(status: int) -> str:
@@ -255,12 +330,234 @@ def _outcome(status: int) -> str:
 
 
 def _summary(seen: dict[str, list[Any]]) -> dict[str, Any]:
+    appends = seen["append"]
     return {
-        "readyz_statuses": sorted({s for s, _ in seen["readyz"]}, key=str),
-        "readyz_max_s": max((t for _, t in seen["readyz"]), default=None),
-        "append_statuses": sorted({s for s, _ in seen["append"]}, key=str),
-        "retry_after": sorted(set(seen["retry_after"])),
+        "readyz_statuses": sorted({s for s, _, _ in seen["readyz"]}, key=str),
+        "readyz_max_s": max((t for _, t, _ in seen["readyz"]), default=None),
+        "append_statuses": sorted({s for s, _, _ in appends}, key=str),
+        "append_max_s": max((t for _, t, _ in appends), default=None),
+        "append_503_without_retry_after": sum(1 for s, _, ra in appends if s == 503 and not ra),
+        "retry_after": sorted({ra for _, _, ra in [*seen["readyz"], *appends] if ra}),
     }
+
+
+# -- projections under faults -------------------------------------------------------------
+
+
+async def _projections(dsn: str) -> list[asyncpg.Record]:
+    """Each projection's row (name, position, state, rebuild_position) and the log head."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        return list(
+            await conn.fetch(
+                "SELECT p.name, p.position, p.state, p.rebuild_position, "
+                "(SELECT coalesce(max(position), 0) FROM log) AS head "
+                "FROM projections p ORDER BY p.name"
+            )
+        )
+    finally:
+        await conn.close()
+
+
+async def _leftover_schemas(dsn: str) -> list[str]:
+    """Schemas a rebuild or verify left behind (`proj_<name>_next`, `_old`, `_verify`)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(
+            "SELECT nspname FROM pg_namespace WHERE nspname ~ '^proj_.*_(next|old|verify)$'"
+        )
+    finally:
+        await conn.close()
+    return sorted(r["nspname"] for r in rows)
+
+
+async def _all_running_past(dsn: str, position: int, timeout: float) -> float | None:
+    """Seconds until every projection is `running` at `position` or beyond; None on timeout."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        rows = await _projections(dsn)
+        if all(r["state"] == "running" and r["position"] >= position for r in rows):
+            return round(time.monotonic() - start, 2)
+        await asyncio.sleep(0.1)
+    return None
+
+
+async def _schema_oids(dsn: str, names: list[str]) -> dict[str, int]:
+    """The oid of each projection's live schema (a rebuild swaps in a new one)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(
+            "SELECT nspname, oid::int8 AS oid FROM pg_namespace WHERE nspname = ANY($1)",
+            [schema_of(n) for n in names],
+        )
+    finally:
+        await conn.close()
+    by_schema = {r["nspname"]: r["oid"] for r in rows}
+    return {n: by_schema[schema_of(n)] for n in names if schema_of(n) in by_schema}
+
+
+async def _verify_all(env: dict[str, str]) -> int:
+    """`coord projections verify all` (exits non-zero on a difference): rows compared clean."""
+    out = await run_coord(env, "projections", "verify", "all")
+    verified = [line for line in out.splitlines() if line.startswith("verified ")]
+    assert verified and all(line.endswith(": 0 differing rows") for line in verified), out
+    return len(verified)
+
+
+async def test_disk_full(coord: Coord, token: str, pg: Postgres, foreign: frozenset[str]) -> None:
+    """The database's disk filled to the last byte for the outage, then space freed: no false
+    201, 503 + Retry-After meanwhile, no projection marked failed, all running again."""
+    if pg.disk is None:
+        pytest.skip("mounting a tmpfs needs root; the disk-full fault was not run")
+    failed: set[str] = set()
+    stop = asyncio.Event()
+
+    async def watch() -> None:
+        while not stop.is_set():
+            failed.update(r["name"] for r in await _projections(pg.dsn) if r["state"] == "failed")
+            await asyncio.sleep(0.25)
+
+    async def fault() -> dict[str, Any]:
+        ballast = await asyncio.to_thread(pg.fill_disk)
+        try:
+            seen = await _statuses_during(coord.url, token, OUTAGE)
+        finally:
+            pg.free_disk()
+        head = max(r.position for r in await read_log(pg.dsn))
+        return {
+            "ballast_mb": round(ballast / 2**20),
+            "during": _summary(seen),
+            "projections_running_s": asyncio.create_task(_all_running_past(pg.dsn, head, 60)),
+        }
+
+    watcher = asyncio.create_task(watch())
+    try:
+        figures = await under_load("disk full", coord.url, token, pg, foreign, fault)
+    finally:
+        stop.set()
+        await watcher
+    during = figures["during"]
+    # The checker already proved every 201 is in the log; here: refused as 503 while full.
+    assert 503 in during["append_statuses"], figures
+    assert set(during["append_statuses"]) <= {201, 503}, figures
+    assert during["append_503_without_retry_after"] == 0, figures
+    assert not failed, f"projections marked failed by a full disk: {failed}"
+    assert figures["projections_running_s"] is not None, figures
+    assert coord.proc is not None and coord.proc.poll() is None
+
+
+async def test_kill_coord_during_projection_catch_up(
+    env: dict[str, str], token: str, pg: Postgres, foreign: frozenset[str]
+) -> None:
+    """Every projection replays from 0 (its tables dropped, as for a newly deployed one) while
+    a coord without runners takes the load; kill -9 the coord that catches up, mid-way, restart
+    it: every projection catches up, and `coord projections verify all` finds no difference."""
+    conn = await asyncpg.connect(pg.dsn)
+    try:
+        for name in await conn.fetchval("SELECT array_agg(name) FROM projections"):
+            await conn.execute(f"DROP SCHEMA IF EXISTS {schema_of(name)} CASCADE")
+    finally:
+        await conn.close()
+    writer = Coord(env, background=False)
+    catcher = Coord(env)
+    writer.start()
+    try:
+        await writer.wait_ready()
+
+        async def fault() -> dict[str, Any]:
+            catcher.start()
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                rows = await _projections(pg.dsn)
+                moved = [r for r in rows if r["position"] > 0]
+                if moved and any(r["position"] < r["head"] for r in rows):
+                    break
+                await asyncio.sleep(0.01)
+            else:
+                raise AssertionError(
+                    "no kill landed mid catch-up (it never started or ended too soon)"
+                )
+            catcher.kill()
+            behind = sum(1 for r in rows if r["position"] < r["head"])
+            catcher.start()
+            return {
+                "killed_with_behind": f"{behind} of {len(rows)} projections",
+                "killed_at_min_position": min(r["position"] for r in rows),
+                "head_at_kill": rows[0]["head"],
+                "ready_after_restart_s": round(await catcher.wait_ready(), 2),
+            }
+
+        figures = await under_load(
+            "kill -9 during projection catch-up", writer.url, token, pg, foreign, fault
+        )
+        head = max(r.position for r in await read_log(pg.dsn))
+        figures["caught_up_s"] = await _all_running_past(pg.dsn, head, 90)
+        assert figures["caught_up_s"] is not None, figures
+        figures["verified_projections"] = await _verify_all(env)
+    finally:
+        catcher.stop()
+        writer.stop()
+
+
+async def test_kill_coord_during_rebuild(
+    coord: Coord, env: dict[str, str], token: str, admin: str, pg: Postgres,
+    foreign: frozenset[str],
+) -> None:  # fmt: skip
+    """kill -9 of coord while every projection rebuilds (`POST /v1/projections/{name}/rebuild`)
+    under load: the restarted coord drops the half-replayed schemas and puts each projection
+    back to `running`; a rebuild then completes; `coord projections verify all` is clean."""
+    names = [r["name"] for r in await _projections(pg.dsn)]
+    headers = {"Authorization": f"Bearer {admin}"}
+
+    async def rebuild_all(http: aiohttp.ClientSession) -> None:
+        for name in names:
+            async with http.post(f"{coord.url}/v1/projections/{name}/rebuild") as r:
+                assert r.status == 202, await r.text()
+
+    async def fault() -> dict[str, Any]:
+        async with aiohttp.ClientSession(headers=headers) as http:
+            await rebuild_all(http)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            rows = await _projections(pg.dsn)
+            replaying = [r for r in rows if r["state"] == "rebuilding" and r["rebuild_position"]]
+            if replaying:
+                break
+            await asyncio.sleep(0.01)
+        else:
+            raise AssertionError("no rebuild got under way")
+        coord.kill()
+        left = await _leftover_schemas(pg.dsn)
+        stuck = [r["name"] for r in await _projections(pg.dsn) if r["state"] == "rebuilding"]
+        coord.start()
+        return {
+            "rebuilding_at_kill": len(stuck),
+            "leftover_schemas_at_kill": len(left),
+            "ready_after_restart_s": round(await coord.wait_ready(), 2),
+        }
+
+    figures = await under_load("kill -9 during a rebuild", coord.url, token, pg, foreign, fault)
+    assert figures["rebuilding_at_kill"] >= 1 and figures["leftover_schemas_at_kill"] >= 1
+    # Cleaned up by the restart: no leftover schema, nothing left `rebuilding`.
+    assert await _leftover_schemas(pg.dsn) == []
+    assert {r["state"] for r in await _projections(pg.dsn)} == {"running"}
+    # A rebuild after the crash completes: each live schema is swapped for a new one.
+    before = await _schema_oids(pg.dsn, names)
+    started = time.monotonic()
+    async with aiohttp.ClientSession(headers=headers) as http:
+        await rebuild_all(http)
+    while time.monotonic() - started < 90:
+        rows = await _projections(pg.dsn)
+        after = await _schema_oids(pg.dsn, names)
+        swapped = all(after.get(name) not in (None, before[name]) for name in names)
+        if swapped and all(r["state"] == "running" for r in rows):
+            break
+        await asyncio.sleep(0.2)
+    else:
+        raise AssertionError(f"the rebuilds after the crash did not finish: {rows}")
+    figures["rebuild_again_s"] = round(time.monotonic() - started, 2)
+    assert await _leftover_schemas(pg.dsn) == []
+    figures["verified_projections"] = await _verify_all(env)
 
 
 async def _sequencer_backend(dsn: str) -> int | None:
