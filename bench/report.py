@@ -177,6 +177,40 @@ def _fmt(x: Any) -> str:
     return str(x)
 
 
+def _view_table(scenarios: dict[str, Any]) -> list[str]:
+    """Issue 18's table: each view's p50/p99 (16 readers, appends running) against target."""
+    views = {k: v for k, v in scenarios.items() if k.startswith("view_")}
+    if not views:
+        return []
+    lines = [
+        "",
+        "| view (16 readers, appends running) | p50 ms | p99 ms | req/s | p50 <= 50, p99 <= 250 |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for name, s in views.items():
+        if "skipped" in s:
+            lines.append(f"| {name[5:]} | | | | skipped |")
+            continue
+        met = s.get("meets_target")
+        mark = "slow: 3 sequential requests" if s.get("slow") else ("met" if met else "**missed**")
+        lines.append(
+            f"| {name[5:]} | {_fmt(s.get('p50_ms'))} | {_fmt(s.get('p99_ms'))} | "
+            f"{_fmt(s.get('requests_per_s'))} | {mark} |"
+        )
+    if first := scenarios.get("search_first_page"):
+        lines += [
+            "",
+            "| search query (SQL, one client) | hits | bounded ms | rank all ms | same page |",
+            "|---|---:|---:|---:|---|",
+        ]
+        for query, r in first.items():
+            lines.append(
+                f"| `{query}` | {r['hits']} | {_fmt(r['bounded_ms'])} | "
+                f"{_fmt(r['rank_all_ms'])} | {'yes' if r['same_first_page'] else '**no**'} |"
+            )
+    return lines
+
+
 def markdown(doc: dict[str, Any]) -> str:
     m = doc["machine"]
     lines = [
@@ -203,7 +237,7 @@ def markdown(doc: dict[str, Any]) -> str:
         "|---|---:|---:|---:|---|---|",
     ]
     for name, s in doc["scenarios"].items():
-        if name.startswith("seed_") or name in ("server_log", "audit_costs"):
+        if name.startswith("seed_") or name in ("server_log", "audit_costs", "search_first_page"):
             continue
         if "skipped" in s:
             lines.append(f"| {name} | | | | | skipped: {s['skipped'][:100]} |")
@@ -231,6 +265,7 @@ def markdown(doc: dict[str, Any]) -> str:
             f"| {name} | {_fmt(s.get('events_per_s'))} | {_fmt(s.get('p50_ms'))} | "
             f"{_fmt(s.get('p99_ms'))} | {cpu_text} | {'; '.join(note)} |"
         )
+    lines += _view_table(doc["scenarios"])
     audit = doc["scenarios"].get("audit_costs", {})
     if audit.get("report"):
         lines += ["", f"Audit costs (bench/audit_costs.py, {_fmt(audit['events'])} events):", ""]

@@ -4,7 +4,9 @@ Seeding is set-up, not a measurement: it skips HTTP but writes through the same
 `coord_append` path and lets the running server's sequencer number the events. The mix
 is what a season of work looks like: per hearing, HearingScheduled, nine
 StatementRecorded and HearingHeld in one append, plus one IssueRaised on its own stream,
-over real regency/city codes and every issue category.
+over real regency/city codes and every issue category; every 25th unit also drafts a
+recommendation citing the last five issues (the recommendations and uncovered views then
+have something to show).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from events.regions import load_regions
 from events.store import EventStore
 
 EVENTS_PER_UNIT = 12
+RECOMMENDATION_EVERY = 25
 _ORGS = [
     {"code": "KPU", "name": "KPU"},
     {"code": "BAWASLU", "name": "Bawaslu"},
@@ -34,13 +37,14 @@ _ORGS = [
 ]
 
 
-def _units(start: int) -> Iterator[tuple[str, list[NewEvent], str]]:
+def _units(start: int) -> Iterator[tuple[str, list[NewEvent], str | None]]:
     """(stream_id, events, region_code) appends, two per unit, forever."""
     regions = [r for r in load_regions().all() if r.level != "province"]
     meta = msgspec.json.encode(
         {"request_id": "bench-seed", "actor": {"name": "bench-seed", "role": "national"}}
     )
     enc = msgspec.json.encode
+    recent: list[str] = []
     for i in itertools.count(start):
         region = regions[i % len(regions)]
         org = _ORGS[i % len(_ORGS)]
@@ -70,11 +74,25 @@ def _units(start: int) -> Iterator[tuple[str, list[NewEvent], str]]:
             "description": "Honorarium badan ad hoc terlambat; gudang logistik kurang aman.",
             "severity": 1 + i % 5,
         }
+        issue_id = uuid.uuid4()
+        recent = [*recent[-4:], str(issue_id)]
         yield (
-            f"issue-{uuid.uuid4()}",
+            f"issue-{issue_id}",
             [NewEvent(id=uuid.uuid4(), type="IssueRaised", data=enc(issue), metadata=meta)],
             region.code,
         )
+        if i % RECOMMENDATION_EVERY == RECOMMENDATION_EVERY - 1:
+            draft = {
+                "title": f"Rekomendasi {i}: percepat pencairan honorarium badan ad hoc",
+                "body": "Pemerintah daerah diminta mempercepat pencairan honorarium dan "
+                "mengamankan gudang logistik pemilu.",
+                "addressee": "Presiden",
+                "issue_ids": recent,
+            }
+            drafted = NewEvent(
+                id=uuid.uuid4(), type="RecommendationDrafted", data=enc(draft), metadata=meta
+            )
+            yield f"recommendation-{uuid.uuid4()}", [drafted], None
 
 
 async def head_and_pending(dsn: str) -> tuple[int, int]:
@@ -96,7 +114,8 @@ async def seed(dsn: str, target: int, *, connections: int = 4, timeout: float = 
         pool = await db.create_pool(dsn, min_size=connections, max_size=connections)
         store = EventStore(pool, LogHead(lambda: db.connect(dsn)))
         units = _units(head)
-        appends = 2 * -(-need // EVENTS_PER_UNIT)
+        units_needed = -(-need // EVENTS_PER_UNIT)
+        appends = 2 * units_needed + units_needed // RECOMMENDATION_EVERY
         todo = itertools.islice(units, appends)
 
         async def worker() -> None:

@@ -71,10 +71,6 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
             codes.update(r.code for r in regions.children(code))
         return sorted(codes)
 
-    def actor(self) -> dict[str, str]:
-        """The actor stamped into event metadata."""
-        return {"token_id": self.token_id, "name": self.name, "role": self.role}
-
 
 def new_token() -> str:
     """A fresh bearer token: 256 random bits."""
@@ -84,11 +80,6 @@ def new_token() -> str:
 def token_hash(token: str) -> str:
     """The stored form of a token."""
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def new_token_id() -> str:
-    """A token's public id (shown in lists and in event metadata)."""
-    return str(uuid.uuid4())
 
 
 _LOOKUP = (

@@ -79,10 +79,6 @@ class Sequencer:
         self._poking = False
         self.is_leader = False
 
-    def wake(self) -> None:
-        """Tell the local sequencer that an append has just committed."""
-        self._wake.set()
-
     async def poke(self, pool: asyncpg.Pool) -> None:
         """After a commit: wake whichever process's sequencer leads.
 

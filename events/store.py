@@ -6,16 +6,15 @@ Guarantees:
   the version check and the `UNIQUE (stream_id, version)` constraint make racing
   writers on one stream end with exactly one winner.
 * An event id is stored once; an idempotent retry returns the original result.
-* `read_all` and `subscribe` walk the dense global log in order and can never
+* `read_all` (and the SSE feed on it) walks the dense global log in order and can never
   skip, repeat or reorder an event (see events/sequencer.py for why).
 * Nothing is ever updated or deleted: the database refuses it (triggers).
 """
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -400,36 +399,3 @@ class EventStore:
             head = await committed_head(conn)
         self._head.advance(head)
         return head
-
-    async def subscribe(
-        self,
-        after_position: int = 0,
-        filters: ReadFilter | None = None,
-        *,
-        batch_size: int = 500,
-        poll_interval: float = 1.0,
-    ) -> AsyncIterator[RecordedEvent]:
-        """Every event after `after_position`, catch-up then live, until the caller stops.
-
-        Woken by the log head's LISTEN/NOTIFY; `poll_interval` is only the
-        fallback. A dropped database connection is retried, resuming after the
-        last event delivered, so nothing is skipped or repeated.
-        """
-        last = after_position
-        while True:
-            # Read a bounded window (last, up_to]: when fewer than a batch match
-            # the filters, everything up to `up_to` has been seen, matched or not.
-            try:
-                up_to = await self.head_position() if filters else None
-                batch = await self.read_all(last, batch_size, filters, up_to=up_to)
-            except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as e:
-                log.warning("subscribe.read_failed", error=str(e), after=last)
-                await asyncio.sleep(poll_interval)
-                continue
-            for event in batch:
-                yield event
-                last = event.position
-            if len(batch) < batch_size:
-                if up_to is not None:
-                    last = max(last, up_to)
-                await self._head.wait_beyond(last, poll_interval)

@@ -145,11 +145,6 @@ UNDECODED: Final[Event] = Event()
 # --- SQL helpers -----------------------------------------------------------------------
 
 
-def uuid_array_literal(ids: Iterable[str]) -> str:
-    """A ``uuid[]`` as text (``{a,b}``): unnest cannot take an array of arrays."""
-    return "{" + ",".join(ids) + "}"
-
-
 Row: TypeAlias = dict[str, Any]
 
 

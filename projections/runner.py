@@ -947,8 +947,3 @@ async def verify(
                     await conn.execute(f"DROP SCHEMA IF EXISTS {scratch} CASCADE")
     finally:
         await conn.close()
-
-
-def by_name(projections: Sequence[Projection]) -> Mapping[str, Projection]:
-    """Projections keyed by name."""
-    return {p.name: p for p in projections}

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -82,6 +83,9 @@ DDL = (
                          body || coalesce(' ' || quote, '')), 'B')) STORED
     )""",
     "CREATE INDEX ON {s}.documents USING gin (tsv)",
+    # Search's bounded ranking (see `search`): title matches, earliest matches first.
+    "CREATE INDEX ON {s}.documents USING gin (ts_filter(tsv, '{{a}}'))",
+    "CREATE INDEX ON {s}.documents (position)",
     "CREATE INDEX ON {s}.documents (hearing_id, ordinal)",
 )
 
@@ -351,6 +355,12 @@ _OFFSET = (
 )
 
 
+# Matches ranked per search, at most, from each of the candidate sets (see `search`).
+CANDIDATES = 1000
+# websearch_to_tsquery's OR keyword.
+_OR = re.compile(r"(?i)(?:^|\s)or(?:\s|$)")
+
+
 async def search(
     conn: asyncpg.Connection,
     query: str,
@@ -361,6 +371,7 @@ async def search(
     filters: SearchFilters | None = None,
     cursor: str | None = None,
     expanded: str | None = None,
+    candidates: int | None = CANDIDATES,
 ) -> list[SearchHit]:
     """Best matches first, with escaped, ``<b>``-highlighted snippets (see the module doc).
 
@@ -368,11 +379,28 @@ async def search(
     ``expanded`` (``projections/search_terms.py``) is the query widened by the field
     vocabulary, ORed in. ``cursor`` continues after a hit (``encode_search_cursor``).
     Recommendations have no region: a regional scope never sees them.
+
+    The ranking is bounded (issue 18): a common word matches most of a national log, and
+    ranking every match before cutting the page cost seconds at 1M events. Ranked are the
+    earliest ``candidates`` (at least ``limit``) matches whose *title* matches (a title hit
+    weighs A, 1.0, against B, 0.4, for the body: for a one-word query any title hit
+    outranks any body-only hit), as many earliest matches of any kind (rank ties go to
+    the earlier document, so these hold the page whenever the ranks tie) and, for an
+    ``or`` query, as many earliest matches of every word. The page is the exact
+    ranking whenever the best ``limit`` documents are among those; ``bench`` checks that
+    on its queries against ``candidates=None``, which ranks every match. Filters and the
+    cursor narrow each candidate set, so a later page is ranked the same way.
     """
     filters = filters or SearchFilters()
     w = Where(2)
-    w.clauses.append("d.tsv @@ q")
     w.clauses.append("NOT d.retracted")
+    # Every mention of q is the same constant expression, so that PostgreSQL folds it
+    # into the plan and can estimate each condition from the statistics.
+    typed = "websearch_to_tsquery('indonesian', $1)"
+    q = typed
+    if expanded is not None:
+        q = f"({typed} || to_tsquery('indonesian', {w.param(expanded)}))"
+    rank = f"ts_rank(d.tsv, {q})::float8"
     if scope is not None:
         w.add("d.region_code = ANY({}::text[])", scope)
     if kinds is not None:
@@ -392,48 +420,64 @@ async def search(
     if filters.hearing_id is not None:
         w.add("coalesce(d.hearing_id, i.hearing_id::text) = {}", filters.hearing_id)
     if cursor is not None:
-        rank, position = _decode_cursor(cursor)
+        after, position = _decode_cursor(cursor)
         # Keyset on (rank, position): the same float the previous page ranked with.
-        after_rank, after_position = w.param(rank), w.param(position)
+        after_rank, after_position = w.param(after), w.param(position)
         w.clauses.append(
-            f"(ts_rank(d.tsv, q)::float8 < {after_rank} OR "
-            f"(ts_rank(d.tsv, q)::float8 = {after_rank} AND d.position > {after_position}))"
+            f"({rank} < {after_rank} OR ({rank} = {after_rank} AND d.position > {after_position}))"
         )
-    q = "websearch_to_tsquery('indonesian', $1)"
-    if expanded is not None:
-        q = f"({q} || to_tsquery('indonesian', {w.param(expanded)}))"
-    inner_joins = _JOINS if filters.joined() else ""
-    outer_joins = "" if filters.joined() else _JOINS.replace(" d.", " top.").replace("(d.", "(top.")
+    source = f"{SCHEMA}.documents d{_JOINS if filters.joined() else ''}"
+    if candidates is None:
+        ranked = (
+            f"SELECT d.doc_id, d.position, {rank} AS rank FROM {source}"
+            f"{w.sql()} AND d.tsv @@ {q}"
+        )
+    else:
+        bound = w.param(max(candidates, limit))
+        # The title set: the A-weighted lexemes, which have their own index (and
+        # statistics). Without a negation a title match is a match; with one, check it
+        # row by row (`|| ''`: not through the big index, whose scan for "common -common"
+        # costs as much as ranking everything; the title index already narrowed the rows).
+        title = (
+            f"ts_filter(d.tsv, '{{a}}') @@ {q} "
+            f"AND (strpos({q}::text, '!') = 0 OR (d.tsv || ''::tsvector) @@ {q})"
+        )
+        # (condition, order): earliest first. On the position index, which stops after
+        # `bound` matches when matches are dense (the costly case), or, for a rare word,
+        # from the GIN index and sorted.
+        sets = [(title, "d.position"), (f"d.tsv @@ {q}", "d.position")]
+        if _OR.search(query):
+            # "a or b": a document with every word ranks above most with one, but the
+            # other two sets can be full of one-word matches. AND implies OR: no check.
+            # Its estimate multiplies the words' and is often far too high: `+ 0` keeps
+            # it off the position index, which it could walk to the end finding nothing.
+            every = f"replace({typed}::text, ' | ', ' & ')::tsquery"
+            sets.append((f"d.tsv @@ {every}", "d.position + 0"))
+        ranked = " UNION ".join(
+            f"(SELECT d.doc_id, d.position, {rank} AS rank FROM {source}"
+            f"{w.sql()} AND {cond} ORDER BY {order} LIMIT {bound})"
+            for cond, order in sets
+        )
     # Rank and cut first, highlight after: ts_headline re-parses the whole body, so it
     # runs on the `limit` rows shown, not on every match. The markers are taken out of
-    # the body first, so that only ts_headline's own become tags.
+    # the body first, so that only ts_headline's own become tags. The other read models
+    # give the facts of the rows shown only.
     options = w.param(_HEADLINE_OPTIONS)
     markers = w.param(_START + _STOP)
-    outer = "top" if not filters.joined() else None
-    date = _DATE.replace("d.", "top.") if outer else "top.date"
-    offset = _OFFSET.replace("d.", "top.") if outer else "top.date_offset"
-    facts = (
-        "i.category, coalesce(i.status, r.status) AS status, "
-        "coalesce(d.hearing_id, i.hearing_id::text) AS hearing_id, "
-        f"{_DATE} AS date, {_OFFSET} AS date_offset, "
-    )
-    outer_facts = (
-        "i.category, coalesce(i.status, r.status) AS status, "
-        "coalesce(top.hearing_id, i.hearing_id::text) AS hearing_id, "
-        if outer
-        else "top.category, top.status, top.hearing_id, "
-    )
+    # A prepared statement turns generic after five runs, and a generic plan cannot see
+    # the query's words: keep plans custom for this transaction (views run in one).
+    await conn.execute("SELECT set_config('plan_cache_mode', 'force_custom_plan', true)")
     rows = await conn.fetch(
-        "SELECT top.kind, top.id, top.title, "
+        "SELECT d.kind, d.id, d.title, "
         "ts_headline('indonesian', translate("
-        "top.body || coalesce(' \u201c' || top.quote || '\u201d', ''), "
-        f"{markers}, ''), top.q, {options}) AS snippet, top.rank, top.position, "
-        f"top.region_code, {outer_facts}{date} AS date, {offset} AS date_offset "
-        "FROM (SELECT d.kind, d.id, d.title, d.body, d.quote, d.position, d.region_code, "
-        f"{'d.hearing_id, ' if outer else facts}q, "
-        "ts_rank(d.tsv, q)::float8 AS rank "
-        f"FROM {SCHEMA}.documents d{inner_joins}, (SELECT {q} AS q) qs{w.sql()} "
-        f"ORDER BY rank DESC, d.position LIMIT {w.param(limit)}) top{outer_joins} "
+        "d.body || coalesce(' \u201c' || d.quote || '\u201d', ''), "
+        f"{markers}, ''), {q}, {options}) AS snippet, top.rank, top.position, "
+        "d.region_code, i.category, coalesce(i.status, r.status) AS status, "
+        "coalesce(d.hearing_id, i.hearing_id::text) AS hearing_id, "
+        f"{_DATE} AS date, {_OFFSET} AS date_offset "
+        f"FROM (SELECT c.doc_id, c.position, c.rank FROM ({ranked}) c "
+        f"ORDER BY c.rank DESC, c.position LIMIT {w.param(limit)}) top "
+        f"JOIN {SCHEMA}.documents d ON d.doc_id = top.doc_id{_JOINS} "
         "ORDER BY top.rank DESC, top.position",
         query,
         *w.params,

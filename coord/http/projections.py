@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import functools
 import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -348,8 +348,3 @@ def _rebuild_done(name: str, task: asyncio.Task[int]) -> None:
         return
     if (error := task.exception()) is not None:
         log.error("projection.rebuild_failed", projection=name, error=repr(error))
-
-
-def names_of(request: web.Request) -> Sequence[str]:
-    """The projection names this process knows."""
-    return sorted(request.app[PROJECTIONS].projections)

@@ -1,0 +1,67 @@
+"""Search's bounded ranking (issue 18): the first page equals ranking every match."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from projections import search
+from projections.base import create_tables
+
+
+async def _documents(conn: asyncpg.Connection, rows: list[tuple[str, int, str, str]]) -> None:
+    """A search schema holding (kind, position, title, body) documents, nothing else."""
+    if not await conn.fetchval("SELECT true FROM pg_namespace WHERE nspname = $1", search.SCHEMA):
+        await create_tables(conn, search.Search(), search.SCHEMA)
+    await conn.executemany(
+        f"INSERT INTO {search.SCHEMA}.documents (doc_id, kind, id, position, region_code, "
+        "title, body) VALUES ($1, $2, $3, $4, '35.71', $5, $6)",
+        [(f"{kind}:{pos}", kind, str(pos), pos, title, body) for kind, pos, title, body in rows],
+    )
+    await conn.execute(f"ANALYZE {search.SCHEMA}.documents")
+
+
+async def _page(conn: asyncpg.Connection, query: str, candidates: int | None) -> list[str]:
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        hits = await search.search(conn, query, scope=None, limit=5, candidates=candidates)
+    return [f"{h.kind}:{h.id}:{h.rank}" for h in hits]
+
+
+async def test_late_title_matches_reach_the_first_page(pool: asyncpg.Pool) -> None:
+    """Many early body-only matches, the best (title) matches last: still the same page."""
+    body = "Honorarium badan ad hoc belum cair; logistik pemilu terlambat."
+    rows = [("statement", p, "Ketua KPU (KPU)", body) for p in range(1, 61)]
+    rows += [("issue", p, f"Honorarium terlambat {p}", body) for p in range(100, 108)]
+    rows += [("issue", 200, "Gudang logistik", "Gudang logistik kurang aman; honorarium.")]
+    async with pool.acquire() as conn:
+        await _documents(conn, rows)
+        for query in ("honorarium", "logistik", "honorarium -gudang", '"badan ad hoc"'):
+            everything = await _page(conn, query, None)
+            assert await _page(conn, query, 5) == everything, query
+        # The title set is what found them: the earliest 5 matches are all statements.
+        page = await _page(conn, "honorarium", 5)
+        assert [p.split(":")[1] for p in page] == ["100", "101", "102", "103", "104"]
+        # The exclusion holds in the title set too.
+        assert all(":200:" not in p for p in await _page(conn, "honorarium -gudang", 5))
+
+
+async def test_or_query_finds_late_documents_with_every_word(pool: asyncpg.Pool) -> None:
+    """ "a or b": early title hits of one word do not hide later documents with both."""
+    rows = [("statement", p, "Ketua KPU Kota Kediri", "Laporan singkat.") for p in range(1, 41)]
+    rows += [("issue", p, f"Masalah di Kota Kediri {p}", "Gudang logistik.") for p in (90, 91)]
+    async with pool.acquire() as conn:
+        await _documents(conn, rows)
+        everything = await _page(conn, "kediri or gudang", None)
+        assert [p.split(":")[1] for p in everything[:2]] == ["90", "91"]
+        assert await _page(conn, "kediri or gudang", 5) == everything
+
+
+async def test_bounded_ranking_sees_only_its_candidates(pool: asyncpg.Pool) -> None:
+    """The bound is real: a body-only match beyond the candidates is not ranked."""
+    short = "Laporan singkat honorarium."
+    rows = [("statement", p, "Ketua KPU (KPU)", short) for p in range(1, 11)]
+    rows += [("statement", 50, "Ketua KPU (KPU)", "honorarium honorarium honorarium honorarium")]
+    async with pool.acquire() as conn:
+        await _documents(conn, rows)
+        everything = await _page(conn, "honorarium", None)
+        assert everything[0].startswith("statement:50:")
+        assert all(not p.startswith("statement:50:") for p in await _page(conn, "honorarium", 5))
