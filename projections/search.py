@@ -429,8 +429,7 @@ async def search(
     source = f"{SCHEMA}.documents d{_JOINS if filters.joined() else ''}"
     if candidates is None:
         ranked = (
-            f"SELECT d.doc_id, d.position, {rank} AS rank FROM {source}"
-            f"{w.sql()} AND d.tsv @@ {q}"
+            f"SELECT d.doc_id, d.position, {rank} AS rank FROM {source}{w.sql()} AND d.tsv @@ {q}"
         )
     else:
         bound = w.param(max(candidates, limit))

@@ -14,7 +14,7 @@ def vocabulary() -> Vocabulary:
 
 
 def test_a_variant_stands_for_its_whole_group(vocabulary: Vocabulary) -> None:
-    """"pemilih muda" reaches "milenial"; other words stay as typed, ANDed."""
+    """ "pemilih muda" reaches "milenial"; other words stay as typed, ANDed."""
     text = expand("pemilih muda Kediri", vocabulary)
     assert text is not None
     group, rest = text.split(" & ")
@@ -23,7 +23,7 @@ def test_a_variant_stands_for_its_whole_group(vocabulary: Vocabulary) -> None:
 
 
 def test_multiword_variant_and_abbreviation(vocabulary: Vocabulary) -> None:
-    """"upah minimum" and "UMR" are one group; "ktp-el" becomes a phrase of its parts."""
+    """ "upah minimum" and "UMR" are one group; "ktp-el" becomes a phrase of its parts."""
     text = expand("upah minimum", vocabulary)
     assert text is not None and "umr" in text and "upah <-> minimum" in text
     ktp = expand("KTP-el", vocabulary)
