@@ -95,6 +95,12 @@ RULES_ID: Final[dict[str, str]] = {
     "token.already_revoked": "token hanya dicabut sekali",
     "token.regions_required": "token daerah menyebut paling sedikit satu wilayah",
     "token.regions_not_allowed": "hanya token daerah yang membawa wilayah",
+    "cluster.merge_self": "klaster tidak digabungkan ke dirinya sendiri",
+    "cluster.duplicate": "sebuah klaster tercantum dua kali dalam satu peristiwa",
+    "cluster.issue_duplicate": "sebuah isu tercantum dua kali dalam satu peristiwa",
+    "cluster.issue_unknown": "isu yang dipindahkan harus ada",
+    "cluster.issue_withdrawn": "isu yang sudah ditarik tidak dipindahkan",
+    "cluster.name_unchanged": "nama baru harus berbeda dari nama klaster sekarang",
 }
 
 

@@ -8,17 +8,13 @@ path; sign-in turns a pasted token into a server-side session bound to that toke
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 from markupsafe import Markup, escape
 
-from coord.console import admin, audit, detail, exports, forms, live, pages
+from coord.console import admin, assets, audit, detail, exports, forms, live, pages
 from coord.console.frame import harden
-
-_HERE = Path(__file__).parent
 
 
 def highlight(snippet: str) -> Markup:
@@ -52,7 +48,7 @@ def setup_console(app: web.Application) -> None:
     app.add_routes(admin.routes)
     app.add_routes(live.routes)
     app.add_routes(audit.routes)
-    app.router.add_static("/static/", _HERE / "static", append_version=False)
+    app.add_routes(assets.routes)
     app.on_response_prepare.append(_harden_console_responses)
 
 

@@ -90,11 +90,6 @@ def page(*roles: Role, signed_in: bool = True) -> Callable[[Handler], Handler]:
         @functools.wraps(handler)
         async def run(request: web.Request) -> web.StreamResponse:
             translator(request)
-            if request.method == "GET" and "" in request.query.values():
-                # A filter form sends its empty fields: for a page they mean "no filter",
-                # while the JSON API (whose parsers the pages share) refuses them.
-                kept = [(k, v) for k, v in request.query.items() if v]
-                request = request.clone(rel_url=request.rel_url.with_query(kept))
             try:
                 response = await _guarded(request, handler, roles, signed_in)
             except Exception as e:

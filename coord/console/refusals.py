@@ -187,6 +187,38 @@ RULE_MESSAGES: Final[dict[str, tuple[str, str]]] = {
         "Hanya token kantor daerah yang memuat wilayah.",
         "Only regional office tokens carry regions.",
     ),
+    "recommendation.due_before_submission": (
+        "Batas waktu tanggapan tidak boleh sebelum tanggal penyampaian.",
+        "The response due date cannot be before the submission date.",
+    ),
+    "issue.national_needs_hearing": (
+        "Isu yang dicatat oleh staf nasional harus menyebut dengar pendapatnya.",
+        "An issue recorded by national staff must name its hearing.",
+    ),
+    "cluster.merge_self": (
+        "Kelompok masalah tidak dapat digabungkan dengan dirinya sendiri.",
+        "A problem group cannot be merged into itself.",
+    ),
+    "cluster.duplicate": (
+        "Satu kelompok masalah dipilih dua kali.",
+        "The same problem group was chosen twice.",
+    ),
+    "cluster.issue_duplicate": (
+        "Satu isu dipilih dua kali.",
+        "The same issue was chosen twice.",
+    ),
+    "cluster.issue_unknown": (
+        "Isu yang hendak dipindahkan tidak ditemukan.",
+        "The issue to move was not found.",
+    ),
+    "cluster.issue_withdrawn": (
+        "Isu yang sudah ditarik tidak dapat dipindahkan.",
+        "A withdrawn issue cannot be moved.",
+    ),
+    "cluster.name_unchanged": (
+        "Nama baru sama dengan nama kelompok sekarang.",
+        "The new name is the same as the group's current name.",
+    ),
 }
 
 

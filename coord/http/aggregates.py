@@ -16,7 +16,7 @@ from aiohttp import web
 
 from coord.auth import Principal, principal_of
 from coord.http.params import int_param
-from coord.http.projections import POSITION_HEADER, snapshot
+from coord.http.projections import POSITION_HEADER, min_position, snapshot
 from coord.http.streams import json_response
 from coord.keys import WRITES
 from coord.problems import invalid, not_found
@@ -62,15 +62,19 @@ class CitingRecommendation(msgspec.Struct, kw_only=True):
 
 
 class IssueFollowUp(msgspec.Struct, kw_only=True):
-    """What a current read of an issue adds (left out of `as_of` reads)."""
+    """What a current read of an issue adds.
+
+    A read ``as_of`` a version leaves these fields out (they describe now, not then), so
+    the document marks none of them required; a current read always has them all.
+    """
 
     #: the recommendations citing it now
-    recommendation_ids: list[str]
+    recommendation_ids: list[str] = msgspec.field(default_factory=list)
     #: open, cited_in_draft, recommended, answered, closed, withdrawn
-    follow_up: FollowUp
+    follow_up: FollowUp = "open"
     #: the most favourable outcome among them (null while none has one)
-    final_outcome: str | None
-    recommendations: list[CitingRecommendation]
+    final_outcome: str | None = None
+    recommendations: list[CitingRecommendation] = msgspec.field(default_factory=list)
 
 
 class RegionalRecommendation(CitingRecommendation, kw_only=True):
@@ -142,6 +146,9 @@ async def _aggregate(request: web.Request, category: str) -> web.Response:
         raise invalid(f"{category} id must be a UUID in lowercase canonical form", "path.id")
     as_of = _as_of(request)
     as_of_version = int_param(request, "as_of_version", 0, minimum=1) or None
+    # Only a current issue read waits on a read model, but a bad value is refused on
+    # every read (what the document forbids is never silently ignored).
+    min_position(request)
     loaded = await request.app[WRITES].load(
         f"{category}-{entity_id}", as_of=as_of, as_of_version=as_of_version
     )

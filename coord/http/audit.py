@@ -312,7 +312,7 @@ async def inclusion_proof(request: web.Request) -> web.Response:
     )
 
 
-@routes.get("/v1/audit/receipt/{event_id}")
+@routes.get("/v1/audit/receipt/{event_id:[^/]+}")
 @documented(
     path=EventIdPath,
     query=ReceiptQuery,

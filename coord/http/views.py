@@ -154,7 +154,12 @@ class IssueFilterQuery(ExportQuery, kw_only=True):
     from_: TimeParam | None = msgspec.field(default=None, name="from")
     to: TimeParam | None = None
     hearing: CanonicalUUID | None = None
-    #: summary only: count withdrawn issues too (with no `status` filter they are left out)
+
+
+class IssueSummaryQuery(IssueFilterQuery, kw_only=True):
+    """Query of ``GET /v1/views/issues/summary``."""
+
+    #: count withdrawn issues too (with no `status` filter they are left out)
     include_withdrawn: bool = False
 
 
@@ -432,7 +437,7 @@ async def issues_view(request: web.Request) -> web.StreamResponse:
 
 
 @routes.get("/v1/views/issues/summary")
-@_view(IssueFilterQuery, issue_board.Summary, exports=issue_board.SummaryRow)
+@_view(IssueSummaryQuery, issue_board.Summary, exports=issue_board.SummaryRow)
 async def issues_summary(request: web.Request) -> web.StreamResponse:
     """Counts by category x province and by category x organization, with totals.
 

@@ -37,7 +37,7 @@ async def test_analysts_name_split_merge_and_it_survives_rebuild_and_verify(
     database_url: str,
 ) -> None:
     """Name, split, merge: the views follow; a new issue still joins; rebuild/verify agree."""
-    body = await world.get("/v1/views/issues/recurring", min_position=world.last)
+    body = await world.get("/v1/views/issues/recurring", min_regions=1, min_position=world.last)
     top = body["clusters"][0]
     honor = top["cluster_id"]
     regulasi = world.issues["regulasi"]
@@ -62,7 +62,7 @@ async def test_analysts_name_split_merge_and_it_survives_rebuild_and_verify(
         0,
         ("IssueRaised", issue_raised(None, "35.78", title="Honorarium KPPS sesuai UMR kota")),
     )
-    clusters = _by_id(await world.get("/v1/views/issues/recurring"))
+    clusters = _by_id(await world.get("/v1/views/issues/recurring", min_regions=1))
     assert clusters[honor]["label"] == "Honor KPPS"
     assert moved not in clusters[honor]["issue_ids"] and regulasi in clusters[honor]["issue_ids"]
     assert moved in clusters[split]["issue_ids"]
@@ -80,7 +80,7 @@ async def test_analysts_name_split_merge_and_it_survives_rebuild_and_verify(
     resp = await world.client.post("/v1/projections/issue_board/rebuild", headers=admin)
     assert resp.status == 202, await resp.text()
     await world.client.server.app[PROJECTIONS].rebuilds["issue_board"]
-    after = await world.get("/v1/views/issues/recurring")
+    after = await world.get("/v1/views/issues/recurring", min_regions=1)
     assert {c["cluster_id"]: sorted(c["issue_ids"]) for c in after["clusters"]} == before
     assert {c["cluster_id"]: c["label"] for c in after["clusters"]} == labels
 
@@ -122,7 +122,7 @@ async def test_cluster_decisions_are_national_and_checked(world: World) -> None:
 
 async def test_a_corrected_text_regroups_the_issue(world: World) -> None:
     """IssueCorrected of title and description updates the issue's terms and its cluster."""
-    body = await world.get("/v1/views/issues/recurring", min_position=world.last)
+    body = await world.get("/v1/views/issues/recurring", min_regions=1, min_position=world.last)
     honor = body["clusters"][0]
     regulasi = world.issues["regulasi"]
     assert regulasi not in honor["issue_ids"]
@@ -132,7 +132,7 @@ async def test_a_corrected_text_regroups_the_issue(world: World) -> None:
         "reason": "Salah ketik: isu yang dimaksud honorarium KPPS",
     }
     await world.write(world.kediri, f"issue-{regulasi}", 1, ("IssueCorrected", fix))
-    clusters = _by_id(await world.get("/v1/views/issues/recurring"))
+    clusters = _by_id(await world.get("/v1/views/issues/recurring", min_regions=1))
     assert regulasi in clusters[honor["cluster_id"]]["issue_ids"]
     back = {
         "title": "Integrasi regulasi pemilu dan pemilihan",
@@ -140,5 +140,5 @@ async def test_a_corrected_text_regroups_the_issue(world: World) -> None:
         "reason": "Dikembalikan",
     }
     await world.write(world.kediri, f"issue-{regulasi}", 2, ("IssueCorrected", back))
-    clusters = _by_id(await world.get("/v1/views/issues/recurring"))
+    clusters = _by_id(await world.get("/v1/views/issues/recurring", min_regions=1))
     assert regulasi not in clusters[honor["cluster_id"]]["issue_ids"]

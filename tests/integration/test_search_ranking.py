@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import asyncpg
 
-from projections import search
+from projections import hearings, issue_board, recommendations, search
 from projections.base import create_tables
 
 
 async def _documents(conn: asyncpg.Connection, rows: list[tuple[str, int, str, str]]) -> None:
-    """A search schema holding (kind, position, title, body) documents, nothing else."""
-    if not await conn.fetchval("SELECT true FROM pg_namespace WHERE nspname = $1", search.SCHEMA):
-        await create_tables(conn, search.Search(), search.SCHEMA)
+    """A search schema holding (kind, position, title, body) documents, and the (empty)
+    read models a hit's facts are joined from."""
+    for projection, schema in (
+        (search.Search(), search.SCHEMA),
+        (issue_board.IssueBoard(), issue_board.SCHEMA),
+        (hearings.Hearings(), hearings.SCHEMA),
+        (recommendations.Recommendations(), recommendations.SCHEMA),
+    ):
+        if not await conn.fetchval("SELECT true FROM pg_namespace WHERE nspname = $1", schema):
+            await create_tables(conn, projection, schema)
     await conn.executemany(
         f"INSERT INTO {search.SCHEMA}.documents (doc_id, kind, id, position, region_code, "
         "title, body) VALUES ($1, $2, $3, $4, '35.71', $5, $6)",

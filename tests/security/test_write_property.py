@@ -124,6 +124,7 @@ RECOMMENDATION_FOLLOW_UPS = [
     "RecommendationApproved",
     "RecommendationSubmitted",
     "ResponseRecorded",
+    "ProgressReported",
     "RecommendationClosed",
 ]
 
@@ -224,9 +225,33 @@ def world(draw: st.DrawFn) -> list[Post]:
             "ResponseRecorded": st.fixed_dictionaries(
                 {"responder": _short, "text": _long, "received_at": _time}
             ),
+            "ProgressReported": st.fixed_dictionaries(
+                {"percent": st.integers(0, 100), "note": _medium},
+                optional={"evidence_url": _url},
+            ),
             "RecommendationClosed": st.fixed_dictionaries({"outcome": _medium}),
         }[kind]
         posts.append(("national", f"recommendation-{rid}", kind, draw(follow)))
+    # Analysts' curation of recurring problems: name a cluster, move issues into it (some
+    # of which may be withdrawn: refused), merge another cluster (or itself: refused).
+    cluster, other = str(uuid.uuid4()), str(uuid.uuid4())
+    curation = [
+        ("ClusterNamed", st.fixed_dictionaries({"name": _short})),
+        (
+            "IssueReassigned",
+            st.lists(st.sampled_from(issues), min_size=1, max_size=len(issues)).map(
+                lambda ids: {"issue_ids": ids}
+            ),
+        ),
+        (
+            "ClustersMerged",
+            st.lists(st.sampled_from([other, cluster]), min_size=1, max_size=2).map(
+                lambda ids: {"cluster_ids": ids}
+            ),
+        ),
+    ]
+    for kind, strategy in draw(st.permutations(curation)):
+        posts.append(("national", f"cluster-{cluster}", kind, draw(strategy)))
     return posts
 
 
