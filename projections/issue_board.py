@@ -167,6 +167,10 @@ class IssueBoard:
     def __init__(self) -> None:
         # The grouping of each schema (live, rebuild, verify), with where it stands.
         self._groupings: dict[str, _Grouped] = {}
+        # A malformed vocabulary file is a startup error here (VocabularyError naming the
+        # file and line), never a projection stuck on its first batch; later edits that
+        # fail to parse keep the vocabulary in force (projections/issue_text.py).
+        Vocabulary.current()
 
     async def apply(self, conn: asyncpg.Connection, schema: str, batch: Sequence[Envelope]) -> None:
         """Fold the batch into the touched issue rows, regroup, and upsert them."""

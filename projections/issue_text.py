@@ -14,6 +14,14 @@ problem in their own words share:
 Both files are data that national staff extend; ``Vocabulary.current()`` reads them again
 when their modification time changes, so an edit applies without a restart (to issues
 grouped from then on; a rebuild regroups the old ones).
+
+Loading fails safe. An edit that does not parse (a synonyms line without ``term:``, a
+file that is missing or not UTF-8) never reaches the projections: the previous vocabulary
+stays in force and ``vocabulary.reload_failed`` is logged once per edit, naming the file
+and line. With no previous vocabulary (the process is starting) the same fault raises
+``VocabularyError``: the issue board loads the vocabulary when it is constructed, so a
+malformed file stops ``coord serve`` or ``coord projections`` at startup with the file
+and line, rather than a projection that fails on every batch.
 """
 
 from __future__ import annotations
@@ -26,9 +34,12 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+import structlog
 from Sastrawi.Stemmer.StemmerFactory import StemmerFactory
 
 from events.regions import load_regions
+
+log = structlog.get_logger("coord.vocabulary")
 
 DATA_DIR = Path(__file__).parent / "data"
 SYNONYMS_FILE = DATA_DIR / "synonyms-id.txt"
@@ -48,6 +59,17 @@ _GEOGRAPHY = frozenset(
 )
 #: the title weighs as much as this many descriptions: it is what the office chose to say
 TITLE_WEIGHT = 2
+
+
+class VocabularyError(ValueError):
+    """A vocabulary file that cannot be read or parsed: which file, which line, why."""
+
+    def __init__(self, path: Path, line: int | None, reason: str) -> None:
+        where = f"{path}:{line}" if line is not None else str(path)
+        super().__init__(f"{where}: {reason}")
+        self.path = path
+        self.line = line
+        self.reason = reason
 
 
 def words(text: str) -> list[str]:
@@ -100,18 +122,22 @@ class Vocabulary:
 
     @classmethod
     def load(cls, synonyms_file: Path, stopwords_file: Path) -> Vocabulary:
-        """Read both files (see their headers for the format)."""
+        """Read both files (see their headers for the format).
+
+        Raises ``VocabularyError`` (file and line) if either cannot be read or parsed.
+        """
         synonyms: dict[tuple[str, ...], str] = {}
-        for line in _lines(synonyms_file):
+        for number, line in _lines(synonyms_file):
             canonical, sep, variants = line.partition(":")
             key = tuple(words(canonical))
             if not sep or len(key) != 1:
-                raise ValueError(f"{synonyms_file}: not 'term: variant, ...': {line!r}")
+                reason = f"not 'term: variant, ...' (one word before ':'): {line!r}"
+                raise VocabularyError(synonyms_file, number, reason)
             synonyms[key] = key[0]
             for variant in variants.split(","):
                 if form := tuple(words(variant)):
                     synonyms[form] = key[0]
-        stopwords = frozenset(w for line in _lines(stopwords_file) for w in words(line))
+        stopwords = frozenset(w for _, line in _lines(stopwords_file) for w in words(line))
         places = frozenset(
             w
             for region in load_regions().all()
@@ -128,19 +154,47 @@ class Vocabulary:
 
     @classmethod
     def current(cls) -> Vocabulary:
-        """The vocabulary of the configured files, read again if either file changed."""
+        """The vocabulary of the configured files, read again if either file changed.
+
+        A reload that fails keeps the previous vocabulary (and logs the file and line);
+        with no previous one, ``VocabularyError`` is raised.
+        """
         files = _files()
-        stamp = (_mtime(files[0]), _mtime(files[1]))
         with _lock:
             cached = _cache.get(files)
-            if cached is None or cached.stamp != stamp:
-                cached = cls.load(*files)
-                _cache[files] = cached
-            return cached
+            try:
+                stamp = (_mtime(files[0]), _mtime(files[1]))
+            except OSError as e:
+                if cached is None:
+                    raise VocabularyError(Path(e.filename or files[0]), None, str(e)) from e
+                stamp = (-1.0, -1.0)  # unreadable: counts as a failed edit
+            if cached is not None and cached.stamp == stamp:
+                return cached
+            if cached is not None and _failed.get(files) == stamp:
+                return cached  # this edit failed already (logged once)
+            try:
+                fresh = cls.load(*files)
+            except VocabularyError as e:
+                if cached is None:
+                    raise
+                _failed[files] = stamp
+                log.error(
+                    "vocabulary.reload_failed",
+                    file=str(e.path),
+                    line=e.line,
+                    reason=e.reason,
+                    kept="previous vocabulary",
+                )
+                return cached
+            _failed.pop(files, None)
+            _cache[files] = fresh
+            return fresh
 
 
 _lock = threading.Lock()
 _cache: dict[tuple[Path, Path], Vocabulary] = {}
+#: the stamp of an edit that failed to load, per pair of files (not retried until it changes)
+_failed: dict[tuple[Path, Path], tuple[float, float]] = {}
 _stemmer = StemmerFactory().create_stemmer()
 _stems: dict[str, str] = {}
 
@@ -166,10 +220,19 @@ def _mtime(path: Path) -> float:
     return path.stat().st_mtime
 
 
-def _lines(path: Path) -> list[str]:
+def _lines(path: Path) -> list[tuple[int, str]]:
+    """The non-empty lines of a file without comments, with their 1-based numbers."""
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise VocabularyError(path, None, e.strerror or str(e)) from e
     out = []
-    for raw in path.read_text(encoding="utf-8").splitlines():
-        line = raw.split("#", 1)[0].strip()
+    for number, data in enumerate(raw.split(b"\n"), start=1):
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise VocabularyError(path, number, f"not UTF-8 ({e.reason})") from e
+        line = text.split("#", 1)[0].strip()
         if line:
-            out.append(line)
+            out.append((number, line))
     return out

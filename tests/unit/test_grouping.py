@@ -1,16 +1,27 @@
-"""Grouping and issue text: no chaining, determinism across reloads, vocabulary reload."""
+"""Grouping and issue text: no chaining, determinism across reloads, vocabulary reload
+that fails safe."""
 
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
+import structlog
 
 from projections.grouping import Grouping
-from projections.issue_text import STOPWORDS_ENV, STOPWORDS_FILE, SYNONYMS_ENV, Vocabulary
+from projections.issue_board import IssueBoard
+from projections.issue_text import (
+    STOPWORDS_ENV,
+    STOPWORDS_FILE,
+    SYNONYMS_ENV,
+    SYNONYMS_FILE,
+    Vocabulary,
+    VocabularyError,
+)
 
 # Three issues about a long campaign period, three about black campaigns on social
 # media: they share "kampanye" only. Grouping must keep two groups, not chain them.
@@ -100,3 +111,55 @@ def test_vocabulary_is_data_and_reloads_when_edited(
     later = time.time() + 5
     os.utime(synonyms, (later, later))
     assert Vocabulary.current().terms("uang lelah petugas") == ["honor", "tugas"]
+
+
+def test_a_malformed_edit_keeps_the_previous_vocabulary_and_logs_file_and_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reload that fails to parse keeps the vocabulary in force; the error names file:line."""
+    synonyms = tmp_path / "synonyms.txt"
+    synonyms.write_text("honor: honorarium, uang lelah\n", encoding="utf-8")
+    monkeypatch.setenv(SYNONYMS_ENV, str(synonyms))
+    monkeypatch.setenv(STOPWORDS_ENV, str(STOPWORDS_FILE))
+    assert Vocabulary.current().terms("uang lelah petugas") == ["honor", "tugas"]
+    synonyms.write_text("honor: honorarium, uang lelah\n# fine\nno colon here\n", encoding="utf-8")
+    later = time.time() + 5
+    os.utime(synonyms, (later, later))
+    with structlog.testing.capture_logs() as logs:
+        kept = Vocabulary.current()
+        assert Vocabulary.current() is kept  # the failed edit is not parsed (nor logged) again
+    assert kept.terms("uang lelah petugas") == ["honor", "tugas"]
+    assert [e for e in logs if e["event"] == "vocabulary.reload_failed"] == [
+        {
+            "event": "vocabulary.reload_failed",
+            "log_level": "error",
+            "file": str(synonyms),
+            "line": 3,
+            "reason": "not 'term: variant, ...' (one word before ':'): 'no colon here'",
+            "kept": "previous vocabulary",
+        }
+    ]
+    # The next edit that parses applies.
+    synonyms.write_text("honor: honorarium\n", encoding="utf-8")
+    os.utime(synonyms, (later + 5, later + 5))
+    assert Vocabulary.current().terms("uang lelah petugas") != ["honor", "tugas"]
+
+
+def test_a_malformed_file_at_startup_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no vocabulary loaded yet, constructing the issue board fails, naming file:line."""
+    synonyms = tmp_path / "synonyms.txt"
+    synonyms.write_text("honor: honorarium\nsdm personel pegawai\n", encoding="utf-8")
+    monkeypatch.setenv(SYNONYMS_ENV, str(synonyms))
+    monkeypatch.setenv(STOPWORDS_ENV, str(STOPWORDS_FILE))
+    with pytest.raises(VocabularyError, match=rf"^{re.escape(str(synonyms))}:2: not 'term:"):
+        IssueBoard()
+    (tmp_path / "stop.txt").write_bytes(b"dan\nyang \xff\n")
+    monkeypatch.setenv(SYNONYMS_ENV, str(SYNONYMS_FILE))
+    monkeypatch.setenv(STOPWORDS_ENV, str(tmp_path / "stop.txt"))
+    with pytest.raises(VocabularyError, match=r"stop\.txt:2: not UTF-8"):
+        Vocabulary.current()
+    monkeypatch.setenv(STOPWORDS_ENV, str(tmp_path / "missing.txt"))
+    with pytest.raises(VocabularyError, match=r"missing\.txt"):
+        Vocabulary.current()
