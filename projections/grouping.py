@@ -25,8 +25,13 @@ answers. The method, with its defaults:
   settled: a new issue joins one when its average similarity to a fixed sample of it
   (``SAMPLE`` members) reaches the threshold, and they are not re-grouped.
 * **Stable ids.** A re-grouped group keeps the id of the old group most of its
-  members came from; a new group gets a fresh id derived from a counter, so ids
-  survive new members and replays produce the same ids.
+  members came from. A new group's id is derived from its *founding member*: the
+  member that arrived first (``cluster_id(issue)``, a uuid5 of that issue's id; if a
+  live group already has it, the next member's, and so on). An issue that starts a
+  problem therefore gives it the same id in every replay, even after a vocabulary edit
+  and rebuild regroup other issues, so an analyst's name or merge follows the issues it
+  was made about instead of landing on whatever group happens to be created n-th. It
+  depends only on the events, so rebuild and verify agree.
 * **Analysts win.** A group an analyst touched (merged, named, moved an issue into or
   out of) is *curated*: the algorithm may still add new issues to it but never takes
   its members away or merges it; an issue an analyst placed is *pinned* to its group.
@@ -85,9 +90,13 @@ _NAMESPACE = uuid.UUID("0b7f1c52-6a0e-4f53-9d1e-3f4b8f6f2a41")
 Vector = dict[str, float]
 
 
-def cluster_id(sequence: int) -> str:
-    """The id of the ``sequence``-th group ever created (deterministic, so replays agree)."""
-    return str(uuid.uuid5(_NAMESPACE, f"cluster:{sequence}"))
+def cluster_id(founder: str, attempt: int = 0) -> str:
+    """The id of a group founded by issue ``founder`` (deterministic, so replays agree).
+
+    ``attempt`` > 0 gives further ids for the rare founder whose first id is taken.
+    """
+    name = f"cluster:{founder}" if not attempt else f"cluster:{founder}:{attempt}"
+    return str(uuid.uuid5(_NAMESPACE, name))
 
 
 def cosine(a: Vector, b: Vector) -> float:
@@ -125,7 +134,12 @@ class Grouping:
     df: Counter[str] = field(default_factory=Counter)
     #: term -> the open issues with it, in the order they arrived (dicts keep order)
     postings: dict[str, dict[str, None]] = field(default_factory=dict)
+    #: how many groups were created (a statistic: ids come from founding members)
     created: int = 0
+    #: issue -> when it arrived among the open issues (relative order only: a reload in
+    #: raise order gives the same order; a corrected issue keeps its place)
+    arrival: dict[str, int] = field(default_factory=dict)
+    arrivals: int = 0
     curated: set[str] = field(default_factory=set)
     pinned: set[str] = field(default_factory=set)
     #: the weights in force: idf of the open issues as they were when there were
@@ -252,6 +266,7 @@ class Grouping:
                     del self.postings[t]
         self._detach(issue_id)
         self.pinned.discard(issue_id)
+        self.arrival.pop(issue_id, None)
         self._forget(issue_id)
         self.reweigh()
         return {}
@@ -264,14 +279,17 @@ class Grouping:
         member = self.members.get(issue_id)
         if member is None:
             return {}
+        arrived = self.arrival[issue_id]
         if issue_id in self.pinned:
             group = self.group_of.get(issue_id)
             self.remove(issue_id)
+            self.arrival[issue_id] = arrived  # keeps its place as a founding member
             self.load(issue_id, terms, member.category, group)
             self.pinned.add(issue_id)
             return {}
         old = self.group_of.get(issue_id)
         self.remove(issue_id)
+        self.arrival[issue_id] = arrived
         changes = self.add(issue_id, terms, member.category)
         if old is not None and changes.get(issue_id, old) != old:
             return changes
@@ -291,7 +309,7 @@ class Grouping:
             self.curated.add(old)
         self._detach(issue_id)
         if group is None:
-            group = self._new_id()
+            group = self._new_id([issue_id])
         self._attach(issue_id, group)
         self.curated.add(group)
         self.pinned.add(issue_id)
@@ -318,13 +336,25 @@ class Grouping:
     def _index(self, issue_id: str, terms: Counter[str], category: str) -> None:
         self._forget(issue_id)
         self.members[issue_id] = Member(terms=terms, category=category)
+        if issue_id not in self.arrival:
+            self.arrival[issue_id] = self.arrivals
+            self.arrivals += 1
         for t in terms:
             self.df[t] += 1
             self.postings.setdefault(t, {})[issue_id] = None
 
-    def _new_id(self) -> str:
+    def _new_id(self, members: list[str]) -> str:
+        """A new group's id: its founding (earliest) member's, unless a live group has it."""
         self.created += 1
-        return cluster_id(self.created)
+        founders = sorted(members, key=lambda i: (self.arrival.get(i, self.arrivals), i))
+        for founder in founders:
+            candidate = cluster_id(founder)
+            if candidate not in self.groups:
+                return candidate
+        attempt = 1
+        while (candidate := cluster_id(founders[0], attempt)) in self.groups:
+            attempt += 1
+        return candidate
 
     def _attach(self, issue_id: str, group: str) -> None:
         self.group_of[issue_id] = group
@@ -463,7 +493,7 @@ class Grouping:
         for g in sorted(votes, key=lambda g: (-votes[g], g)):
             if g not in self.groups:
                 return g
-        return self._new_id()
+        return self._new_id(group)
 
     def _average_linkage(self, ids: list[str]) -> list[list[str]]:
         """Agglomerate ``ids`` while the best pair of groups reaches the threshold.

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import structlog
 
-from projections.grouping import Grouping
+from projections.grouping import Grouping, cluster_id
 from projections.issue_board import IssueBoard
 from projections.issue_text import (
     STOPWORDS_ENV,
@@ -69,6 +69,30 @@ def test_reloaded_grouping_decides_like_the_live_one() -> None:
         reloaded.load(f"i{n}", t, "campaign", live.group_of[f"i{n}"])
     assert reloaded.add("last", terms[-1], "campaign") == live.add("last", terms[-1], "campaign")
     assert reloaded.groups == live.groups
+
+
+def test_a_group_id_comes_from_its_founding_member_and_survives_regrouping() -> None:
+    """Ids follow the issues, not the order groups were created in.
+
+    A vocabulary edit and rebuild can create another group before a problem's first
+    issue arrives (here: an unrelated issue first); its group keeps the same id, so an
+    analyst's name or merge stored against that id still means the same issues.
+    """
+    terms = _terms(LONG + BLACK)
+    before = Grouping()
+    for n, t in enumerate(terms):
+        before.add(f"i{n}", t, "campaign")
+    after = Grouping()
+    after.add("other", _terms([("Gudang logistik bocor", "Kotak suara basah.")])[0], "logistics")
+    for n, t in enumerate(terms):
+        after.add(f"i{n}", t, "campaign")
+    assert before.group_of["i0"] == after.group_of["i0"] == cluster_id("i0")
+    assert before.group_of["i3"] == after.group_of["i3"] == cluster_id("i3")
+    assert after.group_of["other"] == cluster_id("other")
+    # A founder that leaves does not take the id along: the group keeps it, and a new
+    # group the founder starts gets another id.
+    before.place("i0", None)
+    assert before.group_of["i1"] == cluster_id("i0") != before.group_of["i0"]
 
 
 def test_analyst_decisions_hold_against_the_algorithm() -> None:
