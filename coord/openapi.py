@@ -382,6 +382,8 @@ def _struct_params(
             "required": where == "path" or f.required,
             "schema": component["properties"][f.encode_name],
         }
+        if param["schema"].get("deprecated"):
+            param["deprecated"] = True  # a parameter kept for compatibility, ignored
         params.append(param)
     return params
 

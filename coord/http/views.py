@@ -100,8 +100,11 @@ Similarity = Annotated[
     msgspec.Meta(
         ge=0.05,
         le=1.0,
-        description="Accepted for compatibility and ignored: recurring problems are grouped "
-        "as issues arrive (see the README), not per request.",
+        description="Deprecated, accepted for compatibility and ignored (still validated: "
+        "0.05-1). Recurring problems are grouped as issues arrive, with the grouping's own "
+        "defaults (average linkage at 0.11; see the README), not per request, so no query "
+        "changes which issues share a cluster.",
+        extra_json_schema={"deprecated": True},
     ),
 ]
 

@@ -337,3 +337,10 @@ async def test_view_parameters_say_what_the_server_refuses(document: dict[str, A
         assert (bounded["minimum"], bounded["maximum"]) == (0, 2**62)
     export = document["paths"]["/v1/audit/export"]["get"]["responses"]["200"]["content"]
     assert export["application/x-ndjson"]["schema"]["type"] == "array"
+    # `similarity` is kept for compatibility only: deprecated and said to be ignored.
+    for path in ("/v1/views/issues/recurring", "/v1/views/issues/uncovered"):
+        params = document["paths"][path]["get"]["parameters"]
+        similarity = next(p for p in params if p["name"] == "similarity")
+        assert similarity["deprecated"] is True
+        assert "ignored" in similarity["schema"]["description"]
+        assert (similarity["schema"]["minimum"], similarity["schema"]["maximum"]) == (0.05, 1.0)
