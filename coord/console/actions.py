@@ -307,3 +307,38 @@ def now_local(zone: Any) -> str:
 def form_values(form: Any) -> dict[str, str]:
     """The string values of a posted form, minus the CSRF value."""
     return {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf"}
+
+
+CLUSTER_ACTIONS: tuple[Action, ...] = (
+    Action(
+        "nama",
+        "ClusterNamed",
+        "action.cluster_name",
+        ("national",),
+        (Field("name", "field.cluster_name"),),
+    ),
+    Action(
+        "gabung",
+        "ClustersMerged",
+        "action.cluster_merge",
+        ("national",),
+        (Field("cluster_ids", "field.cluster_ids", "ids"),),
+    ),
+    Action(
+        "pindah",
+        "IssueReassigned",
+        "action.cluster_move",
+        ("national",),
+        (Field("issue_ids", "field.move_issues", "ids"),),
+    ),
+)
+
+#: Split issues off into a new cluster: an IssueReassigned on a stream no cluster has yet
+#: (its id comes with the form, so a retried post goes to the same new cluster).
+CLUSTER_SPLIT = Action(
+    "pisah",
+    "IssueReassigned",
+    "action.cluster_split",
+    ("national",),
+    (Field("issue_ids", "field.split_issues", "ids"),),
+)
