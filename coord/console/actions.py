@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from coord.auth import Role
 
-FieldKind = Literal["text", "textarea", "datetime", "org", "category", "ids", "url"]
+FieldKind = Literal["text", "textarea", "datetime", "org", "category", "ids", "url", "percent"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +227,18 @@ RECOMMENDATION_ACTIONS: tuple[Action, ...] = (
         statuses=frozenset({"submitted", "responded"}),
     ),
     Action(
+        "kemajuan",
+        "ProgressReported",
+        "action.progress",
+        ("national",),
+        (
+            Field("percent", "field.percent", "percent"),
+            Field("note", "field.note", "textarea"),
+            Field("evidence_url", "field.evidence_url", "url", required=False),
+        ),
+        statuses=frozenset({"submitted", "responded"}),
+    ),
+    Action(
         "tutup",
         "RecommendationClosed",
         "action.close",
@@ -252,6 +264,17 @@ _ID_SPLIT = re.compile(r"[\s,;]+")
 def read_ids(raw: str) -> list[str]:
     """Issue ids pasted one per line or separated by commas; a link `/isu/<id>` is fine."""
     return [part.rsplit("/", 1)[-1] for part in _ID_SPLIT.split(raw.strip()) if part]
+
+
+def read_percent(raw: str, field_name: str) -> int:
+    """A whole percent 0-100 (the write path checks the range again)."""
+    try:
+        value = int(raw.strip().rstrip("%").strip())
+    except ValueError:
+        raise FormValueError("form.bad_percent", field_name) from None
+    if not 0 <= value <= 100:
+        raise FormValueError("form.bad_percent", field_name)
+    return value
 
 
 def local_datetime(raw: str, zone: Any, field_name: str) -> str:
@@ -284,6 +307,8 @@ def payload(action: Action, values: dict[str, str], zone: Any) -> dict[str, Any]
             data[f.name] = local_datetime(raw, zone, f.name)
         elif f.kind == "ids":
             data[f.name] = read_ids(raw)
+        elif f.kind == "percent":
+            data[f.name] = read_percent(raw, f.name)
         else:
             data[f.name] = raw
     return action.shape(data) if action.shape is not None else data

@@ -20,6 +20,7 @@ from coord.console.frame import live_marks, page, render, see_other, translator
 from coord.console.pages import parse_uuid
 from coord.console.refusals import refusal
 from coord.console.writes import submit
+from coord.http import aggregates
 from coord.http.projections import snapshot
 from coord.http.views import _scope
 from coord.keys import WRITES
@@ -139,8 +140,9 @@ async def _issue_page(
     state = loaded.state
     assert isinstance(state, IssueState)
     recorded = loaded.events[0].recorded_at if loaded.events else None
-    async with snapshot(request, recommendations.NAME) as snap:
-        citing = await recommendations.citing(snap.conn, [issue_id])
+    # The follow-up of `GET /v1/issues/{id}`: the citing recommendations as their streams
+    # stand (responses, progress, outcome), the issue's follow-up and final outcome.
+    follow, _ = await aggregates._follow_up(request, issue_id, state)
     return render(
         request,
         "issue.html",
@@ -148,7 +150,7 @@ async def _issue_page(
             "id": issue_id,
             "issue": state,
             "raised_at": state.raised_at or recorded,
-            "citing": citing,
+            "follow": follow,
             "version": loaded.version,
             "forms": _forms(request, act.ISSUE_ACTIONS, state.status, state.region_code, failed),
             "base": f"/isu/{issue_id}",

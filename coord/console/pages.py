@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from coord.auth import Role, forbidden, principal_of
+from coord.console.follow import citing_follow_ups
 from coord.console.frame import live_marks, page, render, see_other
 from coord.http.params import MAX_QUERY_INT, int_param, list_param
 from coord.http.projections import snapshot
@@ -233,6 +234,7 @@ async def region(request: web.Request) -> web.StreamResponse:
     for issue in issues:
         by_status[issue.status] += 1
         by_category[issue.category] = by_category.get(issue.category, 0) + 1
+    followed = await citing_follow_ups(request, refs)
     writes_here = principal.role == "regional" and principal.covers(code)
     return render(
         request,
@@ -249,7 +251,7 @@ async def region(request: web.Request) -> web.StreamResponse:
             "issue_total": len(issues),
             "by_status": by_status,
             "by_category": sorted(by_category.items(), key=lambda kv: (-kv[1], kv[0])),
-            "recommendations": refs,
+            "recommendations": followed,
             "can_raise": writes_here,
             "request_saved": saved if (saved := request.query.get("saved")) in _SAVED else None,
             "can_schedule": writes_here or principal.role == "national",
