@@ -64,6 +64,7 @@ def _forms(
     status: str,
     region: str | None,
     failed: Failed | None,
+    state: Any = None,
 ) -> list[dict[str, Any]]:
     """The action forms this reader is offered, each with its values and errors."""
     principal = principal_of(request)
@@ -74,17 +75,24 @@ def _forms(
             continue
         if principal.role == "regional" and not principal.covers(region):
             continue
+        choices = action.choices(state) if action.choices is not None else None
+        if choices == []:
+            continue  # nothing to choose from (no statement to correct)
         values: dict[str, str] = {"event_id": act.fresh_event_id()}
         for f in action.fields:
             if f.kind == "datetime":
                 values[f.name] = act.now_local(zone)
+        if action.current is not None and state is not None:
+            # A correction starts from the current values.
+            for name, value in action.current(state, {}).items():
+                values[name] = "" if value is None else str(value)
         errors: dict[str, str] = {}
         if failed is not None and failed.slug == action.slug:
             values = {**failed.values, "event_id": act.fresh_event_id()}
             # A refused form keeps its event id: resending it must not record twice.
             values["event_id"] = failed.values.get("event_id", values["event_id"])
             errors = failed.errors
-        out.append({"action": action, "v": values, "errors": errors})
+        out.append({"action": action, "v": values, "errors": errors, "choices": choices or []})
     return out
 
 
@@ -114,7 +122,9 @@ async def _hearing_page(
             "zone": zone_name(state.region_code),
             "version": loaded.version,
             "issues": issues,
-            "forms": _forms(request, act.HEARING_ACTIONS, state.status, state.region_code, failed),
+            "forms": _forms(
+                request, act.HEARING_ACTIONS, state.status, state.region_code, failed, state
+            ),
             "base": f"/dengar-pendapat/{hearing_id}",
             "saved": _saved(request, act.HEARING_ACTIONS),
             **_context_common(),
@@ -152,7 +162,9 @@ async def _issue_page(
             "raised_at": state.raised_at or recorded,
             "follow": follow,
             "version": loaded.version,
-            "forms": _forms(request, act.ISSUE_ACTIONS, state.status, state.region_code, failed),
+            "forms": _forms(
+                request, act.ISSUE_ACTIONS, state.status, state.region_code, failed, state
+            ),
             "base": f"/isu/{issue_id}",
             "saved": _saved(request, act.ISSUE_ACTIONS),
             **_context_common(),
@@ -248,6 +260,7 @@ async def _post_action(request: web.Request, kind: str) -> web.StreamResponse:
     try:
         event_id = uuid.UUID(values.get("event_id", ""))
         data = act.payload(action, values, zone_of(loaded.region_code))
+        data = act.unchanged_left_out(action, loaded.state, data)
         expected: int | str = "exists"
         if action.versioned:
             expected = int(values.get("version", ""))
