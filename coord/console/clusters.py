@@ -29,7 +29,7 @@ from coord.keys import WRITES
 from coord.middlewares import problem_for
 from coord.problems import not_found
 from events.timezones import zone_of
-from projections import issue_board
+from projections import issue_board, recommendations
 
 routes = web.RouteTableDef()
 
@@ -39,10 +39,11 @@ _ALL = (*act.CLUSTER_ACTIONS, act.CLUSTER_SPLIT)
 async def _cluster_page(
     request: web.Request, cluster_id: str, failed: Failed | None = None, status: int = 200
 ) -> web.Response:
-    async with snapshot(request, issue_board.NAME) as snap:
+    async with snapshot(request, issue_board.NAME, recommendations.NAME) as snap:
         detail = await issue_board.cluster_detail(snap.conn, _scope(request), cluster_id)
-    if detail is None:
-        raise not_found(f"no recurring problem {cluster_id}")
+        if detail is None:
+            raise not_found(f"no recurring problem {cluster_id}")
+        citing = await recommendations.citing(snap.conn, [m.id for m in detail.members])
     loaded = await request.app[WRITES].load(f"cluster-{cluster_id}")
     national = principal_of(request).role == "national"
     split: dict[str, Any] | None = None
@@ -65,6 +66,7 @@ async def _cluster_page(
         "cluster.html",
         {
             "c": detail,
+            "citing": citing,
             "version": loaded.version,
             "forms": _forms(request, act.CLUSTER_ACTIONS, "", None, failed),
             "split": split,

@@ -118,6 +118,13 @@ async def _seed(console: Any, token_for: Any) -> dict[str, str]:
         ("RecommendationDrafted", recommendation_drafted([ids["issue"]])),
     )
     ids["last"] = str(last)
+    resp = await console.get(
+        "/v1/views/issues/recurring",
+        params={"min_regions": "1", "min_position": str(last)},
+        headers=bearer(national),
+    )
+    found = (await resp.json())["clusters"]
+    ids["cluster"] = next(c["cluster_id"] for c in found if ids["issue"] in c["issue_ids"])
     return ids
 
 
@@ -133,6 +140,8 @@ async def test_every_page_per_role_with_screenshots_scoping_and_csp(
         ("celah", "/isu/celah"),
         ("kalender", "/kalender?bulan=2021-10"),
         ("cari", "/cari?q=honorarium"),
+        ("cari-saring", "/cari?q=honorarium&province=35&category=budget_honorarium"),
+        ("isu-berulang-satu", f"/isu/berulang/{ids['cluster']}"),
         ("isu", f"/isu/{ids['issue']}"),
         ("dengar-pendapat", f"/dengar-pendapat/{ids['hearing']}"),
         ("wilayah", "/wilayah/35.71"),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tests.api.payloads import issue_raised, new_id
+from tests.api.payloads import issue_raised, new_id, recommendation_drafted
 from tests.conftest import bearer
 from tests.console.conftest import SignedIn, form_value
 from tests.console.test_actions import action_form, stream_events
@@ -120,8 +120,19 @@ async def test_cluster_page_names_moves_splits_and_merges_through_forms(
     html = await (await n.get(resp.headers["Location"])).text()
     assert f'href="/isu/{road}"' in html
 
+    rec = new_id()
+    at = await write(
+        console,
+        national,
+        f"recommendation-{rec}",
+        ("RecommendationDrafted", recommendation_drafted([honor["35.71"]], title="Honor <KPPS>")),
+    )
+    html = await (await n.get(page, params={"min_position": at})).text()
+    assert f'<a href="/rekomendasi/{rec}">Honor &lt;KPPS&gt;</a>' in html
+
     office = await signed_in("regional", ["35.71"])
     html = await (await office.get(page)).text()
+    assert f"/rekomendasi/{rec}" not in html
     assert f'href="/isu/{honor["35.71"]}"' in html and "Kota Surabaya" not in html
     assert f"{page}/nama" not in html and "pisah" not in html
     resp = await office.post(f"{page}/nama", data={"csrf": form_value(html, "csrf"), "name": "x"})
