@@ -44,6 +44,7 @@ routes = web.RouteTableDef()
 
 BOARD_PAGE = 50
 SEARCH_PAGE = 50
+REGION_RECOMMENDATIONS = 30
 _REC_STATUSES = frozenset({"draft", "approved", "submitted", "responded", "closed"})
 _NATIONAL_READERS: tuple[Role, ...] = ("national", "auditor", "admin")
 _SAVED = frozenset({"issue_form", "hearing_form"})
@@ -238,7 +239,8 @@ async def region(request: web.Request) -> web.StreamResponse:
     for issue in issues:
         by_status[issue.status] += 1
         by_category[issue.category] = by_category.get(issue.category, 0) + 1
-    followed = await citing_follow_ups(request, refs)
+    # Each is folded from its stream: the most recent ones, not a province's whole history.
+    followed = await citing_follow_ups(request, refs[:REGION_RECOMMENDATIONS])
     writes_here = principal.role == "regional" and principal.covers(code)
     return render(
         request,
@@ -256,6 +258,7 @@ async def region(request: web.Request) -> web.StreamResponse:
             "by_status": by_status,
             "by_category": sorted(by_category.items(), key=lambda kv: (-kv[1], kv[0])),
             "recommendations": followed,
+            "recommendations_more": max(0, len(refs) - REGION_RECOMMENDATIONS),
             "can_raise": writes_here,
             "request_saved": saved if (saved := request.query.get("saved")) in _SAVED else None,
             "can_schedule": writes_here or principal.role == "national",
