@@ -52,8 +52,9 @@ class Action:
     # payload, e.g. a statement's index). The form starts from them, and a value left as
     # it was is not sent (a correction names only what changes).
     current: Callable[[Any, dict[str, Any]], dict[str, Any]] | None = None
-    # The choices of an "index" field: (value, label) from the entity's state.
-    choices: Callable[[Any], list[tuple[str, str]]] | None = None
+    # The choices of an "index" field from the entity's state: (value, label, the stream
+    # version that recorded the item: only the role that recorded it may correct it).
+    choices: Callable[[Any], list[tuple[str, str, int]]] | None = None
 
     def offered(self, role: str, status: str) -> bool:
         """Is this action shown to `role` on a page in `status`?"""
@@ -89,9 +90,13 @@ def _statement_now(state: Any, data: dict[str, Any]) -> dict[str, Any]:
     return {"speaker": found.speaker, "text": found.text, "quote": found.quote}
 
 
-def _statements(state: Any) -> list[tuple[str, str]]:
+def _statements(state: Any) -> list[tuple[str, str, int]]:
     return [
-        (str(n), f"{n + 1}. {s.speaker}: {s.text[:60]}{'…' if len(s.text) > 60 else ''}")
+        (
+            str(n),
+            f"{n + 1}. {s.speaker}: {s.text[:60]}{'…' if len(s.text) > 60 else ''}",
+            s.recorded_in,
+        )
         for n, s in enumerate(state.statements)
         if not s.retracted
     ]

@@ -26,7 +26,7 @@ from coord.http.views import _scope
 from coord.keys import WRITES
 from coord.middlewares import problem_for
 from coord.problems import not_found
-from coord.writes import Loaded
+from coord.writes import Loaded, _recorder
 from events.categories import CATEGORY_CODES
 from events.hearing import HearingState
 from events.issue import IssueState
@@ -64,20 +64,32 @@ def _forms(
     status: str,
     region: str | None,
     failed: Failed | None,
-    state: Any = None,
+    loaded: Loaded | None = None,
 ) -> list[dict[str, Any]]:
     """The action forms this reader is offered, each with its values and errors."""
     principal = principal_of(request)
     zone = zone_of(region)
+    state = loaded.state if loaded is not None else None
+    recorders = [_recorder(e) for e in loaded.events] if loaded is not None else []
+
+    def may_correct(version: int) -> bool:
+        # A correction is the recording role's (the write path's rule): offer no other.
+        found = recorders[version - 1] if 1 <= version <= len(recorders) else None
+        return found is None or found == principal.role
+
     out = []
     for action in actions:
         if not action.offered(principal.role, status):
             continue
         if principal.role == "regional" and not principal.covers(region):
             continue
-        choices = action.choices(state) if action.choices is not None else None
-        if choices == []:
-            continue  # nothing to choose from (no statement to correct)
+        choices = None
+        if action.choices is not None:
+            choices = [(v, label) for v, label, at in action.choices(state) if may_correct(at)]
+            if not choices:
+                continue  # nothing this role may correct (no statement of its own)
+        elif action.current is not None and not may_correct(1):
+            continue
         values: dict[str, str] = {"event_id": act.fresh_event_id()}
         for f in action.fields:
             if f.kind == "datetime":
@@ -123,7 +135,7 @@ async def _hearing_page(
             "version": loaded.version,
             "issues": issues,
             "forms": _forms(
-                request, act.HEARING_ACTIONS, state.status, state.region_code, failed, state
+                request, act.HEARING_ACTIONS, state.status, state.region_code, failed, loaded
             ),
             "base": f"/dengar-pendapat/{hearing_id}",
             "saved": _saved(request, act.HEARING_ACTIONS),
@@ -163,7 +175,7 @@ async def _issue_page(
             "follow": follow,
             "version": loaded.version,
             "forms": _forms(
-                request, act.ISSUE_ACTIONS, state.status, state.region_code, failed, state
+                request, act.ISSUE_ACTIONS, state.status, state.region_code, failed, loaded
             ),
             "base": f"/isu/{issue_id}",
             "saved": _saved(request, act.ISSUE_ACTIONS),

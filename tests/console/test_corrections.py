@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.api.payloads import hearing_scheduled, issue_raised, new_id, statement
+from tests.api.payloads import append, hearing_scheduled, issue_raised, new_id, statement
+from tests.conftest import bearer
 from tests.console.conftest import SignedIn
 from tests.console.test_actions import action_form, stream_events
 from tests.console.test_console import write
@@ -115,3 +116,38 @@ async def test_office_corrects_hearing_details_and_a_statement(
         data={**details, "event_id": new_id(), "venue": "Lain", "reason": "x"},
     )
     assert resp.status == 409 and "diubah orang lain" in await resp.text()
+
+
+async def test_correction_forms_only_for_what_the_role_recorded(
+    console: Any, signed_in: SignedIn, token_for: Any
+) -> None:
+    """A hearing scheduled by national staff offers its office no details correction, and
+    the statement form lists only the statements the office recorded (the write path's
+    rule: only the recording role corrects)."""
+    hearing = new_id()
+    await write(
+        console,
+        await token_for(console, "national"),
+        f"hearing-{hearing}",
+        ("HearingScheduled", hearing_scheduled()),
+        ("StatementRecorded", statement("Dari pusat.")),
+    )
+    office = await signed_in("regional", ["35.71"])
+    page = f"/dengar-pendapat/{hearing}"
+    html = await (await office.get(page)).text()
+    assert f'action="{page}/koreksi"' not in html
+    assert f'action="{page}/koreksi-pernyataan"' not in html
+    resp = await console.post(
+        f"/v1/streams/hearing-{hearing}/events",
+        json=append(2, ("StatementRecorded", statement("Dari daerah."))),
+        headers=bearer(office.token),  # type: ignore[attr-defined]
+    )
+    assert resp.status == 201, await resp.text()
+    html = await (await office.get(page)).text()
+    assert f'action="{page}/koreksi-pernyataan"' in html
+    assert (
+        "2. Ismail Bafadal: Dari daerah." in html and "1. Ismail Bafadal: Dari pusat." not in html
+    )
+    national = await signed_in("national")
+    html = await (await national.get(page)).text()
+    assert f'action="{page}/koreksi"' in html and "1. Ismail Bafadal: Dari pusat." in html
