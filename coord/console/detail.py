@@ -165,6 +165,10 @@ async def _issue_page(
     # The follow-up of `GET /v1/issues/{id}`: the citing recommendations as their streams
     # stand (responses, progress, outcome), the issue's follow-up and final outcome.
     follow, _ = await aggregates._follow_up(request, issue_id, state)
+    async with snapshot(request, issue_board.NAME) as snap:
+        on_board = await issue_board.issues_by_ids(snap.conn, [issue_id])
+    # The recurring problem it belongs to (none while the board has not caught up).
+    cluster = on_board[0].cluster_id if on_board else None
     return render(
         request,
         "issue.html",
@@ -173,6 +177,7 @@ async def _issue_page(
             "issue": state,
             "raised_at": state.raised_at or recorded,
             "follow": follow,
+            "cluster": cluster,
             "version": loaded.version,
             "forms": _forms(
                 request, act.ISSUE_ACTIONS, state.status, state.region_code, failed, loaded

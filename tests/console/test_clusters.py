@@ -59,6 +59,8 @@ async def test_cluster_page_names_moves_splits_and_merges_through_forms(
     listing = await (await n.get("/isu/berulang", params={"min_position": last})).text()
     assert f'href="/isu/berulang/{cluster}"' in listing
     page = f"/isu/berulang/{cluster}"
+    issue_page = await (await n.get(f"/isu/{honor['35.78']}")).text()
+    assert f'href="{page}"' in issue_page  # an issue links its recurring problem
     html = await (await n.get(page)).text()
     assert "Kota Kediri" in html and "Kota Surabaya" in html
     assert f'href="/isu/{honor["35.71"]}"' in html and "Terbuka" in html
