@@ -22,7 +22,7 @@ run: $(STAMP)
 	COORD_DEMO=$${COORD_DEMO:-1} $(BIN)/coord serve
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -rs -p no:cacheprovider $(PYTEST_ARGS)
 
 # B-cubed precision/recall/F1 of the recurring-problems view on shared/data/recurring-dev.jsonl.
 score-recurring: $(STAMP)

@@ -13,7 +13,7 @@ import jinja2
 from aiohttp import web
 from markupsafe import Markup, escape
 
-from coord.console import admin, assets, audit, detail, exports, forms, live, pages
+from coord.console import admin, assets, audit, clusters, detail, exports, forms, live, pages
 from coord.console.frame import harden
 
 
@@ -45,6 +45,7 @@ def setup_console(app: web.Application) -> None:
     app.add_routes(exports.routes)
     app.add_routes(pages.routes)
     app.add_routes(detail.routes)
+    app.add_routes(clusters.routes)
     app.add_routes(admin.routes)
     app.add_routes(live.routes)
     app.add_routes(audit.routes)

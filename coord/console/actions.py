@@ -19,7 +19,9 @@ from typing import Any, Literal
 
 from coord.auth import Role
 
-FieldKind = Literal["text", "textarea", "datetime", "org", "category", "ids", "url"]
+FieldKind = Literal[
+    "text", "textarea", "datetime", "org", "category", "ids", "url", "percent", "severity", "index"
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +48,13 @@ class Action:
     # The payload from the form values (default: each field by its kind).
     shape: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     statuses: frozenset[str] = field(default_factory=frozenset)
+    # A correction: the current values of its fields (given the entity's state and the
+    # payload, e.g. a statement's index). The form starts from them, and a value left as
+    # it was is not sent (a correction names only what changes).
+    current: Callable[[Any, dict[str, Any]], dict[str, Any]] | None = None
+    # The choices of an "index" field from the entity's state: (value, label, the stream
+    # version that recorded the item: only the role that recorded it may correct it).
+    choices: Callable[[Any], list[tuple[str, str, int]]] | None = None
 
     def offered(self, role: str, status: str) -> bool:
         """Is this action shown to `role` on a page in `status`?"""
@@ -63,6 +72,34 @@ def _participants(data: dict[str, Any]) -> dict[str, Any]:
 def _one_issue(data: dict[str, Any]) -> dict[str, Any]:
     ids = data.get("issue_ids") or [""]
     return {"issue_id": ids[0], **({"reason": data["reason"]} if data.get("reason") else {})}
+
+
+def _issue_now(state: Any, data: dict[str, Any]) -> dict[str, Any]:
+    return {"title": state.title, "description": state.description, "severity": state.severity}
+
+
+def _hearing_now(state: Any, data: dict[str, Any]) -> dict[str, Any]:
+    return {"title": state.title, "agenda": state.agenda, "venue": state.venue}
+
+
+def _statement_now(state: Any, data: dict[str, Any]) -> dict[str, Any]:
+    index = data.get("statement_index")
+    if not isinstance(index, int) or not 0 <= index < len(state.statements):
+        return {}  # no statement chosen yet, or an unknown one: the write path says which
+    found = state.statements[index]
+    return {"speaker": found.speaker, "text": found.text, "quote": found.quote}
+
+
+def _statements(state: Any) -> list[tuple[str, str, int]]:
+    return [
+        (
+            str(n),
+            f"{n + 1}. {s.speaker}: {s.text[:60]}{'…' if len(s.text) > 60 else ''}",
+            s.recorded_in,
+        )
+        for n, s in enumerate(state.statements)
+        if not s.retracted
+    ]
 
 
 _OPEN_RECOMMENDATION = frozenset({"draft", "approved", "submitted", "responded"})
@@ -128,6 +165,34 @@ HEARING_ACTIONS: tuple[Action, ...] = (
         (Field("reason", "field.reason", "textarea"),),
         statuses=frozenset({"scheduled"}),
     ),
+    Action(
+        "koreksi",
+        "HearingDetailsCorrected",
+        "action.correct_hearing",
+        ("regional", "national"),
+        (
+            Field("title", "col.title", required=False),
+            Field("agenda", "hearing_form.agenda", "textarea", required=False),
+            Field("venue", "field.venue", required=False),
+            Field("reason", "field.correction_reason", "textarea"),
+        ),
+        current=_hearing_now,
+    ),
+    Action(
+        "koreksi-pernyataan",
+        "StatementCorrected",
+        "action.correct_statement",
+        ("regional", "national"),
+        (
+            Field("statement_index", "field.statement_index", "index"),
+            Field("speaker", "field.speaker", required=False),
+            Field("text", "field.statement", "textarea", required=False),
+            Field("quote", "field.quote", "textarea", required=False),
+            Field("reason", "field.correction_reason", "textarea"),
+        ),
+        current=_statement_now,
+        choices=_statements,
+    ),
 )
 
 ISSUE_ACTIONS: tuple[Action, ...] = (
@@ -143,6 +208,20 @@ ISSUE_ACTIONS: tuple[Action, ...] = (
         ),
         versioned=False,
         statuses=frozenset({"open"}),
+    ),
+    Action(
+        "koreksi",
+        "IssueCorrected",
+        "action.correct_issue",
+        ("regional",),
+        (
+            Field("title", "col.title", required=False),
+            Field("description", "issue.description", "textarea", required=False),
+            Field("severity", "col.severity", "severity", required=False),
+            Field("reason", "field.correction_reason", "textarea"),
+        ),
+        statuses=frozenset({"open", "addressed"}),
+        current=_issue_now,
     ),
     Action(
         "kategori",
@@ -227,6 +306,18 @@ RECOMMENDATION_ACTIONS: tuple[Action, ...] = (
         statuses=frozenset({"submitted", "responded"}),
     ),
     Action(
+        "kemajuan",
+        "ProgressReported",
+        "action.progress",
+        ("national",),
+        (
+            Field("percent", "field.percent", "percent"),
+            Field("note", "field.note", "textarea"),
+            Field("evidence_url", "field.evidence_url", "url", required=False),
+        ),
+        statuses=frozenset({"submitted", "responded"}),
+    ),
+    Action(
         "tutup",
         "RecommendationClosed",
         "action.close",
@@ -252,6 +343,17 @@ _ID_SPLIT = re.compile(r"[\s,;]+")
 def read_ids(raw: str) -> list[str]:
     """Issue ids pasted one per line or separated by commas; a link `/isu/<id>` is fine."""
     return [part.rsplit("/", 1)[-1] for part in _ID_SPLIT.split(raw.strip()) if part]
+
+
+def read_percent(raw: str, field_name: str) -> int:
+    """A whole percent 0-100 (the write path checks the range again)."""
+    try:
+        value = int(raw.strip().rstrip("%").strip())
+    except ValueError:
+        raise FormValueError("form.bad_percent", field_name) from None
+    if not 0 <= value <= 100:
+        raise FormValueError("form.bad_percent", field_name)
+    return value
 
 
 def local_datetime(raw: str, zone: Any, field_name: str) -> str:
@@ -284,9 +386,24 @@ def payload(action: Action, values: dict[str, str], zone: Any) -> dict[str, Any]
             data[f.name] = local_datetime(raw, zone, f.name)
         elif f.kind == "ids":
             data[f.name] = read_ids(raw)
+        elif f.kind == "percent":
+            data[f.name] = read_percent(raw, f.name)
+        elif f.kind in ("severity", "index"):
+            try:
+                data[f.name] = int(raw)
+            except ValueError:
+                raise FormValueError("form.choose", f.name) from None
         else:
             data[f.name] = raw
     return action.shape(data) if action.shape is not None else data
+
+
+def unchanged_left_out(action: Action, state: Any, data: dict[str, Any]) -> dict[str, Any]:
+    """A correction's payload without the fields still at their current value."""
+    if action.current is None:
+        return data
+    now = action.current(state, data)
+    return {k: v for k, v in data.items() if k not in now or now[k] != v}
 
 
 def find(actions: tuple[Action, ...], slug: str) -> Action | None:
@@ -307,3 +424,38 @@ def now_local(zone: Any) -> str:
 def form_values(form: Any) -> dict[str, str]:
     """The string values of a posted form, minus the CSRF value."""
     return {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf"}
+
+
+CLUSTER_ACTIONS: tuple[Action, ...] = (
+    Action(
+        "nama",
+        "ClusterNamed",
+        "action.cluster_name",
+        ("national",),
+        (Field("name", "field.cluster_name"),),
+    ),
+    Action(
+        "gabung",
+        "ClustersMerged",
+        "action.cluster_merge",
+        ("national",),
+        (Field("cluster_ids", "field.cluster_ids", "ids"),),
+    ),
+    Action(
+        "pindah",
+        "IssueReassigned",
+        "action.cluster_move",
+        ("national",),
+        (Field("issue_ids", "field.move_issues", "ids"),),
+    ),
+)
+
+#: Split issues off into a new cluster: an IssueReassigned on a stream no cluster has yet
+#: (its id comes with the form, so a retried post goes to the same new cluster).
+CLUSTER_SPLIT = Action(
+    "pisah",
+    "IssueReassigned",
+    "action.cluster_split",
+    ("national",),
+    (Field("issue_ids", "field.split_issues", "ids"),),
+)

@@ -20,12 +20,13 @@ from coord.console.frame import live_marks, page, render, see_other, translator
 from coord.console.pages import parse_uuid
 from coord.console.refusals import refusal
 from coord.console.writes import submit
+from coord.http import aggregates
 from coord.http.projections import snapshot
 from coord.http.views import _scope
 from coord.keys import WRITES
 from coord.middlewares import problem_for
 from coord.problems import not_found
-from coord.writes import Loaded
+from coord.writes import Loaded, _recorder
 from events.categories import CATEGORY_CODES
 from events.hearing import HearingState
 from events.issue import IssueState
@@ -63,27 +64,47 @@ def _forms(
     status: str,
     region: str | None,
     failed: Failed | None,
+    loaded: Loaded | None = None,
 ) -> list[dict[str, Any]]:
     """The action forms this reader is offered, each with its values and errors."""
     principal = principal_of(request)
     zone = zone_of(region)
+    state = loaded.state if loaded is not None else None
+    recorders = [_recorder(e) for e in loaded.events] if loaded is not None else []
+
+    def may_correct(version: int) -> bool:
+        # A correction is the recording role's (the write path's rule): offer no other.
+        found = recorders[version - 1] if 1 <= version <= len(recorders) else None
+        return found is None or found == principal.role
+
     out = []
     for action in actions:
         if not action.offered(principal.role, status):
             continue
         if principal.role == "regional" and not principal.covers(region):
             continue
+        choices = None
+        if action.choices is not None:
+            choices = [(v, label) for v, label, at in action.choices(state) if may_correct(at)]
+            if not choices:
+                continue  # nothing this role may correct (no statement of its own)
+        elif action.current is not None and not may_correct(1):
+            continue
         values: dict[str, str] = {"event_id": act.fresh_event_id()}
         for f in action.fields:
             if f.kind == "datetime":
                 values[f.name] = act.now_local(zone)
+        if action.current is not None and state is not None:
+            # A correction starts from the current values.
+            for name, value in action.current(state, {}).items():
+                values[name] = "" if value is None else str(value)
         errors: dict[str, str] = {}
         if failed is not None and failed.slug == action.slug:
             values = {**failed.values, "event_id": act.fresh_event_id()}
             # A refused form keeps its event id: resending it must not record twice.
             values["event_id"] = failed.values.get("event_id", values["event_id"])
             errors = failed.errors
-        out.append({"action": action, "v": values, "errors": errors})
+        out.append({"action": action, "v": values, "errors": errors, "choices": choices or []})
     return out
 
 
@@ -113,7 +134,9 @@ async def _hearing_page(
             "zone": zone_name(state.region_code),
             "version": loaded.version,
             "issues": issues,
-            "forms": _forms(request, act.HEARING_ACTIONS, state.status, state.region_code, failed),
+            "forms": _forms(
+                request, act.HEARING_ACTIONS, state.status, state.region_code, failed, loaded
+            ),
             "base": f"/dengar-pendapat/{hearing_id}",
             "saved": _saved(request, act.HEARING_ACTIONS),
             **_context_common(),
@@ -139,8 +162,13 @@ async def _issue_page(
     state = loaded.state
     assert isinstance(state, IssueState)
     recorded = loaded.events[0].recorded_at if loaded.events else None
-    async with snapshot(request, recommendations.NAME) as snap:
-        citing = await recommendations.citing(snap.conn, [issue_id])
+    # The follow-up of `GET /v1/issues/{id}`: the citing recommendations as their streams
+    # stand (responses, progress, outcome), the issue's follow-up and final outcome.
+    follow, _ = await aggregates._follow_up(request, issue_id, state)
+    async with snapshot(request, issue_board.NAME) as snap:
+        on_board = await issue_board.issues_by_ids(snap.conn, [issue_id])
+    # The recurring problem it belongs to (none while the board has not caught up).
+    cluster = on_board[0].cluster_id if on_board else None
     return render(
         request,
         "issue.html",
@@ -148,9 +176,12 @@ async def _issue_page(
             "id": issue_id,
             "issue": state,
             "raised_at": state.raised_at or recorded,
-            "citing": citing,
+            "follow": follow,
+            "cluster": cluster,
             "version": loaded.version,
-            "forms": _forms(request, act.ISSUE_ACTIONS, state.status, state.region_code, failed),
+            "forms": _forms(
+                request, act.ISSUE_ACTIONS, state.status, state.region_code, failed, loaded
+            ),
             "base": f"/isu/{issue_id}",
             "saved": _saved(request, act.ISSUE_ACTIONS),
             **_context_common(),
@@ -246,6 +277,7 @@ async def _post_action(request: web.Request, kind: str) -> web.StreamResponse:
     try:
         event_id = uuid.UUID(values.get("event_id", ""))
         data = act.payload(action, values, zone_of(loaded.region_code))
+        data = act.unchanged_left_out(action, loaded.state, data)
         expected: int | str = "exists"
         if action.versioned:
             expected = int(values.get("version", ""))

@@ -17,16 +17,20 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from coord.auth import Role, forbidden, principal_of
+from coord.console.follow import citing_follow_ups
 from coord.console.frame import live_marks, page, render, see_other
 from coord.http.params import MAX_QUERY_INT, int_param, list_param
 from coord.http.projections import snapshot
 from coord.http.views import (
     _HEARING_STATUSES,
+    SEARCH_MODELS,
     _choices,
     _cursor_errors,
     _issue_filters,
     _scope,
     _time_param,
+    search_filters,
+    search_hits,
 )
 from coord.problems import invalid, not_found
 from events.categories import CATEGORY_CODES
@@ -39,6 +43,8 @@ from projections import issue_board, recommendations, search
 routes = web.RouteTableDef()
 
 BOARD_PAGE = 50
+SEARCH_PAGE = 50
+REGION_RECOMMENDATIONS = 30
 _REC_STATUSES = frozenset({"draft", "approved", "submitted", "responded", "closed"})
 _NATIONAL_READERS: tuple[Role, ...] = ("national", "auditor", "admin")
 _SAVED = frozenset({"issue_form", "hearing_form"})
@@ -233,6 +239,8 @@ async def region(request: web.Request) -> web.StreamResponse:
     for issue in issues:
         by_status[issue.status] += 1
         by_category[issue.category] = by_category.get(issue.category, 0) + 1
+    # Each is folded from its stream: the most recent ones, not a province's whole history.
+    followed = await citing_follow_ups(request, refs[:REGION_RECOMMENDATIONS])
     writes_here = principal.role == "regional" and principal.covers(code)
     return render(
         request,
@@ -249,7 +257,8 @@ async def region(request: web.Request) -> web.StreamResponse:
             "issue_total": len(issues),
             "by_status": by_status,
             "by_category": sorted(by_category.items(), key=lambda kv: (-kv[1], kv[0])),
-            "recommendations": refs,
+            "recommendations": followed,
+            "recommendations_more": max(0, len(refs) - REGION_RECOMMENDATIONS),
             "can_raise": writes_here,
             "request_saved": saved if (saved := request.query.get("saved")) in _SAVED else None,
             "can_schedule": writes_here or principal.role == "national",
@@ -260,24 +269,57 @@ async def region(request: web.Request) -> web.StreamResponse:
     )
 
 
+_SEARCH_STATUSES = ("open", "addressed", "withdrawn", "draft", "approved", "submitted",
+                    "responded", "closed")  # fmt: skip
+
+
 @routes.get("/cari")
 @page()
 async def search_page(request: web.Request) -> web.StreamResponse:
-    """Full-text search (Indonesian stemming) over issues, statements, recommendations."""
+    """Full-text search (Indonesian stemming, the field vocabulary) over issues, statements,
+    recommendations, with the filters and cursor pages of `GET /v1/search`."""
     query = request.query.get("q", "").strip()
-    kinds = _choices(request, "kind", frozenset({"issue", "statement", "recommendation"}))
     hits: list[search.SearchHit] = []
+    next_cursor: str | None = None
     if len(query) > 500:
         raise invalid("q is at most 500 characters", "query.q")
     if query:
-        async with snapshot(request, search.NAME) as snap:
-            hits = await search.search(
-                snap.conn, query, scope=_scope(request), kinds=kinds, limit=50
-            )
+        async with snapshot(request, *SEARCH_MODELS) as snap:
+            hits, next_cursor = await search_hits(request, snap.conn, query, SEARCH_PAGE)
+    else:
+        search_filters(request)  # a bad filter is a 422 even before a query is typed
+    regions = load_regions()
+    province = request.query.get("province", "")
+    chosen = list_param(request, "region") or []
+    stray = [c for c in chosen if province and not c.startswith(f"{province}.")]
+    if stray:
+        # The form kept a regency of the province chosen before: drop it with the change.
+        kept = [(k, v) for k, v in request.query.items() if not (k == "region" and v in stray)]
+        return see_other("/cari?" + urlencode(kept))
     return render(
         request,
         "search.html",
-        {"q": query, "kind": request.query.get("kind", ""), "hits": hits, "searched": bool(query)},
+        {
+            "q": query,
+            "hits": hits,
+            "searched": bool(query),
+            "form": {
+                k: request.query.get(k, "")
+                for k in ("kind", "category", "province", "status", "from", "to", "hearing")
+            },
+            "categories": CATEGORY_CODES,
+            "statuses": _SEARCH_STATUSES,
+            "provinces": regions.provinces(),
+            # A regency is chosen within the chosen province (no 514-item list on a phone).
+            "regencies": regions.children(province) if regions.get(province) else [],
+            "regions": chosen,
+            "next_link": f"/cari?{query_without(request, 'cursor', cursor=next_cursor)}"
+            if next_cursor
+            else None,
+            "first_link": f"/cari?{query_without(request, 'cursor', 'min_position')}"
+            if request.query.get("cursor")
+            else None,
+        },
     )
 
 

@@ -812,10 +812,20 @@ async def search_view(request: web.Request) -> web.Response:
         raise invalid("q is required", "query.q")
     if len(query) > 500:
         raise invalid("q is at most 500 characters", "query.q")
-    kinds = _choices(request, "kind", frozenset({"issue", "statement", "recommendation"}))
     limit = int_param(request, "limit", 20, minimum=1, maximum=200)
+    async with snapshot(request, *SEARCH_MODELS) as snap:
+        hits, next_cursor = await search_hits(request, snap.conn, query, limit)
+        return view_response(SearchResults(items=hits, next_cursor=next_cursor), snap)
+
+
+#: the read models a search reads (its own, and those its filters join)
+SEARCH_MODELS = (search.NAME, issue_board.NAME, hearings_model.NAME, recommendations.NAME)
+
+
+def search_filters(request: web.Request) -> search.SearchFilters:
+    """The filters of ``GET /v1/search`` from the query string (422 on a bad one)."""
     hearing = one(request, "hearing")
-    filters = search.SearchFilters(
+    return search.SearchFilters(
         regions=_regions(request),
         provinces=_provinces(request),
         categories=_choices(request, "category", _CATEGORIES),
@@ -824,26 +834,32 @@ async def search_view(request: web.Request) -> web.Response:
         date_to=_time_param(request, "to", end=True),
         hearing_id=_uuid(hearing, "query.hearing") if hearing is not None else None,
     )
+
+
+async def search_hits(
+    request: web.Request, conn: Any, query: str, limit: int
+) -> tuple[list[search.SearchHit], str | None]:
+    """One page of ``GET /v1/search`` (kinds, filters, cursor, the field vocabulary) in the
+    caller's scope, and the cursor of the next page; shared with the console's /cari."""
+    kinds = _choices(request, "kind", frozenset({"issue", "statement", "recommendation"}))
+    filters = search_filters(request)
     expanded = search_terms.expand(query, Vocabulary.current())
-    names = (search.NAME, issue_board.NAME, hearings_model.NAME, recommendations.NAME)
-    async with snapshot(request, *names) as snap:
-        try:
-            hits = await search.search(
-                snap.conn,
-                query,
-                scope=_scope(request),
-                kinds=kinds,
-                limit=limit + 1,
-                filters=filters,
-                cursor=one(request, "cursor") or None,
-                expanded=expanded,
-            )
-        except search.BadSearchCursor as e:
-            raise invalid(str(e), "query.cursor") from None
-        more = len(hits) > limit
-        hits = hits[:limit]
-        next_cursor = hits[-1].cursor if more else None
-        return view_response(SearchResults(items=hits, next_cursor=next_cursor), snap)
+    try:
+        hits = await search.search(
+            conn,
+            query,
+            scope=_scope(request),
+            kinds=kinds,
+            limit=limit + 1,
+            filters=filters,
+            cursor=one(request, "cursor") or None,
+            expanded=expanded,
+        )
+    except search.BadSearchCursor as e:
+        raise invalid(str(e), "query.cursor") from None
+    more = len(hits) > limit
+    hits = hits[:limit]
+    return hits, hits[-1].cursor if more else None
 
 
 @routes.get("/v1/views/activity")

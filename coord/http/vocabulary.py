@@ -3,8 +3,6 @@ so that clients never hard-code them."""
 
 from __future__ import annotations
 
-from typing import Final
-
 import msgspec
 from aiohttp import web
 
@@ -41,20 +39,6 @@ class Vocabulary(msgspec.Struct, kw_only=True):
     organizations: list[Term]
 
 
-_LABELS: Final[dict[str, tuple[str, str]]] = {
-    "follow_up.open": ("Belum ditindaklanjuti", "Open"),
-    "follow_up.cited_in_draft": ("Dirujuk dalam draf rekomendasi", "Cited in a draft"),
-    "follow_up.recommended": ("Direkomendasikan", "Recommended (submitted)"),
-    "follow_up.answered": ("Sudah ditanggapi", "Answered"),
-    "follow_up.closed": ("Selesai", "Closed"),
-    "follow_up.withdrawn": ("Ditarik", "Withdrawn"),
-    "outcome.accepted": ("Diterima", "Accepted"),
-    "outcome.partly_accepted": ("Diterima sebagian", "Partly accepted"),
-    "outcome.rejected": ("Ditolak", "Rejected"),
-    "outcome.no_response": ("Tidak ditanggapi", "No response"),
-}
-
-
 def _terms(prefix: str, codes: tuple[str, ...], labels: dict[str, tuple[str, str]]) -> list[Term]:
     return [
         Term(code=c, id=labels[f"{prefix}.{c}"][0], en=labels[f"{prefix}.{c}"][1]) for c in codes
@@ -66,12 +50,12 @@ def vocabulary() -> Vocabulary:
     return Vocabulary(
         categories=[Term(code=c, id=ind, en=en) for c, (en, ind) in CATEGORIES.items()],
         issue_statuses=_terms("status", ("open", "addressed", "withdrawn"), MESSAGES),
-        issue_follow_ups=_terms("follow_up", FOLLOW_UPS, _LABELS),
+        issue_follow_ups=_terms("follow_up", FOLLOW_UPS, MESSAGES),
         hearing_statuses=_terms("status", ("scheduled", "held", "cancelled"), MESSAGES),
         recommendation_statuses=_terms(
             "status", ("draft", "approved", "submitted", "responded", "closed"), MESSAGES
         ),
-        outcomes=_terms("outcome", OUTCOMES, _LABELS),
+        outcomes=_terms("outcome", OUTCOMES, MESSAGES),
         organizations=_terms("org", ORGANIZATION_CODES, MESSAGES),
     )
 

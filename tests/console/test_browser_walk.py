@@ -118,6 +118,13 @@ async def _seed(console: Any, token_for: Any) -> dict[str, str]:
         ("RecommendationDrafted", recommendation_drafted([ids["issue"]])),
     )
     ids["last"] = str(last)
+    resp = await console.get(
+        "/v1/views/issues/recurring",
+        params={"min_regions": "1", "min_position": str(last)},
+        headers=bearer(national),
+    )
+    found = (await resp.json())["clusters"]
+    ids["cluster"] = next(c["cluster_id"] for c in found if ids["issue"] in c["issue_ids"])
     return ids
 
 
@@ -133,6 +140,8 @@ async def test_every_page_per_role_with_screenshots_scoping_and_csp(
         ("celah", "/isu/celah"),
         ("kalender", "/kalender?bulan=2021-10"),
         ("cari", "/cari?q=honorarium"),
+        ("cari-saring", "/cari?q=honorarium&province=35&category=budget_honorarium"),
+        ("isu-berulang-satu", f"/isu/berulang/{ids['cluster']}"),
         ("isu", f"/isu/{ids['issue']}"),
         ("dengar-pendapat", f"/dengar-pendapat/{ids['hearing']}"),
         ("wilayah", "/wilayah/35.71"),
@@ -239,6 +248,19 @@ async def test_forms_from_the_browser_including_a_stale_one(console: Any, token_
             },
         )
         await office.act(
+            "Koreksi pernyataan",
+            {
+                "koreksi-pernyataan-speaker": "Ketua KPU Kota Kediri",
+                "koreksi-pernyataan-reason": "Jabatan lengkap",
+            },
+        )
+        await office.act(
+            "Koreksi rincian dengar pendapat",
+            {"koreksi-venue": "Aula Kesbangpol Lt. 2", "koreksi-reason": "Pindah ruang"},
+        )
+        assert "Ketua KPU Kota Kediri" in await p.content()
+        assert "Aula Kesbangpol Lt. 2" in await p.content()
+        await office.act(
             "Jadwalkan ulang",
             {
                 "jadwal-ulang-scheduled_at": "2021-10-21T10:00",
@@ -267,6 +289,11 @@ async def test_forms_from_the_browser_including_a_stale_one(console: Any, token_
         await office.act(
             "Koreksi kategori", {"kategori-category": "logistics", "kategori-reason": "Salah pilih"}
         )
+        await office.act(
+            "Koreksi isu",
+            {"koreksi-severity": "5", "koreksi-reason": "Dampaknya lebih luas"},
+        )
+        assert '<span class="sev sev5">5</span>' in await p.content()
         await office.act("Tarik isu", {"tarik-reason": "Sudah selesai"})
         assert "Ditarik" in await p.content()
 
@@ -340,8 +367,18 @@ async def test_forms_from_the_browser_including_a_stale_one(console: Any, token_
                 "tanggapan-received_at": "2021-11-05T10:00",
             },
         )
+        await analyst.act(
+            "Catat kemajuan",
+            {"kemajuan-percent": "60", "kemajuan-note": "Perpres sedang disusun"},
+        )
+        assert "Perpres sedang disusun" in await q.content()
         await analyst.act("Tutup", {"tutup-outcome": "Ditindaklanjuti"})
         assert "Ditutup" in await q.content()
+        # A recurring problem named from its page.
+        await analyst.open(f"/isu/berulang/{ids['cluster']}")
+        await analyst.act("Beri nama", {"nama-name": "Honor badan adhoc di bawah UMR"})
+        assert "Honor badan adhoc di bawah UMR" in await q.locator("h1").inner_text()
+        await analyst.shoot("national-isu-berulang-dinamai")
 
         admin = await signed(await token_for(console, "admin", None, "Admin"))
         r = admin.page
