@@ -299,7 +299,7 @@ class Load:
             try:
                 async with http.post(f"{self.url}/v1/streams/{op.stream}/events", json=body) as r:
                     op.statuses.append(r.status)
-                    if "Retry-After" in r.headers:
+                    if r.status == 503 and "Retry-After" in r.headers:
                         op.retry_after.append(r.headers["Retry-After"])
                     if r.status in (200, 201):
                         got = await r.json()
