@@ -118,6 +118,12 @@ RULES: Final[dict[str, tuple[int, str]]] = {
     "token.already_revoked": (CONFLICT, "a token is revoked once"),
     "token.regions_required": (UNPROCESSABLE, "a regional token names at least one region"),
     "token.regions_not_allowed": (UNPROCESSABLE, "only regional tokens carry regions"),
+    "token.expiry_past": (UNPROCESSABLE, "expires_at is later than now"),
+    "token.expiry_too_far": (UNPROCESSABLE, "expires_at is at most 2 years (731 days) ahead"),
+    "token.name_taken": (
+        CONFLICT,
+        "a token name is unique among live (neither revoked nor expired) tokens",
+    ),
 }
 
 
