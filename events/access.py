@@ -13,7 +13,7 @@ from uuid import UUID
 import msgspec
 from msgspec.structs import replace
 
-from events.rules import CONFLICT, DomainError, InvalidRequest, RuleViolation, field_path
+from events.rules import InvalidRequest, RuleViolation, field_path
 from events.types import AccessEvent, TokenIssued, TokenRevoked, TokenRole
 
 if TYPE_CHECKING:
@@ -125,10 +125,9 @@ def decide(state: AccessState | None, event: AccessEvent, ctx: DecideContext) ->
             # "KPU Kota Kediri" can be re-issued after its laptop is lost.
             key = name_key(event.name)
             if any(t.live(ctx.now) and name_key(t.name) == key for t in tokens.values()):
-                raise DomainError(
+                raise RuleViolation(
                     "token.name_taken",
                     f"a live token is already named {event.name!r}; revoke it or pick another name",
-                    CONFLICT,
                     field_path("name"),
                 )
         case TokenRevoked(token_id=token_id):

@@ -148,8 +148,9 @@ class RuleViolation(DomainError):
 
     title = "State conflict"
 
-    def __init__(self, rule: str, detail: str) -> None:
-        super().__init__(rule, detail, CONFLICT)
+    def __init__(self, rule: str, detail: str, field: str | None = None) -> None:
+        # ``field``: the request's value that conflicts, when one does (a taken name).
+        super().__init__(rule, detail, CONFLICT, field)
 
 
 class InvalidRequest(DomainError):
