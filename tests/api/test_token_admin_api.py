@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -227,3 +228,37 @@ async def test_cli_issues_with_expiry_and_lists_use(database_url: str) -> None:
         for line in (await run_coord(env, "token", "list", "--json")).splitlines()
     ]
     assert row["expires_at"] and row["last_used_at"] is None
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--expires-at", "2027-01-01T00:00:00"], "offset"),
+        (["--expires-at", "2020-01-01T00:00:00+07:00"], "not later than now"),
+        (["--expires-in-days", "-3"], "more than 0"),
+        (["--expires-in-days", "1000"], "days ahead"),
+    ],
+)
+async def test_cli_refuses_bad_expiry(database_url: str, args: list[str], says: str) -> None:
+    """Naive, past, negative or too distant expiries: a non-zero exit, a plain reason, and
+    no token issued."""
+    env = {**os.environ, "COORD_DATABASE_URL": database_url}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "coord",
+        "token",
+        "create",
+        "--role",
+        "national",
+        "--name",
+        "Deputi",
+        *args,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode != 0 and says in err.decode(), err.decode()
+    assert b"coord_" not in out
+    assert (await run_coord(env, "token", "list", "--json")).strip() == ""
