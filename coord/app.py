@@ -127,6 +127,7 @@ async def store_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     app[BACKGROUND] = []
     spawn(app, head.run(), "log-head")
+    spawn(app, tokens.usage.run(), "token-usage")
     if config.sequence:
         spawn(app, sequencer.run(), "sequencer")
     if config.background and app[NODE].mode != "standalone":

@@ -12,6 +12,15 @@ hub). A notification is never the only safeguard (issue 17): the whole cache is
 dropped whenever the listening connection is (re-)established, since anything
 sent while it was down is lost, and every entry expires after a bounded lifetime.
 
+A token may carry an expiry (`expires_at`, from its TokenIssued event): the lookup
+refuses it once past, and a cached entry is checked against the wall clock on every
+hit, so an expired token is refused on the first request after its expiry, cache or
+not, exactly like a revoked one (401).
+
+Each successful lookup notes the token as used; `UsageRecorder` writes the notes to
+`token_usage` in one statement every few seconds, at most once a minute per token:
+the request path never waits on, or pays for, that bookkeeping.
+
 The cache also keeps the open live feeds (`/v1/events/stream`) of each token: a
 revocation notice for a token that has feeds open makes the cache ask the database
 once, and if the token is indeed revoked, every such feed of this process is closed.
@@ -25,6 +34,7 @@ import secrets
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
+from datetime import UTC, datetime
 from typing import Literal
 
 import asyncpg
@@ -82,13 +92,98 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+# "Live": neither revoked nor expired. The one condition for the API, feeds and console.
+LIVE = "revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())"
+
 _LOOKUP = (
-    "SELECT token_id::text, name, role, regions FROM access_tokens "
-    "WHERE token_hash = $1 AND revoked_at IS NULL"
+    "SELECT token_id::text, name, role, regions, expires_at FROM access_tokens "
+    f"WHERE token_hash = $1 AND {LIVE}"
 )
 
 
-_ACTIVE = "SELECT 1 FROM access_tokens WHERE token_id = $1 AND revoked_at IS NULL"
+_ACTIVE = f"SELECT 1 FROM access_tokens WHERE token_id = $1 AND {LIVE}"
+
+#: A token's use is written at most this often (seconds), whatever its request rate.
+USAGE_GRANULARITY = 60.0
+
+_RECORD_USAGE = (
+    "INSERT INTO token_usage (token_id, last_used_at)"
+    " SELECT * FROM unnest($1::uuid[], $2::timestamptz[])"
+    # GREATEST: several processes write the same row; a late batch must not move it back.
+    " ON CONFLICT (token_id) DO UPDATE"
+    " SET last_used_at = GREATEST(token_usage.last_used_at, EXCLUDED.last_used_at)"
+)
+
+
+class UsageRecorder:
+    """Coalesces token uses into at most one `token_usage` write per token per minute.
+
+    `touch` is a dictionary update (the request path); `flush` writes what was noted since
+    the last flush in one statement, from a background task (`run`).
+    """
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        granularity: float = USAGE_GRANULARITY,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._pool = pool
+        self._granularity = granularity
+        self._clock = clock
+        self._wall = wall
+        # token id -> when it was used (not yet written)
+        self._pending: dict[str, datetime] = {}
+        # token id -> monotonic time of the last use noted: the once-a-minute gate
+        self._noted: dict[str, float] = {}
+
+    def touch(self, token_id: str) -> None:
+        """Note a use of `token_id` unless one was noted less than a minute ago."""
+        now = self._clock()
+        last = self._noted.get(token_id)
+        if last is not None and now - last < self._granularity:
+            return
+        self._noted[token_id] = now
+        self._pending[token_id] = self._wall()
+
+    def pending(self) -> int:
+        """How many uses wait to be written."""
+        return len(self._pending)
+
+    async def flush(self) -> int:
+        """Write the noted uses in one statement; how many rows it wrote."""
+        if not self._pending:
+            return 0
+        batch, self._pending = self._pending, {}
+        try:
+            await self._pool.execute(
+                _RECORD_USAGE, [uuid.UUID(k) for k in batch], list(batch.values())
+            )
+        except BaseException:
+            # Kept for the next flush, unless a newer use of the token has been noted since.
+            self._pending = {**batch, **self._pending}
+            raise
+        return len(batch)
+
+    async def run(self, interval: float = 5.0) -> None:
+        """Flush every `interval` seconds, and once more when cancelled (shutdown)."""
+        try:
+            while True:
+                await asyncio.sleep(interval)
+                try:
+                    await self.flush()
+                except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as e:
+                    # Bookkeeping only: a database outage must not end the task.
+                    log.warning("token_usage.flush_failed", error=str(e))
+        except asyncio.CancelledError:
+            try:
+                async with asyncio.timeout(2):
+                    await self.flush()
+            except Exception as e:  # shutting down: say so, and go
+                log.warning("token_usage.final_flush_failed", error=repr(e))
+            raise
 
 
 class OpenFeed:
@@ -123,13 +218,17 @@ class TokenCache:
         max_entries: int = 10_000,
         lifetime: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], datetime] = lambda: datetime.now(UTC),
+        usage: UsageRecorder | None = None,
     ) -> None:
         self._pool = pool
-        # digest -> (principal, when it was read from the database)
-        self._by_hash: dict[str, tuple[Principal, float]] = {}
+        # digest -> (principal, when it was read from the database, when it expires)
+        self._by_hash: dict[str, tuple[Principal, float, datetime | None]] = {}
         self._max = max_entries
         self._lifetime = lifetime
         self._clock = clock
+        self._wall = wall
+        self.usage = usage if usage is not None else UsageRecorder(pool, clock=clock, wall=wall)
         # Bumped by every invalidation: a lookup that raced one is not cached.
         self._generation = 0
         self._feeds: dict[str, set[OpenFeed]] = {}
@@ -137,11 +236,22 @@ class TokenCache:
         self._checks: set[asyncio.Task[None]] = set()
 
     async def principal(self, token: str) -> Principal | None:
-        """The principal for a bearer token, or None if unknown or revoked."""
+        """The principal for a bearer token, or None if unknown, revoked or expired."""
+        principal = await self._resolve(token)
+        if principal is not None:
+            self.usage.touch(principal.token_id)
+        return principal
+
+    async def _resolve(self, token: str) -> Principal | None:
         digest = token_hash(token)
         found = self._by_hash.get(digest)
         if found is not None and self._clock() - found[1] < self._lifetime:
-            return found[0]
+            expires_at = found[2]
+            if expires_at is None or self._wall() < expires_at:
+                return found[0]
+            # Expiry needs no notification: the entry itself knows. Ask no database either.
+            del self._by_hash[digest]
+            return None
         read_at, generation = self._clock(), self._generation
         row = await self._pool.fetchrow(_LOOKUP, digest)
         if row is None:
@@ -157,7 +267,7 @@ class TokenCache:
             return principal  # answered as of the read, but maybe revoked since: not kept
         if len(self._by_hash) >= self._max:
             self._by_hash.clear()
-        self._by_hash[digest] = (principal, read_at)
+        self._by_hash[digest] = (principal, read_at, row["expires_at"])
         return principal
 
     def cached(self, token: str) -> Principal | None:
@@ -173,7 +283,7 @@ class TokenCache:
         """Drop cached entries of these token ids (called when they are revoked)."""
         gone = set(token_ids)
         self._generation += 1
-        for digest, (principal, _) in list(self._by_hash.items()):
+        for digest, (principal, _, _) in list(self._by_hash.items()):
             if principal.token_id in gone:
                 del self._by_hash[digest]
 
@@ -215,7 +325,7 @@ class TokenCache:
         return len(self._feeds.get(token_id, ()))
 
     async def is_active(self, token_id: str) -> bool:
-        """Does `token_id` exist and is it not revoked, as the database says now?"""
+        """Does `token_id` exist, neither revoked nor expired, as the database says now?"""
         try:
             key = uuid.UUID(token_id)
         except ValueError:
@@ -283,6 +393,7 @@ async def authenticate(
     principal = await request.app[TOKENS].principal(token)
     if principal is None:
         bucket.take(client)
+        # One answer for unknown, revoked and expired: a guesser learns nothing from it.
         raise unauthorized("the token is unknown or revoked")
     request[PRINCIPAL] = principal
     return await handler(request)

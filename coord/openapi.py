@@ -247,7 +247,8 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("POST", "/v1/tokens"): Operation(
         body=CreateToken,
         responses={201: IssuedToken},
-        errors=(421,),
+        # 409: the name is that of a live token (token.name_taken, field $.name)
+        errors=(409, 421),
         roles=("admin",),
         tags=("tokens",),
     ),

@@ -95,6 +95,10 @@ RULES_ID: Final[dict[str, str]] = {
     "token.already_revoked": "token hanya dicabut sekali",
     "token.regions_required": "token daerah menyebut paling sedikit satu wilayah",
     "token.regions_not_allowed": "hanya token daerah yang membawa wilayah",
+    "token.expiry_past": "expires_at harus setelah saat ini",
+    "token.expiry_too_far": "expires_at paling lama 2 tahun (731 hari) ke depan",
+    "token.name_taken": "nama token unik di antara token yang masih berlaku "
+    "(belum dicabut dan belum kedaluwarsa)",
     "cluster.merge_self": "klaster tidak digabungkan ke dirinya sendiri",
     "cluster.duplicate": "sebuah klaster tercantum dua kali dalam satu peristiwa",
     "cluster.issue_duplicate": "sebuah isu tercantum dua kali dalam satu peristiwa",

@@ -1,7 +1,9 @@
 """Issuing, listing and revoking bearer tokens. Each change is an event in `access-tokens`.
 
 The `access_tokens` table is written in the same transaction as the event, so a
-token works (or stops working) the moment its event commits.
+token works (or stops working) the moment its event commits. An expiry travels in the
+TokenIssued event (and so to every node); `last_used_at` is this node's own record
+(`token_usage`, coord/auth.py UsageRecorder), never replicated.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import msgspec
 from coord.auth import Principal, Role, new_token, token_hash
 from coord.writes import Also, Origin, Proposed, WritePath
 from events.access import AccessState
+from events.rules import DomainError
 from events.types import ACCESS_STREAM, TokenIssued, TokenRevoked, encode
 
 # Who acts when tokens are managed from the command line (no token of its own).
@@ -32,6 +35,10 @@ class TokenInfo(msgspec.Struct, kw_only=True):
     regions: list[str]
     created_at: datetime
     created_by: str
+    #: when it stops working by itself (None: until revoked)
+    expires_at: datetime | None = None
+    #: last authenticated use on this node (to the minute; None: never used here)
+    last_used_at: datetime | None = None
     revoked_at: datetime | None = None
     revoked_by: str | None = None
     #: why it was revoked (from its TokenRevoked event)
@@ -45,6 +52,7 @@ class IssuedToken(msgspec.Struct, kw_only=True):
     name: str
     role: str
     regions: list[str]
+    expires_at: datetime | None = None
     token: str
 
 
@@ -60,32 +68,49 @@ class TokenService:
         role: Role,
         name: str,
         regions: list[str] | None = None,
+        expires_at: datetime | None = None,
         by: Principal = CLI_ADMIN,
         origin: Origin = CLI_ORIGIN,
     ) -> IssuedToken:
-        """Issue a token; raises DomainError (422/409) if the grant is invalid."""
+        """Issue a token; raises DomainError (422/409) if the grant is invalid.
+
+        `expires_at` (timezone-aware) is checked by the access rules: later than now, at
+        most two years ahead. The name must not be that of another live token (409).
+        """
         token = new_token()
         token_id = uuid.uuid4()
         regions = list(regions or [])
         event = TokenIssued(
-            token_id=token_id, name=name, role=role, regions=regions, created_by=by.name
+            token_id=token_id,
+            name=name,
+            role=role,
+            regions=regions,
+            created_by=by.name,
+            expires_at=expires_at,
         )
 
         async def insert_row(conn: asyncpg.Connection) -> None:
             await conn.execute(
-                "INSERT INTO access_tokens (token_id, token_hash, name, role, regions, created_by)"
-                " VALUES ($1, $2, $3, $4, $5, $6)",
+                "INSERT INTO access_tokens"
+                " (token_id, token_hash, name, role, regions, created_by, expires_at)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 token_id,
                 token_hash(token),
                 name,
                 role,
                 regions,
                 by.name,
+                expires_at,
             )
 
         await self._write(by, event, "TokenIssued", origin, insert_row)
         return IssuedToken(
-            token_id=str(token_id), name=name, role=role, regions=regions, token=token
+            token_id=str(token_id),
+            name=name,
+            role=role,
+            regions=regions,
+            expires_at=expires_at,
+            token=token,
         )
 
     async def revoke(
@@ -110,10 +135,12 @@ class TokenService:
         await self._write(by, event, "TokenRevoked", origin, mark_revoked)
 
     async def list(self) -> list[TokenInfo]:
-        """Every token ever issued, oldest first."""
+        """Every token ever issued, oldest first, with its last use on this node."""
         rows = await self._writes.store.pool.fetch(
-            "SELECT token_id::text, name, role, regions, created_at, created_by, revoked_at,"
-            " revoked_by FROM access_tokens ORDER BY created_at, token_id"
+            "SELECT t.token_id::text, name, role, regions, created_at, created_by, expires_at,"
+            " u.last_used_at, revoked_at, revoked_by FROM access_tokens t"
+            " LEFT JOIN token_usage u ON u.token_id = t.token_id"
+            " ORDER BY created_at, t.token_id"
         )
         # The reason lives in the TokenRevoked event only: fold the access stream for it.
         state = (await self._writes.load(ACCESS_STREAM)).state
@@ -129,6 +156,16 @@ class TokenService:
         # rules decided on the state appended on); the token table changes in its transaction.
         admin = Principal(token_id=by.token_id, name=by.name, role="admin")
         proposed = [Proposed(type=type_name, data=encode(event))]
-        await self._writes.write(
-            admin, ACCESS_STREAM, proposed, "any", origin, also=also, attempts=10
-        )
+        try:
+            await self._writes.write(
+                admin, ACCESS_STREAM, proposed, "any", origin, also=also, attempts=10
+            )
+        except DomainError as e:
+            # The event's fields are the request body's (POST /v1/tokens, the console form):
+            # `$.events[0].data.name` would point into an envelope the caller never sent.
+            if e.field is not None and e.field.startswith(_EVENT_ROOT):
+                e.field = "$." + e.field.removeprefix(_EVENT_ROOT)
+            raise
+
+
+_EVENT_ROOT = "$.events[0].data."

@@ -6,7 +6,8 @@ Token secrets never enter the log; events only say which token id may do what, w
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, assert_never
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Final, assert_never
 from uuid import UUID
 
 import msgspec
@@ -18,6 +19,17 @@ from events.types import AccessEvent, TokenIssued, TokenRevoked, TokenRole
 if TYPE_CHECKING:
     from events.domain import DecideContext
 
+#: The longest a token may be issued for: a forgotten grant must lapse in bounded time.
+MAX_TOKEN_LIFETIME: Final = timedelta(days=731)
+
+
+def name_key(name: str) -> str:
+    """The form in which token names are compared: case and runs of spaces do not count.
+
+    "KPU Kota Kediri" and "kpu  kota kediri" would be told apart by nobody reading a list.
+    """
+    return " ".join(name.split()).casefold()
+
 
 class TokenState(msgspec.Struct, frozen=True, kw_only=True):
     """One token's grant and whether it still holds."""
@@ -27,9 +39,17 @@ class TokenState(msgspec.Struct, frozen=True, kw_only=True):
     role: TokenRole
     regions: tuple[str, ...]
     created_by: str
+    #: when it stops working by itself (None: never)
+    expires_at: datetime | None = None
     revoked: bool = False
     revoked_by: str | None = None
     revoke_reason: str | None = None
+
+    def live(self, now: datetime | None) -> bool:
+        """Neither revoked nor (when ``now`` is known) expired."""
+        if self.revoked:
+            return False
+        return now is None or self.expires_at is None or self.expires_at > now
 
 
 class AccessState(msgspec.Struct, frozen=True, kw_only=True):
@@ -37,10 +57,10 @@ class AccessState(msgspec.Struct, frozen=True, kw_only=True):
 
     tokens: dict[UUID, TokenState] = msgspec.field(default_factory=dict)
 
-    def active(self, token_id: UUID) -> TokenState | None:
-        """The token if it was issued and not revoked."""
+    def active(self, token_id: UUID, now: datetime | None = None) -> TokenState | None:
+        """The token if it was issued, is not revoked and (given ``now``) has not expired."""
         token = self.tokens.get(token_id)
-        return token if token is not None and not token.revoked else None
+        return token if token is not None and token.live(now) else None
 
 
 def evolve(state: AccessState | None, event: AccessEvent) -> AccessState:
@@ -54,6 +74,7 @@ def evolve(state: AccessState | None, event: AccessEvent) -> AccessState:
                 role=event.role,
                 regions=tuple(event.regions),
                 created_by=event.created_by,
+                expires_at=event.expires_at,
             )
         case TokenRevoked(token_id=token_id, reason=reason, revoked_by=revoked_by):
             tokens[token_id] = replace(
@@ -99,6 +120,16 @@ def decide(state: AccessState | None, event: AccessEvent, ctx: DecideContext) ->
                         f"unknown region code {code!r}",
                         field_path("regions", index),
                     )
+            _decide_expiry(event, ctx.now)
+            # Among live tokens only: a revoked or lapsed holder's name is free again, so
+            # "KPU Kota Kediri" can be re-issued after its laptop is lost.
+            key = name_key(event.name)
+            if any(t.live(ctx.now) and name_key(t.name) == key for t in tokens.values()):
+                raise RuleViolation(
+                    "token.name_taken",
+                    f"a live token is already named {event.name!r}; revoke it or pick another name",
+                    field_path("name"),
+                )
         case TokenRevoked(token_id=token_id):
             token = tokens.get(token_id)
             if token is None:
@@ -109,6 +140,24 @@ def decide(state: AccessState | None, event: AccessEvent, ctx: DecideContext) ->
                 raise RuleViolation("token.already_revoked", f"token {token_id} is revoked")
         case _:
             assert_never(event)
+
+
+def _decide_expiry(event: TokenIssued, now: datetime | None) -> None:
+    """Refuse an expiry already past or beyond MAX_TOKEN_LIFETIME (unchecked without a clock)."""
+    if event.expires_at is None or now is None:
+        return
+    if event.expires_at <= now:
+        raise InvalidRequest(
+            "token.expiry_past",
+            f"expires_at {event.expires_at.isoformat()} is not later than now",
+            field_path("expires_at"),
+        )
+    if event.expires_at > now + MAX_TOKEN_LIFETIME:
+        raise InvalidRequest(
+            "token.expiry_too_far",
+            f"expires_at is more than {MAX_TOKEN_LIFETIME.days} days ahead",
+            field_path("expires_at"),
+        )
 
 
 def region_of(state: AccessState) -> None:

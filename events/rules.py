@@ -118,6 +118,12 @@ RULES: Final[dict[str, tuple[int, str]]] = {
     "token.already_revoked": (CONFLICT, "a token is revoked once"),
     "token.regions_required": (UNPROCESSABLE, "a regional token names at least one region"),
     "token.regions_not_allowed": (UNPROCESSABLE, "only regional tokens carry regions"),
+    "token.expiry_past": (UNPROCESSABLE, "expires_at is later than now"),
+    "token.expiry_too_far": (UNPROCESSABLE, "expires_at is at most 2 years (731 days) ahead"),
+    "token.name_taken": (
+        CONFLICT,
+        "a token name is unique among live (neither revoked nor expired) tokens",
+    ),
 }
 
 
@@ -142,8 +148,9 @@ class RuleViolation(DomainError):
 
     title = "State conflict"
 
-    def __init__(self, rule: str, detail: str) -> None:
-        super().__init__(rule, detail, CONFLICT)
+    def __init__(self, rule: str, detail: str, field: str | None = None) -> None:
+        # ``field``: the request's value that conflicts, when one does (a taken name).
+        super().__init__(rule, detail, CONFLICT, field)
 
 
 class InvalidRequest(DomainError):

@@ -349,6 +349,9 @@ class TokenIssued(Event, frozen=True, kw_only=True):
     role: TokenRole
     regions: Annotated[list[RegionCode], Meta(max_length=600)] = msgspec.field(default_factory=list)
     created_by: ShortText
+    #: when the token stops working by itself (None: until revoked). Part of the event, not
+    #: only of the node's table, so every node that folds the stream enforces the same expiry.
+    expires_at: AwareDatetime | None = None
 
 
 class TokenRevoked(Event, frozen=True, kw_only=True):

@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime, time, timedelta, timezone
 
 import asyncpg
 import msgspec
 
-from projections.base import Envelope, Where, schema_of
+from events.timezones import ZONES
+from projections.base import Envelope, Where, local_day_sql, schema_of
 from projections.issue_board import BadCursor, decode_cursor, encode_cursor
 
 NAME = "activity"
 SCHEMA = schema_of(NAME)
+
+_LOCAL_DAY = local_day_sql("region_code", "recorded_at")
+# The zones a day can start in first (WIT) and end in last (WIB).
+_EARLIEST = max(ZONES.values(), key=lambda z: z.utcoffset(None))
+_LATEST = min(ZONES.values(), key=lambda z: z.utcoffset(None))
+
+
+def _day_start(day: date, zone: timezone) -> datetime:
+    return datetime.combine(day, time(), zone)
+
 
 DDL = (
     """CREATE TABLE {s}.entries (
@@ -113,10 +124,16 @@ async def activity(
     regions: list[str] | None = None,
     date_from: datetime | None = None,
     date_to: datetime | None = None,
+    day_from: date | None = None,
+    day_to: date | None = None,
     cursor: str | None = None,
     limit: int = 100,
 ) -> tuple[list[ActivityItem], str | None]:
-    """Writes, newest first; ``actor`` matches a token id or a token name."""
+    """Writes, newest first; ``actor`` matches a token id or a token name.
+
+    ``date_from``/``date_to`` are instants; ``day_from``/``day_to`` (both inclusive) are
+    local days in the zone of each write's region (national writes: the national zone).
+    """
     w = Where()
     if actor is not None:
         w.add("(token_id = {} OR actor_name = {})", actor, actor)
@@ -131,6 +148,16 @@ async def activity(
         w.add("recorded_at >= {}", date_from)
     if date_to is not None:
         w.add("recorded_at < {}", date_to)
+    # A local day lies within [00:00 UTC+9, 24:00 UTC+7) of that date: that instant range
+    # keeps the recorded_at index in use, the local date of each row decides exactly.
+    if day_from is not None:
+        if day_from > date.min:  # 0001-01-01 at UTC+9 is before year 1 in UTC
+            w.add("recorded_at >= {}", _day_start(day_from, _EARLIEST))
+        w.add(f"{_LOCAL_DAY} >= {{}}", day_from)
+    if day_to is not None:
+        if day_to < date.max:
+            w.add("recorded_at < {}", _day_start(day_to + timedelta(days=1), _LATEST))
+        w.add(f"{_LOCAL_DAY} <= {{}}", day_to)
     if cursor is not None:
         values = decode_cursor(cursor)
         if len(values) != 1 or not isinstance(values[0], int):

@@ -18,6 +18,7 @@ from typing import Any, Final, Protocol, TypeAlias
 import asyncpg
 import msgspec
 
+from events.timezones import NATIONAL_ZONE, PROVINCE_ZONES, ZONES, ZoneName
 from events.types import Event
 
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -93,6 +94,34 @@ class Projection(Protocol):
 
     async def apply(self, conn: asyncpg.Connection, schema: str, batch: Sequence[Envelope]) -> None:
         """Bring the tables in ``schema`` up to date with ``batch`` (in global order)."""
+
+
+def _zone_hours(zone: ZoneName) -> int:
+    offset = ZONES[zone].utcoffset(None)
+    return int(offset.total_seconds()) // 3600
+
+
+def local_day_sql(region_sql: str | None, instant_sql: str) -> str:
+    """SQL for the local date of ``instant_sql`` (timestamptz) in the zone of the region
+    ``region_sql`` (a column of region or province codes; None, NULL or an unknown code: the
+    national zone), as events.timezones.local_time decides in Python. Fixed offsets:
+    Indonesia has no daylight saving time.
+    """
+    national = _zone_hours(NATIONAL_ZONE)
+    if region_sql is None:
+        return f"(({instant_sql}) AT TIME ZONE 'UTC' + make_interval(hours => {national}))::date"
+    by_zone: dict[int, list[str]] = {}
+    for province, zone in sorted(PROVINCE_ZONES.items()):
+        by_zone.setdefault(_zone_hours(zone), []).append(province)
+    # Province codes are digits from our own table: inlined, nothing from a request.
+    cases = " ".join(
+        f"WHEN split_part({region_sql}, '.', 1) IN ({', '.join(repr(p) for p in codes)})"
+        f" THEN {hours}"
+        for hours, codes in sorted(by_zone.items())
+        if hours != national
+    )
+    hours = f"CASE {cases} ELSE {national} END" if cases else str(national)
+    return f"(({instant_sql}) AT TIME ZONE 'UTC' + make_interval(hours => {hours}))::date"
 
 
 def schema_of(name: str, suffix: str = "") -> str:

@@ -18,7 +18,7 @@ import html
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated
 
 import asyncpg
@@ -34,7 +34,7 @@ from events.types import (
     StatementRecorded,
     StatementRetracted,
 )
-from projections.base import Envelope, Row, Table, Where, schema_of
+from projections.base import Envelope, Row, Table, Where, local_day_sql, schema_of
 from projections.issue_board import as_given
 
 NAME = "search"
@@ -304,6 +304,9 @@ class SearchFilters:
     statuses: list[str] | None = None
     date_from: datetime | None = None
     date_to: datetime | None = None
+    #: date-only bounds (both inclusive): local days in each hit's region's zone
+    day_from: date | None = None
+    day_to: date | None = None
     hearing_id: str | None = None
 
     def joined(self) -> bool:
@@ -311,7 +314,14 @@ class SearchFilters:
         return (
             any(
                 v is not None
-                for v in (self.categories, self.statuses, self.date_from, self.date_to)
+                for v in (
+                    self.categories,
+                    self.statuses,
+                    self.date_from,
+                    self.date_to,
+                    self.day_from,
+                    self.day_to,
+                )
             )
             or self.hearing_id is not None
         )
@@ -348,6 +358,13 @@ _JOINS = (
 _DATE = (
     "CASE d.kind WHEN 'issue' THEN i.raised_at WHEN 'statement' THEN h.scheduled_at "
     "ELSE r.submitted_at END"
+)
+# The hit's date as a local day of its region: the board and the calendar keep it (from the
+# region's zone, events/timezones.py); a recommendation is national, so its day is in the
+# national zone. A UTC day would put a 06:00 WIB hearing on 1 March under 28/29 February.
+_LOCAL_DAY = (
+    "CASE d.kind WHEN 'issue' THEN i.raised_date WHEN 'statement' THEN h.scheduled_date "
+    f"ELSE {local_day_sql(None, 'r.submitted_at')} END"
 )
 _OFFSET = (
     "CASE d.kind WHEN 'issue' THEN i.raised_offset WHEN 'statement' THEN h.scheduled_offset "
@@ -417,6 +434,10 @@ async def search(
         w.add(f"{_DATE} >= {{}}", filters.date_from)
     if filters.date_to is not None:
         w.add(f"{_DATE} < {{}}", filters.date_to)
+    if filters.day_from is not None:
+        w.add(f"{_LOCAL_DAY} >= {{}}", filters.day_from)
+    if filters.day_to is not None:
+        w.add(f"{_LOCAL_DAY} <= {{}}", filters.day_to)
     if filters.hearing_id is not None:
         w.add("coalesce(d.hearing_id, i.hearing_id::text) = {}", filters.hearing_id)
     if cursor is not None:

@@ -173,13 +173,18 @@ async def client(config: Config, aiohttp_client: Any) -> Any:
 def token_for() -> Any:
     """`await token_for(client, role, regions)` issues a real token through the app; returns it."""
 
+    # Names are unique among live tokens: the first of a role is "test <role>", then "... 2".
+    made: dict[str, int] = {}
+
     async def make(
         client: Any, role: str, regions: list[str] | None = None, name: str | None = None
     ) -> str:
         from coord.keys import TOKEN_SERVICE
 
+        made[role] = made.get(role, 0) + 1
+        default = f"test {role}" + (f" {made[role]}" if made[role] > 1 else "")
         issued = await client.server.app[TOKEN_SERVICE].issue(
-            role=role, name=name or f"test {role}", regions=regions or []
+            role=role, name=name or default, regions=regions or []
         )
         return str(issued.token)
 

@@ -5,6 +5,7 @@ same TokenService as `/v1/tokens`, a rebuild through the API's own rebuild handl
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -39,6 +40,7 @@ async def _tokens_page(
         "tokens.html",
         {
             "tokens": sorted(tokens, key=lambda i: i.created_at, reverse=True),
+            "now": datetime.now(UTC),
             "roles": ROLES,
             "issued": issued,
             "v": values or {"role": "regional"},
@@ -55,6 +57,16 @@ async def tokens(request: web.Request) -> web.StreamResponse:
     return await _tokens_page(request)
 
 
+def _expiry(days: str) -> datetime | None:
+    """The form's "valid for N days" as an instant; empty: until revoked. The upper bound
+    is the access rule's (731 days); here only what is not a whole number of days."""
+    if not days:
+        return None
+    if not days.isdecimal() or len(days) > 6 or int(days) < 1:
+        raise invalid("expires_days must be a whole number of days, at least 1", "expires_days")
+    return datetime.now(UTC) + timedelta(days=int(days))
+
+
 @routes.post("/admin/token")
 @page("admin")
 async def issue_token(request: web.Request) -> web.StreamResponse:
@@ -68,10 +80,12 @@ async def issue_token(request: web.Request) -> web.StreamResponse:
             raise invalid(f"role must be one of {', '.join(ROLES)}", "role")
         if not 1 <= len(name) <= 200:
             raise invalid("name must have 1 to 200 characters", "name")
+        expires_at = _expiry(values.get("expires_days", "").strip())
         issued = await request.app[TOKEN_SERVICE].issue(
             role=role,
             name=name,
             regions=regions,
+            expires_at=expires_at,
             by=principal_of(request),
             origin=origin_of(request),
         )

@@ -24,11 +24,11 @@ from coord.http.projections import snapshot
 from coord.http.views import (
     _HEARING_STATUSES,
     SEARCH_MODELS,
+    _bounds,
     _choices,
     _cursor_errors,
     _issue_filters,
     _scope,
-    _time_param,
     search_filters,
     search_hits,
 )
@@ -360,8 +360,8 @@ async def activity_page(request: web.Request) -> web.StreamResponse:
                 snap.conn,
                 actor=request.query.get("actor") or None,
                 regions=list_param(request, "region"),
-                date_from=_time_param(request, "from"),
-                date_to=_time_param(request, "to", end=True),
+                # As the API: a date is a local day of each write's region.
+                **_bounds(request),
                 cursor=request.query.get("cursor") or None,
                 limit=BOARD_PAGE * 2,
             )

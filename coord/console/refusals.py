@@ -187,6 +187,18 @@ RULE_MESSAGES: Final[dict[str, tuple[str, str]]] = {
         "Hanya token kantor daerah yang memuat wilayah.",
         "Only regional office tokens carry regions.",
     ),
+    "token.expiry_past": (
+        "Masa berlaku token harus berakhir setelah saat ini.",
+        "A token's expiry must be later than now.",
+    ),
+    "token.expiry_too_far": (
+        "Masa berlaku token paling lama 2 tahun.",
+        "A token expires at most 2 years ahead.",
+    ),
+    "token.name_taken": (
+        "Nama itu sudah dipakai token lain yang masih berlaku.",
+        "That name is already used by another live token.",
+    ),
     "recommendation.due_before_submission": (
         "Batas waktu tanggapan tidak boleh sebelum tanggal penyampaian.",
         "The response due date cannot be before the submission date.",

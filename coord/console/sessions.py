@@ -2,8 +2,8 @@
 
 The cookie holds only a random session id (256 bits); the database keeps its SHA-256
 hash, the token it stands for and the session's CSRF secret. Every page looks the
-session up joined with `access_tokens`, so a revoked token ends its sessions on the very
-next request, in every coord process, without any cache to invalidate.
+session up joined with `access_tokens`, so a revoked or expired token ends its sessions on
+the very next request, in every coord process, without any cache to invalidate.
 """
 
 from __future__ import annotations
@@ -38,10 +38,13 @@ def _hash(session_id: str) -> str:
     return hashlib.sha256(session_id.encode()).hexdigest()
 
 
+# The token must be live (coord.auth.LIVE, on t's columns): `t.expires_at` is the token's
+# own expiry, apart from the session's `s.expires_at`.
 _LOOKUP = (
     "SELECT s.csrf, t.token_id::text, t.name, t.role, t.regions FROM console_sessions s"
     " JOIN access_tokens t ON t.token_id = s.token_id"
-    " WHERE s.session_hash = $1 AND s.expires_at > now() AND t.revoked_at IS NULL"
+    " WHERE s.session_hash = $1 AND s.expires_at > now()"
+    " AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > now())"
 )
 
 

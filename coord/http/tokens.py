@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 import msgspec
@@ -22,6 +23,8 @@ class CreateToken(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     role: Role
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
     regions: list[str] = msgspec.field(default_factory=list)
+    #: RFC 3339 with an offset; omitted: valid until revoked. Bounds: coord.tokens / access.
+    expires_at: Annotated[datetime, msgspec.Meta(tz=True)] | None = None
 
 
 class RevokeToken(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -45,6 +48,7 @@ async def create_token(request: web.Request) -> web.Response:
         role=body.role,
         name=body.name,
         regions=body.regions,
+        expires_at=body.expires_at,
         by=admin,
         origin=origin_of(request),
     )

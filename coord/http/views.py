@@ -10,7 +10,7 @@ import contextlib
 import dataclasses
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar, get_args
 
 import asyncpg
@@ -87,9 +87,8 @@ TimeParam = Annotated[
     str,
     msgspec.Meta(
         description=(
-            "An RFC 3339 time with offset, or a date: a whole day in the zone of each"
-            " item's region (WIB, WITA or WIT) on the issue board and hearing calendar,"
-            " a UTC day elsewhere."
+            "An RFC 3339 time with offset (an instant), or a date: a whole day in the zone"
+            " of each item's region (WIB, WITA or WIT; national records: WIB)."
         ),
         examples=["2024-02-14", "2024-02-14T09:00:00+07:00"],
     ),
@@ -285,22 +284,12 @@ def _view(
     )
 
 
-def _time_param(request: web.Request, name: str, *, end: bool = False) -> datetime | None:
-    """An RFC 3339 time, or a date (start of day UTC; for an end bound, the whole day)."""
+def _time_param(request: web.Request, name: str) -> datetime | None:
+    """An RFC 3339 time with its offset (dates are `_bounds`' business: local days)."""
     raw = one(request, name)
     if not raw:
         return None
     try:
-        if len(raw) == 10:
-            day = datetime.combine(date.fromisoformat(raw), time(), UTC)
-            if not end:
-                return day
-            # The whole last day: up to its end (9999-12-31 has no next day to start).
-            return (
-                day + timedelta(days=1)
-                if day.date() < date.max
-                else datetime.max.replace(tzinfo=UTC)
-            )
         value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
         raise invalid(f"{name} must be an RFC 3339 time or a date", f"query.{name}") from None
@@ -323,7 +312,7 @@ def _bounds(request: web.Request) -> dict[str, Any]:
                     f"{name} must be an RFC 3339 time or a date", f"query.{name}"
                 ) from None
         else:
-            bounds["date_to" if end else "date_from"] = _time_param(request, name, end=end)
+            bounds["date_to" if end else "date_from"] = _time_param(request, name)
     return bounds
 
 
@@ -830,8 +819,8 @@ def search_filters(request: web.Request) -> search.SearchFilters:
         provinces=_provinces(request),
         categories=_choices(request, "category", _CATEGORIES),
         statuses=_choices(request, "status", _ISSUE_STATUSES | _REC_STATUSES),
-        date_from=_time_param(request, "from"),
-        date_to=_time_param(request, "to", end=True),
+        # A date is a local day of each hit's region (as on the board), a time an instant.
+        **_bounds(request),
         hearing_id=_uuid(hearing, "query.hearing") if hearing is not None else None,
     )
 
@@ -872,8 +861,8 @@ async def activity_view(request: web.Request) -> web.StreamResponse:
     limit = int_param(request, "limit", 100, minimum=1, maximum=1000)
     actor = one(request, "actor") or None
     regions = _regions(request)
-    date_from = _time_param(request, "from")
-    date_to = _time_param(request, "to", end=True)
+    # A date is a local day in each write's region's zone, a time with an offset an instant.
+    bounds = _bounds(request)
     fmt = export_format(request)
     async with snapshot(request, activity_model.NAME) as snap:
 
@@ -882,8 +871,7 @@ async def activity_view(request: web.Request) -> web.StreamResponse:
                 snap.conn,
                 actor=actor,
                 regions=regions,
-                date_from=date_from,
-                date_to=date_to,
+                **bounds,
                 cursor=cursor,
                 limit=size,
             )

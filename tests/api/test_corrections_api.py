@@ -250,3 +250,164 @@ async def test_time_sanity_rules(kediri: Office) -> None:
         "issue.raised_before_hearing",
     )
     assert body["field"] == "$.events[0].data.raised_at"
+
+
+def participant(name: str, role: str = "Narasumber") -> dict[str, Any]:
+    """One Participant of a ParticipantsRecorded payload."""
+    return {
+        "name": name,
+        "role": role,
+        "organization": {"code": "KPU", "name": "KPU Kota Kediri"},
+    }
+
+
+async def test_misspelled_participant_is_removed_then_recorded_again(kediri: Office) -> None:
+    """ParticipantRemoved marks the entry (kept in place, with its reason) and the calendar
+    stops counting it; ParticipantsRecorded then adds the right spelling."""
+    hid = new_id()
+    sid = f"hearing-{hid}"
+    recorded = {"participants": [participant("Ismial Bafadal"), participant("Siti Aminah")]}
+    assert (
+        await kediri.post(
+            sid, 0, ("HearingScheduled", hearing_scheduled()), ("ParticipantsRecorded", recorded)
+        )
+    ).status == 201
+    remove = {"participant_index": 0, "reason": "Salah eja: Ismail Bafadal"}
+    assert (await kediri.post(sid, 2, ("ParticipantRemoved", remove))).status == 201
+    again = {"participants": [participant("Ismail Bafadal")]}
+    assert (await kediri.post(sid, 3, ("ParticipantsRecorded", again))).status == 201
+
+    state = await kediri.get(f"/v1/hearings/{hid}")
+    names = [(p["name"], p["removed"], p["remove_reason"]) for p in state["participants"]]
+    assert names == [
+        ("Ismial Bafadal", True, "Salah eja: Ismail Bafadal"),
+        ("Siti Aminah", False, None),
+        ("Ismail Bafadal", False, None),
+    ]
+    (fix,) = state["corrections"]
+    assert fix["type"] == "ParticipantRemoved" and fix["item"] == "participants[0]"
+    assert fix["reason"] == remove["reason"] and fix["version"] == 3
+    # History kept: as of version 2 the misspelled participant was on the record, unmarked.
+    before = await kediri.get(f"/v1/hearings/{hid}", as_of_version=2)
+    assert [p["removed"] for p in before["participants"]] == [False, False]
+    calendar = await kediri.get("/v1/views/hearings", min_position=kediri.last)
+    (item,) = calendar["items"]
+    assert item["participant_count"] == 2
+
+
+@pytest.mark.parametrize(
+    ("data", "status", "rule", "field"),
+    [
+        # Out of range: the index names no participant (hostile: far beyond the list).
+        ({"participant_index": 2}, 422, "hearing.participant_unknown", ".participant_index"),
+        ({"participant_index": 99_999}, 422, "hearing.participant_unknown", ".participant_index"),
+        ({"participant_index": -1}, 422, "event.invalid", ".participant_index"),
+        ({"participant_index": "0"}, 422, "event.invalid", ".participant_index"),
+        ({"participant_index": 0.5}, 422, "event.invalid", ".participant_index"),
+        ({"participant_index": 0, "reason": " "}, 422, "event.invalid", ".reason"),
+        ({"participant_index": 1}, 409, "hearing.participant_removed", None),
+    ],
+)
+async def test_bad_participant_removals_are_refused(
+    kediri: Office, data: dict[str, Any], status: int, rule: str, field: str | None
+) -> None:
+    """Unknown, negative, mistyped or already-removed participants: nothing is written."""
+    hid = new_id()
+    sid = f"hearing-{hid}"
+    recorded = {"participants": [participant("Siti Aminah"), participant("Budi")]}
+    first = {"participant_index": 1, "reason": "Tidak hadir"}
+    await kediri.post(
+        sid,
+        0,
+        ("HearingScheduled", hearing_scheduled()),
+        ("ParticipantsRecorded", recorded),
+        ("ParticipantRemoved", first),
+    )
+    body = await problem(
+        await kediri.post(sid, 3, ("ParticipantRemoved", {"reason": "Salah", **data})),
+        status,
+        rule,
+    )
+    assert body.get("field") == (None if field is None else f"$.events[0].data{field}")
+    assert (await kediri.get(f"/v1/hearings/{hid}"))["version"] == 3
+
+
+async def test_misattributed_statement_is_corrected(kediri: Office) -> None:
+    """StatementCorrected changes the named fields; the hearing marks them, keeps the history,
+    and search finds the corrected text only."""
+    hid = new_id()
+    sid = f"hearing-{hid}"
+    said = statement("Honorarium petugas pemutakhiran data pemilih terlambat dibayar.")
+    await kediri.post(
+        sid, 0, ("HearingScheduled", hearing_scheduled()), ("StatementRecorded", said)
+    )
+    fix = {
+        "statement_index": 0,
+        "speaker": "Siti Aminah",
+        "organization": {"code": "KPU", "name": "KPU Kota Kediri"},
+        "text": "Honorarium petugas pantarlih terlambat dibayar dua bulan.",
+        "reason": "Salah atribusi dan salah ketik",
+    }
+    assert (await kediri.post(sid, 2, ("StatementCorrected", fix))).status == 201
+    state = await kediri.get(f"/v1/hearings/{hid}")
+    (now,) = state["statements"]
+    assert now["speaker"] == "Siti Aminah" and now["text"] == fix["text"]
+    assert now["corrected"] == ["organization", "speaker", "text"] and not now["retracted"]
+    (history,) = state["corrections"]
+    assert history["type"] == "StatementCorrected" and history["item"] == "statements[0]"
+    assert history["reason"] == fix["reason"]
+    assert history["changes"]["speaker"] == {"from": "Ismail Bafadal", "to": "Siti Aminah"}
+    then = await kediri.get(f"/v1/hearings/{hid}", as_of_version=2)
+    assert then["statements"][0]["speaker"] == "Ismail Bafadal"
+    assert then["statements"][0]["corrected"] == []
+    hits = await kediri.get("/v1/search", q="pantarlih", min_position=kediri.last)
+    assert [h["kind"] for h in hits["items"]] == ["statement"]
+    assert (await kediri.get("/v1/search", q="pemutakhiran"))["items"] == []
+
+
+@pytest.mark.parametrize(
+    ("data", "status", "rule", "field"),
+    [
+        ({"statement_index": 1, "text": "x"}, 422, "hearing.statement_unknown", ".statement_index"),
+        ({"statement_index": -3, "text": "x"}, 422, "event.invalid", ".statement_index"),
+        ({"statement_index": [0], "text": "x"}, 422, "event.invalid", ".statement_index"),
+        ({"statement_index": 0}, 422, "correction.empty", ""),
+        ({"statement_index": 0, "speaker": "Ismail Bafadal"}, 409, "correction.unchanged", None),
+        ({"statement_index": 0, "text": "x" * 100_001}, 422, "event.invalid", ".text"),
+        ({"statement_index": 0, "speaker": "Siti", "evil": 1}, 422, "event.invalid", ""),
+    ],
+)
+async def test_bad_statement_corrections_are_refused(
+    kediri: Office, data: dict[str, Any], status: int, rule: str, field: str | None
+) -> None:
+    """Unknown, mistyped, empty, unchanged or oversized corrections: nothing is written."""
+    hid = new_id()
+    sid = f"hearing-{hid}"
+    await kediri.post(
+        sid, 0, ("HearingScheduled", hearing_scheduled()), ("StatementRecorded", statement())
+    )
+    resp = await kediri.post(sid, 2, ("StatementCorrected", {"reason": "Salah", **data}))
+    body = await problem(resp, status, rule)
+    if field is None:
+        assert "field" not in body
+    else:
+        assert body["field"].startswith(f"$.events[0].data{field}")
+    assert (await kediri.get(f"/v1/hearings/{hid}"))["version"] == 2
+
+
+async def test_retracted_statement_is_not_corrected(kediri: Office) -> None:
+    """A retracted statement stays retracted: correcting it is 409."""
+    hid = new_id()
+    sid = f"hearing-{hid}"
+    retract = {"statement_index": 0, "reason": "Off the record"}
+    await kediri.post(
+        sid,
+        0,
+        ("HearingScheduled", hearing_scheduled()),
+        ("StatementRecorded", statement()),
+        ("StatementRetracted", retract),
+    )
+    fix = {"statement_index": 0, "speaker": "Siti Aminah", "reason": "Salah atribusi"}
+    await problem(
+        await kediri.post(sid, 3, ("StatementCorrected", fix)), 409, "hearing.statement_retracted"
+    )

@@ -65,3 +65,24 @@ async def test_admin_pages_are_for_their_roles(signed_in: SignedIn) -> None:
     assert status.status == 200 and "issue_board" in await status.text()
     r = await signed_in("regional", ["35.71"])
     assert (await r.get("/admin/proyeksi")).status == 403
+
+
+async def test_console_issues_a_token_with_expiry_and_lists_its_use(signed_in: SignedIn) -> None:
+    """ "Valid for N days" sets the expiry; the list shows it and the last use; a bad or too
+    long period is refused on the form (422) and nothing is issued."""
+    admin = await signed_in("admin")
+    page = await admin.get("/admin/token")
+    csrf = form_value(await page.text(), "csrf")
+    base = {"csrf": csrf, "name": "Deputi Bidang Politik", "role": "national"}
+    for bad in ("-1", "0", "1.5", "tiga", "9" * 40, "732"):
+        resp = await admin.post("/admin/token", data={**base, "expires_days": bad})
+        assert resp.status == 422, bad
+    assert "Deputi Bidang Politik" not in re.sub(
+        r'<input id="tk-name"[^>]*>', "", await (await admin.get("/admin/token")).text()
+    )
+    resp = await admin.post("/admin/token", data={**base, "expires_days": "30"})
+    assert resp.status == 201
+    html = await resp.text()
+    assert "Berlaku sampai" in html and "Terakhir dipakai" in html
+    again = await admin.post("/admin/token", data={**base, "expires_days": "30"})
+    assert again.status == 409  # the name is taken by a live token

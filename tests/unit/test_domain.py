@@ -619,6 +619,45 @@ def test_token_state() -> None:
     assert domain.region_of(revoked) is None
 
 
+NOW = datetime(2026, 12, 7, 5, 0, tzinfo=UTC)
+AT_NOW = context().written_by("admin", [], NOW)
+
+
+def named(name: str, *, expires_at: datetime | None = None) -> TokenIssued:
+    """A national token with a fresh id, this name and expiry."""
+    return TokenIssued(
+        token_id=uuid4(), name=name, role="national", created_by="admin", expires_at=expires_at
+    )
+
+
+@pytest.mark.parametrize(
+    ("expires_at", "rule"),
+    [
+        (NOW, "token.expiry_past"),
+        (NOW - timedelta(days=1), "token.expiry_past"),
+        (NOW + access.MAX_TOKEN_LIFETIME + timedelta(seconds=1), "token.expiry_too_far"),
+    ],
+)
+def test_token_expiry_is_bounded(expires_at: datetime, rule: str) -> None:
+    """An expiry is later than now and at most MAX_TOKEN_LIFETIME ahead."""
+    refused([], named("Deputi", expires_at=expires_at), rule, field="$.data.expires_at", ctx=AT_NOW)
+    decide([], named("Deputi", expires_at=NOW + access.MAX_TOKEN_LIFETIME), AT_NOW)
+
+
+def test_token_names_are_unique_among_live_tokens() -> None:
+    """Case and spacing aside; a revoked or expired holder frees the name."""
+    live = named("KPU Kota Kediri")
+    refused([live], named("kpu  kota KEDIRI"), "token.name_taken", field="$.data.name", ctx=AT_NOW)
+    revoked = TokenRevoked(token_id=live.token_id, revoked_by="admin")
+    decide([live, revoked], named("KPU Kota Kediri"), AT_NOW)
+    lapsed = named("KPU Kota Kediri", expires_at=NOW)
+    decide([lapsed], named("KPU Kota Kediri"), AT_NOW)
+    state = domain.fold([lapsed])
+    assert isinstance(state, access.AccessState)
+    assert state.active(lapsed.token_id, NOW) is None
+    assert state.active(lapsed.token_id, NOW - timedelta(seconds=1)) is not None
+
+
 # --- façade ----------------------------------------------------------------------------
 
 
