@@ -572,6 +572,37 @@ async def test_colliding_ids_from_two_regions_never_stop_a_link(cluster: Cluster
     )
     assert (await _hub_links(c))["coord_jateng_to_hub"]["conflicts"] == 2
     assert await c.hub.fetchval("SELECT count(*) FROM federation_conflicts") >= 3
+    await _still_cosigned(c, c.jateng, [uuid.UUID(x["received"]["event_id"]) for x in found])
+
+
+async def _still_cosigned(c: Cluster, region: ClusterNode, set_aside: list[uuid.UUID]) -> None:
+    """The hub keeps cosigning `region` past events it set aside as collisions: its mirror
+    takes the region's own copies (set-aside ones from federation_conflicts), not the
+    other node's event of the same id, and does not count them as missing."""
+    origin = await region.fetchval("SELECT origin FROM audit_checkpoints LIMIT 1")
+    last = await region.fetchval(
+        "SELECT max(position) FROM node_log WHERE log_node = $1 AND event_id = ANY($2)",
+        region.node_id,
+        set_aside,
+    )
+    assert origin is not None and last is not None
+    try:
+        await eventually(
+            lambda: c.hub.fetchval(
+                "SELECT max(tree_size) FROM audit_cosignatures WHERE origin = $1 AND"
+                " tree_size >= $2",
+                origin,
+                last,
+            ),
+            timeout=45,
+            what=f"a cosigned checkpoint of {region.node_id} covering the set-aside events",
+        )
+    except AssertionError as e:
+        raise AssertionError(await diagnose(c.hub, region)) from e
+    refusals = await c.hub.fetch(
+        "SELECT tree_size, reason FROM audit_cosign_refusals WHERE origin = $1", origin
+    )
+    assert refusals == [], refusals
 
 
 async def test_an_operator_stops_and_resumes_a_link_as_the_application_role(
