@@ -524,8 +524,9 @@ async def test_colliding_ids_are_refused_at_the_region_and_never_stop_a_link(
     writing, to start a stream another node holds: 409 `stream-id-taken` naming the home
     node, in every intake (a batch stays all or nothing). Only a race the region cannot
     see (the hub -> region link stopped) still meets at the hub, which sets the later copy
-    aside whole; both links keep flowing, the conflict is reported, and the hub keeps
-    cosigning the region past it."""
+    aside whole, as it does an event an operator wrote by hand with another region's id;
+    both links keep flowing, the conflicts are reported, and the hub keeps cosigning the
+    region past them."""
     c = cluster
     jatim, jateng = c.auth("jatim"), c.auth("jateng")
     taken_id, hid = str(uuid.uuid4()), new_id()
@@ -625,6 +626,19 @@ async def test_colliding_ids_are_refused_at_the_region_and_never_stop_a_link(
         await _post(c.jateng, jateng, f"hearing-{raced}", follow)
     finally:
         await c.jateng.fetch("ALTER SUBSCRIPTION coord_hub_to_jateng ENABLE")
+    # And an operator's mistake, by hand at jateng: an event reusing the id jatim stored
+    # (sequenced into jateng's log like any event, so jateng's checkpoints cover it).
+    by_hand = new_id()
+    await c.jateng.fetch(
+        "WITH e AS (INSERT INTO events (event_id, stream_id, version, type, data, metadata,"
+        " region_code, node_id) VALUES ($1, $2, 1, 'HearingScheduled', $3::jsonb,"
+        " '{\"node_id\": \"jateng\"}', '33.74', 'jateng') RETURNING seq)"
+        " INSERT INTO pending (first_seq, seqs) SELECT seq, ARRAY[seq] FROM e",
+        jatim_stored,
+        f"hearing-{by_hand}",
+        msgspec.json.encode(hearing_scheduled("33.74")).decode(),
+    )
+    await c.jateng.fetch("SELECT pg_notify('coord_pending', '')")
     # A later, unrelated write of jateng still reaches the hub: the link was not stopped.
     later = new_id()
     await _post(c.jateng, jateng, f"hearing-{later}", _hearing("33.72"))
@@ -635,7 +649,8 @@ async def test_colliding_ids_are_refused_at_the_region_and_never_stop_a_link(
         )
     except AssertionError as e:
         raise AssertionError(await diagnose(c.hub, c.jateng)) from e
-    # The hub's stream is jatim's, untouched; jateng's two raced events are set aside.
+    # The hub's stream is jatim's, untouched; jateng's two raced events are set aside,
+    # and its event with jatim's id.
     held = await c.hub.fetch(
         "SELECT node_id, version FROM events WHERE stream_id = $1 ORDER BY version",
         f"hearing-{raced}",
@@ -643,18 +658,21 @@ async def test_colliding_ids_are_refused_at_the_region_and_never_stop_a_link(
     assert [(r["node_id"], r["version"]) for r in held] == [("jatim", 1)]
     out = await run_coord(c.hub.env(), "federation", "conflicts")
     found = [x for x in msgspec.json.decode(out) if x["received"]["node_id"] == "jateng"]
-    assert sorted((x["kind"], x["received"]["version"]) for x in found) == [
-        ("stream", 1),
-        ("stream", 2),
-    ]
+    kinds = [(x["kind"], x["received"]["stream_id"], x["received"]["version"]) for x in found]
+    assert sorted(kinds) == sorted(
+        [
+            ("event_id", f"hearing-{by_hand}", 1),
+            ("stream", f"hearing-{raced}", 1),
+            ("stream", f"hearing-{raced}", 2),
+        ]
+    )
     for x in found:
         assert x["held"]["node_id"] == "jatim"  # both versions, side by side
         assert x["received"]["data"] and x["held"]["data"]
-        assert x["received"]["stream_id"] == f"hearing-{raced}"
     # Reported: the link streams, with its open conflicts counted; the gauge says so too.
     links = await _hub_links(c)
     link = links["coord_jateng_to_hub"]
-    assert link["state"] == "streaming" and link["conflicts"] == 2, link
+    assert link["state"] == "streaming" and link["conflicts"] == 3, link
     assert links["coord_jatim_to_hub"]["conflicts"] == 0
     assert "coord_jateng_to_hub: streaming" in await run_coord(c.hub.env(), "federation", "status")
     async with aiohttp.ClientSession(c.hub.url) as http, http.get("/metrics") as r:
@@ -662,19 +680,19 @@ async def test_colliding_ids_are_refused_at_the_region_and_never_stop_a_link(
     assert any(
         line.startswith("coord_federation_errors{")
         and "coord_jateng_to_hub" in line
-        and line.endswith(" 2.0")
+        and line.endswith(" 3.0")
         for line in metrics.splitlines()
     ), metrics
     # The hub keeps cosigning jateng past the set-aside events (its mirror takes jateng's
-    # own copies from federation_conflicts).
+    # own copies from federation_conflicts, not jatim's event of the same id).
     await _still_cosigned(c, c.jateng, [uuid.UUID(x["received"]["event_id"]) for x in found])
     # An operator records the resolution; the set-aside events stay (nothing is lost).
     conflict_id = str(found[0]["conflict_id"])
     await run_coord(
         c.hub.env(), "federation", "conflicts", "--resolve", conflict_id, "--note", "checked"
     )
-    assert (await _hub_links(c))["coord_jateng_to_hub"]["conflicts"] == 1
-    assert await c.hub.fetchval("SELECT count(*) FROM federation_conflicts") >= 2
+    assert (await _hub_links(c))["coord_jateng_to_hub"]["conflicts"] == 2
+    assert await c.hub.fetchval("SELECT count(*) FROM federation_conflicts") >= 3
 
 
 async def _still_cosigned(c: Cluster, region: ClusterNode, set_aside: list[uuid.UUID]) -> None:
