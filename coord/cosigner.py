@@ -5,7 +5,12 @@ event id); they replicate to the hub with the region's events and its signed che
 (coord/federation.py, publication `coord_region_audit`). From them the hub rebuilds the
 region's tree *as the region built it*: leaf ``p`` is the hub's copy of the event the
 region holds at ``p``, encoded by the one canonical encoder (events/leaf.py) with the
-region's position. For each region checkpoint, in size order, the hub
+region's position. The copy is the region's own: the hub's row of that event id recorded
+by that region, or, for an event the hub set aside as a collision (another node's event
+holds its id or its stream), the row kept in `federation_conflicts`; a national event
+the region received from the hub is the hub's own row. A collision therefore never
+makes the hub refuse a region's checkpoints. For each region checkpoint, in size order,
+the hub
 
 1. verifies the region's signature with the key `add-region` recorded for it;
 2. extends its mirror to the checkpoint's size and compares the roots;
@@ -60,10 +65,30 @@ _PENDING = (
     "AND NOT EXISTS (SELECT 1 FROM audit_cosign_refusals r WHERE r.origin = c.origin "
     "AND r.tree_size = c.tree_size) ORDER BY c.tree_size LIMIT 50"
 )
+# The region's own copy of each event of its log, in this order: the hub's row of that id
+# *recorded by that region* (an event id is unique at the hub, but after a collision the
+# hub's row of that id may be another node's); else the row set aside in
+# federation_conflicts (a stream or id collision at the hub keeps the region's version
+# there, whole); else, for a national event the region received from the hub, the hub's
+# own row. Never another region's event: that would read as rewritten history and refuse
+# every later checkpoint of the region.
+_COPY = (
+    "SELECT {t}.event_id, {t}.stream_id, {t}.version, {t}.type, {t}.schema_version, {t}.data,"
+    " {t}.metadata, {t}.recorded_at, {t}.region_code"
+)
 _MIRROR_ROWS = (
-    "SELECT n.position, n.event_id AS wanted, e.event_id, e.stream_id, e.version, e.type, "
-    "e.schema_version, e.data, e.metadata, e.recorded_at, e.region_code "
-    "FROM node_log n LEFT JOIN events e ON e.event_id = n.event_id "
+    "SELECT n.position, n.event_id AS wanted, x.event_id, x.stream_id, x.version, x.type, "
+    "x.schema_version, x.data, x.metadata, x.recorded_at, x.region_code "
+    "FROM node_log n LEFT JOIN LATERAL ("
+    f" ({_COPY.format(t='e')} FROM events e"
+    " WHERE e.event_id = n.event_id AND e.node_id = n.log_node)"
+    " UNION ALL"
+    f" ({_COPY.format(t='c')} FROM federation_conflicts c"
+    " WHERE c.event_id = n.event_id AND c.node_id = n.log_node ORDER BY c.conflict_id LIMIT 1)"
+    " UNION ALL"
+    f" ({_COPY.format(t='h')} FROM events h WHERE h.event_id = n.event_id"
+    " AND h.node_id = (SELECT node_id FROM coord_node) AND h.region_code IS NULL)"
+    " LIMIT 1) x ON true "
     "WHERE n.log_node = $1 AND n.position > $2 AND n.position <= $3 "
     "ORDER BY n.position LIMIT $4"
 )

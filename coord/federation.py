@@ -474,6 +474,7 @@ async def _add_region(
                 vkey,
             )
     steps.append(SetupStep("hub", f"directory entries {hub_node.node_id}, {name}", True))
+    steps.append(await _register_streams(hub))
     steps.append(
         await _create_publication(
             region,
@@ -507,11 +508,12 @@ async def _add_region(
         await _create_publication(
             hub,
             NATIONAL_TABLES,
-            "FOR TABLE access_tokens, federation_nodes, audit_cosignatures",
+            "FOR TABLE access_tokens, federation_nodes, audit_cosignatures, federation_streams",
             "hub",
         )
     )
     await _publish_table(hub, NATIONAL_TABLES, "audit_cosignatures")
+    await _publish_table(hub, NATIONAL_TABLES, "federation_streams")
     steps.append(
         await _create_subscription(
             hub, up_link, region_dsn, [REGION_PUBLICATION, REGION_AUDIT], "hub"
@@ -525,6 +527,25 @@ async def _add_region(
     for step in steps:
         log.info("federation.setup", where=step.where, what=step.what, created=step.created)
     return steps
+
+
+async def _register_streams(hub: asyncpg.Connection) -> SetupStep:
+    """Make the hub record every stream's home in `federation_streams` as it logs events
+    (the regions' too), with the streams it already holds: the regions refuse to start
+    those (409 stream-id-taken)."""
+    enabled = await hub.fetchval(
+        "SELECT tgenabled::text FROM pg_trigger WHERE tgrelid = 'log'::regclass"
+        " AND tgname = 'log_register_streams'"
+    )
+    if enabled == "D":
+        async with hub.transaction():
+            await hub.execute("ALTER TABLE log ENABLE TRIGGER log_register_streams")
+            await hub.execute(
+                "INSERT INTO federation_streams (stream_id, home_node)"
+                " SELECT stream_id, node_id FROM events WHERE version = 1"
+                " ON CONFLICT (stream_id) DO NOTHING"
+            )
+    return SetupStep("hub", "stream homes (federation_streams)", enabled == "D")
 
 
 # -- conflicts ------------------------------------------------------------

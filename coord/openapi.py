@@ -65,7 +65,10 @@ _REASONS = {
     401: "Missing, unknown or revoked bearer token",
     403: "Outside the token's role or regions",
     404: "Not found",
-    409: "Conflict with the current state (version, duplicate id or domain rule)",
+    409: (
+        "Conflict with the current state (version, duplicate id, domain rule, or on a "
+        "federated region a stream id another node holds: `stream-id-taken`, `home_node`)"
+    ),
     413: "Body too large",
     415: "Unsupported media type",
     421: "Written on the wrong node of a federation (`home_node` names the right one)",

@@ -22,6 +22,7 @@ TITLES_ID: Final[dict[str, str]] = {
     "Domain rule violated": "Aturan domain dilanggar",
     "Version conflict": "Konflik versi",
     "Duplicate event id": "Id peristiwa sudah dipakai",
+    "Stream id taken": "Id stream sudah dipakai node lain",
     "Internal server error": "Kesalahan internal server",
     "Service unavailable": "Layanan tidak tersedia",
     "Unsupported media type": "Jenis media tidak didukung",

@@ -30,7 +30,7 @@ from coord.problems import Problem, invalid
 from events import domain
 from events.domain import AnyState, DecideContext
 from events.errors import DuplicateEventId, WrongExpectedVersion
-from events.ids import with_event_ids
+from events.ids import home_scoped, with_event_ids
 from events.records import AppendResult, ExpectedVersion, NewEvent, RecordedEvent
 from events.regions import Regions
 from events.rules import DomainError, InvalidRequest
@@ -224,6 +224,53 @@ class WritePath:
         # The hub also homes regions no regional node serves; a 421 names the node that accepts.
         await check_home(self.store.pool, self.node, category_of(stream_id), region)
 
+    def stored_id(self, given: uuid.UUID | None) -> uuid.UUID | None:
+        """The id an event a client sent as `given` is stored under on this node.
+
+        Federated nodes scope client-chosen ids to the home node (`events.ids.home_scoped`),
+        so ids are global by construction: two regions never store the same one, whatever
+        their clients send. A standalone node keeps the client's id.
+        """
+        if given is None or self.node.mode == "standalone":
+            return given
+        return home_scoped(self.node_id, given)
+
+    async def check_stream_free(
+        self, appends: Sequence[StreamAppend], loaded: Sequence[Loaded]
+    ) -> None:
+        """409 before writing a stream this regional node does not hold but another home does.
+
+        The hub registers the home of every stream it holds (`federation_streams`, replicated
+        to the regions): a region refuses to start a stream whose id another node already
+        uses, so a client cannot make two homes hold one stream id. Only a race inside the
+        replication lag (or a region cut off from the hub) still meets at the hub, which sets
+        the later copy aside (docs/deploy.md, "Conflicts").
+        """
+        if self.node.mode != "regional":
+            return
+        new = [
+            a.stream_id for a, stream in zip(appends, loaded, strict=True) if stream.version == 0
+        ]
+        if not new:
+            return
+        rows = await self.store.pool.fetch(
+            "SELECT stream_id, home_node FROM federation_streams"
+            " WHERE stream_id = ANY($1::text[]) AND home_node <> $2 ORDER BY stream_id",
+            new,
+            self.node_id,
+        )
+        if rows:
+            stream_id, home = rows[0]["stream_id"], rows[0]["home_node"]
+            raise Problem(
+                409,
+                "stream-id-taken",
+                "Stream id taken",
+                f"stream {stream_id!r} already exists at node {home!r}: a new entity needs a "
+                "new id (a fresh UUID); writes to that stream go to its home node",
+                stream_id=stream_id,
+                home_node=home,
+            )
+
     async def may_read(self, principal: Principal, stream_id: str) -> bool:
         """May `principal` read `stream_id` (regional tokens: only their regions' streams)?"""
         if principal.role != "regional":
@@ -246,6 +293,8 @@ class WritePath:
             meta["client_request_id"] = origin.client_request_id
         meta["recorded_at"] = recorded_at
         meta["node_id"] = self.node_id
+        if proposed.id is not None and self.stored_id(proposed.id) != proposed.id:
+            meta["client_event_id"] = str(proposed.id)  # the id the client sent (home-scoped)
         if proposed.metadata:
             client = msgspec.json.encode(proposed.metadata)
             if len(client) > MAX_CLIENT_METADATA:
@@ -310,12 +359,18 @@ class WritePath:
                     schema_version=SCHEMA_VERSIONS[p.type],
                 )
                 for j, (p, event_id) in enumerate(
-                    zip(a.proposed, with_event_ids([p.id for p in a.proposed]), strict=True)
+                    zip(
+                        a.proposed,
+                        with_event_ids([self.stored_id(p.id) for p in a.proposed]),
+                        strict=True,
+                    )
                 )
             ]
             for i, a in enumerate(appends)
         ]
-        client_ids = [p.id for a in appends for p in a.proposed if p.id is not None]
+        client_ids = [
+            i for a in appends for p in a.proposed if (i := self.stored_id(p.id)) is not None
+        ]
         try:
             return await self._write(
                 principal, appends, new, records, client_ids, event_field, also, attempts
@@ -352,6 +407,7 @@ class WritePath:
                 regions.append(region)
             if client_ids and await self.store.any_stored(client_ids):
                 return await self._replay(appends, records)
+            await self.check_stream_free(appends, loaded)
             for a, stream in zip(appends, loaded, strict=True):
                 if isinstance(a.expected, int) and a.expected != stream.version:
                     raise WrongExpectedVersion(a.stream_id, a.expected, stream.version)

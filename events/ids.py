@@ -8,6 +8,13 @@ whole to the WAL. Version 7 ids start with the millisecond they were made, so ne
 entries land next to each other at the end of the index. The remaining 74 bits are
 random, so ids stay unguessable and unique across processes and nodes.
 
+On a federated node an event id a client chooses is **scoped to the home node**
+(`home_scoped`): the event is stored under ``uuid5(HOME_NAMESPACE, "<node id>\n<id>")``.
+Two home nodes therefore never store the same id, whatever their clients send: scoped
+ids of different nodes differ (SHA-1 would have to collide), and a scoped id (version 5)
+never equals an id the server generates (version 7). A retry of the same id at the same
+node maps to the same stored id, so it stays idempotent.
+
 Ids a client sends (event ids, entity ids in paths) are taken in one spelling only,
 the lowercase canonical form `str(UUID(...))` gives: `CanonicalUUID` for decoded
 bodies, `parse_canonical_uuid` for paths and query parameters.
@@ -39,6 +46,16 @@ CanonicalUUID = Annotated[
 def parse_canonical_uuid(text: str) -> uuid.UUID | None:
     """`text` as a UUID if it is in lowercase canonical form, else None (no other spelling)."""
     return uuid.UUID(text) if is_canonical_uuid(text) else None
+
+
+#: Root of home-scoped event ids: uuid5(NAMESPACE_URL, "urn:coord:home-scoped"). It never
+#: changes (stored ids depend on it).
+HOME_NAMESPACE = uuid.UUID("9e5f4cf0-a7f3-5d97-b85d-78d8ecebab53")
+
+
+def home_scoped(node_id: str, given: uuid.UUID) -> uuid.UUID:
+    """The id under which a federated node `node_id` stores an event its client sent as `given`."""
+    return uuid.uuid5(HOME_NAMESPACE, f"{node_id}\n{given}")
 
 
 _VERSION = 0x7 << 76  # the version nibble of a 128-bit UUID

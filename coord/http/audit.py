@@ -19,10 +19,10 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from coord.apidoc import Body, StreamPath, documented
 from coord.auth import Role, forbidden, principal_of, require_role
 from coord.http.params import MAX_QUERY_INT, int_param
-from coord.keys import AUDIT
+from coord.keys import AUDIT, NODE
 from coord.problems import Problem, invalid, not_found
 from events.audit_log import ExportLine, SignedHead, TrailEntry, TreeNotBuilt, b64
-from events.ids import CanonicalUUID, parse_canonical_uuid
+from events.ids import CanonicalUUID, home_scoped, parse_canonical_uuid
 from events.notes import CosignatureVerifier
 from events.streams import validate_stream_id
 
@@ -286,6 +286,8 @@ async def inclusion_proof(request: web.Request) -> web.Response:
         raise invalid("event_id must be a UUID in lowercase canonical form", "query.event_id")
     audit = request.app[AUDIT]
     place = await audit.place(event_id)
+    if place is None and (scoped := _home_scoped(request, event_id)) is not None:
+        place = await audit.place(scoped)  # the id its client sent, as this node stored it
     # A regional caller learns nothing about other regions' events, not even that they exist.
     if place is None or not principal.covers(place.region_code):
         raise not_found(f"event {event_id} is not in the log")
@@ -339,6 +341,10 @@ async def receipt(request: web.Request) -> web.Response:
         from_size = int_param(request, "from_size", 1, minimum=1)
     audit = request.app[AUDIT]
     found = await audit.leaf_of(event_id)
+    if found is None and (scoped := _home_scoped(request, event_id)) is not None:
+        # The id its client sent, as this node stored it: the receipt names the stored id.
+        found = await audit.leaf_of(scoped)
+        event_id = scoped if found is not None else event_id
     if found is None or not principal.covers(found[0].region_code):
         raise not_found(f"event {event_id} is not in the log")
     place, leaf_bytes = found
@@ -485,3 +491,10 @@ async def export(request: web.Request) -> web.StreamResponse:
         await response.write(b"".join(_encoder.encode(line) + b"\n" for line in page))
     await response.write_eof()
     return response
+
+
+def _home_scoped(request: web.Request, event_id: uuid.UUID) -> uuid.UUID | None:
+    """On a federated node, the stored id of an event whose client sent `event_id`
+    (events.ids.home_scoped): a client asks for proofs with the id it chose."""
+    node = request.app[NODE]
+    return None if node.mode == "standalone" else home_scoped(node.node_id, event_id)

@@ -12,7 +12,10 @@ Mapping (https://github.com/cloudevents/spec/blob/v1.0.2/cloudevents/spec.md):
   same event id and is idempotent (200, nothing written) exactly as in the streams
   API; another region sending the same `source` and `id` gets other event ids and
   cannot claim this region's ahead of it. The original id is kept in the metadata
-  as `ce_id`.
+  as `ce_id`. On a federated node the write path then scopes the resulting id to the
+  node (`events.ids.home_scoped`, coord/writes.py `WritePath.stored_id`), a canonical
+  UUID `id` included: the same CloudEvent posted at two regions is two events, never one
+  id twice at the hub.
 * `source` (required) and `time` (optional) are stored in the event's metadata
   as `ce_source` and `ce_time` (beside the server's keys: the server recorded them
   from the envelope); the server's own keys (actor, role, ...) are stamped by the

@@ -18,8 +18,15 @@ from coord.config import Config
 from coord.keys import WRITES
 from coord.problems import Problem
 from coord.runtime import started_app
+from events.ids import home_scoped
 from events.topology import Node
-from tests.api.payloads import append, hearing_scheduled, new_id, recommendation_drafted
+from tests.api.payloads import (
+    append,
+    hearing_scheduled,
+    new_id,
+    recommendation_drafted,
+    statement,
+)
 from tests.conftest import bearer
 
 
@@ -191,3 +198,68 @@ async def test_unserved_regions_are_homed_at_the_hub_and_a_421_names_a_node_that
             await federation.check_home(pool, node, category, region)
         assert refused.value.status == 421
         assert refused.value.extra["home_node"] == home != node.node_id
+
+
+async def test_a_region_refuses_a_stream_another_node_holds_and_scopes_client_event_ids(
+    regional: Any, pool: asyncpg.Pool
+) -> None:
+    """Issue 17: ids global by construction. A stream id the hub says another node holds
+    (`federation_streams`, replicated as rows) is refused before writing: 409
+    `stream-id-taken` naming the home node, whatever the expected version or the intake,
+    a batch whole. A client's event id is stored scoped to this node, its own kept in the
+    metadata; a retry stays idempotent; the other node's stored id sent as a client id is
+    scoped again, never taken as is."""
+    jatim = await _token(pool, "regional", ["35"])
+    taken, free = f"hearing-{new_id()}", f"hearing-{new_id()}"
+    await pool.execute(
+        "INSERT INTO federation_streams (stream_id, home_node) VALUES ($1, 'jateng')", taken
+    )
+    follow = {"expected_version": 1, "events": [{"type": "StatementRecorded", "data": statement()}]}
+
+    def ce(subject: str, ce_id: str) -> dict[str, Any]:
+        return {
+            "specversion": "1.0",
+            "id": ce_id,
+            "source": "/kpu",
+            "type": "HearingScheduled",
+            "subject": subject,
+            "data": hearing_scheduled("35.71"),
+        }
+
+    create = ("HearingScheduled", hearing_scheduled("35.71"))
+    attempts: list[tuple[str, Any, str]] = [
+        (f"/v1/streams/{taken}/events", append(0, create), "application/json"),
+        (f"/v1/streams/{taken}/events", append("any", create), "application/json"),
+        (f"/v1/streams/{taken}/events", follow, "application/json"),
+        ("/v1/cloudevents", ce(taken, str(uuid.uuid4())), "application/cloudevents+json"),
+        ("/v1/cloudevents", [ce(free, "a"), ce(taken, "b")], "application/cloudevents-batch+json"),
+    ]
+    for path, body, ctype in attempts:
+        resp = await regional.post(
+            path, data=msgspec.json.encode(body), headers={**jatim, "Content-Type": ctype}
+        )
+        assert resp.status == 409, (path, await resp.text())
+        problem = await resp.json()
+        assert problem["type"] == "urn:coord:problem:stream-id-taken", problem
+        assert problem["home_node"] == "jateng" and problem["stream_id"] == taken
+    assert await pool.fetchval("SELECT count(*) FROM events") == 0
+    # A stream this node holds itself is its own, even if the hub lists it (its home).
+    await pool.execute(
+        "INSERT INTO federation_streams (stream_id, home_node) VALUES ($1, 'jatim')", free
+    )
+    given = uuid.uuid4()
+    body = append(0, ("HearingScheduled", hearing_scheduled("35.71")), id=str(given))
+    first = await regional.post(f"/v1/streams/{free}/events", json=body, headers=jatim)
+    assert first.status == 201, await first.text()
+    again = await regional.post(f"/v1/streams/{free}/events", json=body, headers=jatim)
+    assert again.status == 200, await again.text()
+    row = await pool.fetchrow("SELECT event_id, metadata FROM events WHERE stream_id = $1", free)
+    assert row["event_id"] == home_scoped("jatim", given)
+    assert msgspec.json.decode(row["metadata"])["client_event_id"] == str(given)
+    other = home_scoped("jateng", uuid.uuid4())  # an id jateng stored, sent as a client id
+    hostile = append(0, ("HearingScheduled", hearing_scheduled("35.71")), id=str(other))
+    path = f"/v1/streams/hearing-{new_id()}/events"
+    resp = await regional.post(path, json=hostile, headers=jatim)
+    assert resp.status == 201, await resp.text()
+    stored = await pool.fetchval("SELECT event_id FROM events ORDER BY seq DESC LIMIT 1")
+    assert stored == home_scoped("jatim", other) != other

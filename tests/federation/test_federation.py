@@ -19,6 +19,8 @@ import msgspec
 import pytest
 
 from coord.cli import main as cli_main
+from coord.http.cloudevents import CE_BATCH, CE_JSON
+from events.ids import home_scoped
 from events.leaf import parse_json
 from events.notes import (
     Checkpoint,
@@ -86,7 +88,9 @@ async def write_region(
                 }
                 async with http.post(f"/v1/streams/{stream}/events", json=body) as r:
                     assert r.status == 201, await r.text()
-                acks.append(Ack(eid, stream, expected + 1, node.node_id, time.monotonic()))
+                # A federated node stores a client's id scoped to it (events.ids.home_scoped).
+                stored = str(home_scoped(node.node_id, uuid.UUID(eid)))
+                acks.append(Ack(stored, stream, expected + 1, node.node_id, time.monotonic()))
 
 
 async def test_regions_keep_writing_through_a_hub_outage_and_the_hub_converges(
@@ -479,52 +483,165 @@ async def _hub_links(c: Cluster) -> dict[str, Any]:
         return {x["name"]: x for x in (await r.json())["links"]}
 
 
-async def test_colliding_ids_from_two_regions_never_stop_a_link(cluster: Cluster) -> None:
-    """Jawa Tengah reuses an event id and a stream id Jawa Timur already used (both 201 at
-    the regions): the hub keeps the first, sets the second aside whole with a pointer to the
-    first, and both links keep flowing; the conflicts are reported, not silent."""
+async def _attempt(
+    node: ClusterNode, headers: dict[str, str], path: str, body: Any, ctype: str | None = None
+) -> tuple[int, Any]:
+    """POST `body` (JSON); the status and the decoded answer."""
+    extra = {"Content-Type": ctype or "application/json"}
+    async with (
+        aiohttp.ClientSession(node.url, headers=headers) as http,
+        http.post(path, data=msgspec.json.encode(body), headers=extra) as r,
+    ):
+        raw = await r.read()
+        return r.status, msgspec.json.decode(raw) if raw else None
+
+
+def _hearing(region: str, event_id: str | None = None, expected: Any = 0) -> dict[str, Any]:
+    event: dict[str, Any] = {"type": "HearingScheduled", "data": hearing_scheduled(region)}
+    if event_id is not None:
+        event["id"] = event_id
+    return {"expected_version": expected, "events": [event]}
+
+
+def _cloudevent(subject: str, region: str, ce_id: str) -> dict[str, Any]:
+    return {
+        "specversion": "1.0",
+        "id": ce_id,
+        "source": "/kpu/sirekap",
+        "type": "HearingScheduled",
+        "subject": subject,
+        "data": hearing_scheduled(region),
+    }
+
+
+async def test_colliding_ids_are_refused_at_the_region_and_never_stop_a_link(
+    cluster: Cluster,
+) -> None:
+    """Ids are global by construction (issue 17, item 2). The same client event id at two
+    regions (streams API; a CloudEvent with the same source and UUID id) is two events:
+    each region stores it under its home-scoped id, so nothing meets at the hub, whatever
+    the client sends (even the other region's stored id). A region refuses, before
+    writing, to start a stream another node holds: 409 `stream-id-taken` naming the home
+    node, in every intake (a batch stays all or nothing). Only a race the region cannot
+    see (the hub -> region link stopped) still meets at the hub, which sets the later copy
+    aside whole, as it does an event an operator wrote by hand with another region's id;
+    both links keep flowing, the conflicts are reported, and the hub keeps cosigning the
+    region past them."""
     c = cluster
+    jatim, jateng = c.auth("jatim"), c.auth("jateng")
     taken_id, hid = str(uuid.uuid4()), new_id()
-    first = {
-        "expected_version": 0,
-        "events": [
-            {"type": "HearingScheduled", "data": hearing_scheduled("35.71"), "id": taken_id}
-        ],
-    }
-    await _post(c.jatim, c.auth("jatim"), f"hearing-{hid}", first)
+    await _post(c.jatim, jatim, f"hearing-{hid}", _hearing("35.71", taken_id))
+    # 1. Event ids. The same client id at jateng; jatim's stored id sent as a client id;
+    # the same CloudEvent (source + UUID id) at both regions: all 201, all distinct.
+    same, hostile, ce_jatim, ce_jateng = new_id(), new_id(), new_id(), new_id()
+    jatim_stored = home_scoped("jatim", uuid.UUID(taken_id))
+    await _post(c.jateng, jateng, f"hearing-{same}", _hearing("33.74", taken_id))
+    await _post(c.jateng, jateng, f"hearing-{hostile}", _hearing("33.74", str(jatim_stored)))
+    ce_id = str(uuid.uuid4())
+    for node, headers, stream, region in (
+        (c.jatim, jatim, f"hearing-{ce_jatim}", "35.71"),
+        (c.jateng, jateng, f"hearing-{ce_jateng}", "33.74"),
+    ):
+        status, doc = await _attempt(
+            node, headers, "/v1/cloudevents", _cloudevent(stream, region, ce_id), CE_JSON
+        )
+        assert status == 201, doc
+    streams = [f"hearing-{s}" for s in (hid, same, hostile, ce_jatim, ce_jateng)]
+
+    async def all_at_hub() -> list[asyncpg.Record] | None:
+        rows = await c.hub.fetch(
+            "SELECT stream_id, event_id, node_id, metadata FROM events"
+            " WHERE stream_id = ANY($1) ORDER BY stream_id",
+            streams,
+        )
+        return rows if len(rows) == len(streams) else None
+
+    rows = {r["stream_id"]: r for r in await eventually(all_at_hub, what="every event at the hub")}
+    assert rows[f"hearing-{hid}"]["event_id"] == jatim_stored
+    assert rows[f"hearing-{same}"]["event_id"] == home_scoped("jateng", uuid.UUID(taken_id))
+    assert rows[f"hearing-{hostile}"]["event_id"] == home_scoped("jateng", jatim_stored)
+    assert rows[f"hearing-{ce_jatim}"]["event_id"] != rows[f"hearing-{ce_jateng}"]["event_id"]
+    assert len({r["event_id"] for r in rows.values()}) == len(streams)
+    # The id each client sent is kept beside the server's keys; a receipt takes it too.
+    meta = msgspec.json.decode(rows[f"hearing-{same}"]["metadata"].encode())
+    assert meta["client_event_id"] == taken_id and meta["node_id"] == "jateng"
+    assert await c.hub.fetchval("SELECT count(*) FROM federation_conflicts") == 0
+
+    # 2. Stream ids: jateng may not start jatim's stream, however it asks.
     await eventually(
-        lambda: c.hub.fetchval("SELECT 1 FROM events WHERE stream_id = $1", f"hearing-{hid}"),
-        what="jatim's hearing at the hub",
+        lambda: c.jateng.fetchval(
+            "SELECT home_node FROM federation_streams WHERE stream_id = $1", f"hearing-{hid}"
+        ),
+        what="jatim's stream home at jateng",
     )
-    # The same event id in another stream, and jatim's stream id for a Jawa Tengah hearing.
-    same_id = {
-        "expected_version": 0,
-        "events": [
-            {"type": "HearingScheduled", "data": hearing_scheduled("33.74"), "id": taken_id}
-        ],
-    }
-    await _post(c.jateng, c.auth("jateng"), f"hearing-{new_id()}", same_id)
-    same_stream = {
-        "expected_version": 0,
-        "events": [{"type": "HearingScheduled", "data": hearing_scheduled("33.74")}],
-    }
-    await _post(c.jateng, c.auth("jateng"), f"hearing-{hid}", same_stream)
+    free = new_id()
     follow = {
         "expected_version": 1,
         "events": [{"type": "StatementRecorded", "data": statement_data()}],
     }
-    await _post(c.jateng, c.auth("jateng"), f"hearing-{hid}", follow)
+    attempts: list[tuple[str, Any, str | None]] = [
+        (f"/v1/streams/hearing-{hid}/events", _hearing("33.74"), None),
+        (f"/v1/streams/hearing-{hid}/events", _hearing("33.74", expected="any"), None),
+        (f"/v1/streams/hearing-{hid}/events", _hearing("33.74", str(uuid.uuid4())), None),
+        (f"/v1/streams/hearing-{hid}/events", follow, None),
+        ("/v1/cloudevents", _cloudevent(f"hearing-{hid}", "33.74", "x-1"), CE_JSON),
+        (
+            "/v1/cloudevents",
+            [
+                _cloudevent(f"hearing-{free}", "33.74", "x-2"),
+                _cloudevent(f"hearing-{hid}", "33.74", "x-3"),
+            ],
+            CE_BATCH,
+        ),
+    ]
+    for path, body, ctype in attempts:
+        status, problem = await _attempt(c.jateng, jateng, path, body, ctype)
+        assert status == 409, (path, body, problem)
+        assert problem["type"] == "urn:coord:problem:stream-id-taken", problem
+        assert problem["home_node"] == "jatim" and problem["stream_id"] == f"hearing-{hid}"
+    # Another spelling of the same id is not another stream: refused as malformed.
+    status, problem = await _attempt(
+        c.jateng, jateng, f"/v1/streams/hearing-{hid.upper()}/events", _hearing("33.74")
+    )
+    assert status == 422, problem
+    # Nothing was written at jateng (the batch's free stream neither).
+    assert not await c.jateng.fetchval(
+        "SELECT count(*) FROM events WHERE stream_id = ANY($1)",
+        [f"hearing-{hid}", f"hearing-{free}"],
+    )
+
+    # 3. The backstop: a race jateng cannot see. With the hub -> jateng link stopped,
+    # jateng does not learn jatim's new stream, starts it too (201), and adds to it.
+    raced = new_id()
+    await c.jateng.fetch("ALTER SUBSCRIPTION coord_hub_to_jateng DISABLE")
+    try:
+        await _post(c.jatim, jatim, f"hearing-{raced}", _hearing("35.71"))
+        await eventually(
+            lambda: c.hub.fetchval(
+                "SELECT 1 FROM federation_streams WHERE stream_id = $1", f"hearing-{raced}"
+            ),
+            what="jatim's raced hearing at the hub",
+        )
+        await _post(c.jateng, jateng, f"hearing-{raced}", _hearing("33.74"))
+        await _post(c.jateng, jateng, f"hearing-{raced}", follow)
+    finally:
+        await c.jateng.fetch("ALTER SUBSCRIPTION coord_hub_to_jateng ENABLE")
+    # And an operator's mistake, by hand at jateng: an event reusing the id jatim stored
+    # (sequenced into jateng's log like any event, so jateng's checkpoints cover it).
+    by_hand = new_id()
+    await c.jateng.fetch(
+        "WITH e AS (INSERT INTO events (event_id, stream_id, version, type, data, metadata,"
+        " region_code, node_id) VALUES ($1, $2, 1, 'HearingScheduled', $3::jsonb,"
+        " '{\"node_id\": \"jateng\"}', '33.74', 'jateng') RETURNING seq)"
+        " INSERT INTO pending (first_seq, seqs) SELECT seq, ARRAY[seq] FROM e",
+        jatim_stored,
+        f"hearing-{by_hand}",
+        msgspec.json.encode(hearing_scheduled("33.74")).decode(),
+    )
+    await c.jateng.fetch("SELECT pg_notify('coord_pending', '')")
     # A later, unrelated write of jateng still reaches the hub: the link was not stopped.
     later = new_id()
-    await _post(
-        c.jateng,
-        c.auth("jateng"),
-        f"hearing-{later}",
-        {
-            "expected_version": 0,
-            "events": [{"type": "HearingScheduled", "data": hearing_scheduled("33.72")}],
-        },
-    )
+    await _post(c.jateng, jateng, f"hearing-{later}", _hearing("33.72"))
     try:
         await eventually(
             lambda: c.hub.fetchval("SELECT 1 FROM events WHERE stream_id = $1", f"hearing-{later}"),
@@ -532,25 +649,26 @@ async def test_colliding_ids_from_two_regions_never_stop_a_link(cluster: Cluster
         )
     except AssertionError as e:
         raise AssertionError(await diagnose(c.hub, c.jateng)) from e
-    # The hub's stream is jatim's, untouched; jateng's three colliding events are set aside.
+    # The hub's stream is jatim's, untouched; jateng's two raced events are set aside,
+    # and its event with jatim's id.
     held = await c.hub.fetch(
         "SELECT node_id, version FROM events WHERE stream_id = $1 ORDER BY version",
-        f"hearing-{hid}",
+        f"hearing-{raced}",
     )
     assert [(r["node_id"], r["version"]) for r in held] == [("jatim", 1)]
     out = await run_coord(c.hub.env(), "federation", "conflicts")
     found = [x for x in msgspec.json.decode(out) if x["received"]["node_id"] == "jateng"]
-    assert sorted((x["kind"], x["received"]["version"]) for x in found) == [
-        ("event_id", 1),
-        ("stream", 1),
-        ("stream", 2),
-    ]
+    kinds = [(x["kind"], x["received"]["stream_id"], x["received"]["version"]) for x in found]
+    assert sorted(kinds) == sorted(
+        [
+            ("event_id", f"hearing-{by_hand}", 1),
+            ("stream", f"hearing-{raced}", 1),
+            ("stream", f"hearing-{raced}", 2),
+        ]
+    )
     for x in found:
         assert x["held"]["node_id"] == "jatim"  # both versions, side by side
         assert x["received"]["data"] and x["held"]["data"]
-    by_kind = {x["kind"]: x for x in found if x["received"]["version"] == 1}
-    assert by_kind["event_id"]["received"]["event_id"] == taken_id
-    assert by_kind["stream"]["received"]["stream_id"] == f"hearing-{hid}"
     # Reported: the link streams, with its open conflicts counted; the gauge says so too.
     links = await _hub_links(c)
     link = links["coord_jateng_to_hub"]
@@ -565,6 +683,9 @@ async def test_colliding_ids_from_two_regions_never_stop_a_link(cluster: Cluster
         and line.endswith(" 3.0")
         for line in metrics.splitlines()
     ), metrics
+    # The hub keeps cosigning jateng past the set-aside events (its mirror takes jateng's
+    # own copies from federation_conflicts, not jatim's event of the same id).
+    await _still_cosigned(c, c.jateng, [uuid.UUID(x["received"]["event_id"]) for x in found])
     # An operator records the resolution; the set-aside events stay (nothing is lost).
     conflict_id = str(found[0]["conflict_id"])
     await run_coord(
@@ -572,6 +693,36 @@ async def test_colliding_ids_from_two_regions_never_stop_a_link(cluster: Cluster
     )
     assert (await _hub_links(c))["coord_jateng_to_hub"]["conflicts"] == 2
     assert await c.hub.fetchval("SELECT count(*) FROM federation_conflicts") >= 3
+
+
+async def _still_cosigned(c: Cluster, region: ClusterNode, set_aside: list[uuid.UUID]) -> None:
+    """The hub keeps cosigning `region` past events it set aside as collisions: its mirror
+    takes the region's own copies (set-aside ones from federation_conflicts), not the
+    other node's event of the same id, and does not count them as missing."""
+    origin = await region.fetchval("SELECT origin FROM audit_checkpoints LIMIT 1")
+    last = await region.fetchval(
+        "SELECT max(position) FROM node_log WHERE log_node = $1 AND event_id = ANY($2)",
+        region.node_id,
+        set_aside,
+    )
+    assert origin is not None and last is not None
+    try:
+        await eventually(
+            lambda: c.hub.fetchval(
+                "SELECT max(tree_size) FROM audit_cosignatures WHERE origin = $1 AND"
+                " tree_size >= $2",
+                origin,
+                last,
+            ),
+            timeout=45,
+            what=f"a cosigned checkpoint of {region.node_id} covering the set-aside events",
+        )
+    except AssertionError as e:
+        raise AssertionError(await diagnose(c.hub, region)) from e
+    refusals = await c.hub.fetch(
+        "SELECT tree_size, reason FROM audit_cosign_refusals WHERE origin = $1", origin
+    )
+    assert refusals == [], refusals
 
 
 async def test_an_operator_stops_and_resumes_a_link_as_the_application_role(
@@ -684,7 +835,7 @@ async def test_the_hub_cosigns_what_it_mirrors_and_refuses_a_rewritten_history(
     # The home position (the region's) reached the hub with the event.
     home = await c.hub.fetchval(
         "SELECT position FROM node_log WHERE log_node = 'jatim' AND event_id = $1",
-        uuid.UUID(ids[-1]),
+        home_scoped("jatim", uuid.UUID(ids[-1])),
     )
     assert home == proven.leaf_index + 1
 

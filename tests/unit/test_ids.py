@@ -5,7 +5,9 @@ from __future__ import annotations
 import time
 import uuid
 
-from events.ids import new_event_ids, with_event_ids
+from coord.writes import WritePath
+from events.ids import HOME_NAMESPACE, home_scoped, new_event_ids, with_event_ids
+from events.topology import Node
 
 
 def test_ids_are_rfc_9562_version_7_with_the_current_millisecond() -> None:
@@ -46,3 +48,34 @@ def test_client_ids_are_kept_and_only_missing_ones_made() -> None:
     assert filled[1] is mine
     assert [i.version for i in (filled[0], filled[2])] == [7, 7]
     assert filled[0] != filled[2]
+
+
+def test_home_scoped_ids_are_per_node_deterministic_and_never_server_ids() -> None:
+    """A federated node stores a client's id scoped to itself: the same id at two nodes
+    gives two ids, a retry at one node the same id, and no scoped id is a version 7
+    (server-generated) id; an id scoped at one node and sent again at another is
+    scoped again there, so a client cannot claim another node's stored id."""
+    assert HOME_NAMESPACE == uuid.uuid5(uuid.NAMESPACE_URL, "urn:coord:home-scoped")
+    given = uuid.uuid4()
+    jatim, jateng = home_scoped("jatim", given), home_scoped("jateng", given)
+    assert jatim != jateng and jatim != given and jateng != given
+    assert home_scoped("jatim", given) == jatim
+    assert jatim == uuid.uuid5(HOME_NAMESPACE, f"jatim\n{given}")
+    assert jatim.version == 5 and jatim.variant == uuid.RFC_4122
+    assert home_scoped("jateng", jatim) not in (jatim, jateng)
+    server = new_event_ids(1)[0]
+    assert home_scoped("jatim", server) != server
+
+
+def test_the_write_path_scopes_client_ids_only_on_federated_nodes() -> None:
+    """Standalone keeps a client's id; a regional node and the hub scope it to themselves;
+    an event without an id gets a fresh server id everywhere."""
+    given = uuid.uuid4()
+    for node, want in (
+        (Node(node_id="local", mode="standalone"), given),
+        (Node(node_id="jatim", mode="regional", regions=("35",)), home_scoped("jatim", given)),
+        (Node(node_id="hub", mode="hub"), home_scoped("hub", given)),
+    ):
+        path = WritePath(None, None, node=node)  # type: ignore[arg-type]
+        assert path.stored_id(given) == want
+        assert path.stored_id(None) is None
