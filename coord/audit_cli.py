@@ -17,11 +17,11 @@ from typing import Any, TextIO
 
 import msgspec
 
-from events.audit_verify import KINDS, Report, verify_export
-from events.federation_verify import HubIndex, check_region
-from events.leaf import LeafError, event_leaf_hash, parse_json
-from events.merkle import decode_hash, verify_consistency, verify_inclusion
-from events.notes import (
+from events.audit.audit_verify import KINDS, Report, verify_export
+from events.audit.federation_verify import HubIndex, check_region
+from events.audit.leaf import LeafError, event_leaf_hash, parse_json
+from events.audit.merkle import decode_hash, verify_consistency, verify_inclusion
+from events.audit.notes import (
     Checkpoint,
     CheckpointError,
     CosignatureVerifier,
@@ -29,7 +29,7 @@ from events.notes import (
     Verifier,
     verify_checkpoint,
 )
-from events.receipt import ReceiptError, verify_receipt, verify_receipt_chain
+from events.audit.receipt import ReceiptError, verify_receipt, verify_receipt_chain
 
 COMMANDS = frozenset({"export", "verify"})
 

@@ -10,7 +10,7 @@ whole), and reports each such event with its position, stream, type and rule, an
 
 Rules, per event in log order:
 
-* the stream id is canonical (`events.streams.is_canonical_stream_id`), else
+* the stream id is canonical (`events.domain.streams.is_canonical_stream_id`), else
   `stream.not_canonical` (every event of such a stream is listed: each can stop a view);
 * the payload decodes (`event.undecodable`) and its type belongs on that stream
   (`event.wrong_stream`);
@@ -36,14 +36,14 @@ import msgspec
 from coord.config import Config
 from coord.keys import POOL, PROJECTIONS, REGIONS, STORE
 from coord.runtime import started_app
-from events import domain
-from events.domain import AnyState, DecideContext
-from events.records import RecordedEvent
-from events.regions import Regions
-from events.rules import DomainError
-from events.store import EventStore
-from events.streams import category_of, is_canonical_stream_id
-from events.types import AnyEvent, check_stream, decode_stored
+from events.domain import dispatch as domain
+from events.domain.dispatch import AnyState, DecideContext
+from events.domain.regions import Regions
+from events.domain.rules import DomainError
+from events.domain.streams import category_of, is_canonical_stream_id
+from events.domain.types import AnyEvent, check_stream, decode_stored
+from events.store.records import RecordedEvent
+from events.store.store import EventStore
 from projections.runner import ProjectionStatus, status
 
 

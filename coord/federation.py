@@ -36,8 +36,8 @@ import structlog
 
 from coord import db
 from coord.problems import Problem
-from events.regions import covers
-from events.topology import MODES, Mode, Node, accepts, home_of, is_home
+from events.domain.regions import covers
+from events.domain.topology import MODES, Mode, Node, accepts, home_of, is_home
 
 log = structlog.get_logger("coord.federation")
 

@@ -21,8 +21,8 @@ from coord.keys import DSN, POOL, PROJECTIONS, STORE, WRITES
 from coord.runtime import started_app
 from coord.tokens import CLI_ORIGIN
 from coord.writes import Proposed
-from events.records import AppendResult
-from events.types import ProjectionSkipped
+from events.domain.types import ProjectionSkipped
+from events.store.records import AppendResult
 from projections import skips
 from projections.registry import all_projections
 from projections.runner import Progress, rebuild, status, verify

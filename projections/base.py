@@ -18,7 +18,7 @@ from typing import Any, Final, Protocol, TypeAlias
 import asyncpg
 import msgspec
 
-from events.types import Event
+from events.domain.types import Event
 
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 

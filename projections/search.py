@@ -24,8 +24,8 @@ from typing import Annotated
 import asyncpg
 import msgspec
 
-from events.regions import load_regions
-from events.types import (
+from events.domain.regions import load_regions
+from events.domain.types import (
     IssueCorrected,
     IssueRaised,
     RecommendationDrafted,

@@ -21,10 +21,10 @@ from coord.auth import Role, forbidden, principal_of, require_role
 from coord.http.params import MAX_QUERY_INT, int_param
 from coord.keys import AUDIT
 from coord.problems import Problem, invalid, not_found
-from events.audit_log import ExportLine, SignedHead, TrailEntry, TreeNotBuilt, b64
-from events.ids import CanonicalUUID, parse_canonical_uuid
-from events.notes import CosignatureVerifier
-from events.streams import validate_stream_id
+from events.audit.audit_log import ExportLine, SignedHead, TrailEntry, TreeNotBuilt, b64
+from events.audit.notes import CosignatureVerifier
+from events.domain.ids import CanonicalUUID, parse_canonical_uuid
+from events.domain.streams import validate_stream_id
 
 routes = web.RouteTableDef()
 

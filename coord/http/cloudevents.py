@@ -61,11 +61,11 @@ from coord.http.streams import (
 from coord.keys import WRITES
 from coord.problems import Problem, invalid
 from coord.writes import Proposed, StreamAppend
-from events.errors import InvalidStreamId
-from events.ids import parse_canonical_uuid
-from events.records import AppendResult, ExpectedVersion
-from events.streams import validate_stream_id
-from events.types import ACCESS_STREAM
+from events.domain.errors import InvalidStreamId
+from events.domain.ids import parse_canonical_uuid
+from events.domain.streams import validate_stream_id
+from events.domain.types import ACCESS_STREAM
+from events.store.records import AppendResult, ExpectedVersion
 
 routes = web.RouteTableDef()
 

@@ -18,7 +18,7 @@ from coord.config import Config
 from coord.keys import WRITES
 from coord.problems import Problem
 from coord.runtime import started_app
-from events.topology import Node
+from events.domain.topology import Node
 from tests.api.payloads import append, hearing_scheduled, new_id, recommendation_drafted
 from tests.conftest import bearer
 

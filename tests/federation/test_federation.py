@@ -19,15 +19,15 @@ import msgspec
 import pytest
 
 from coord.cli import main as cli_main
-from events.leaf import parse_json
-from events.notes import (
+from events.audit.leaf import parse_json
+from events.audit.notes import (
     Checkpoint,
     CosignatureVerifier,
     Verifier,
     sign_checkpoint,
     signer_from_skey,
 )
-from events.receipt import verify_receipt
+from events.audit.receipt import verify_receipt
 from tests.api.payloads import hearing_scheduled, issue_raised, new_id, recommendation_drafted
 from tests.api.payloads import statement as statement_data
 from tests.conftest import run_coord

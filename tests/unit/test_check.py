@@ -9,8 +9,8 @@ from typing import Any
 import msgspec
 
 from coord.check import Checker, Report, render
-from events.records import RecordedEvent
-from events.regions import load_regions
+from events.domain.regions import load_regions
+from events.store.records import RecordedEvent
 from tests.api.payloads import issue_raised
 
 READERS: dict[str, frozenset[str] | None] = {

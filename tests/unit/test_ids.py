@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 
-from events.ids import new_event_ids, with_event_ids
+from events.domain.ids import new_event_ids, with_event_ids
 
 
 def test_ids_are_rfc_9562_version_7_with_the_current_millisecond() -> None:

@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Literal, TypeVar, assert_never
 import msgspec
 from msgspec.structs import replace
 
-from events import timing
-from events.corrections import Correction, changes, check_changes, check_corrector
-from events.organizations import Organization
-from events.rules import InvalidRequest, RuleViolation, field_path
-from events.types import (
+from events.domain import timing
+from events.domain.corrections import Correction, changes, check_changes, check_corrector
+from events.domain.organizations import Organization
+from events.domain.rules import InvalidRequest, RuleViolation, field_path
+from events.domain.types import (
     HearingCancelled,
     HearingDetailsCorrected,
     HearingEvent,
@@ -29,7 +29,7 @@ from events.types import (
 )
 
 if TYPE_CHECKING:
-    from events.domain import DecideContext
+    from events.domain.dispatch import DecideContext
 
 HearingStatus = Literal["scheduled", "held", "cancelled"]
 

@@ -9,7 +9,7 @@ new head after every batch) on a dedicated connection, and
 If the listening connection drops, it reconnects with backoff; while it is
 down, waiters fall back to polling, so nothing waits forever on a lost NOTIFY.
 Each reconnect first checks that the database's head is not behind the head this
-process has seen (events/integrity.py): a lower head means the database lost
+process has seen (events/store/integrity.py): a lower head means the database lost
 acknowledged events, and every cache of the log is dropped.
 """
 
@@ -23,8 +23,8 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 import asyncpg
 import structlog
 
-from events.errors import SequencingTimeout
-from events.integrity import Integrity
+from events.domain.errors import SequencingTimeout
+from events.store.integrity import Integrity
 
 log = structlog.get_logger("coord.log_head")
 

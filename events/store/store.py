@@ -7,7 +7,7 @@ Guarantees:
   writers on one stream end with exactly one winner.
 * An event id is stored once; an idempotent retry returns the original result.
 * `read_all` (and the SSE feed on it) walks the dense global log in order and can never
-  skip, repeat or reorder an event (see events/sequencer.py for why).
+  skip, repeat or reorder an event (see events/store/sequencer.py for why).
 * Nothing is ever updated or deleted: the database refuses it (triggers).
 """
 
@@ -22,12 +22,12 @@ import asyncpg
 import msgspec
 import structlog
 
-from events.errors import DuplicateEventId, WrongExpectedVersion
-from events.group_commit import GoAlone, GroupCommit
-from events.log_head import LogHead, committed_head
-from events.records import AppendResult, ExpectedVersion, NewEvent, RecordedEvent
-from events.sequencer import Sequencer
-from events.streams import validate_stream_id
+from events.domain.errors import DuplicateEventId, WrongExpectedVersion
+from events.domain.streams import validate_stream_id
+from events.store.group_commit import GoAlone, GroupCommit
+from events.store.log_head import LogHead, committed_head
+from events.store.records import AppendResult, ExpectedVersion, NewEvent, RecordedEvent
+from events.store.sequencer import Sequencer
 
 log = structlog.get_logger("coord.store")
 

@@ -10,12 +10,12 @@ from uuid import UUID
 import msgspec
 from msgspec.structs import replace
 
-from events import timing
-from events.categories import CategoryCode
-from events.corrections import Correction, changes, check_changes, check_corrector
-from events.organizations import Organization
-from events.rules import InvalidRequest, RuleViolation, field_path
-from events.types import (
+from events.domain import timing
+from events.domain.categories import CategoryCode
+from events.domain.corrections import Correction, changes, check_changes, check_corrector
+from events.domain.organizations import Organization
+from events.domain.rules import InvalidRequest, RuleViolation, field_path
+from events.domain.types import (
     IssueCategoryCorrected,
     IssueCorrected,
     IssueEvent,
@@ -25,7 +25,7 @@ from events.types import (
 )
 
 if TYPE_CHECKING:
-    from events.domain import DecideContext
+    from events.domain.dispatch import DecideContext
 
 IssueStatus = Literal["open", "withdrawn"]
 

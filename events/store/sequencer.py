@@ -46,8 +46,8 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 import structlog
 
-from events.leadership import lead_forever
-from events.log_head import LogHead
+from events.store.leadership import lead_forever
+from events.store.log_head import LogHead
 
 log = structlog.get_logger("coord.sequencer")
 
@@ -99,7 +99,7 @@ class Sequencer:
 
         async def lead(conn: asyncpg.Connection) -> None:
             # A new leader continues from the database's head: it must not be behind
-            # positions this process already gave out (events/integrity.py).
+            # positions this process already gave out (events/store/integrity.py).
             await self._head.verify(conn, "sequencer leadership")
             await conn.add_listener("coord_pending", self._on_pending)
             await self._lead(conn)

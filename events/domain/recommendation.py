@@ -16,10 +16,10 @@ from uuid import UUID
 import msgspec
 from msgspec.structs import replace
 
-from events import timing
-from events.accountability import closing_outcome, response_due
-from events.rules import InvalidRequest, RuleViolation, field_path
-from events.types import (
+from events.domain import timing
+from events.domain.accountability import closing_outcome, response_due
+from events.domain.rules import InvalidRequest, RuleViolation, field_path
+from events.domain.types import (
     IssuesCited,
     IssueUncited,
     ProgressReported,
@@ -33,7 +33,7 @@ from events.types import (
 )
 
 if TYPE_CHECKING:
-    from events.domain import DecideContext
+    from events.domain.dispatch import DecideContext
 
 RecommendationStatus = Literal["draft", "approved", "submitted", "responded", "closed"]
 

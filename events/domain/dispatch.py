@@ -14,15 +14,15 @@ from uuid import UUID
 
 import msgspec
 
-from events import access, cluster, hearing, issue, recommendation
-from events.access import AccessState
-from events.cluster import ClusterState
-from events.hearing import HearingState
-from events.issue import IssueState
-from events.recommendation import RecommendationState
-from events.regions import Regions
-from events.streams import entity_id_of
-from events.types import (
+from events.domain import access, cluster, hearing, issue, recommendation
+from events.domain.access import AccessState
+from events.domain.cluster import ClusterState
+from events.domain.hearing import HearingState
+from events.domain.issue import IssueState
+from events.domain.recommendation import RecommendationState
+from events.domain.regions import Regions
+from events.domain.streams import entity_id_of
+from events.domain.types import (
     AccessEvent,
     AnyEvent,
     ClusterEvent,
@@ -130,7 +130,7 @@ def fold(events: Iterable[AnyEvent]) -> AnyState | None:
 def decide(
     state: AnyState | None, event: AnyEvent, ctx: DecideContext, stream: str | None = None
 ) -> None:
-    """Raise a :class:`~events.rules.DomainError` if ``event`` may not follow ``state``.
+    """Raise a :class:`~events.domain.rules.DomainError` if ``event`` may not follow ``state``.
 
     ``stream`` is the stream's id (a cluster's decisions name other clusters).
     """

@@ -4,7 +4,7 @@ A record is corrected by the kind of office that recorded it: a regional office'
 by a regional token (the write path already confines it to its own regions), a national
 record (written with a national token) by national staff. The role that wrote each event
 of a stream comes from the server-stamped metadata; the write path hands it to ``decide``
-in :class:`~events.domain.DecideContext` (``recorders``), so the rule stays pure.
+in :class:`~events.domain.dispatch.DecideContext` (``recorders``), so the rule stays pure.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from events.rules import InvalidRequest, NotPermitted, RuleViolation, field_path
+from events.domain.rules import InvalidRequest, NotPermitted, RuleViolation, field_path
 
 if TYPE_CHECKING:
-    from events.domain import DecideContext
+    from events.domain.dispatch import DecideContext
 
 
 class Change(msgspec.Struct, frozen=True, kw_only=True, rename={"before": "from"}):

@@ -20,8 +20,8 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import asyncpg
 
-from events.integrity import Integrity
-from events.log_head import committed_head
+from events.store.integrity import Integrity
+from events.store.log_head import committed_head
 
 Connect = Callable[[], Awaitable[asyncpg.Connection]]
 

@@ -18,11 +18,11 @@ from uuid import UUID
 import msgspec
 from msgspec.structs import replace
 
-from events.rules import InvalidRequest, RuleViolation, field_path
-from events.types import ClusterEvent, ClusterNamed, ClustersMerged, IssueReassigned
+from events.domain.rules import InvalidRequest, RuleViolation, field_path
+from events.domain.types import ClusterEvent, ClusterNamed, ClustersMerged, IssueReassigned
 
 if TYPE_CHECKING:
-    from events.domain import DecideContext
+    from events.domain.dispatch import DecideContext
 
 
 class ClusterState(msgspec.Struct, frozen=True, kw_only=True):

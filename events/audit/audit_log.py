@@ -7,12 +7,12 @@ Two parts:
   position order and appends each event's leaf hash and the complete subtree nodes it
   closes to `merkle_nodes`, one transaction per batch. It reads the log with
   `position > size` only, which cannot skip: positions become visible strictly in order
-  (events/sequencer.py). It hashes only rows it read in the transaction that writes
+  (events/store/sequencer.py). It hashes only rows it read in the transaction that writes
   their nodes, never a cache: a cache can outlive events the database lost, and the
   tree would then sign history that does not exist (issue 13). It signs a checkpoint
   whenever the tree grew and `checkpoint_interval` has passed since the last one;
   every checkpoint is kept. On every leadership change it first checks the stored
-  tree against the log (events/integrity.py) and signs nothing after a loss.
+  tree against the log (events/store/integrity.py) and signs nothing after a loss.
   It is a follower, not part of the sequencer: sequencing stays one short statement,
   and a crashed or slow builder never delays appends; it resumes from the stored tree.
 * `AuditLog`, the read side used by the HTTP handlers: tree heads, checkpoints,
@@ -42,10 +42,8 @@ import asyncpg
 import msgspec
 import structlog
 
-from events.leadership import lead_forever
-from events.leaf import event_object, stored_leaf_bytes
-from events.log_head import LogHead
-from events.merkle import (
+from events.audit.leaf import event_object, stored_leaf_bytes
+from events.audit.merkle import (
     EMPTY_ROOT,
     MerkleAppender,
     Node,
@@ -57,7 +55,9 @@ from events.merkle import (
     leaf_hash,
     nodes_for_ranges,
 )
-from events.notes import Checkpoint, Signer, sign_checkpoint
+from events.audit.notes import Checkpoint, Signer, sign_checkpoint
+from events.store.leadership import lead_forever
+from events.store.log_head import LogHead
 
 log = structlog.get_logger("coord.audit")
 

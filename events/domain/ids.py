@@ -23,7 +23,7 @@ from typing import Annotated
 
 import msgspec
 
-from events.streams import is_canonical_uuid
+from events.domain.streams import is_canonical_uuid
 
 #: A UUID as clients must spell it: lowercase, 8-4-4-4-12 hex digits (no braces, no urn:).
 CanonicalUUID = Annotated[

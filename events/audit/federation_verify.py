@@ -3,12 +3,12 @@
 Each node has its own log and tree, so one event has a different position on each node.
 Its *content* is the same everywhere: the leaf object (docs/audit-format.md §2) minus
 ``position``. The check compares leaf hashes computed with the position fixed at 1
-(``content_hash``) through the one canonical encoder (events/leaf.py).
+(``content_hash``) through the one canonical encoder (events/audit/leaf.py).
 
 Every line of a region export is checked against the hub export: a region's log holds
 the events homed on it (all replicated to the hub) and the national events it received
 from the hub, so every one of them must be in the hub's log. Each export must also
-verify on its own against its signed checkpoint (events/audit_verify.py); the caller
+verify on its own against its signed checkpoint (events/audit/audit_verify.py); the caller
 does that first, so the contents compared here are the signed ones.
 
 Memory: one entry (16-byte id, position, 32-byte hash) per hub event.
@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from events.leaf import LeafError, event_leaf_hash, parse_json
+from events.audit.leaf import LeafError, event_leaf_hash, parse_json
 
 __all__ = ["CrossFinding", "CrossReport", "HubIndex", "check_region", "content_hash"]
 

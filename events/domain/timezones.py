@@ -20,7 +20,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Final, Literal
 
-from events.regions import parent_code
+from events.domain.regions import parent_code
 
 ZoneName = Literal["WIB", "WITA", "WIT"]
 

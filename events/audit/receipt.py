@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from events.leaf import LeafError, event_leaf_hash
-from events.merkle import decode_hash, verify_consistency, verify_inclusion
-from events.notes import (
+from events.audit.leaf import LeafError, event_leaf_hash
+from events.audit.merkle import decode_hash, verify_consistency, verify_inclusion
+from events.audit.notes import (
     Checkpoint,
     Cosignature,
     CosignatureVerifier,
@@ -112,7 +112,7 @@ def verify_receipt(
     (leaf,) = _hashes([doc["leaf_hash"]], "leaf_hash")
     event = doc["event"]
     try:
-        own = event_leaf_hash(event)  # the one canonical encoder (events/leaf.py)
+        own = event_leaf_hash(event)  # the one canonical encoder (events/audit/leaf.py)
     except LeafError as e:
         raise ReceiptError(f"event: {e}") from None
     if own != leaf:

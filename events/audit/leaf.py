@@ -37,7 +37,7 @@ from typing import Any
 
 import msgspec
 
-from events.merkle import leaf_hash
+from events.audit.merkle import leaf_hash
 
 __all__ = [
     "LEAF_FIELDS",

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from events.records import NewEvent
+from events.store.records import NewEvent
 
 # One statement for a whole batch; data-modifying CTEs always run to completion.
 _APPEND_MANY = """

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from uuid import UUID
 
-from events.errors import InvalidStreamId
+from events.domain.errors import InvalidStreamId
 
 # 1-200 characters of [A-Za-z0-9._:-], and a category before the first dash.
 _STREAM_ID = re.compile(r"[A-Za-z0-9._:]+-[A-Za-z0-9._:-]+")

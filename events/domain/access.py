@@ -12,11 +12,11 @@ from uuid import UUID
 import msgspec
 from msgspec.structs import replace
 
-from events.rules import InvalidRequest, RuleViolation, field_path
-from events.types import AccessEvent, TokenIssued, TokenRevoked, TokenRole
+from events.domain.rules import InvalidRequest, RuleViolation, field_path
+from events.domain.types import AccessEvent, TokenIssued, TokenRevoked, TokenRole
 
 if TYPE_CHECKING:
-    from events.domain import DecideContext
+    from events.domain.dispatch import DecideContext
 
 
 class TokenState(msgspec.Struct, frozen=True, kw_only=True):

@@ -2,7 +2,7 @@
 
 Every refusal names the rule it enforces (``rule="hearing.cancelled"``) so that the HTTP
 layer can put it in an RFC 9457 problem body and clients can branch on it. Store errors
-(concurrency, idempotency) live in ``events/errors.py``, not here.
+(concurrency, idempotency) live in ``events/domain/errors.py``, not here.
 """
 
 from typing import Final
@@ -165,7 +165,7 @@ class NotPermitted(DomainError):
 
 
 class UnknownEventType(InvalidRequest):
-    """The event type name is not registered in ``events.types.EVENT_TYPES``."""
+    """The event type name is not registered in ``events.domain.types.EVENT_TYPES``."""
 
     def __init__(self, type_name: str) -> None:
         super().__init__("event.unknown_type", f"unknown event type {type_name!r}", "$.type")

@@ -15,7 +15,7 @@ from typing import Final, Literal
 
 import msgspec
 
-from events.regions import covers
+from events.domain.regions import covers
 
 Mode = Literal["standalone", "regional", "hub"]
 MODES: Final[tuple[Mode, ...]] = ("standalone", "regional", "hub")

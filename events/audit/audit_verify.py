@@ -46,9 +46,9 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any, Literal
 
-from events.leaf import LeafError, _Names, event_leaf_hash, parse_json
-from events.merkle import RootAccumulator, decode_hash
-from events.notes import Checkpoint
+from events.audit.leaf import LeafError, _Names, event_leaf_hash, parse_json
+from events.audit.merkle import RootAccumulator, decode_hash
+from events.audit.notes import Checkpoint
 
 __all__ = ["KINDS", "Finding", "Report", "moved_lines", "verify_export"]
 

@@ -30,10 +30,10 @@ from uuid import UUID
 import msgspec
 from msgspec import Meta
 
-from events.categories import CategoryCode
-from events.organizations import Organization
-from events.rules import InvalidRequest, UnknownEventType
-from events.streams import is_canonical_uuid
+from events.domain.categories import CategoryCode
+from events.domain.organizations import Organization
+from events.domain.rules import InvalidRequest, UnknownEventType
+from events.domain.streams import is_canonical_uuid
 
 # --- field types -----------------------------------------------------------------------
 
