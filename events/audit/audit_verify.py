@@ -1,7 +1,7 @@
 """Offline verification of an export against a signed checkpoint, in constant memory.
 
 Needs neither the database nor the service: only the NDJSON export, the checkpoint and
-the log's verifier key (checked by the caller, see coord/audit_cli.py).
+the log's verifier key (checked by the caller, see coord/cli/audit.py).
 
 How positions are located. Each export line carries the *stored* leaf hash ``L`` of its
 position and the event now at that position ``E``. The verifier

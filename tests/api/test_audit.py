@@ -12,9 +12,9 @@ from typing import Any
 import msgspec
 import pytest
 
-from coord import audit_cli
 from coord.app import create_app
 from coord.audit import load_signer
+from coord.cli import audit as audit_cli
 from coord.cli import main
 from coord.config import Config
 from coord.keys import STORE

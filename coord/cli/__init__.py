@@ -8,9 +8,14 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from coord import audit_cli, check, federation_cli, projections_cli, server, supervisor, token_cli
+from coord import server, supervisor
 from coord.app import create_app
 from coord.audit import SigningKeyError
+from coord.cli import audit as audit_cli
+from coord.cli import check
+from coord.cli import federation as federation_cli
+from coord.cli import projections as projections_cli
+from coord.cli import tokens as token_cli
 from coord.config import Config, parse_regions
 from coord.durability import UnsafeDurability
 from coord.federation import FederationError
