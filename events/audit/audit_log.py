@@ -89,7 +89,7 @@ _EVENT_AT = (
     "FROM log l JOIN events e ON e.seq = l.seq WHERE l.position = $1"
 )
 
-# The rows of this node's own log (home positions, see events/sql/0006): one statement
+# The rows of this node's own log (home positions, see events/store/sql/0006): one statement
 # per batch, in the transaction that stores the batch's leaves.
 _INSERT_NODE_LOG = (
     "INSERT INTO node_log (log_node, position, event_id) "
