@@ -36,9 +36,12 @@ test-faults: $(STAMP)
 	COORD_FAULTS=1 $(if $(SHORT),COORD_FAULTS_SHORT=1,) COORD_FAULTS_OUT=.coord/faults.json \
 		$(BIN)/python -m pytest -q -p no:cacheprovider tests/faults $(PYTEST_ARGS)
 
+# make lint: ruff (rules and formatting), mypy --strict, and the import rule of events/__init__.py.
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit/test_layers.py
 
 # make bench: quick (< 4 min); FULL=1: 1M events; SMOKE=1: seconds; WORKERS=N: coord serve
 # --workers N. Last line: the path of the JSON.

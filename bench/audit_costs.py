@@ -30,11 +30,11 @@ import msgspec
 
 from bench.common import HEARING_SCHEDULED
 from coord import db
-from events.audit_log import _EVENTS_AFTER, AuditLog, TreeBuilder, event_leaf
-from events.audit_verify import verify_export
-from events.log_head import LogHead
-from events.merkle import MerkleAppender, inclusion_proof_nodes
-from events.notes import Checkpoint, generate_signer
+from events.audit.audit_log import _EVENTS_AFTER, AuditLog, TreeBuilder, event_leaf
+from events.audit.audit_verify import verify_export
+from events.audit.merkle import MerkleAppender, inclusion_proof_nodes
+from events.audit.notes import Checkpoint, generate_signer
+from events.store.log_head import LogHead
 
 
 def _db_url(server: str, name: str) -> str:

@@ -9,7 +9,7 @@ identity, generated column, constraints and indexes as coord's table, without co
 `pending` row, sequencer, HTTP or validation. Single events are one autocommit INSERT
 each (one round trip, one transaction); batches are one `executemany` (atomic, pipelined).
 With `--prefill` the table starts as a copy of coord's `events`, so both write into
-indexes of the same size; event ids come from coord's generator (`events.ids`, time-ordered
+indexes of the same size; event ids come from coord's generator (`events.domain.ids`, time-ordered
 UUIDv7), so both insert the same keys into the unique index. `read` copies coord's log in
 position order into `raw.feed` and pages through it
 (`WHERE seq > $1 ORDER BY seq LIMIT 1000`), decoding `data` and `metadata` with msgspec.
@@ -35,7 +35,7 @@ from bench.common import (
     summary,
     use_uvloop,
 )
-from events.ids import new_event_ids
+from events.domain.ids import new_event_ids
 
 _INSERT = (
     "INSERT INTO raw.events (event_id, stream_id, version, type, data, metadata, region_code) "

@@ -21,11 +21,11 @@ import msgspec
 
 from bench.common import HEARING_SCHEDULED, STATEMENT_RECORDED
 from coord import db
-from events.categories import CATEGORY_CODES
-from events.log_head import LogHead
-from events.records import NewEvent
-from events.regions import load_regions
-from events.store import EventStore
+from events.domain.categories import CATEGORY_CODES
+from events.domain.regions import load_regions
+from events.store.log_head import LogHead
+from events.store.records import NewEvent
+from events.store.store import EventStore
 
 EVENTS_PER_UNIT = 12
 RECOMMENDATION_EVERY = 25

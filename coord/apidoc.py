@@ -24,7 +24,7 @@ from typing import Annotated, Any, TypeVar
 import msgspec
 
 from coord.auth import Role
-from events.ids import CanonicalUUID
+from events.domain.ids import CanonicalUUID
 
 # --- path parameters shared by several modules -------------------------------------------
 

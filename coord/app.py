@@ -44,11 +44,11 @@ from coord.middlewares import deadline, intake, problems, rate_limit, request_co
 from coord.ratelimit import RATE_LIMITS, RateLimits
 from coord.tokens import TokenService
 from coord.writes import WritePath
-from events.log_head import LogHead
-from events.log_reader import LogReader
-from events.regions import load_regions
-from events.sequencer import Sequencer
-from events.store import EventStore
+from events.domain.regions import load_regions
+from events.store.log_head import LogHead
+from events.store.log_reader import LogReader
+from events.store.sequencer import Sequencer
+from events.store.store import EventStore
 
 log = structlog.get_logger("coord.app")
 

@@ -17,8 +17,8 @@ from coord import db
 from coord.config import Config
 from coord.cosigner import Cosigner
 from coord.keys import AUDIT, CONFIG, DSN, NODE, POOL, STORE
-from events.audit_log import AuditLog, TreeBuilder
-from events.notes import Signer, generate_signer, signer_from_skey
+from events.audit.audit_log import AuditLog, TreeBuilder
+from events.audit.notes import Signer, generate_signer, signer_from_skey
 
 log = structlog.get_logger("coord.audit")
 

@@ -44,7 +44,7 @@ from aiohttp import web
 
 from coord.problems import Problem
 from coord.ratelimit import RATE_LIMITS, client_key, too_many
-from events.regions import Regions, covers, load_regions
+from events.domain.regions import Regions, covers, load_regions
 
 log = structlog.get_logger("coord.auth")
 

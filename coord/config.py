@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from events.topology import MODES, Mode
+from events.domain.topology import MODES, Mode
 
 LogFormat = Literal["json", "console"]
 

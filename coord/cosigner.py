@@ -4,7 +4,7 @@ Each regional node's tree builder writes the rows of its own log (`node_log`: po
 event id); they replicate to the hub with the region's events and its signed checkpoints
 (coord/federation.py, publication `coord_region_audit`). From them the hub rebuilds the
 region's tree *as the region built it*: leaf ``p`` is the hub's copy of the event the
-region holds at ``p``, encoded by the one canonical encoder (events/leaf.py) with the
+region holds at ``p``, encoded by the one canonical encoder (events/audit/leaf.py) with the
 region's position. The copy is the region's own: the hub's row of that event id recorded
 by that region, or, for an event the hub set aside as a collision (another node's event
 holds its id or its stream), the row kept in `federation_conflicts`; a national event
@@ -38,10 +38,9 @@ from datetime import UTC, datetime
 import asyncpg
 import structlog
 
-from events.audit_log import Connect, event_leaf
-from events.leadership import lead_forever
-from events.merkle import RootAccumulator
-from events.notes import (
+from events.audit.audit_log import Connect, event_leaf
+from events.audit.merkle import RootAccumulator
+from events.audit.notes import (
     CheckpointError,
     NoteError,
     Signer,
@@ -49,6 +48,7 @@ from events.notes import (
     cosign_checkpoint,
     verify_checkpoint,
 )
+from events.store.leadership import lead_forever
 
 log = structlog.get_logger("coord.cosigner")
 

@@ -13,7 +13,13 @@ import structlog
 log = structlog.get_logger("coord.db")
 
 # Migrations run per package in this order; within a package by file name (NNNN_name.sql).
-MIGRATION_PACKAGES = ("events", "projections", "coord")
+# (name, package): a migration is recorded as "<name>/<file>" in schema_migrations. The event
+# store's migrations moved to events/store/sql/ and keep the name "events" they were applied under.
+MIGRATION_PACKAGES = (
+    ("events", "events.store"),
+    ("projections", "projections"),
+    ("coord", "coord"),
+)
 MIGRATION_LOCK_KEY = 0x636F6F7264_00  # "coord" 0
 
 
@@ -94,13 +100,13 @@ async def create_pool(
 def migration_files() -> list[tuple[str, str]]:
     """All migrations as `(name, sql)` in the order they apply."""
     found: list[tuple[str, str]] = []
-    for package in MIGRATION_PACKAGES:
+    for name, package in MIGRATION_PACKAGES:
         folder = resources.files(package) / "sql"
         if not folder.is_dir():
             continue
         for entry in sorted(folder.iterdir(), key=lambda e: e.name):
             if entry.name.endswith(".sql"):
-                found.append((f"{package}/{entry.name}", entry.read_text(encoding="utf-8")))
+                found.append((f"{name}/{entry.name}", entry.read_text(encoding="utf-8")))
     return found
 
 

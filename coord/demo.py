@@ -23,8 +23,8 @@ import structlog
 from coord.auth import Principal
 from coord.tokens import TokenService
 from coord.writes import Origin, Proposed, WritePath
-from events.regions import Regions
-from events.timezones import zone_of
+from events.domain.regions import Regions
+from events.domain.timezones import zone_of
 
 log = structlog.get_logger("coord.demo")
 

@@ -15,10 +15,10 @@ Every subscription uses `origin = none`, so a row a node received is never sent
 on (no loops). A broken link retries by itself (PostgreSQL's apply worker). A
 received row that collides with one already here (an event id or a stream held by
 another home) is set aside whole in `federation_conflicts` by a REPLICA trigger
-(events/sql/0005_federation_conflicts.sql) instead of failing: no client input can
+(events/store/sql/0005_federation_conflicts.sql) instead of failing: no client input can
 stop a link, nothing is lost, and status reports the conflict. Applied rows get
 positions from the receiving node's own sequencer (the REPLICA trigger in
-events/sql/0003_federation.sql), so each node has its own dense log, projections
+events/store/sql/0003_federation.sql), so each node has its own dense log, projections
 and Merkle tree.
 """
 
@@ -36,8 +36,8 @@ import structlog
 
 from coord import db
 from coord.problems import Problem
-from events.regions import covers
-from events.topology import MODES, Mode, Node, accepts, home_of, is_home
+from events.domain.regions import covers
+from events.domain.topology import MODES, Mode, Node, accepts, home_of, is_home
 
 log = structlog.get_logger("coord.federation")
 

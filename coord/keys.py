@@ -10,11 +10,11 @@ from coord.config import Config
 from coord.durability import Durability
 from coord.tokens import TokenService
 from coord.writes import WritePath
-from events.audit_log import AuditLog
-from events.log_reader import LogReader
-from events.regions import Regions
-from events.store import EventStore
-from events.topology import Node
+from events.audit.audit_log import AuditLog
+from events.domain.regions import Regions
+from events.domain.topology import Node
+from events.store.log_reader import LogReader
+from events.store.store import EventStore
 from projections.service import ProjectionService, ProjectionSettings
 
 CONFIG = web.AppKey("config", Config)

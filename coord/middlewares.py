@@ -21,8 +21,13 @@ from coord.problem_language import in_indonesian, wants_indonesian
 from coord.problems import Problem, bad_request, field_from_validation, invalid
 from coord.ratelimit import EXPENSIVE_ROUTES, RATE_LIMITS, too_many
 from coord.writes import domain_problem
-from events.errors import DuplicateEventId, InvalidStreamId, SequencingTimeout, WrongExpectedVersion
-from events.rules import DomainError
+from events.domain.errors import (
+    DuplicateEventId,
+    InvalidStreamId,
+    SequencingTimeout,
+    WrongExpectedVersion,
+)
+from events.domain.rules import DomainError
 
 log = structlog.get_logger("coord.http")
 

@@ -44,13 +44,13 @@ from coord.http.streams import AppendRequest, AppendResponse, LogPage, StreamPag
 from coord.http.tokens import CreateToken, RevokeToken
 from coord.problems import PROBLEM_JSON
 from coord.tokens import IssuedToken, TokenInfo
-from events.hearing import HearingState
-from events.ids import CanonicalUUID
-from events.issue import IssueState
-from events.recommendation import RecommendationState
-from events.regions import Region
-from events.rules import RULES
-from events.types import EVENT_TYPES, SCHEMA_VERSIONS, STREAM_CATEGORIES
+from events.domain.hearing import HearingState
+from events.domain.ids import CanonicalUUID
+from events.domain.issue import IssueState
+from events.domain.recommendation import RecommendationState
+from events.domain.regions import Region
+from events.domain.rules import RULES
+from events.domain.types import EVENT_TYPES, SCHEMA_VERSIONS, STREAM_CATEGORIES
 
 OPENAPI_VERSION = "3.1.0"
 REF = "#/components/schemas/{name}"

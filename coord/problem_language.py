@@ -40,7 +40,7 @@ TITLES_ID: Final[dict[str, str]] = {
     "Request Entity Too Large": "Permintaan terlalu besar",
 }
 
-#: rule -> what it says, in Indonesian (events/rules.py has the English)
+#: rule -> what it says, in Indonesian (events/domain/rules.py has the English)
 RULES_ID: Final[dict[str, str]] = {
     "event.unknown_type": "nama jenis peristiwa tidak dikenal",
     "event.invalid": "isi peristiwa tidak sesuai skema",

@@ -17,9 +17,9 @@ import msgspec
 
 from coord.auth import Principal, Role, new_token, token_hash
 from coord.writes import Also, Origin, Proposed, WritePath
-from events.access import AccessState
-from events.rules import DomainError
-from events.types import ACCESS_STREAM, TokenIssued, TokenRevoked, encode
+from events.domain.access import AccessState
+from events.domain.rules import DomainError
+from events.domain.types import ACCESS_STREAM, TokenIssued, TokenRevoked, encode
 
 # Who acts when tokens are managed from the command line (no token of its own).
 CLI_ADMIN = Principal(token_id="cli", name="coord command line", role="admin")
@@ -57,7 +57,7 @@ class IssuedToken(msgspec.Struct, kw_only=True):
 
 
 class TokenService:
-    """Token management on top of the write path (access rules live in events/access.py)."""
+    """Token management on top of the write path (access rules live in events/domain/access.py)."""
 
     def __init__(self, writes: WritePath) -> None:
         self._writes = writes

@@ -4,7 +4,7 @@
     -> idempotent retry? (200, the original result) -> version check (409)
     -> decide on the loaded state -> append with expected = loaded version, atomically
 
-Everything domain-specific is pure (events/domain.py); this module does the I/O
+Everything domain-specific is pure (events/domain/dispatch.py); this module does the I/O
 around it. `decide` always judges the state at exactly the version the events are
 appended on: the append expects that version, so a concurrent writer that slips in
 between makes the append fail, and the pipeline loads and decides again (for
@@ -27,17 +27,15 @@ import msgspec
 from coord.auth import Principal, forbidden
 from coord.federation import check_home
 from coord.problems import Problem, invalid
-from events import domain
-from events.domain import AnyState, DecideContext
-from events.errors import DuplicateEventId, WrongExpectedVersion
-from events.ids import home_scoped, with_event_ids
-from events.records import AppendResult, ExpectedVersion, NewEvent, RecordedEvent
-from events.regions import Regions
-from events.rules import DomainError, InvalidRequest
-from events.store import EventStore
-from events.streams import category_of
-from events.topology import Node
-from events.types import (
+from events.domain import dispatch as domain
+from events.domain.dispatch import AnyState, DecideContext
+from events.domain.errors import DuplicateEventId, WrongExpectedVersion
+from events.domain.ids import home_scoped, with_event_ids
+from events.domain.regions import Regions
+from events.domain.rules import DomainError, InvalidRequest
+from events.domain.streams import category_of
+from events.domain.topology import Node
+from events.domain.types import (
     CREATION_EVENTS,
     SCHEMA_VERSIONS,
     AnyEvent,
@@ -47,6 +45,8 @@ from events.types import (
     encode,
     invalid_from_validation,
 )
+from events.store.records import AppendResult, ExpectedVersion, NewEvent, RecordedEvent
+from events.store.store import EventStore
 
 #: Encoded size limit of one event's client metadata (`metadata.client`).
 MAX_CLIENT_METADATA = 16 * 1024
@@ -227,7 +227,7 @@ class WritePath:
     def stored_id(self, given: uuid.UUID | None) -> uuid.UUID | None:
         """The id an event a client sent as `given` is stored under on this node.
 
-        Federated nodes scope client-chosen ids to the home node (`events.ids.home_scoped`),
+        Federated nodes scope client-chosen ids to the home node (`events.domain.ids.home_scoped`),
         so ids are global by construction: two regions never store the same one, whatever
         their clients send. A standalone node keeps the client's id.
         """

@@ -8,7 +8,7 @@ from datetime import date, datetime, time, timedelta, timezone
 import asyncpg
 import msgspec
 
-from events.timezones import ZONES
+from events.domain.timezones import ZONES
 from projections.base import Envelope, Where, local_day_sql, schema_of
 from projections.issue_board import BadCursor, decode_cursor, encode_cursor
 

@@ -18,8 +18,8 @@ from typing import Any, Final, Protocol, TypeAlias
 import asyncpg
 import msgspec
 
-from events.timezones import NATIONAL_ZONE, PROVINCE_ZONES, ZONES, ZoneName
-from events.types import Event
+from events.domain.timezones import NATIONAL_ZONE, PROVINCE_ZONES, ZONES, ZoneName
+from events.domain.types import Event
 
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -104,7 +104,7 @@ def _zone_hours(zone: ZoneName) -> int:
 def local_day_sql(region_sql: str | None, instant_sql: str) -> str:
     """SQL for the local date of ``instant_sql`` (timestamptz) in the zone of the region
     ``region_sql`` (a column of region or province codes; None, NULL or an unknown code: the
-    national zone), as events.timezones.local_time decides in Python. Fixed offsets:
+    national zone), as events.domain.timezones.local_time decides in Python. Fixed offsets:
     Indonesia has no daylight saving time.
     """
     national = _zone_hours(NATIONAL_ZONE)

@@ -9,8 +9,8 @@ from typing import Any
 import asyncpg
 import msgspec
 
-from events.regions import load_regions, parent_code
-from events.types import (
+from events.domain.regions import load_regions, parent_code
+from events.domain.types import (
     HearingCancelled,
     HearingDetailsCorrected,
     HearingHeld,

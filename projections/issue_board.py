@@ -19,9 +19,9 @@ from typing import Any, Literal
 import asyncpg
 import msgspec
 
-from events.regions import load_regions, parent_code
-from events.timezones import zone_of
-from events.types import (
+from events.domain.regions import load_regions, parent_code
+from events.domain.timezones import zone_of
+from events.domain.types import (
     ClusterNamed,
     ClustersMerged,
     IssueCategoryCorrected,

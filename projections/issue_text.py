@@ -37,7 +37,7 @@ from pathlib import Path
 import structlog
 from Sastrawi.Stemmer.StemmerFactory import StemmerFactory
 
-from events.regions import load_regions
+from events.domain.regions import load_regions
 
 log = structlog.get_logger("coord.vocabulary")
 

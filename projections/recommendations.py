@@ -11,9 +11,9 @@ from typing import Any, Literal
 import asyncpg
 import msgspec
 
-from events.accountability import OUTCOMES, closing_outcome, response_due
-from events.regions import parent_code
-from events.types import (
+from events.domain.accountability import OUTCOMES, closing_outcome, response_due
+from events.domain.regions import parent_code
+from events.domain.types import (
     IssueCategoryCorrected,
     IssueRaised,
     IssuesCited,
@@ -180,7 +180,7 @@ class Recommendations:
 
     @staticmethod
     def _fold(rows: dict[Any, Row], env: Envelope) -> Row | None:
-        # Mirrors events.recommendation.evolve: changing content sends it back to draft.
+        # Mirrors events.domain.recommendation.evolve: changing content sends it back to draft.
         event = env.event
         if isinstance(event, RecommendationDrafted):
             if env.entity_id in rows:

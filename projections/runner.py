@@ -42,9 +42,9 @@ import asyncpg
 import msgspec
 import structlog
 
-from events.log_head import LogHead, committed_head
-from events.log_reader import LogReader
-from events.types import Event, decode_trusted
+from events.domain.types import Event, decode_trusted
+from events.store.log_head import LogHead, committed_head
+from events.store.log_reader import LogReader
 from projections.base import (
     UNDECODED,
     Envelope,
@@ -185,7 +185,7 @@ def envelopes(
     filtered: bool = False,
     skips: Skips | None = None,
 ) -> list[Envelope]:
-    """Decode the logged events ``rows`` (``events.log_reader.COLUMNS``) for ``projection``.
+    """Decode the logged events ``rows`` (``events.store.log_reader.COLUMNS``) for ``projection``.
 
     Keeps only the types it handles unless the rows are ``filtered`` already, and leaves
     out the ``skips`` (position and event id must both match). Raises HandlerFailed

@@ -24,8 +24,8 @@ from typing import Annotated
 import asyncpg
 import msgspec
 
-from events.regions import load_regions
-from events.types import (
+from events.domain.regions import load_regions
+from events.domain.types import (
     IssueCorrected,
     IssueRaised,
     RecommendationDrafted,
@@ -360,7 +360,7 @@ _DATE = (
     "ELSE r.submitted_at END"
 )
 # The hit's date as a local day of its region: the board and the calendar keep it (from the
-# region's zone, events/timezones.py); a recommendation is national, so its day is in the
+# region's zone, events/domain/timezones.py); a recommendation is national, so its day is in the
 # national zone. A UTC day would put a 06:00 WIB hearing on 1 March under 28/29 February.
 _LOCAL_DAY = (
     "CASE d.kind WHEN 'issue' THEN i.raised_date WHEN 'statement' THEN h.scheduled_date "

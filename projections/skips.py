@@ -29,9 +29,7 @@ from datetime import datetime
 import asyncpg
 import msgspec
 
-from events.records import AppendResult, NewEvent
-from events.store import EventStore
-from events.types import (
+from events.domain.types import (
     SCHEMA_VERSIONS,
     SYSTEM_PROJECTIONS_STREAM,
     ProjectionSkipped,
@@ -39,6 +37,8 @@ from events.types import (
     encode,
     invalid_from_validation,
 )
+from events.store.records import AppendResult, NewEvent
+from events.store.store import EventStore
 from projections.base import Projection
 
 # Skips are rare: take turns on one key rather than racing for the stream's versions.

@@ -24,9 +24,9 @@ import pytest
 from coord import db
 from coord.app import create_app
 from coord.config import Config
-from events.log_head import LogHead
-from events.sequencer import Sequencer
-from events.store import EventStore
+from events.store.log_head import LogHead
+from events.store.sequencer import Sequencer
+from events.store.store import EventStore
 
 # The test server runs with synchronous_commit = off (see template_db) for speed, which
 # coord refuses unless told: tests keep throw-away data. Subprocesses inherit this; the

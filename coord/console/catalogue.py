@@ -1,7 +1,7 @@
 """The console's message catalogue: key -> (Indonesian, English).
 
 Indonesian is the console's language; English is for visitors who ask for it. Category
-labels are not here: they belong to the taxonomy (events/categories.py).
+labels are not here: they belong to the taxonomy (events/domain/categories.py).
 """
 
 from __future__ import annotations

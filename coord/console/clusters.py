@@ -28,7 +28,7 @@ from coord.http.views import _scope
 from coord.keys import WRITES
 from coord.middlewares import problem_for
 from coord.problems import not_found
-from events.timezones import zone_of
+from events.domain.timezones import zone_of
 from projections import issue_board, recommendations
 
 routes = web.RouteTableDef()

@@ -27,12 +27,12 @@ from coord.keys import WRITES
 from coord.middlewares import problem_for
 from coord.problems import not_found
 from coord.writes import Loaded, _recorder
-from events.categories import CATEGORY_CODES
-from events.hearing import HearingState
-from events.issue import IssueState
-from events.organizations import ORGANIZATION_CODES
-from events.recommendation import RecommendationState
-from events.timezones import zone_name, zone_of
+from events.domain.categories import CATEGORY_CODES
+from events.domain.hearing import HearingState
+from events.domain.issue import IssueState
+from events.domain.organizations import ORGANIZATION_CODES
+from events.domain.recommendation import RecommendationState
+from events.domain.timezones import zone_name, zone_of
 from projections import issue_board, recommendations
 from projections.issue_board import IssueFilters
 

@@ -19,7 +19,7 @@ from coord.console.frame import harden, page, region_label, translator
 from coord.http.projections import snapshot
 from coord.http.views import _choices, _cursor_errors, _issue_filters
 from coord.problems import invalid
-from events.timezones import local_time, zone_name
+from events.domain.timezones import local_time, zone_name
 from projections import issue_board, recommendations
 
 routes = web.RouteTableDef()

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from coord.http import aggregates
 from coord.keys import WRITES
-from events.recommendation import RecommendationState
+from events.domain.recommendation import RecommendationState
 from projections import recommendations
 
 

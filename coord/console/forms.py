@@ -41,10 +41,10 @@ from coord.http.projections import snapshot
 from coord.keys import POOL
 from coord.middlewares import problem_for
 from coord.problems import Problem, not_found
-from events.categories import CATEGORY_CODES
-from events.organizations import ORGANIZATION_CODES
-from events.regions import Region, load_regions
-from events.timezones import zone_name, zone_of
+from events.domain.categories import CATEGORY_CODES
+from events.domain.organizations import ORGANIZATION_CODES
+from events.domain.regions import Region, load_regions
+from events.domain.timezones import zone_name, zone_of
 from projections import hearings as hearings_model
 
 routes = web.RouteTableDef()

@@ -23,7 +23,7 @@ from coord.console.sessions import SESSION_COOKIE, Session, clear_cookie, find_s
 from coord.keys import POOL
 from coord.middlewares import problem_for
 from coord.problems import Problem
-from events.regions import load_regions
+from events.domain.regions import load_regions
 
 log = structlog.get_logger("coord.console")
 

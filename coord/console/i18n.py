@@ -1,8 +1,8 @@
 """Language of a console page (Indonesian unless asked otherwise) and text in that language.
 
 The words live in coord/console/catalogue.py; category labels come from the taxonomy
-itself (events/categories.py). Dates and times are shown in the zone of the region they
-belong to (events/timezones.py), in the Indonesian style: ``26 Oktober 2021, 09.00 WIB``.
+itself (events/domain/categories.py). Dates and times are shown in the zone of the region they
+belong to (events/domain/timezones.py), in the Indonesian style: ``26 Oktober 2021, 09.00 WIB``.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from aiohttp import web
 
 from coord.console.catalogue import MESSAGES
 from coord.console.sessions import LANG_COOKIE
-from events.categories import CATEGORIES
-from events.timezones import local_time, zone_name
+from events.domain.categories import CATEGORIES
+from events.domain.timezones import local_time, zone_name
 
 Lang = Literal["id", "en"]
 LANGS: Final[tuple[Lang, ...]] = ("id", "en")

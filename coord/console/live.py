@@ -16,7 +16,7 @@ from aiohttp import web
 
 from coord.console.frame import page
 from coord.http.feed import serve_feed
-from events.records import RecordedEvent
+from events.store.records import RecordedEvent
 
 routes = web.RouteTableDef()
 

@@ -33,9 +33,9 @@ from coord.http.views import (
     search_hits,
 )
 from coord.problems import invalid, not_found
-from events.categories import CATEGORY_CODES
-from events.regions import Region, load_regions
-from events.timezones import zone_name, zone_of
+from events.domain.categories import CATEGORY_CODES
+from events.domain.regions import Region, load_regions
+from events.domain.timezones import zone_name, zone_of
 from projections import activity as activity_model
 from projections import hearings as hearings_model
 from projections import issue_board, recommendations, search

@@ -1,6 +1,6 @@
 """Why the console refused a form, in the reader's language, one message per domain rule.
 
-The write path names the rule it enforced (`events/rules.py` RULES, carried as the
+The write path names the rule it enforced (`events/domain/rules.py` RULES, carried as the
 problem's `rule`); a person reads that rule's sentence here instead of the API's English
 detail. A refusal without a rule (a malformed value, a version conflict) keeps the
 generic message for its status with the technical detail after it.
@@ -14,7 +14,7 @@ from coord.console.i18n import Translator
 from coord.problems import Problem
 
 #: rule name -> (Indonesian, English). tests/console/test_refusals.py checks every rule in
-#: events.rules.RULES has an entry.
+#: events.domain.rules.RULES has an entry.
 RULE_MESSAGES: Final[dict[str, tuple[str, str]]] = {
     "event.unknown_type": (
         "Jenis catatan ini tidak dikenal.",

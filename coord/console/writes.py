@@ -18,7 +18,7 @@ from coord.auth import principal_of
 from coord.http.streams import origin_of
 from coord.keys import WRITES
 from coord.writes import Proposed
-from events.records import AppendResult, ExpectedVersion
+from events.store.records import AppendResult, ExpectedVersion
 
 
 async def submit(

@@ -21,11 +21,11 @@ from coord.http.streams import json_response
 from coord.keys import WRITES
 from coord.problems import invalid, not_found
 from coord.writes import Loaded, WritePath
-from events.accountability import final_outcome, is_overdue
-from events.follow_up import FollowUp, follow_up
-from events.ids import parse_canonical_uuid
-from events.issue import IssueState
-from events.recommendation import Progress, RecommendationState, Response
+from events.domain.accountability import final_outcome, is_overdue
+from events.domain.follow_up import FollowUp, follow_up
+from events.domain.ids import parse_canonical_uuid
+from events.domain.issue import IssueState
+from events.domain.recommendation import Progress, RecommendationState, Response
 from projections import recommendations as recommendations_model
 
 routes = web.RouteTableDef()

@@ -21,10 +21,10 @@ from coord.auth import Role, forbidden, principal_of, require_role
 from coord.http.params import MAX_QUERY_INT, int_param
 from coord.keys import AUDIT, NODE
 from coord.problems import Problem, invalid, not_found
-from events.audit_log import ExportLine, SignedHead, TrailEntry, TreeNotBuilt, b64
-from events.ids import CanonicalUUID, home_scoped, parse_canonical_uuid
-from events.notes import CosignatureVerifier
-from events.streams import validate_stream_id
+from events.audit.audit_log import ExportLine, SignedHead, TrailEntry, TreeNotBuilt, b64
+from events.audit.notes import CosignatureVerifier
+from events.domain.ids import CanonicalUUID, home_scoped, parse_canonical_uuid
+from events.domain.streams import validate_stream_id
 
 routes = web.RouteTableDef()
 
@@ -495,6 +495,6 @@ async def export(request: web.Request) -> web.StreamResponse:
 
 def _home_scoped(request: web.Request, event_id: uuid.UUID) -> uuid.UUID | None:
     """On a federated node, the stored id of an event whose client sent `event_id`
-    (events.ids.home_scoped): a client asks for proofs with the id it chose."""
+    (events.domain.ids.home_scoped): a client asks for proofs with the id it chose."""
     node = request.app[NODE]
     return None if node.mode == "standalone" else home_scoped(node.node_id, event_id)

@@ -13,7 +13,7 @@ Mapping (https://github.com/cloudevents/spec/blob/v1.0.2/cloudevents/spec.md):
   API; another region sending the same `source` and `id` gets other event ids and
   cannot claim this region's ahead of it. The original id is kept in the metadata
   as `ce_id`. On a federated node the write path then scopes the resulting id to the
-  node (`events.ids.home_scoped`, coord/writes.py `WritePath.stored_id`), a canonical
+  node (`events.domain.ids.home_scoped`, coord/writes.py `WritePath.stored_id`), a canonical
   UUID `id` included: the same CloudEvent posted at two regions is two events, never one
   id twice at the hub.
 * `source` (required) and `time` (optional) are stored in the event's metadata
@@ -64,11 +64,11 @@ from coord.http.streams import (
 from coord.keys import WRITES
 from coord.problems import Problem, invalid
 from coord.writes import Proposed, StreamAppend
-from events.errors import InvalidStreamId
-from events.ids import parse_canonical_uuid
-from events.records import AppendResult, ExpectedVersion
-from events.streams import validate_stream_id
-from events.types import ACCESS_STREAM
+from events.domain.errors import InvalidStreamId
+from events.domain.ids import parse_canonical_uuid
+from events.domain.streams import validate_stream_id
+from events.domain.types import ACCESS_STREAM
+from events.store.records import AppendResult, ExpectedVersion
 
 routes = web.RouteTableDef()
 

@@ -1,7 +1,7 @@
 """The live feed: the global log as Server-Sent Events, resumable by position.
 
 Each event's SSE ``id:`` is its global position. Positions are dense and become visible
-strictly in order (events/sequencer.py), so a client that reconnects with
+strictly in order (events/store/sequencer.py), so a client that reconnects with
 ``Last-Event-ID: N`` gets exactly the events after N: nothing missed, nothing twice.
 A regional token sees its regions' events only. An idle feed sends a comment line
 (``: heartbeat``) every ``heartbeat`` seconds so that proxies keep it open and clients
@@ -37,10 +37,10 @@ from coord.http.params import MAX_QUERY_INT, int_param, list_param
 from coord.http.streams import event_out
 from coord.keys import CONFIG, PROJECTIONS, STORE
 from coord.problems import Problem, invalid
-from events.records import RecordedEvent
-from events.regions import load_regions
-from events.store import EventStore, ReadFilter
-from events.types import EVENT_TYPES, STREAM_CATEGORIES
+from events.domain.regions import load_regions
+from events.domain.types import EVENT_TYPES, STREAM_CATEGORIES
+from events.store.records import RecordedEvent
+from events.store.store import EventStore, ReadFilter
 
 log = structlog.get_logger("coord.feed")
 

@@ -27,7 +27,7 @@ from coord.http.params import MAX_QUERY_INT, parse_int
 from coord.keys import CONFIG, DSN, LOG_READER, POOL, PROJECTION_SETTINGS, PROJECTIONS, STORE
 from coord.metrics import METRICS
 from coord.problems import Problem, invalid, not_found
-from events.log_head import committed_head
+from events.store.log_head import committed_head
 from projections.registry import all_projections
 from projections.runner import Positions, ProjectionStatus, Runner, ensure, rebuild, status
 from projections.service import ProjectionService, ProjectionSettings

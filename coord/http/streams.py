@@ -15,11 +15,11 @@ from coord.keys import STORE, WRITES
 from coord.middlewares import CLIENT_REQUEST_ID, REQUEST_ID
 from coord.problems import Problem, not_found
 from coord.writes import Origin, Proposed
-from events.ids import CanonicalUUID
-from events.records import AppendResult, RecordedEvent
-from events.store import EventStore, ReadFilter
-from events.streams import validate_stream_id
-from events.types import ACCESS_STREAM
+from events.domain.ids import CanonicalUUID
+from events.domain.streams import validate_stream_id
+from events.domain.types import ACCESS_STREAM
+from events.store.records import AppendResult, RecordedEvent
+from events.store.store import EventStore, ReadFilter
 
 routes = web.RouteTableDef()
 

@@ -12,7 +12,7 @@ from coord.auth import TOKENS, Role, require_role
 from coord.http.streams import json_response, origin_of, require_json
 from coord.keys import TOKEN_SERVICE
 from coord.problems import invalid
-from events.ids import parse_canonical_uuid
+from events.domain.ids import parse_canonical_uuid
 
 routes = web.RouteTableDef()
 

@@ -30,9 +30,9 @@ from coord.http.projections import (
     view_response,
 )
 from coord.problems import invalid, not_found
-from events.categories import CategoryCode
-from events.ids import CanonicalUUID, parse_canonical_uuid
-from events.regions import load_regions
+from events.domain.categories import CategoryCode
+from events.domain.ids import CanonicalUUID, parse_canonical_uuid
+from events.domain.regions import load_regions
 from projections import activity as activity_model
 from projections import hearings as hearings_model
 from projections import issue_board, recommendations, search, search_terms

@@ -9,10 +9,10 @@ from aiohttp import web
 from coord.apidoc import documented
 from coord.console.catalogue import MESSAGES
 from coord.http.streams import json_response
-from events.accountability import OUTCOMES
-from events.categories import CATEGORIES
-from events.follow_up import FOLLOW_UPS
-from events.organizations import ORGANIZATION_CODES
+from events.domain.accountability import OUTCOMES
+from events.domain.categories import CATEGORIES
+from events.domain.follow_up import FOLLOW_UPS
+from events.domain.organizations import ORGANIZATION_CODES
 
 routes = web.RouteTableDef()
 

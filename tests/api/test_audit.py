@@ -12,17 +12,17 @@ from typing import Any
 import msgspec
 import pytest
 
-from coord import audit_cli
 from coord.app import create_app
 from coord.audit import load_signer
+from coord.cli import audit as audit_cli
 from coord.cli import main
 from coord.config import Config
 from coord.keys import STORE
-from events import merkle
-from events.audit_verify import verify_export
-from events.leaf import event_leaf_hash, parse_json
-from events.notes import CosignatureVerifier, Verifier, generate_signer, verify_checkpoint
-from events.records import NewEvent
+from events.audit import merkle
+from events.audit.audit_verify import verify_export
+from events.audit.leaf import event_leaf_hash, parse_json
+from events.audit.notes import CosignatureVerifier, Verifier, generate_signer, verify_checkpoint
+from events.store.records import NewEvent
 from tests.conftest import bearer
 from tests.ids import sid
 

@@ -18,8 +18,8 @@ from coord.config import Config
 from coord.keys import WRITES
 from coord.problems import Problem
 from coord.runtime import started_app
-from events.ids import home_scoped
-from events.topology import Node
+from events.domain.ids import home_scoped
+from events.domain.topology import Node
 from tests.api.payloads import (
     append,
     hearing_scheduled,

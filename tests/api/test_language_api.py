@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from events.categories import CATEGORY_CODES
+from events.domain.categories import CATEGORY_CODES
 from tests.api.payloads import append, issue_raised, new_id
 from tests.conftest import bearer
 

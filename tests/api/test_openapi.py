@@ -14,8 +14,8 @@ from coord.app import create_app
 from coord.config import Config
 from coord.keys import PROJECTION_SETTINGS
 from coord.openapi import console_route
-from events.categories import CategoryCode
-from events.types import EVENT_TYPES
+from events.domain.categories import CategoryCode
+from events.domain.types import EVENT_TYPES
 from tests.api.payloads import (
     append,
     hearing_scheduled,
@@ -133,7 +133,7 @@ async def test_event_payload_schemas_are_components(document: dict[str, Any]) ->
 
 async def test_rules_are_catalogued(document: dict[str, Any]) -> None:
     """Every rule a problem may name is in x-coord-rules with its status."""
-    from events.rules import RULES
+    from events.domain.rules import RULES
 
     rules = document["x-coord-rules"]
     assert set(rules) == set(RULES)

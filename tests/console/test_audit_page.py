@@ -16,7 +16,7 @@ import pytest
 from coord.app import create_app
 from coord.config import Config
 from coord.keys import PROJECTION_SETTINGS
-from events.notes import generate_signer
+from events.audit.notes import generate_signer
 from tests.api.payloads import issue_raised, new_id
 from tests.api.test_views import fast_settings
 from tests.conftest import bearer

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from coord.console.refusals import RULE_MESSAGES
-from events.rules import RULES
+from events.domain.rules import RULES
 from tests.api.payloads import hearing_scheduled, new_id
 from tests.console.conftest import SignedIn, form_value
 from tests.console.test_actions import action_form, stream_events
@@ -14,7 +14,7 @@ from tests.console.test_console import write
 
 
 def test_every_rule_has_an_indonesian_and_an_english_sentence() -> None:
-    """A rule added to events/rules.py without its sentences fails here."""
+    """A rule added to events/domain/rules.py without its sentences fails here."""
     assert set(RULE_MESSAGES) == set(RULES)
     for rule, (indonesian, english) in RULE_MESSAGES.items():
         assert indonesian.strip() and english.strip(), rule

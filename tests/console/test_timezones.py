@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from coord.console.i18n import Translator, negotiate_header
-from events.regions import load_regions
-from events.timezones import PROVINCE_ZONES, zone_name
+from events.domain.regions import load_regions
+from events.domain.timezones import PROVINCE_ZONES, zone_name
 
 KEDIRI_HEARING = datetime(2021, 10, 26, 2, 0, tzinfo=UTC)  # 09.00 in Kota Kediri
 

@@ -20,16 +20,16 @@ import pytest
 
 from coord.cli import main as cli_main
 from coord.http.cloudevents import CE_BATCH, CE_JSON
-from events.ids import home_scoped
-from events.leaf import parse_json
-from events.notes import (
+from events.audit.leaf import parse_json
+from events.audit.notes import (
     Checkpoint,
     CosignatureVerifier,
     Verifier,
     sign_checkpoint,
     signer_from_skey,
 )
-from events.receipt import verify_receipt
+from events.audit.receipt import verify_receipt
+from events.domain.ids import home_scoped
 from tests.api.payloads import hearing_scheduled, issue_raised, new_id, recommendation_drafted
 from tests.api.payloads import statement as statement_data
 from tests.conftest import run_coord
@@ -88,7 +88,7 @@ async def write_region(
                 }
                 async with http.post(f"/v1/streams/{stream}/events", json=body) as r:
                     assert r.status == 201, await r.text()
-                # A federated node stores a client's id scoped to it (events.ids.home_scoped).
+                # A federated node stores a client's id scoped to it (ids.home_scoped).
                 stored = str(home_scoped(node.node_id, uuid.UUID(eid)))
                 acks.append(Ack(stored, stream, expected + 1, node.node_id, time.monotonic()))
 

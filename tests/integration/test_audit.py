@@ -14,11 +14,11 @@ import msgspec
 import pytest
 
 from coord import db
-from events import merkle
-from events.audit_log import AuditLog, TreeBuilder, event_leaf, root_at
-from events.notes import Signer, generate_signer, verify_checkpoint
-from events.records import NewEvent
-from events.store import EventStore
+from events.audit import merkle
+from events.audit.audit_log import AuditLog, TreeBuilder, event_leaf, root_at
+from events.audit.notes import Signer, generate_signer, verify_checkpoint
+from events.store.records import NewEvent
+from events.store.store import EventStore
 from tests.ids import sid
 
 SIGNER = generate_signer("coord.test/audit")

@@ -11,8 +11,8 @@ import msgspec
 import pytest
 
 from coord.cli import main
-from events.audit_log import AuditLog
-from events.store import EventStore
+from events.audit.audit_log import AuditLog
+from events.store.store import EventStore
 from tests.integration.test_audit import SIGNER, append_many, running_builder, wait_for_tree
 
 N = 40
@@ -147,7 +147,7 @@ async def test_rewritten_tree_fails_the_signature_check(
 
 async def alter_payload_at(conn: asyncpg.Connection, position: int) -> None:
     """Change an event and recompute its leaf hash in the tree (a careful forger)."""
-    from events.audit_log import event_leaf
+    from events.audit.audit_log import event_leaf
 
     await conn.execute("ALTER TABLE events DISABLE TRIGGER events_immutable")
     await conn.execute("ALTER TABLE merkle_nodes DISABLE TRIGGER merkle_nodes_immutable")

@@ -17,11 +17,11 @@ import asyncpg
 import msgspec
 
 from coord import db
-from events.audit_log import AuditLog, TreeBuilder
-from events.log_reader import LogReader
-from events.notes import generate_signer
-from events.records import NewEvent
-from events.store import EventStore
+from events.audit.audit_log import AuditLog, TreeBuilder
+from events.audit.notes import generate_signer
+from events.store.log_reader import LogReader
+from events.store.records import NewEvent
+from events.store.store import EventStore
 
 SIGNER = generate_signer("coord.test/integrity")
 

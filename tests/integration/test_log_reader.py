@@ -11,9 +11,9 @@ import msgspec
 import pytest
 
 from coord import db
-from events.log_reader import COLUMNS, LogReader, LogReadFailed
-from events.records import NewEvent
-from events.store import EventStore
+from events.store.log_reader import COLUMNS, LogReader, LogReadFailed
+from events.store.records import NewEvent
+from events.store.store import EventStore
 from tests.ids import sid
 
 

@@ -15,8 +15,8 @@ import msgspec
 import pytest
 
 from coord import db
-from events.log_reader import LogReader
-from events.store import EventStore
+from events.store.log_reader import LogReader
+from events.store.store import EventStore
 from projections.base import Projection
 from projections.issue_board import IssueBoard
 from projections.runner import (

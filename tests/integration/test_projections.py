@@ -13,9 +13,9 @@ import msgspec
 import pytest
 
 from coord import db
-from events.log_reader import LogReader
-from events.records import NewEvent
-from events.store import EventStore
+from events.store.log_reader import LogReader
+from events.store.records import NewEvent
+from events.store.store import EventStore
 from projections.base import Envelope, Projection
 from projections.hearings import Hearings
 from projections.issue_board import IssueBoard

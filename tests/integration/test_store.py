@@ -12,9 +12,9 @@ import msgspec
 import pytest
 
 from coord import db
-from events.errors import DuplicateEventId, WrongExpectedVersion
-from events.records import NewEvent
-from events.store import EventStore, ReadFilter
+from events.domain.errors import DuplicateEventId, WrongExpectedVersion
+from events.store.records import NewEvent
+from events.store.store import EventStore, ReadFilter
 from tests.conftest import running_store
 from tests.ids import sid
 
@@ -299,8 +299,8 @@ async def test_no_sequencer_times_out_then_retry_is_idempotent(
     pool: asyncpg.Pool, database_url: str
 ) -> None:
     """Without a sequencer an append commits but times out; a retry later gets its positions."""
-    from events.errors import SequencingTimeout
-    from events.log_head import LogHead
+    from events.domain.errors import SequencingTimeout
+    from events.store.log_head import LogHead
 
     async def connect() -> asyncpg.Connection:
         return await db.connect(database_url)

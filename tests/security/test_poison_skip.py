@@ -17,10 +17,10 @@ import msgspec
 import pytest
 
 from coord.app import create_app
-from coord.check import Checker, scan, suggest
+from coord.cli.check import Checker, scan, suggest
+from coord.cli.projections import skip
 from coord.config import Config
 from coord.keys import POOL, PROJECTION_SETTINGS, PROJECTIONS, REGIONS, STORE
-from coord.projections_cli import skip
 from projections.runner import RunnerSettings, status
 from projections.service import ProjectionSettings
 from tests.api.payloads import append, issue_raised, new_id

@@ -12,10 +12,10 @@ import asyncio
 import random
 from typing import Any
 
-from events import domain
-from events.domain import DecideContext
-from events.regions import load_regions
-from events.types import decode_stored
+from events.domain import dispatch as domain
+from events.domain.dispatch import DecideContext
+from events.domain.regions import load_regions
+from events.domain.types import decode_stored
 from tests.api.payloads import hearing_scheduled, issue_raised, new_id, statement
 from tests.security.conftest import KEDIRI, Tokens, post_events
 

@@ -20,9 +20,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from events.categories import CATEGORIES
-from events.organizations import ORGANIZATION_CODES
-from events.types import EVENT_TYPES, STREAM_CATEGORIES
+from events.domain.categories import CATEGORIES
+from events.domain.organizations import ORGANIZATION_CODES
+from events.domain.types import EVENT_TYPES, STREAM_CATEGORIES
 from tests.conftest import bearer
 
 PROVINCES = ["35", "33"]

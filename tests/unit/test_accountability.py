@@ -8,22 +8,22 @@ from uuid import UUID
 
 import pytest
 
-from events import recommendation
-from events.accountability import (
+from events.domain import recommendation
+from events.domain.accountability import (
     DEFAULT_RESPONSE_WINDOW,
     closing_outcome,
     final_outcome,
     is_overdue,
     response_due,
 )
-from events.domain import DecideContext
-from events.follow_up import follow_up
-from events.issue import IssueState
-from events.organizations import Organization
-from events.recommendation import RecommendationState
-from events.regions import load_regions
-from events.rules import DomainError
-from events.types import (
+from events.domain.dispatch import DecideContext
+from events.domain.follow_up import follow_up
+from events.domain.issue import IssueState
+from events.domain.organizations import Organization
+from events.domain.recommendation import RecommendationState
+from events.domain.regions import load_regions
+from events.domain.rules import DomainError
+from events.domain.types import (
     ProgressReported,
     RecommendationApproved,
     RecommendationClosed,

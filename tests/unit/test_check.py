@@ -8,9 +8,9 @@ from typing import Any
 
 import msgspec
 
-from coord.check import Checker, Report, render
-from events.records import RecordedEvent
-from events.regions import load_regions
+from coord.cli.check import Checker, Report, render
+from events.domain.regions import load_regions
+from events.store.records import RecordedEvent
 from tests.api.payloads import issue_raised
 
 READERS: dict[str, frozenset[str] | None] = {
@@ -116,7 +116,7 @@ def test_render_tells_which_skip_to_run() -> None:
     checker = Checker(load_regions(), READERS)
     finding = checker.check(log.event("issue-urn:uuid:x", "IssueRaised", issue_raised(None)))
     assert finding is not None
-    from coord.check import Suggestion
+    from coord.cli.check import Suggestion
 
     text = render(
         Report(

@@ -5,13 +5,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from events import domain
-from events.domain import DecideContext
-from events.hearing import HearingState
-from events.issue import IssueState
-from events.organizations import Organization
-from events.rules import RULES, DomainError
-from events.types import (
+from events.domain import dispatch as domain
+from events.domain.dispatch import DecideContext
+from events.domain.hearing import HearingState
+from events.domain.issue import IssueState
+from events.domain.organizations import Organization
+from events.domain.rules import RULES, DomainError
+from events.domain.types import (
     AnyEvent,
     HearingDetailsCorrected,
     HearingHeld,

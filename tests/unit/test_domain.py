@@ -7,14 +7,15 @@ from uuid import UUID, uuid4
 import msgspec
 import pytest
 
-from events import access, domain, hearing, issue, recommendation
-from events.domain import AnyState, DecideContext, references
-from events.hearing import HearingState
-from events.issue import IssueState
-from events.organizations import Organization
-from events.regions import load_regions
-from events.rules import RULES, DomainError, InvalidRequest, RuleViolation
-from events.types import (
+from events.domain import access, hearing, issue, recommendation
+from events.domain import dispatch as domain
+from events.domain.dispatch import AnyState, DecideContext, references
+from events.domain.hearing import HearingState
+from events.domain.issue import IssueState
+from events.domain.organizations import Organization
+from events.domain.regions import load_regions
+from events.domain.rules import RULES, DomainError, InvalidRequest, RuleViolation
+from events.domain.types import (
     AnyEvent,
     HearingCancelled,
     HearingHeld,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from coord.federation import overlaps, worker_shortfalls
-from events.topology import Node
+from events.domain.topology import Node
 
 DEFAULTS = {
     "max_logical_replication_workers": 4,

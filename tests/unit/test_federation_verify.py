@@ -10,10 +10,10 @@ import msgspec
 import pytest
 
 from coord.cli import main
-from events import merkle
-from events.federation_verify import HubIndex, check_region
-from events.leaf import event_leaf_hash
-from events.notes import Checkpoint, generate_signer, sign_checkpoint
+from events.audit import merkle
+from events.audit.federation_verify import HubIndex, check_region
+from events.audit.leaf import event_leaf_hash
+from events.audit.notes import Checkpoint, generate_signer, sign_checkpoint
 from tests.unit.test_verify import make_event
 
 HUB = generate_signer("coord.local/hub")

@@ -6,8 +6,8 @@ import time
 import uuid
 
 from coord.writes import WritePath
-from events.ids import HOME_NAMESPACE, home_scoped, new_event_ids, with_event_ids
-from events.topology import Node
+from events.domain.ids import HOME_NAMESPACE, home_scoped, new_event_ids, with_event_ids
+from events.domain.topology import Node
 
 
 def test_ids_are_rfc_9562_version_7_with_the_current_millisecond() -> None:

@@ -1,7 +1,7 @@
 """Canonical leaf encoding (docs/audit-format.md §2), no I/O.
 
 `reference_leaf_bytes` below is an encoder written from the document's rules alone, not
-from events/leaf.py: the known-answer vectors and the property test in
+from events/audit/leaf.py: the known-answer vectors and the property test in
 tests/integration/test_audit_canonical.py hold the production encoder against it.
 """
 
@@ -20,7 +20,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from events.leaf import (
+from events.audit.leaf import (
     LeafError,
     canonical_json,
     encode,

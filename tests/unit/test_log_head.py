@@ -7,8 +7,8 @@ import asyncio
 import asyncpg
 import pytest
 
-from events.errors import SequencingTimeout
-from events.log_head import LogHead
+from events.domain.errors import SequencingTimeout
+from events.store.log_head import LogHead
 
 
 async def _no_connection() -> asyncpg.Connection:

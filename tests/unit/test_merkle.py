@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from events.merkle import (
+from events.audit.merkle import (
     EMPTY_ROOT,
     MerkleAppender,
     NodeRef,

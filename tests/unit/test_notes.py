@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from events.merkle import EMPTY_ROOT
-from events.notes import (
+from events.audit.merkle import EMPTY_ROOT
+from events.audit.notes import (
     Checkpoint,
     CheckpointError,
     InvalidSignatureError,
@@ -375,7 +375,7 @@ def test_tampered_checkpoint_is_rejected() -> None:
 
 def test_cosignature_round_trip_and_tampering() -> None:
     """C2SP tlog-cosignature/v1: verifies on the body it signed, nowhere else."""
-    from events.notes import (
+    from events.audit.notes import (
         Checkpoint,
         CosignatureVerifier,
         cosign_checkpoint,

@@ -6,7 +6,7 @@ import pytest
 
 from coord.problem_language import RULES_ID, in_indonesian, wants_indonesian
 from coord.problems import Problem
-from events.rules import RULES
+from events.domain.rules import RULES
 
 
 def test_every_rule_has_an_indonesian_statement() -> None:

@@ -6,7 +6,7 @@ import asyncpg
 import msgspec
 import pytest
 
-from events.log_reader import LogReadFailed
+from events.store.log_reader import LogReadFailed
 from projections.failures import classify
 from projections.runner import RunnerSettings, backoff
 from projections.skips import SkipFacts, SkipRefused, decide

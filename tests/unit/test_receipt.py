@@ -1,4 +1,4 @@
-"""Receipts verified offline (events/receipt.py, `coord verify --receipt`), with tampering."""
+"""Receipts verified offline (events/audit/receipt.py, `coord verify --receipt`), with tampering."""
 
 from __future__ import annotations
 
@@ -11,16 +11,16 @@ import msgspec
 import pytest
 
 from coord.cli import main
-from events import merkle
-from events.leaf import event_leaf_hash
-from events.notes import (
+from events.audit import merkle
+from events.audit.leaf import event_leaf_hash
+from events.audit.notes import (
     Checkpoint,
     CosignatureVerifier,
     cosign_checkpoint,
     generate_signer,
     sign_checkpoint,
 )
-from events.receipt import ReceiptError, verify_receipt, verify_receipt_chain
+from events.audit.receipt import ReceiptError, verify_receipt, verify_receipt_chain
 from tests.unit.test_verify import make_event
 
 LOG = generate_signer("coord.local/jatim")

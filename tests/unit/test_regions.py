@@ -2,7 +2,7 @@
 
 import pytest
 
-from events.regions import Region, Regions, covers, load_regions
+from events.domain.regions import Region, Regions, covers, load_regions
 
 
 def test_registry_holds_38_provinces_and_514_regencies() -> None:

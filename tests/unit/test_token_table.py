@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from coord.token_cli import token_table
+from coord.cli.tokens import token_table
 from coord.tokens import TokenInfo
 
 AT = datetime(2026, 1, 2, 3, 4, tzinfo=UTC)

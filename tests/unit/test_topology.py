@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from coord.config import Config, parse_regions
-from events.regions import covers as serves
-from events.topology import Node, accepts, home_of, is_home
+from events.domain.regions import covers as serves
+from events.domain.topology import Node, accepts, home_of, is_home
 
 HUB = Node(node_id="hub", mode="hub")
 JATIM = Node(node_id="jatim", mode="regional", regions=("35",))

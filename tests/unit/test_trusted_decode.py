@@ -7,7 +7,7 @@ import json
 import msgspec
 import pytest
 
-from events.types import (
+from events.domain.types import (
     EVENT_TYPES,
     HearingScheduled,
     StatementRecorded,

@@ -7,10 +7,10 @@ from uuid import UUID
 import msgspec
 import pytest
 
-from events.categories import CATEGORIES, CATEGORY_CODES
-from events.organizations import ORGANIZATION_CODES, Organization
-from events.rules import RULES, DomainError, InvalidRequest, UnknownEventType
-from events.types import (
+from events.domain.categories import CATEGORIES, CATEGORY_CODES
+from events.domain.organizations import ORGANIZATION_CODES, Organization
+from events.domain.rules import RULES, DomainError, InvalidRequest, UnknownEventType
+from events.domain.types import (
     EVENT_TYPES,
     SCHEMA_VERSIONS,
     STREAM_CATEGORIES,

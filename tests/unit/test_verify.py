@@ -12,10 +12,10 @@ import msgspec
 import pytest
 
 from coord.cli import main
-from events import merkle
-from events.audit_verify import verify_export
-from events.leaf import event_leaf_hash, event_object, leaf_bytes, parse_json
-from events.notes import Checkpoint, generate_signer, sign_checkpoint
+from events.audit import merkle
+from events.audit.audit_verify import verify_export
+from events.audit.leaf import event_leaf_hash, event_object, leaf_bytes, parse_json
+from events.audit.notes import Checkpoint, generate_signer, sign_checkpoint
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
 
