@@ -175,6 +175,7 @@ def token_for() -> Any:
 
     # Names are unique among live tokens: the first of a role is "test <role>", then "... 2".
     made: dict[str, int] = {}
+    named: dict[str, int] = {}
 
     async def make(
         client: Any, role: str, regions: list[str] | None = None, name: str | None = None
@@ -183,6 +184,11 @@ def token_for() -> Any:
 
         made[role] = made.get(role, 0) + 1
         default = f"test {role}" + (f" {made[role]}" if made[role] > 1 else "")
+        if name is not None:
+            # A test that asks for the same name twice gets "<name> 2" the second time.
+            named[name] = named.get(name, 0) + 1
+            if named[name] > 1:
+                name = f"{name} {named[name]}"
         issued = await client.server.app[TOKEN_SERVICE].issue(
             role=role, name=name or default, regions=regions or []
         )
