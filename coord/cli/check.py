@@ -37,7 +37,8 @@ from coord.config import Config
 from coord.keys import POOL, PROJECTIONS, REGIONS, STORE
 from coord.runtime import started_app
 from events.domain import dispatch as domain
-from events.domain.dispatch import AnyState, DecideContext
+from events.domain.context import DecideContext
+from events.domain.dispatch import AnyState
 from events.domain.regions import Regions
 from events.domain.rules import DomainError
 from events.domain.streams import category_of, is_canonical_stream_id
