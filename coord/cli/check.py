@@ -45,7 +45,7 @@ from events.domain.streams import category_of, is_canonical_stream_id
 from events.domain.types import AnyEvent, check_stream, decode_stored
 from events.store.records import RecordedEvent
 from events.store.store import EventStore
-from projections.runner import ProjectionStatus, status
+from projections.checkpoints import ProjectionStatus, status
 
 
 class Finding(msgspec.Struct, kw_only=True):
