@@ -53,7 +53,7 @@ async def rebuild(
             try:
                 head = functools.partial(committed_head, conn)
                 position = 0
-                lanes: int = getattr(projection, "replay_lanes", 1)
+                lanes = projection.replay_lanes
                 if lanes > 1:
                     position = await replay_lanes(
                         connect, projection, fresh, await head(), window, lanes, progress
