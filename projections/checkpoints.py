@@ -24,6 +24,7 @@ import asyncpg
 import msgspec
 import structlog
 
+from events.store import logged
 from projections.base import Projection, create_tables, ddl_checksum, schema_of
 from projections.skips import SkipInfo, list_skips
 
@@ -61,8 +62,7 @@ FAIL = (
 
 _STATUS = (
     "SELECT p.name, p.position, p.state, p.last_error, p.failed_position, p.rebuild_position, "
-    "h.head, (SELECT e.recorded_at FROM log l JOIN events e ON e.seq = l.seq "
-    "         WHERE l.position = p.position + 1) AS next_recorded_at "
+    "h.head, " + logged.at("e.recorded_at", "p.position + 1") + " AS next_recorded_at "
     "FROM projections p, (SELECT coalesce(max(position), 0) AS head FROM log) h "
     "WHERE p.name = ANY($1::text[]) ORDER BY p.name"
 )

@@ -15,6 +15,7 @@ from typing import Any
 import asyncpg
 
 from events.domain.types import Event, decode_trusted
+from events.store import logged
 from projections.base import UNDECODED, Envelope, Projection
 from projections.failures import is_transient
 
@@ -37,23 +38,17 @@ def transient(conn: asyncpg.Connection, e: BaseException) -> bool:
 #: ``{position: event id}``: the events a projection leaves out (projections/skips.py).
 Skips = Mapping[int, str]
 
-_READ = (
-    "SELECT l.position, e.event_id::text, e.stream_id, e.version, e.type, e.schema_version, "
-    "{data}, e.metadata, e.recorded_at, e.region_code "
-    "FROM log l JOIN events e ON e.seq = l.seq "
-    "WHERE l.position > $1 AND l.position <= $2 {types} ORDER BY l.position"
-)
 
 Lane = tuple[int, int]  # (this lane, number of lanes): a share of the streams
 
 
 def _read_sql(projection: Projection, lane: Lane | None = None) -> str:
-    types = "" if projection.handles is None else "AND e.type = ANY($3::text[])"
+    types = "" if projection.handles is None else " AND e.type = ANY($3::text[])"
     if lane is not None:
         n = 3 if projection.handles is None else 4
         types += f" AND abs(hashtext(e.stream_id) % ${n + 1}) = ${n}"
-    data = "e.data" if projection.reads_payload else "NULL::jsonb"
-    return _READ.format(types=types, data=data)
+    columns = logged.columns(payload=projection.reads_payload)
+    return logged.select(columns, f"l.position > $1 AND l.position <= $2{types}")
 
 
 def _undecoded(type_name: str, schema_version: int, data: Any) -> Event:
@@ -91,7 +86,7 @@ def envelopes(
     filtered: bool = False,
     skips: Skips | None = None,
 ) -> list[Envelope]:
-    """Decode the logged events ``rows`` (``events.store.log_reader.COLUMNS``) for ``projection``.
+    """Decode the logged events ``rows`` (``events.store.logged.COLUMNS``) for ``projection``.
 
     Keeps only the types it handles unless the rows are ``filtered`` already, and leaves
     out the ``skips`` (position and event id must both match). Raises HandlerFailed
