@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import hashlib
 from importlib import resources
-from typing import Any
 
 import asyncpg
-import msgspec
 import structlog
+
+from events.store.logged import init_connection
 
 log = structlog.get_logger("coord.db")
 
@@ -33,32 +33,6 @@ class Connection(asyncpg.Connection):  # type: ignore[misc]
 
     def get_reset_query(self) -> str:
         return ""
-
-
-def _encode_jsonb(value: Any) -> bytes:
-    # Binary jsonb is a version byte (1) followed by the JSON text.
-    if isinstance(value, bytes | bytearray | memoryview):
-        return b"\x01" + bytes(value)
-    if isinstance(value, str):
-        return b"\x01" + value.encode()
-    return b"\x01" + msgspec.json.encode(value)
-
-
-def _decode_jsonb(value: bytes) -> msgspec.Raw:
-    # Hand the stored JSON on undecoded; callers decode only what they need.
-    return msgspec.Raw(value[1:])
-
-
-async def init_connection(conn: asyncpg.Connection) -> None:
-    """Per-connection setup: jsonb travels as raw JSON bytes, never as Python objects."""
-    for name in ("jsonb",):
-        await conn.set_type_codec(
-            name,
-            schema="pg_catalog",
-            encoder=_encode_jsonb,
-            decoder=_decode_jsonb,
-            format="binary",
-        )
 
 
 async def connect(dsn: str, *, name: str = "coord", derived: bool = False) -> asyncpg.Connection:

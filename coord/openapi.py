@@ -44,12 +44,11 @@ from coord.http.streams import AppendRequest, AppendResponse, LogPage, StreamPag
 from coord.http.tokens import CreateToken, RevokeToken
 from coord.problems import PROBLEM_JSON
 from coord.tokens import IssuedToken, TokenInfo
-from events.domain.hearing import HearingState
 from events.domain.ids import CanonicalUUID
-from events.domain.issue import IssueState
 from events.domain.recommendation import RecommendationState
 from events.domain.regions import Region
 from events.domain.rules import RULES
+from events.domain.states import HearingState, IssueState
 from events.domain.types import EVENT_TYPES, SCHEMA_VERSIONS, STREAM_CATEGORIES
 
 OPENAPI_VERSION = "3.1.0"

@@ -28,7 +28,8 @@ from coord.auth import Principal, forbidden
 from coord.federation import check_home
 from coord.problems import Problem, invalid
 from events.domain import dispatch as domain
-from events.domain.dispatch import AnyState, DecideContext
+from events.domain.context import DecideContext
+from events.domain.dispatch import AnyState
 from events.domain.errors import DuplicateEventId, WrongExpectedVersion
 from events.domain.ids import home_scoped, with_event_ids
 from events.domain.regions import Regions

@@ -9,8 +9,15 @@ import asyncpg
 import msgspec
 
 from events.domain.timezones import ZONES
-from projections.base import Envelope, Where, local_day_sql, schema_of
-from projections.issue_board import BadCursor, decode_cursor, encode_cursor
+from projections.base import (
+    BadCursor,
+    Envelope,
+    Where,
+    decode_cursor,
+    encode_cursor,
+    local_day_sql,
+    schema_of,
+)
 
 NAME = "activity"
 SCHEMA = schema_of(NAME)
@@ -63,6 +70,7 @@ class Activity:
     name: str = NAME
     handles: frozenset[str] | None = None
     reads_payload: bool = False
+    replay_lanes: int = 1
     ddl: tuple[str, ...] = DDL
     tables: tuple[str, ...] = ("entries",)
 

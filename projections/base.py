@@ -9,6 +9,7 @@ events (never ``now()``), so a replay reproduces them exactly and ``verify`` can
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 from collections.abc import Iterable, Sequence
@@ -91,9 +92,35 @@ class Projection(Protocol):
     ddl: tuple[str, ...]
     #: table names, for verify's row-by-row diff
     tables: tuple[str, ...]
+    #: lanes a rebuild may replay at once, each a share of the streams (1: one lane). More
+    #: than one only if every row derives from one stream's events, so lanes never share rows
+    replay_lanes: int
 
     async def apply(self, conn: asyncpg.Connection, schema: str, batch: Sequence[Envelope]) -> None:
         """Bring the tables in ``schema`` up to date with ``batch`` (in global order)."""
+
+
+# --- cursors of keyset pagination, shared by the views ---------------------------------
+
+
+class BadCursor(ValueError):
+    """The cursor was not produced by this query."""
+
+
+def encode_cursor(values: list[Any]) -> str:
+    """An opaque cursor for keyset pagination."""
+    return base64.urlsafe_b64encode(msgspec.json.encode(values)).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> list[Any]:
+    """The values inside a cursor; BadCursor if it is not one of ours."""
+    try:
+        values = msgspec.json.decode(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, msgspec.DecodeError) as e:
+        raise BadCursor("cursor is not valid") from e
+    if not isinstance(values, list):
+        raise BadCursor("cursor is not valid")
+    return values
 
 
 def _zone_hours(zone: ZoneName) -> int:

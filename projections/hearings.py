@@ -22,14 +22,17 @@ from events.domain.types import (
     StatementRecorded,
     StatementRetracted,
 )
-from projections.base import Envelope, Row, Table, Where, schema_of
-from projections.issue_board import (
+from projections.base import (
     BadCursor,
-    as_given,
+    Envelope,
+    Row,
+    Table,
+    Where,
     decode_cursor,
-    effective,
     encode_cursor,
+    schema_of,
 )
+from projections.issue_board import as_given, effective
 
 NAME = "hearings"
 SCHEMA = schema_of(NAME)
@@ -110,6 +113,7 @@ class Hearings:
         }
     )
     reads_payload: bool = True
+    replay_lanes: int = 1
     ddl: tuple[str, ...] = DDL
     tables: tuple[str, ...] = ("hearings",)
 

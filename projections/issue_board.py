@@ -9,7 +9,6 @@ recommendation cites, ranked by recurrence and severity).
 
 from __future__ import annotations
 
-import base64
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,7 +32,16 @@ from events.domain.types import (
     IssueWithdrawn,
     RecommendationDrafted,
 )
-from projections.base import Envelope, Row, Table, Where, schema_of
+from projections.base import (
+    BadCursor,
+    Envelope,
+    Row,
+    Table,
+    Where,
+    decode_cursor,
+    encode_cursor,
+    schema_of,
+)
 from projections.grouping import Grouping
 from projections.issue_text import Vocabulary
 
@@ -161,6 +169,7 @@ class IssueBoard:
     name: str = NAME
     handles: frozenset[str] | None = _HANDLES
     reads_payload: bool = True
+    replay_lanes: int = 1
     ddl: tuple[str, ...] = DDL
     tables: tuple[str, ...] = ("issues", "clusters")
 
@@ -613,26 +622,6 @@ def _item(r: asyncpg.Record) -> IssueItem:
         corrected=list(r["corrected"]),
         cluster_id=r["cluster_id"],
     )
-
-
-class BadCursor(ValueError):
-    """The cursor was not produced by this query."""
-
-
-def encode_cursor(values: list[Any]) -> str:
-    """An opaque cursor for keyset pagination."""
-    return base64.urlsafe_b64encode(msgspec.json.encode(values)).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> list[Any]:
-    """The values inside a cursor; BadCursor if it is not one of ours."""
-    try:
-        values = msgspec.json.decode(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (ValueError, msgspec.DecodeError) as e:
-        raise BadCursor("cursor is not valid") from e
-    if not isinstance(values, list):
-        raise BadCursor("cursor is not valid")
-    return values
 
 
 async def list_issues(

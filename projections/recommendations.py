@@ -27,8 +27,16 @@ from events.domain.types import (
     RecommendationSubmitted,
     ResponseRecorded,
 )
-from projections.base import Envelope, Row, Table, Where, schema_of
-from projections.issue_board import BadCursor, decode_cursor, encode_cursor
+from projections.base import (
+    BadCursor,
+    Envelope,
+    Row,
+    Table,
+    Where,
+    decode_cursor,
+    encode_cursor,
+    schema_of,
+)
 
 NAME = "recommendations"
 SCHEMA = schema_of(NAME)
@@ -126,6 +134,7 @@ class Recommendations:
         }
     )
     reads_payload: bool = True
+    replay_lanes: int = 1
     ddl: tuple[str, ...] = DDL
     tables: tuple[str, ...] = ("recommendations", "timeline", "issues")
 

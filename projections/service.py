@@ -6,7 +6,8 @@ import asyncio
 from dataclasses import dataclass, field
 
 from projections.base import Projection
-from projections.runner import Positions, Runner, RunnerSettings
+from projections.positions import Positions
+from projections.runner import Runner, RunnerSettings
 
 
 @dataclass

@@ -37,6 +37,7 @@ from events.domain.types import (
     encode,
     invalid_from_validation,
 )
+from events.store import logged
 from events.store.records import AppendResult, NewEvent
 from events.store.store import EventStore
 from projections.base import Projection
@@ -52,11 +53,12 @@ _SKIPS = (
 _FACTS = (
     "SELECT p.position, p.state, p.failed_position, "
     "(SELECT coalesce(max(position), 0) FROM log) AS head, "
-    "(SELECT e.event_id::text FROM log l JOIN events e ON e.seq = l.seq "
-    " WHERE l.position = $2) AS event_id, "
-    "(SELECT e.type FROM log l JOIN events e ON e.seq = l.seq WHERE l.position = $2) AS type, "
-    "(SELECT e.stream_id FROM log l JOIN events e ON e.seq = l.seq "
-    " WHERE l.position = $2) AS stream_id "
+    + logged.at("e.event_id::text", "$2")
+    + " AS event_id, "
+    + logged.at("e.type", "$2")
+    + " AS type, "
+    + logged.at("e.stream_id", "$2")
+    + " AS stream_id "
     "FROM projections p WHERE p.name = $1 FOR UPDATE"
 )
 

@@ -37,14 +37,15 @@ from coord.config import Config
 from coord.keys import POOL, PROJECTIONS, REGIONS, STORE
 from coord.runtime import started_app
 from events.domain import dispatch as domain
-from events.domain.dispatch import AnyState, DecideContext
+from events.domain.context import DecideContext
+from events.domain.dispatch import AnyState
 from events.domain.regions import Regions
 from events.domain.rules import DomainError
 from events.domain.streams import category_of, is_canonical_stream_id
 from events.domain.types import AnyEvent, check_stream, decode_stored
 from events.store.records import RecordedEvent
 from events.store.store import EventStore
-from projections.runner import ProjectionStatus, status
+from projections.checkpoints import ProjectionStatus, status
 
 
 class Finding(msgspec.Struct, kw_only=True):

@@ -24,9 +24,12 @@ from coord.writes import Proposed
 from events.domain.types import ProjectionSkipped
 from events.store.records import AppendResult
 from projections import skips
+from projections.checkpoints import status
+from projections.rebuild import rebuild
 from projections.registry import all_projections
-from projections.runner import Progress, rebuild, status, verify
+from projections.replay import Progress
 from projections.skips import SkipInfo, SkipRefused
+from projections.verify import verify
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -21,7 +21,7 @@ from coord.http.streams import origin_of
 from coord.keys import POOL, PROJECTIONS, TOKEN_SERVICE
 from coord.middlewares import problem_for
 from coord.problems import Problem, invalid
-from projections.runner import status
+from projections.checkpoints import status
 
 routes = web.RouteTableDef()
 

@@ -28,10 +28,9 @@ from coord.middlewares import problem_for
 from coord.problems import not_found
 from coord.writes import Loaded, _recorder
 from events.domain.categories import CATEGORY_CODES
-from events.domain.hearing import HearingState
-from events.domain.issue import IssueState
 from events.domain.organizations import ORGANIZATION_CODES
 from events.domain.recommendation import RecommendationState
+from events.domain.states import HearingState, IssueState
 from events.domain.timezones import zone_name, zone_of
 from projections import issue_board, recommendations
 from projections.issue_board import IssueFilters

@@ -24,8 +24,8 @@ from coord.writes import Loaded, WritePath
 from events.domain.accountability import final_outcome, is_overdue
 from events.domain.follow_up import FollowUp, follow_up
 from events.domain.ids import parse_canonical_uuid
-from events.domain.issue import IssueState
 from events.domain.recommendation import Progress, RecommendationState, Response
+from events.domain.states import IssueState
 from projections import recommendations as recommendations_model
 
 routes = web.RouteTableDef()

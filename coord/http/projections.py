@@ -28,8 +28,11 @@ from coord.keys import CONFIG, DSN, LOG_READER, POOL, PROJECTION_SETTINGS, PROJE
 from coord.metrics import METRICS
 from coord.problems import Problem, invalid, not_found
 from events.store.log_head import committed_head
+from projections.checkpoints import ProjectionStatus, ensure, status
+from projections.positions import Positions
+from projections.rebuild import rebuild
 from projections.registry import all_projections
-from projections.runner import Positions, ProjectionStatus, Runner, ensure, rebuild, status
+from projections.runner import Runner
 from projections.service import ProjectionService, ProjectionSettings
 
 log = structlog.get_logger("coord.projections")

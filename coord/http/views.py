@@ -36,7 +36,8 @@ from events.domain.regions import load_regions
 from projections import activity as activity_model
 from projections import hearings as hearings_model
 from projections import issue_board, recommendations, search, search_terms
-from projections.issue_board import BadCursor, IssueFilters
+from projections.base import BadCursor, decode_cursor, encode_cursor
+from projections.issue_board import IssueFilters
 from projections.issue_text import Vocabulary
 
 routes = web.RouteTableDef()
@@ -508,7 +509,7 @@ def _uncovered_offset(cursor: str | None) -> int:
     if cursor is None:
         return 0
     try:
-        values = issue_board.decode_cursor(cursor)
+        values = decode_cursor(cursor)
         offset = int(values[1]) if values[0] == "uncovered" else -1
     except (BadCursor, IndexError, TypeError, ValueError, RecursionError):
         offset = -1
@@ -538,9 +539,7 @@ async def uncovered(request: web.Request) -> web.StreamResponse:
                 limit=size,
             )
             next_cursor = (
-                issue_board.encode_cursor(["uncovered", next_offset])
-                if next_offset is not None
-                else None
+                encode_cursor(["uncovered", next_offset]) if next_offset is not None else None
             )
             return items, next_cursor
 

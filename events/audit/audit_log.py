@@ -56,6 +56,7 @@ from events.audit.merkle import (
     nodes_for_ranges,
 )
 from events.audit.notes import Checkpoint, Signer, sign_checkpoint
+from events.store import logged
 from events.store.leadership import lead_forever
 from events.store.log_head import LogHead
 
@@ -76,25 +77,16 @@ _FETCH_NODES = (
 
 _NODE_COLUMNS = ("level", "idx", "hash")
 
-_EVENTS_AFTER = (
-    "SELECT l.position, e.event_id, e.stream_id, e.version, e.type, e.schema_version, "
-    "e.data, e.metadata, e.recorded_at, e.region_code "
-    "FROM log l JOIN events e ON e.seq = l.seq "
-    "WHERE l.position > $1 ORDER BY l.position LIMIT $2"
-)
+_EVENTS_AFTER = logged.select(logged.columns(event_id_text=False), "l.position > $1", limit="$2")
 
-_EVENT_AT = (
-    "SELECT l.position, e.event_id, e.stream_id, e.version, e.type, e.schema_version, "
-    "e.data, e.metadata, e.recorded_at, e.region_code "
-    "FROM log l JOIN events e ON e.seq = l.seq WHERE l.position = $1"
-)
+_EVENT_AT = logged.select(logged.columns(event_id_text=False), "l.position = $1", ordered=False)
 
 # The rows of this node's own log (home positions, see events/store/sql/0006): one statement
 # per batch, in the transaction that stores the batch's leaves.
-_INSERT_NODE_LOG = (
-    "INSERT INTO node_log (log_node, position, event_id) "
-    "SELECT coalesce((SELECT node_id FROM coord_node), 'local'), l.position, e.event_id "
-    "FROM log l JOIN events e ON e.seq = l.seq WHERE l.position > $1 AND l.position <= $2"
+_INSERT_NODE_LOG = "INSERT INTO node_log (log_node, position, event_id) " + logged.select(
+    "coalesce((SELECT node_id FROM coord_node), 'local'), l.position, e.event_id",
+    "l.position > $1 AND l.position <= $2",
+    ordered=False,
 )
 
 _INSERT_CHECKPOINT = (
@@ -112,20 +104,13 @@ _CHECKPOINT_AT = (
     f"SELECT {_CHECKPOINT_COLUMNS} FROM audit_checkpoints WHERE origin = $1 AND tree_size = $2"
 )
 
-_EVENT_ROW = (
-    "SELECT l.position, e.event_id, e.stream_id, e.version, e.type, e.schema_version, "
-    "e.data, e.metadata, e.recorded_at, e.region_code "
-    "FROM events e JOIN log l ON l.seq = e.seq WHERE e.event_id = $1"
-)
+_EVENT_ROW = logged.select(logged.columns(event_id_text=False), "e.event_id = $1", ordered=False)
 
 _COSIGNATURES = (
     "SELECT line FROM audit_cosignatures WHERE origin = $1 AND tree_size = $2 ORDER BY cosigner"
 )
 
-_EVENT_PLACE = (
-    "SELECT l.position, e.region_code FROM events e JOIN log l ON l.seq = e.seq "
-    "WHERE e.event_id = $1"
-)
+_EVENT_PLACE = logged.select("l.position, e.region_code", "e.event_id = $1", ordered=False)
 
 # Driven by the tree, not by the log: every leaf gets a line, and a leaf whose event
 # row has gone (deleted behind the database's back) shows as `"event": null`.

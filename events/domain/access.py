@@ -17,7 +17,7 @@ from events.domain.rules import InvalidRequest, RuleViolation, field_path
 from events.domain.types import AccessEvent, TokenIssued, TokenRevoked, TokenRole
 
 if TYPE_CHECKING:
-    from events.domain.dispatch import DecideContext
+    from events.domain.context import DecideContext
 
 #: The longest a token may be issued for: a forgotten grant must lapse in bounded time.
 MAX_TOKEN_LIFETIME: Final = timedelta(days=731)

@@ -22,7 +22,7 @@ from events.domain.rules import InvalidRequest, RuleViolation, field_path
 from events.domain.types import ClusterEvent, ClusterNamed, ClustersMerged, IssueReassigned
 
 if TYPE_CHECKING:
-    from events.domain.dispatch import DecideContext
+    from events.domain.context import DecideContext
 
 
 class ClusterState(msgspec.Struct, frozen=True, kw_only=True):

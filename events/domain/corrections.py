@@ -4,7 +4,7 @@ A record is corrected by the kind of office that recorded it: a regional office'
 by a regional token (the write path already confines it to its own regions), a national
 record (written with a national token) by national staff. The role that wrote each event
 of a stream comes from the server-stamped metadata; the write path hands it to ``decide``
-in :class:`~events.domain.dispatch.DecideContext` (``recorders``), so the rule stays pure.
+in :class:`~events.domain.context.DecideContext` (``recorders``), so the rule stays pure.
 """
 
 from __future__ import annotations
@@ -15,28 +15,10 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from events.domain.rules import InvalidRequest, NotPermitted, RuleViolation, field_path
+from events.domain.states import Change
 
 if TYPE_CHECKING:
-    from events.domain.dispatch import DecideContext
-
-
-class Change(msgspec.Struct, frozen=True, kw_only=True, rename={"before": "from"}):
-    """One corrected field: the value before and the value after."""
-
-    before: Any
-    to: Any
-
-
-class Correction(msgspec.Struct, frozen=True, kw_only=True):
-    """One correction as kept in a record's history (oldest first)."""
-
-    type: str
-    reason: str
-    #: the stream version of the correcting event
-    version: int
-    changes: dict[str, Change] = msgspec.field(default_factory=dict)
-    #: the list item it applies to (``statements[2]``), for corrections of a hearing's items
-    item: str | None = None
+    from events.domain.context import DecideContext
 
 
 def changes(current: Mapping[str, Any], proposed: Mapping[str, Any]) -> dict[str, Change]:

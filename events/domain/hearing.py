@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
-from typing import TYPE_CHECKING, Literal, TypeVar, assert_never
+from typing import TYPE_CHECKING, TypeVar, assert_never
 
 import msgspec
 from msgspec.structs import replace
 
 from events.domain import timing
-from events.domain.corrections import Correction, changes, check_changes, check_corrector
-from events.domain.organizations import Organization
+from events.domain.corrections import changes, check_changes, check_corrector
 from events.domain.rules import InvalidRequest, RuleViolation, field_path
+from events.domain.states import Correction, HearingState, ParticipantEntry, Statement
 from events.domain.types import (
     HearingCancelled,
     HearingDetailsCorrected,
@@ -29,66 +28,10 @@ from events.domain.types import (
 )
 
 if TYPE_CHECKING:
-    from events.domain.dispatch import DecideContext
-
-HearingStatus = Literal["scheduled", "held", "cancelled"]
-
-
-class Statement(msgspec.Struct, frozen=True, kw_only=True):
-    """A statement as shown on the hearing (retracted ones keep their place, marked)."""
-
-    speaker: str
-    organization: Organization
-    text: str
-    quote: str | None = None
-    #: the stream version of the StatementRecorded event
-    recorded_in: int = 0
-    #: fields whose value was corrected, sorted
-    corrected: tuple[str, ...] = ()
-    retracted: bool = False
-    retract_reason: str | None = None
-
-
-class ParticipantEntry(msgspec.Struct, frozen=True, kw_only=True):
-    """A participant as shown on the hearing (removed ones keep their place, marked)."""
-
-    name: str
-    role: str
-    organization: Organization
-    #: the stream version of the ParticipantsRecorded event
-    recorded_in: int = 0
-    removed: bool = False
-    remove_reason: str | None = None
-
+    from events.domain.context import DecideContext
 
 _DETAILS = ("title", "agenda", "venue", "host_organization")
 _STATEMENT_FIELDS = ("speaker", "organization", "text", "quote")
-
-
-class HearingState(msgspec.Struct, frozen=True, kw_only=True):
-    """Everything GET /v1/hearings/{id} shows."""
-
-    region_code: str
-    title: str
-    agenda: str
-    venue: str
-    scheduled_at: datetime
-    convened_by: Organization
-    host_organization: Organization
-    status: HearingStatus = "scheduled"
-    participants: tuple[ParticipantEntry, ...] = ()
-    statements: tuple[Statement, ...] = ()
-    held_at: datetime | None = None
-    opened_by: str | None = None
-    summary: str | None = None
-    cancel_reason: str | None = None
-    reschedule_count: int = 0
-    #: the stream version this state is at (items and corrections name their version)
-    version: int = 1
-    #: hearing fields whose value was corrected (the "corrected" mark), sorted
-    corrected: tuple[str, ...] = ()
-    #: every correction of the hearing or its items, oldest first
-    corrections: tuple[Correction, ...] = ()
 
 
 def evolve(state: HearingState | None, event: HearingEvent) -> HearingState:

@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
-from typing import TYPE_CHECKING, Literal, assert_never
-from uuid import UUID
+from typing import TYPE_CHECKING, assert_never
 
-import msgspec
 from msgspec.structs import replace
 
 from events.domain import timing
-from events.domain.categories import CategoryCode
-from events.domain.corrections import Correction, changes, check_changes, check_corrector
-from events.domain.organizations import Organization
+from events.domain.corrections import changes, check_changes, check_corrector
 from events.domain.rules import InvalidRequest, RuleViolation, field_path
+from events.domain.states import Correction, Evidence, IssueState
 from events.domain.types import (
     IssueCategoryCorrected,
     IssueCorrected,
@@ -25,40 +21,7 @@ from events.domain.types import (
 )
 
 if TYPE_CHECKING:
-    from events.domain.dispatch import DecideContext
-
-IssueStatus = Literal["open", "withdrawn"]
-
-
-class Evidence(msgspec.Struct, frozen=True, kw_only=True):
-    """Supporting material as shown on the issue."""
-
-    description: str
-    url: str | None = None
-    source: str | None = None
-
-
-class IssueState(msgspec.Struct, frozen=True, kw_only=True):
-    """Everything GET /v1/issues/{id} shows."""
-
-    region_code: str
-    hearing_id: UUID | None
-    raised_by: Organization
-    category: CategoryCode
-    title: str
-    description: str
-    severity: int
-    raised_at: datetime | None = None
-    status: IssueStatus = "open"
-    evidence: tuple[Evidence, ...] = ()
-    withdraw_reason: str | None = None
-    #: the stream version this state is at (corrections name the version they came in)
-    version: int = 1
-    #: fields whose value was corrected (the "corrected" mark), sorted
-    corrected: tuple[str, ...] = ()
-    #: every correction, oldest first, with the values before and after
-    corrections: tuple[Correction, ...] = ()
-
+    from events.domain.context import DecideContext
 
 _CORRECTABLE = ("title", "description", "severity", "raised_at")
 

@@ -33,7 +33,7 @@ from events.domain.types import (
 )
 
 if TYPE_CHECKING:
-    from events.domain.dispatch import DecideContext
+    from events.domain.context import DecideContext
 
 RecommendationStatus = Literal["draft", "approved", "submitted", "responded", "closed"]
 

@@ -2,7 +2,7 @@
 
 Effective times are what an office states (``held_at``, ``raised_at``); recorded time is
 when the server stored the event. ``decide`` is pure, so "now" comes from the write path
-in :class:`~events.domain.dispatch.DecideContext` (``now``); without it the future check is skipped.
+in :class:`~events.domain.context.DecideContext` (``now``); without it the future check is skipped.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Final
 from events.domain.rules import InvalidRequest, field_path
 
 if TYPE_CHECKING:
-    from events.domain.dispatch import DecideContext
+    from events.domain.context import DecideContext
 
 #: Clocks of offices' laptops drift; an effective time this far ahead of the server is fine.
 CLOCK_TOLERANCE: Final = timedelta(minutes=10)

@@ -20,31 +20,13 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import asyncpg
 
+from events.store import logged
 from events.store.integrity import Integrity
 from events.store.log_head import committed_head
 
 Connect = Callable[[], Awaitable[asyncpg.Connection]]
 
-#: The columns of a logged event, in this order (row[0] is the position).
-COLUMNS = (
-    "position",
-    "event_id",
-    "stream_id",
-    "version",
-    "type",
-    "schema_version",
-    "data",
-    "metadata",
-    "recorded_at",
-    "region_code",
-)
-
-_READ = (
-    "SELECT l.position, e.event_id::text AS event_id, e.stream_id, e.version, e.type, "
-    "e.schema_version, e.data, e.metadata, e.recorded_at, e.region_code "
-    "FROM log l JOIN events e ON e.seq = l.seq "
-    "WHERE l.position > $1 AND l.position <= $2 ORDER BY l.position"
-)
+_READ = logged.select(logged.columns(), "l.position > $1 AND l.position <= $2")
 
 
 class LogReadFailed(ConnectionError):

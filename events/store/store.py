@@ -24,6 +24,7 @@ import structlog
 
 from events.domain.errors import DuplicateEventId, WrongExpectedVersion
 from events.domain.streams import validate_stream_id
+from events.store import logged
 from events.store.group_commit import GoAlone, GroupCommit
 from events.store.log_head import LogHead, committed_head
 from events.store.records import AppendResult, ExpectedVersion, NewEvent, RecordedEvent
@@ -384,10 +385,8 @@ class EventStore:
         if up_to is not None:
             params.append(up_to)
             where += f" AND l.position <= ${2 + len(params)}"
-        sql = (
-            f"SELECT {_EVENT_COLUMNS.format(position='l.position')} "
-            "FROM log l JOIN events e ON e.seq = l.seq "
-            f"WHERE l.position > $1{where} ORDER BY l.position LIMIT $2"
+        sql = logged.select(
+            _EVENT_COLUMNS.format(position="l.position"), f"l.position > $1{where}", limit="$2"
         )
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(sql, after_position, limit, *params)

@@ -12,7 +12,7 @@ from typing import Any
 from coord import db
 from coord.keys import PROJECTIONS
 from projections.issue_board import IssueBoard
-from projections.runner import verify
+from projections.verify import verify
 from tests.api.payloads import append, issue_raised
 from tests.api.test_views import HONORARIUM_TITLES, World, new_id
 from tests.api.test_views import vclient as vclient  # the fixtures of the crafted world

@@ -11,7 +11,8 @@ import msgspec
 import pytest
 
 from coord import db
-from events.store.log_reader import COLUMNS, LogReader, LogReadFailed
+from events.store.log_reader import LogReader, LogReadFailed
+from events.store.logged import COLUMNS
 from events.store.records import NewEvent
 from events.store.store import EventStore
 from tests.ids import sid

@@ -18,18 +18,13 @@ from coord import db
 from events.store.log_reader import LogReader
 from events.store.store import EventStore
 from projections.base import Projection
+from projections.checkpoints import ensure, rebuild_key, status
 from projections.issue_board import IssueBoard
-from projections.runner import (
-    Positions,
-    Runner,
-    RunnerSettings,
-    _rebuild_key,
-    ensure,
-    rebuild,
-    status,
-    verify,
-)
+from projections.positions import Positions
+from projections.rebuild import rebuild
+from projections.runner import Runner, RunnerSettings
 from projections.skips import SkipRefused, record
+from projections.verify import verify
 from tests.conftest import run_coord
 from tests.integration.test_projections import caught_up, connector, issue, seed
 
@@ -305,7 +300,7 @@ async def test_a_rebuild_killed_mid_way_is_cleaned_up_at_start(
     probe = await asyncpg.connect(database_url)
     try:
         for _ in range(200):
-            if await probe.fetchval("SELECT pg_try_advisory_lock($1)", _rebuild_key("issue_board")):
+            if await probe.fetchval("SELECT pg_try_advisory_lock($1)", rebuild_key("issue_board")):
                 await probe.execute("SELECT pg_advisory_unlock_all()")
                 break
             await asyncio.sleep(0.05)
@@ -341,7 +336,7 @@ async def test_start_leaves_a_running_rebuild_alone(
         await c.execute("UPDATE projections SET state = 'rebuilding' WHERE name = 'issue_board'")
     other = await asyncpg.connect(database_url)
     try:
-        assert await other.fetchval("SELECT pg_try_advisory_lock($1)", _rebuild_key("issue_board"))
+        assert await other.fetchval("SELECT pg_try_advisory_lock($1)", rebuild_key("issue_board"))
         async with pool.acquire() as c:
             await ensure(c, [IssueBoard()])
         assert (

@@ -17,18 +17,14 @@ from events.store.log_reader import LogReader
 from events.store.records import NewEvent
 from events.store.store import EventStore
 from projections.base import Envelope, Projection
+from projections.checkpoints import ensure, status
 from projections.hearings import Hearings
 from projections.issue_board import IssueBoard
+from projections.positions import Positions
+from projections.rebuild import rebuild
 from projections.registry import all_projections
-from projections.runner import (
-    Positions,
-    Runner,
-    RunnerSettings,
-    ensure,
-    rebuild,
-    status,
-    verify,
-)
+from projections.runner import Runner, RunnerSettings
+from projections.verify import verify
 
 FAST = RunnerSettings(window=100, poll_interval=0.1, lock_retry=0.1)
 

@@ -21,7 +21,8 @@ from coord.cli.check import Checker, scan, suggest
 from coord.cli.projections import skip
 from coord.config import Config
 from coord.keys import POOL, PROJECTION_SETTINGS, PROJECTIONS, REGIONS, STORE
-from projections.runner import RunnerSettings, status
+from projections.checkpoints import status
+from projections.runner import RunnerSettings
 from projections.service import ProjectionSettings
 from tests.api.payloads import append, issue_raised, new_id
 from tests.conftest import bearer

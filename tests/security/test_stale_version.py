@@ -13,7 +13,7 @@ import random
 from typing import Any
 
 from events.domain import dispatch as domain
-from events.domain.dispatch import DecideContext
+from events.domain.context import DecideContext
 from events.domain.regions import load_regions
 from events.domain.types import decode_stored
 from tests.api.payloads import hearing_scheduled, issue_raised, new_id, statement

@@ -16,13 +16,13 @@ from events.domain.accountability import (
     is_overdue,
     response_due,
 )
-from events.domain.dispatch import DecideContext
+from events.domain.context import DecideContext
 from events.domain.follow_up import follow_up
-from events.domain.issue import IssueState
 from events.domain.organizations import Organization
 from events.domain.recommendation import RecommendationState
 from events.domain.regions import load_regions
 from events.domain.rules import DomainError
+from events.domain.states import IssueState
 from events.domain.types import (
     ProgressReported,
     RecommendationApproved,

@@ -6,11 +6,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from events.domain import dispatch as domain
-from events.domain.dispatch import DecideContext
-from events.domain.hearing import HearingState
-from events.domain.issue import IssueState
+from events.domain.context import DecideContext
 from events.domain.organizations import Organization
 from events.domain.rules import RULES, DomainError
+from events.domain.states import HearingState, IssueState
 from events.domain.types import (
     AnyEvent,
     HearingDetailsCorrected,

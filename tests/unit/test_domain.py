@@ -9,12 +9,12 @@ import pytest
 
 from events.domain import access, hearing, issue, recommendation
 from events.domain import dispatch as domain
-from events.domain.dispatch import AnyState, DecideContext, references
-from events.domain.hearing import HearingState
-from events.domain.issue import IssueState
+from events.domain.context import DecideContext
+from events.domain.dispatch import AnyState, references
 from events.domain.organizations import Organization
 from events.domain.regions import load_regions
 from events.domain.rules import RULES, DomainError, InvalidRequest, RuleViolation
+from events.domain.states import HearingState, IssueState
 from events.domain.types import (
     AnyEvent,
     HearingCancelled,

@@ -94,6 +94,65 @@ def test_every_events_module_belongs_to_a_layer() -> None:
     assert not stray
 
 
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return cycles
+
+
+@pytest.mark.parametrize("package", ["events", "projections"])
+def test_no_module_imports_itself_in_a_circle(package: str) -> None:
+    """No circle, not even one closed only under TYPE_CHECKING (DecideContext once made one:
+    the dispatcher imported the aggregates and they imported it back for the context)."""
+    paths = {module_name(p): p for p in (ROOT / package).rglob("*.py")}
+    graph = {
+        module: {
+            name
+            for name in imports_of(
+                path.read_text(encoding="utf-8"), module, is_package=path.name == "__init__.py"
+            )
+            if name in paths and name != module
+        }
+        for module, path in paths.items()
+    }
+    assert not import_cycles(graph)
+
+
+def test_the_cycle_finder_finds_a_cycle() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert import_cycles(graph) == [["a", "b", "c"]]
+    assert import_cycles({"a": {"b"}, "b": set()}) == []
+
+
 def test_the_modules_are_found() -> None:
     names = {module_name(p) for p in all_modules()}
     assert {"events.domain.types", "events.store.store", "events.audit.merkle"} <= names
