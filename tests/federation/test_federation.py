@@ -25,6 +25,7 @@ from events.audit.notes import (
     Checkpoint,
     CosignatureVerifier,
     Verifier,
+    generate_signer,
     sign_checkpoint,
     signer_from_skey,
 )
@@ -951,3 +952,154 @@ async def test_add_region_explains_worker_limits_and_streams_the_hub_homes(
     )
     err = await _add_region_refused(c, c.jatim)
     assert "the hub already homes streams of 35.78" in err, err
+
+
+async def test_the_regions_witness_the_hubs_checkpoints_and_refuse_a_rewritten_one(
+    cluster: Cluster,
+) -> None:
+    """Each region cosigns the hub's checkpoints it can prove consistent with the last one
+    it cosigned (the hub's tree holds other regions' events, so a region witnesses the
+    sequence, not the leaves); the cosignatures reach the hub's receipts and verify
+    offline; a hub checkpoint with a forged signature, and one over a rewritten history,
+    are refused at the region (table, gauge) while later genuine ones are still cosigned."""
+    c = cluster
+
+    async def get(node: ClusterNode, token: str, path: str) -> Any:
+        async with aiohttp.ClientSession(node.url, headers=c.auth(token)) as http:
+            async with http.get(path) as r:
+                return (r.status, await r.read())
+
+    async def national_event() -> str:
+        hid, iid, event_id = new_id(), new_id(), new_id()
+        async with aiohttp.ClientSession(c.jatim.url, headers=c.auth("jatim")) as http:
+            for stream, typ, data in (
+                (f"hearing-{hid}", "HearingScheduled", hearing_scheduled("35.71")),
+                (f"issue-{iid}", "IssueRaised", issue_raised(hid, "35.71")),
+            ):
+                body = {"expected_version": 0, "events": [{"type": typ, "data": data}]}
+                async with http.post(f"/v1/streams/{stream}/events", json=body) as r:
+                    assert r.status == 201, await r.text()
+        await eventually(
+            lambda: c.hub.fetchval(
+                "SELECT 1 FROM events e JOIN log l ON l.seq = e.seq WHERE stream_id = $1",
+                f"issue-{iid}",
+            ),
+            what="the issue at the hub",
+        )
+        body = {
+            "expected_version": 0,
+            "events": [
+                {
+                    "type": "RecommendationDrafted",
+                    "id": event_id,
+                    "data": recommendation_drafted([iid]),
+                }
+            ],
+        }
+        async with (
+            aiohttp.ClientSession(c.hub.url, headers=c.auth("national")) as http,
+            http.post(f"/v1/streams/recommendation-{new_id()}/events", json=body) as r,
+        ):
+            assert r.status == 201, await r.text()
+        return event_id
+
+    event_id = await national_event()
+    keys = {
+        n.node_id: msgspec.json.decode((await get(n, "auditor", "/v1/audit/public-key"))[1])
+        for n in (c.hub, c.jatim, c.jateng)
+    }
+    hub_origin = keys["hub"]["origin"]
+    witnesses = [
+        CosignatureVerifier.from_vkey(keys[r]["cosigner_vkey"]) for r in ("jatim", "jateng")
+    ]
+
+    async def witnessed_receipt() -> Any:
+        status, raw = await get(c.hub, "auditor", f"/v1/audit/receipt/{event_id}")
+        doc = msgspec.json.decode(raw) if status == 200 else None
+        return doc if doc and len(doc["cosignatures"]) >= 2 else None
+
+    try:
+        receipt = await eventually(witnessed_receipt, timeout=30, what="a witnessed hub receipt")
+    except AssertionError:
+        raise AssertionError(await diagnose(c.hub, c.jatim, c.jateng)) from None
+    proven = verify_receipt(
+        parse_json(msgspec.json.encode(receipt)),
+        Verifier.from_vkey(keys["hub"]["vkey"]),
+        hub_origin,
+        witnesses,
+    )
+    assert sorted(w.name for w in proven.cosigned) == sorted(w.name for w in witnesses)
+    # Witnessed through consistency proofs, not only the first checkpoint trusted on use.
+    cosigned = await c.jatim.fetchval(
+        "SELECT count(*) FROM audit_witness_cosignatures WHERE origin = $1 AND cosigner = $2",
+        hub_origin,
+        keys["jatim"]["origin"],
+    )
+    assert cosigned >= 2
+    assert await c.jatim.fetchval("SELECT count(*) FROM audit_consistency") >= 1
+
+    # Quiet: jatim has cosigned the hub's latest checkpoint. Then two forgeries the hub
+    # could show it, far beyond any real size: a checkpoint signed by another key of the
+    # hub's name, and one the hub's key signed over a rewritten history, with a proof.
+    async def quiet() -> Any:
+        latest = await c.jatim.fetchval(
+            "SELECT max(tree_size) FROM audit_checkpoints WHERE origin = $1", hub_origin
+        )
+        last = await c.jatim.fetchval(
+            "SELECT max(tree_size) FROM audit_witness_cosignatures"
+            " WHERE origin = $1 AND cosigner = $2",
+            hub_origin,
+            keys["jatim"]["origin"],
+        )
+        return last if last == latest else None
+
+    last = await eventually(quiet, timeout=30, what="jatim witnessing the hub's latest")
+    impostor = generate_signer(hub_origin)
+    hub_signer = signer_from_skey((c.hub.home / "audit-signing.key").read_text().strip())
+    rewritten = hashlib.sha256(b"rewritten").digest()
+    forged_size, rewritten_size = last + 10**9, last + 10**9 + 1
+    for size, signer in ((forged_size, impostor), (rewritten_size, hub_signer)):
+        await c.jatim.fetch(
+            "INSERT INTO audit_checkpoints (origin, tree_size, root_hash, note)"
+            " VALUES ($1, $2, $3, $4)",
+            hub_origin,
+            size,
+            rewritten,
+            sign_checkpoint(Checkpoint(hub_origin, size, rewritten), signer),
+        )
+        await c.jatim.fetch(
+            "INSERT INTO audit_consistency (origin, from_size, to_size, proof)"
+            " VALUES ($1, $2, $3, $4)",
+            hub_origin,
+            last,
+            size,
+            [hashlib.sha256(b"proof").digest()] * 3,
+        )
+
+    async def refusals() -> Any:
+        rows = await c.jatim.fetch(
+            "SELECT tree_size, reason FROM audit_cosign_refusals WHERE origin = $1", hub_origin
+        )
+        return dict(rows) if len(rows) == 2 else None
+
+    refused = await eventually(refusals, timeout=30, what="jatim refusing both forgeries")
+    assert "does not verify" in refused[forged_size]
+    assert "not consistent" in refused[rewritten_size]
+    assert not await c.hub.fetchval(
+        "SELECT count(*) FROM audit_witness_cosignatures WHERE origin = $1 AND tree_size > $2",
+        hub_origin,
+        last + 10**8,
+    )
+    async with aiohttp.ClientSession(c.jatim.url) as http, http.get("/metrics") as r:
+        text = await r.text()
+        assert f'coord_federation_cosign_refusals{{origin="{hub_origin}"}} 2.0' in text
+    # Refusing forgeries does not stop the witness: the next genuine checkpoint is cosigned.
+    later = await national_event()
+
+    async def later_witnessed() -> Any:
+        status, raw = await get(c.hub, "auditor", f"/v1/audit/receipt/{later}")
+        doc = msgspec.json.decode(raw) if status == 200 else None
+        return doc if doc and len(doc["cosignatures"]) >= 2 else None
+
+    receipt = await eventually(later_witnessed, timeout=30, what="a later witnessed receipt")
+    assert receipt["tree_size"] > last
