@@ -128,6 +128,9 @@ _WITNESSED = (
     " WHERE s.origin = $1 AND s.cosigner = w.cosigner) AS last "
     "FROM unnest($2::text[]) AS w(cosigner)"
 )
+_PROVEN_FROM = (
+    "SELECT EXISTS (SELECT 1 FROM audit_consistency WHERE origin = $1 AND from_size = $2)"
+)
 _STORE_PROOF = (
     "INSERT INTO audit_consistency (origin, from_size, to_size, proof) "
     "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING"
@@ -150,6 +153,7 @@ class Cosigner:
         grace: float = 30.0,
         page: int = 5000,
         retry_interval: float = 1.0,
+        catch_up_after: float = 5.0,
     ) -> None:
         self._connect = connect
         self._signer = signer
@@ -160,6 +164,9 @@ class Cosigner:
         self._mirrors: dict[str, RootAccumulator] = {}
         self._proven: int | None = None  # the hub's latest checkpoint proven from its predecessor
         self._asked: set[tuple[int, int]] = set()  # proofs stored for a region's catch-up
+        # cosigner -> (its last cosigned hub checkpoint, since when it has been that one)
+        self._stuck: dict[str, tuple[int, float]] = {}
+        self._catch_up_after = catch_up_after
 
     async def run(self) -> None:
         """Compete for the cosigner lock and cosign while holding it, until cancelled."""
@@ -175,6 +182,7 @@ class Cosigner:
         self._mirrors.clear()  # another process may have cosigned meanwhile: start afresh
         self._proven = None
         self._asked.clear()
+        self._stuck.clear()
         while True:
             await self.step(conn)
             await asyncio.sleep(self._interval)
@@ -212,13 +220,29 @@ class Cosigner:
         latest = previous
         if not latest:
             return
-        # A region whose last cosigned checkpoint is not the latest's predecessor needs a
-        # proof from that one (computed once: the row stays).
+        # A region stuck below the latest needs a proof from its last cosigned checkpoint:
+        # at once when no proof starts there (it trusted an older checkpoint on first use
+        # than the one the chain starts at), else when it has not moved for
+        # `catch_up_after` seconds (it refused the next one; or its link is down: then at
+        # most one row per interval).
+        now = time.monotonic()
         for row in await conn.fetch(_WITNESSED, origin, witnesses):
-            last = row["last"]
-            if last is not None and last < latest and (last, latest) not in self._asked:
-                if await self._store_proof(conn, origin, last, latest):
-                    self._asked.add((last, latest))
+            who, last = row["cosigner"], row["last"]
+            if last is None or last >= latest:
+                self._stuck.pop(who, None)
+                continue
+            seen, since = self._stuck.get(who, (last, now))
+            if seen != last:
+                seen, since = last, now
+            self._stuck[who] = (seen, since)
+            chained = await conn.fetchval(_PROVEN_FROM, origin, last)
+            if chained and now - since < self._catch_up_after:
+                continue
+            if (last, latest) not in self._asked and await self._store_proof(
+                conn, origin, last, latest
+            ):
+                self._asked.add((last, latest))
+                self._stuck[who] = (last, now)  # the next one, if needed, an interval later
 
     async def _store_proof(self, conn: asyncpg.Connection, origin: str, m: int, n: int) -> bool:
         try:
@@ -315,7 +339,9 @@ _HUB_PENDING = (
     " AND p.to_size = c.tree_size "
     "WHERE c.origin = $1 AND c.tree_size > $2 AND NOT EXISTS (SELECT 1 FROM"
     " audit_cosign_refusals r WHERE r.origin = c.origin AND r.tree_size = c.tree_size) "
-    "ORDER BY c.tree_size LIMIT 200"
+    # Those with a proof from ours first: a catch-up proof to the hub's latest must not
+    # sit beyond the page behind checkpoints that will never get one.
+    "ORDER BY p.proof IS NULL, c.tree_size LIMIT 200"
 )
 
 _WITNESS_COSIGN = (

@@ -5,8 +5,8 @@
 -- checkpoints instead: it cosigns a hub checkpoint only with an RFC 9162 consistency
 -- proof from the last hub checkpoint it cosigned (coord/cosigner.py, HubWitness). The
 -- hub's cosigner computes the proofs from its stored tree and writes them here: one from
--- each hub checkpoint's predecessor, and one from each region's last cosigned checkpoint
--- to the hub's latest when that is not the predecessor. Published to the regions
+-- each hub checkpoint's predecessor, and one from a region's last cosigned checkpoint
+-- to the hub's latest when that region is stuck below it. Published to the regions
 -- (`coord_national_audit`) with the hub's checkpoints. `proof` is the list of hashes.
 CREATE TABLE audit_consistency (
     origin    text     NOT NULL,
