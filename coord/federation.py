@@ -9,7 +9,11 @@ subscriptions:
   hub subscribes to it (`coord_<region>_to_<hub>`);
 * the hub publishes national events (`coord_national_events`) plus the token
   table and the federation directory (`coord_national_tables`), and each regional
-  node subscribes (`coord_<hub>_to_<region>`).
+  node subscribes (`coord_<hub>_to_<region>`);
+* for the proofs across nodes (coord/cosigner.py), a region also publishes its
+  `node_log`, its checkpoints and its cosignatures of the hub's checkpoints
+  (`coord_region_audit`), and the hub its own checkpoints with the consistency proofs
+  between them (`coord_national_audit`).
 
 Every subscription uses `origin = none`, so a row a node received is never sent
 on (no loops). A broken link retries by itself (PostgreSQL's apply worker). A
