@@ -15,7 +15,7 @@ from aiohttp import web
 
 from coord import db
 from coord.config import Config
-from coord.cosigner import Cosigner
+from coord.cosigner import Cosigner, HubWitness
 from coord.keys import AUDIT, CONFIG, DSN, NODE, POOL, STORE
 from events.audit.audit_log import AuditLog, TreeBuilder
 from events.audit.notes import Signer, generate_signer, signer_from_skey
@@ -117,6 +117,11 @@ async def audit_ctx(app: web.Application) -> AsyncIterator[None]:
             functools.partial(db.connect, app[DSN], name="coord cosigner", derived=True), signer
         )
         tasks.append(asyncio.create_task(cosigner.run(), name="cosigner"))
+    elif app[NODE].mode == "regional":
+        witness = HubWitness(
+            functools.partial(db.connect, app[DSN], name="coord hub-witness", derived=True), signer
+        )
+        tasks.append(asyncio.create_task(witness.run(), name="hub-witness"))
     try:
         yield
     finally:

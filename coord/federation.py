@@ -9,7 +9,11 @@ subscriptions:
   hub subscribes to it (`coord_<region>_to_<hub>`);
 * the hub publishes national events (`coord_national_events`) plus the token
   table and the federation directory (`coord_national_tables`), and each regional
-  node subscribes (`coord_<hub>_to_<region>`).
+  node subscribes (`coord_<hub>_to_<region>`);
+* for the proofs across nodes (coord/cosigner.py), a region also publishes its
+  `node_log`, its checkpoints and its cosignatures of the hub's checkpoints
+  (`coord_region_audit`), and the hub its own checkpoints with the consistency proofs
+  between them (`coord_national_audit`).
 
 Every subscription uses `origin = none`, so a row a node received is never sent
 on (no loops). A broken link retries by itself (PostgreSQL's apply worker). A
@@ -36,6 +40,7 @@ import structlog
 
 from coord import db
 from coord.problems import Problem
+from events.audit.notes import NoteError, Verifier
 from events.domain.regions import covers
 from events.domain.topology import MODES, Mode, Node, accepts, home_of, is_home
 
@@ -57,6 +62,9 @@ REGION_AUDIT = "coord_region_audit"
 CHECKPOINT_COLUMNS = "origin, tree_size, root_hash, note, created_at"
 NATIONAL_EVENTS = "coord_national_events"
 NATIONAL_TABLES = "coord_national_tables"
+# The hub's own checkpoints and the consistency proofs between them: what the regions
+# witness (coord/cosigner.py, HubWitness). Insert-only, row-filtered to the hub's origin.
+NATIONAL_AUDIT = "coord_national_audit"
 
 
 class FederationError(Exception):
@@ -340,16 +348,35 @@ async def _create_publication(
     return SetupStep(where, f"publication {name}", not exists)
 
 
+def _origin(vkey: str | None, node: str) -> str:
+    """The log origin (checkpoint key name) a node published at start."""
+    if vkey is None:
+        raise FederationError(
+            f"{node} has not published its checkpoint key: start coord there once, then "
+            "run add-region again"
+        )
+    try:
+        return Verifier.from_vkey(vkey).name
+    except NoteError as e:
+        raise FederationError(f"{node}'s checkpoint key is not valid: {e}") from None
+
+
 async def _publish_table(conn: asyncpg.Connection, publication: str, table: str) -> None:
-    """Add a table an older coord's publication lacks (subscribers pick it up on refresh)."""
+    """Add a table an older coord's publication lacks (subscribers pick it up on refresh).
+
+    `table` may carry a row filter (`name WHERE (...)`)."""
+    name, _, where = table.partition(" WHERE ")
     listed = await conn.fetchval(
         "SELECT EXISTS (SELECT 1 FROM pg_publication_tables WHERE pubname = $1"
         " AND schemaname = current_schema() AND tablename = $2)",
         publication,
-        table,
+        name,
     )
     if not listed:
-        await conn.execute(f"ALTER PUBLICATION {_ident(publication)} ADD TABLE {_ident(table)}")
+        clause = f" WHERE {where}" if where else ""
+        await conn.execute(
+            f"ALTER PUBLICATION {_ident(publication)} ADD TABLE {_ident(name)}{clause}"
+        )
 
 
 async def _create_subscription(
@@ -460,6 +487,7 @@ async def _add_region(
     # the hub cosigns only checkpoints this key signed.
     region_vkey = await region.fetchval("SELECT audit_vkey FROM coord_node")
     hub_vkey = await hub.fetchval("SELECT audit_vkey FROM coord_node")
+    hub_origin, region_origin = _origin(hub_vkey, "the hub"), _origin(region_vkey, name)
     async with hub.transaction():
         for node, vkey in ((hub_node, hub_vkey), (region_node, region_vkey)):
             await hub.execute(
@@ -484,15 +512,21 @@ async def _add_region(
             f"region {name}",
         )
     )
+    # The region's cosignatures of the hub's checkpoints go back to the hub (its
+    # receipts carry them); only the rows it signed itself.
+    own_cosignatures = f"audit_witness_cosignatures WHERE (cosigner = {_literal(region_origin)})"
     steps.append(
         await _create_publication(
             region,
             REGION_AUDIT,
             f"FOR TABLE node_log WHERE (log_node = {_literal(name)}), "
-            f"audit_checkpoints ({CHECKPOINT_COLUMNS}) WITH (publish = 'insert')",
+            f"audit_checkpoints ({CHECKPOINT_COLUMNS}) "
+            f"WHERE (origin = {_literal(region_origin)}), {own_cosignatures} "
+            "WITH (publish = 'insert')",
             f"region {name}",
         )
     )
+    await _publish_table(region, REGION_AUDIT, own_cosignatures)
     steps.append(
         await _create_publication(
             hub,
@@ -515,13 +549,27 @@ async def _add_region(
     await _publish_table(hub, NATIONAL_TABLES, "audit_cosignatures")
     await _publish_table(hub, NATIONAL_TABLES, "federation_streams")
     steps.append(
+        await _create_publication(
+            hub,
+            NATIONAL_AUDIT,
+            f"FOR TABLE audit_checkpoints ({CHECKPOINT_COLUMNS}) "
+            f"WHERE (origin = {_literal(hub_origin)}), audit_consistency "
+            "WITH (publish = 'insert')",
+            "hub",
+        )
+    )
+    steps.append(
         await _create_subscription(
             hub, up_link, region_dsn, [REGION_PUBLICATION, REGION_AUDIT], "hub"
         )
     )
     steps.append(
         await _create_subscription(
-            region, down_link, hub_dsn, [NATIONAL_EVENTS, NATIONAL_TABLES], f"region {name}"
+            region,
+            down_link,
+            hub_dsn,
+            [NATIONAL_EVENTS, NATIONAL_TABLES, NATIONAL_AUDIT],
+            f"region {name}",
         )
     )
     for step in steps:

@@ -97,8 +97,10 @@ def export_metrics(app: web.Application) -> None:
 
     app[METRICS].gauge(
         "coord_federation_cosign_refusals",
-        "Region checkpoints the hub refused to cosign: its mirror of the region's tree does "
-        "not reproduce them (alert on any).",
+        "Checkpoints this node refused to cosign, by the log's origin (alert on any): at the "
+        "hub, region checkpoints its mirror of the region's tree does not reproduce; at a "
+        "region, hub checkpoints that do not verify or are not consistent with the last "
+        "one it cosigned.",
         refusals,
         labelnames=["origin"],
     )

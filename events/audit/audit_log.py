@@ -106,8 +106,15 @@ _CHECKPOINT_AT = (
 
 _EVENT_ROW = logged.select(logged.columns(event_id_text=False), "e.event_id = $1", ordered=False)
 
+# The peers' cosignatures (audit_cosignatures) and, at the hub, the regions' witness
+# cosignatures: one line per cosigner (a witness row may arrive twice), by cosigner name.
 _COSIGNATURES = (
-    "SELECT line FROM audit_cosignatures WHERE origin = $1 AND tree_size = $2 ORDER BY cosigner"
+    "SELECT line FROM (SELECT DISTINCT ON (cosigner) cosigner, line FROM ("
+    " SELECT cosigner, line, 0 AS pref FROM audit_cosignatures"
+    " WHERE origin = $1 AND tree_size = $2"
+    " UNION ALL SELECT cosigner, line, 1 FROM audit_witness_cosignatures"
+    " WHERE origin = $1 AND tree_size = $2) x ORDER BY cosigner, pref, line) y "
+    "ORDER BY cosigner"
 )
 
 _EVENT_PLACE = logged.select("l.position, e.region_code", "e.event_id = $1", ordered=False)
@@ -214,6 +221,20 @@ async def root_at(conn: asyncpg.Connection, size: int) -> bytes:
         raise TreeNotBuilt(f"the tree has fewer than {size} leaves") from None
 
 
+async def consistency_at(conn: asyncpg.Connection, first: int, second: int) -> list[bytes]:
+    """RFC 9162 consistency proof from tree size `first` to `second` of the stored tree."""
+    ranges = consistency_proof_ranges(first, second)
+    # The last leaf of `second` proves the tree is that big even when the proof is empty.
+    refs = [NodeRef(0, second - 1), *nodes_for_ranges(ranges)] if second else []
+    fetched = await _fetch_nodes(conn, refs)
+    try:
+        if second:
+            fetched[NodeRef(0, second - 1)]
+        return assemble(ranges, fetched)
+    except KeyError:
+        raise TreeNotBuilt(f"the tree has fewer than {second} leaves") from None
+
+
 def event_leaf(row: asyncpg.Record) -> bytes:
     """Leaf hash of an event row (position, event_id, stream_id, ... region_code)."""
     return leaf_hash(_leaf_bytes(row))
@@ -299,17 +320,8 @@ class AuditLog:
 
     async def consistency(self, first: int, second: int) -> list[bytes]:
         """RFC 9162 consistency proof from tree size `first` to `second`."""
-        ranges = consistency_proof_ranges(first, second)
-        # The last leaf of `second` proves the tree is that big even when the proof is empty.
-        refs = [NodeRef(0, second - 1), *nodes_for_ranges(ranges)] if second else []
         async with self._pool.acquire() as conn:
-            fetched = await _fetch_nodes(conn, refs)
-        try:
-            if second:
-                fetched[NodeRef(0, second - 1)]
-            return assemble(ranges, fetched)
-        except KeyError:
-            raise TreeNotBuilt(f"the tree has fewer than {second} leaves") from None
+            return await consistency_at(conn, first, second)
 
     async def trail(self, stream_id: str, from_version: int, limit: int) -> list[TrailEntry]:
         """A stream's events with actor, time, position and leaf hash, in version order."""

@@ -279,3 +279,60 @@ async def diagnose(*nodes: ClusterNode) -> str:
             ]
             parts.append("\n".join(errors[-15:]))
     return "\n".join(parts)
+
+
+class SocketProxy:
+    """A cuttable link to a node's PostgreSQL: a Unix-socket proxy in front of its socket.
+
+    `dsn` is the node's DSN with the proxy's directory as host: give it to `add-region` so
+    the replication links (and the status probes) go through the proxy. `cut()` closes
+    the listening socket and every open connection, as a network partition would (both
+    servers stay up); `mend()` listens again."""
+
+    def __init__(self, node: ClusterNode, root: Path) -> None:
+        parts = urlsplit(node.dsn)
+        query = dict(q.split("=", 1) for q in parts.query.split("&") if q)
+        self._target = Path(query["host"]) / f".s.PGSQL.{parts.port or query.get('port', 5432)}"
+        self._dir = Path(tempfile.mkdtemp(prefix="px-", dir=root))
+        self._dir.chmod(0o755)  # the PostgreSQL servers may run as another user
+        self._path = self._dir / self._target.name
+        query["host"] = str(self._dir)
+        self.dsn = urlunsplit(parts._replace(query="&".join(f"{k}={v}" for k, v in query.items())))
+        self._server: asyncio.AbstractServer | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def mend(self) -> None:
+        if self._server is None:
+            self._server = await asyncio.start_unix_server(self._serve, path=str(self._path))
+            self._path.chmod(0o777)
+
+    async def cut(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+            with contextlib.suppress(FileNotFoundError):
+                self._path.unlink()
+        for w in list(self._writers):
+            w.transport.abort()
+        self._writers.clear()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_unix_connection(str(self._target))
+        except OSError:
+            writer.transport.abort()
+            return
+        self._writers |= {writer, up_writer}
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except (OSError, asyncio.IncompleteReadError):
+                pass
+            finally:
+                dst.transport.abort()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        self._writers -= {writer, up_writer}
