@@ -1,8 +1,8 @@
 """Route declarations for the OpenAPI document: what a handler takes and returns.
 
-Kept apart from coord/openapi.py (the generator, which imports handler modules for
-its table) so that any handler module can use :func:`documented` without an import
-cycle::
+Every route declares itself here, next to its handler; coord/openapi.py (the
+generator) reads the declarations off the app's routes and imports no handler module,
+so any handler module can use :func:`documented` without an import cycle::
 
     from coord.apidoc import documented
 
