@@ -19,7 +19,7 @@ import msgspec
 from aiohttp import web
 
 from coord.apidoc import Body, IdPath, RegionPath, documented
-from coord.auth import Role, forbidden, principal_of, require_role
+from coord.auth import Role, forbidden, principal_of
 from coord.http import exports as exports_module
 from coord.http.exports import export_format, one_page, stream_items
 from coord.http.params import MAX_QUERY_INT, parse_query
@@ -269,8 +269,8 @@ def _view(
     """Declare a view once: what the document shows is what the handler gets and checks.
 
     The handler receives the request's query parsed into `query` (a 422 on
-    `query.<name>` otherwise; see :func:`coord.http.params.parse_query`), after the
-    caller's role was checked against `roles` (none: every role). The document adds
+    `query.<name>` otherwise; see :func:`coord.http.params.parse_query`), after
+    `documented` checked the caller's role against `roles` (none: every role). The document adds
     min_position, X-Projection-Position and 503 to every view. ``exports``: the item
     type of the view's CSV / JSON Lines export, if it has one.
     """
@@ -297,8 +297,6 @@ def _view(
     ) -> Callable[[web.Request], Awaitable[R]]:
         @functools.wraps(handler)
         async def view(request: web.Request) -> R:
-            if roles:
-                require_role(request, *roles)
             return await handler(request, parse_query(request, query))
 
         return document(view)
