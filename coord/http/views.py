@@ -2,6 +2,12 @@
 
 Every view filters by the caller's access (a regional token sees its regions only), can
 wait for ``min_position`` (read your writes) and answers with ``X-Projection-Position``.
+
+Each view is declared once, by :func:`_view`: its query Struct is both what the OpenAPI
+document shows and what the handler receives (parsed by
+:func:`coord.http.params.parse_query`), and its ``roles`` are both documented and checked.
+What needs more than types (local-day dates in :func:`_bounds`, cursors, region codes)
+stays a validator on the parsed values.
 """
 
 from __future__ import annotations
@@ -270,9 +276,9 @@ def _view(
 
     The handler receives the request's query parsed into `query` (a 422 on
     `query.<name>` otherwise; see :func:`coord.http.params.parse_query`), after
-    `documented` checked the caller's role against `roles` (none: every role). The document adds
-    min_position, X-Projection-Position and 503 to every view. ``exports``: the item
-    type of the view's CSV / JSON Lines export, if it has one.
+    `documented` checked the caller's role against `roles` (none: every role). The
+    document adds min_position, X-Projection-Position and 503 to every view.
+    ``exports``: the item type of the view's CSV / JSON Lines export, if it has one.
     """
     ok: Any = response
     if exports is not None:
