@@ -1,8 +1,8 @@
 """Route declarations for the OpenAPI document: what a handler takes and returns.
 
-Kept apart from coord/openapi.py (the generator, which imports handler modules for
-its table) so that any handler module can use :func:`documented` without an import
-cycle::
+Every route declares itself here, next to its handler; coord/openapi.py (the
+generator) reads the declarations off the app's routes and imports no handler module,
+so any handler module can use :func:`documented` without an import cycle::
 
     from coord.apidoc import documented
 
@@ -17,13 +17,15 @@ The path Structs shared by several modules live here too (:class:`StreamPath`,
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, cast
 
 import msgspec
+from aiohttp import web
 
-from coord.auth import Role
+from coord.auth import Role, require_role
 from events.domain.ids import CanonicalUUID
 
 # --- path parameters shared by several modules -------------------------------------------
@@ -110,7 +112,11 @@ def documented(
     summary: str | None = None,
     tags: Iterable[str] = (),
 ) -> Callable[[_H], _H]:
-    """Declare a handler's wire types for the OpenAPI document (see the module docstring)."""
+    """Declare a handler's wire types for the OpenAPI document (see the module docstring).
+
+    `roles` is also what the route enforces: a caller of another role gets the 403
+    before the handler runs (no role given: every authenticated role, or public).
+    """
     op = Operation(
         responses=responses if responses is not None else {200: Any},
         body=body,
@@ -126,7 +132,16 @@ def documented(
     )
 
     def mark(handler: _H) -> _H:
-        handler.__openapi__ = op  # type: ignore[attr-defined]
-        return handler
+        route = handler
+        if op.roles:
+
+            @functools.wraps(handler)
+            async def checked(request: web.Request) -> Any:
+                require_role(request, *op.roles)
+                return await handler(request)
+
+            route = cast(_H, checked)
+        route.__openapi__ = op  # type: ignore[attr-defined]
+        return route
 
     return mark

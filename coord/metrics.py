@@ -49,6 +49,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
+from coord.apidoc import Body, documented
 from coord.keys import POOL
 from coord.problems import TYPE_BASE
 
@@ -263,6 +264,11 @@ class Metrics:
 
     # -- exposition --------------------------------------------------------
 
+    @documented(
+        responses={200: Body(str, "text/plain; version=0.0.4")},
+        summary="Prometheus metrics in the text exposition format.",
+        tags=("health",),
+    )
     async def handle(self, request: web.Request) -> web.Response:
         """`GET /metrics`: the Prometheus text exposition format."""
         pool = request.app.get(POOL)

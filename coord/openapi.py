@@ -5,9 +5,8 @@ Nothing here is a hand-written schema: every body and response schema comes from
 The paths come from walking `app.router`, so every route is in the document:
 
 * a handler declares its types with :func:`coord.apidoc.documented`
-  (``@routes.get(...)`` above ``@documented(...)``), or
-* the route has an entry in :data:`OPERATIONS` (for handlers whose modules do
-  not declare their own), or
+  (``@routes.get(...)`` above ``@documented(...)``), next to the handler: this
+  module imports no handler module, or
 * it is included with a generic description, flagged ``x-coord-undocumented``
   and listed in the document's root ``x-coord-undocumented`` (tests report them).
 
@@ -28,27 +27,17 @@ body), 400, 500 and 503 are added to every route they apply to (429 and 503 with
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import msgspec
 from aiohttp import web
 
-from coord.apidoc import AllOf, Body, IdPath, Operation, RegionPath, StreamPath
+from coord.apidoc import AllOf, Body, Operation
 from coord.auth import PUBLIC_PATHS
-from coord.http.aggregates import IssueFollowUp
-from coord.http.streams import AppendRequest, AppendResponse, LogPage, StreamPage
-from coord.http.tokens import CreateToken, RevokeToken
 from coord.problems import PROBLEM_JSON
-from coord.tokens import IssuedToken, TokenInfo
-from events.domain.ids import CanonicalUUID
-from events.domain.recommendation import RecommendationState
-from events.domain.regions import Region
 from events.domain.rules import RULES
-from events.domain.states import HearingState, IssueState
 from events.domain.types import EVENT_TYPES, SCHEMA_VERSIONS, STREAM_CATEGORIES
 
 OPENAPI_VERSION = "3.1.0"
@@ -84,43 +73,6 @@ _RETRY_AFTER = frozenset({429, 503})
 # Tests validate real responses against these, so they cannot drift silently.
 
 
-class HealthStatus(msgspec.Struct, kw_only=True):
-    """`/healthz` and `/readyz`."""
-
-    status: Literal["ok", "ready", "unavailable", "migrating"]
-    database: str | None = None
-    pending: list[str] | None = None
-
-
-class AggregateHeader(msgspec.Struct, kw_only=True):
-    """Members every aggregate read adds to the folded state."""
-
-    id: uuid.UUID
-    version: int
-    updated_at: datetime | None = None
-
-
-class RegionList(msgspec.Struct, kw_only=True):
-    """`GET /v1/regions`."""
-
-    items: list[Region]
-    count: int
-
-
-class RegionDetail(msgspec.Struct, kw_only=True):
-    """`GET /v1/regions/{code}`: a province lists its children, a regency names its province."""
-
-    region: Region
-    children: list[Region] | None = None
-    province: Region | None = None
-
-
-class TokenList(msgspec.Struct, kw_only=True):
-    """`GET /v1/tokens`."""
-
-    items: list[TokenInfo]
-
-
 class ProblemDetails(msgspec.Struct, kw_only=True):
     """An RFC 9457 problem; members after `instance` appear where they apply."""
 
@@ -138,135 +90,6 @@ class ProblemDetails(msgspec.Struct, kw_only=True):
 
 
 # --- parameters --------------------------------------------------------------------------
-
-
-class TokenPath(msgspec.Struct):
-    """Path of token routes (a token id in lowercase canonical form)."""
-
-    token_id: CanonicalUUID
-
-
-class StreamQuery(msgspec.Struct, kw_only=True):
-    """Query of `GET /v1/streams/{stream_id}`."""
-
-    from_version: Annotated[int, msgspec.Meta(ge=1)] = 1
-    limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 100
-
-
-class LogQuery(msgspec.Struct, kw_only=True):
-    """Query of `GET /v1/events`; `type` and `category` take comma-separated lists."""
-
-    after: Annotated[int, msgspec.Meta(ge=0)] = 0
-    limit: Annotated[int, msgspec.Meta(ge=1, le=10000)] = 1000
-    type: str | None = None
-    category: str | None = None
-
-
-class AsOfQuery(msgspec.Struct, kw_only=True):
-    """State as it was at a time or after a version."""
-
-    as_of: datetime | None = None
-    as_of_version: Annotated[int, msgspec.Meta(ge=1)] | None = None
-
-
-class IssueReadQuery(AsOfQuery, kw_only=True):
-    """`GET /v1/issues/{id}`: a current read also waits for `min_position` (the follow-up)."""
-
-    min_position: Annotated[int, msgspec.Meta(ge=0)] | None = None
-
-
-class RegionQuery(msgspec.Struct, kw_only=True):
-    """Query of `GET /v1/regions`."""
-
-    level: Literal["province", "regency"] | None = None
-    province: str | None = None
-
-
-#: Routes of modules that do not declare their types themselves: (METHOD, path) -> Operation.
-OPERATIONS: dict[tuple[str, str], Operation] = {
-    ("GET", "/healthz"): Operation(responses={200: HealthStatus}, tags=("health",)),
-    ("GET", "/readyz"): Operation(
-        responses={200: HealthStatus, 503: HealthStatus}, tags=("health",)
-    ),
-    ("GET", "/metrics"): Operation(
-        responses={200: Body(str, "text/plain; version=0.0.4")},
-        summary="Prometheus metrics in the text exposition format.",
-        tags=("health",),
-    ),
-    ("GET", "/v1/openapi.json"): Operation(
-        responses={200: dict[str, Any]}, summary="This document.", tags=("health",)
-    ),
-    ("POST", "/v1/streams/{stream_id}/events"): Operation(
-        body=AppendRequest,
-        path=StreamPath,
-        responses={201: AppendResponse, 200: AppendResponse},
-        errors=(409, 421, 503),
-        roles=("regional", "national"),
-        tags=("streams",),
-    ),
-    ("GET", "/v1/streams/{stream_id}"): Operation(
-        path=StreamPath,
-        query=StreamQuery,
-        responses={200: StreamPage},
-        errors=(404,),
-        tags=("streams",),
-    ),
-    ("GET", "/v1/events"): Operation(query=LogQuery, responses={200: LogPage}, tags=("streams",)),
-    ("GET", "/v1/hearings/{id}"): Operation(
-        path=IdPath,
-        query=AsOfQuery,
-        responses={200: AllOf((AggregateHeader, HearingState))},
-        errors=(404,),
-        tags=("aggregates",),
-    ),
-    ("GET", "/v1/issues/{id}"): Operation(
-        path=IdPath,
-        query=IssueReadQuery,
-        # A current read adds what became of the issue (left out of as-of reads).
-        responses={200: AllOf((AggregateHeader, IssueState, IssueFollowUp))},
-        errors=(404,),
-        tags=("aggregates",),
-    ),
-    ("GET", "/v1/recommendations/{id}"): Operation(
-        path=IdPath,
-        query=AsOfQuery,
-        responses={200: AllOf((AggregateHeader, RecommendationState))},
-        summary=(
-            "A recommendation's state. National roles get all of it; a regional token only "
-            "a recommendation citing an issue of its regions (else 404), and only the members "
-            "of RegionalRecommendation: title, status, due date, answers, progress, outcome "
-            "and its own regions' issue_ids."
-        ),
-        errors=(404,),
-        tags=("aggregates",),
-    ),
-    ("GET", "/v1/regions"): Operation(
-        query=RegionQuery, responses={200: RegionList}, tags=("regions",)
-    ),
-    ("GET", "/v1/regions/{code}"): Operation(
-        path=RegionPath, responses={200: RegionDetail}, errors=(404,), tags=("regions",)
-    ),
-    ("POST", "/v1/tokens"): Operation(
-        body=CreateToken,
-        responses={201: IssuedToken},
-        # 409: the name is that of a live token (token.name_taken, field $.name)
-        errors=(409, 421),
-        roles=("admin",),
-        tags=("tokens",),
-    ),
-    ("GET", "/v1/tokens"): Operation(
-        responses={200: TokenList}, roles=("admin",), tags=("tokens",)
-    ),
-    ("DELETE", "/v1/tokens/{token_id}"): Operation(
-        path=TokenPath,
-        body=RevokeToken,
-        body_required=False,
-        responses={204: None},
-        errors=(409, 421),
-        roles=("admin",),
-        tags=("tokens",),
-    ),
-}
 
 
 # --- generation ------------------------------------------------------------------------
@@ -308,11 +131,9 @@ def console_route(route: web.AbstractRoute) -> bool:
 
 
 def operation_for(route: Route) -> Operation | None:
-    """The declared operation of a route: the handler's `@documented`, else `OPERATIONS`."""
+    """The declared operation of a route: the handler's `@documented`, if any."""
     declared = getattr(route.handler, "__openapi__", None)
-    if isinstance(declared, Operation):
-        return declared
-    return OPERATIONS.get((route.method, route.path))
+    return declared if isinstance(declared, Operation) else None
 
 
 class _Types:

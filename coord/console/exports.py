@@ -16,8 +16,9 @@ from datetime import datetime
 from aiohttp import web
 
 from coord.console.frame import harden, page, region_label, translator
+from coord.http.params import list_param
 from coord.http.projections import snapshot
-from coord.http.views import _choices, _cursor_errors, _issue_filters
+from coord.http.views import _cursor_errors, _issue_filters
 from coord.problems import invalid
 from events.domain.timezones import local_time, zone_name
 from projections import issue_board, recommendations
@@ -129,8 +130,10 @@ async def issues_csv(request: web.Request) -> web.StreamResponse:
 async def recommendations_csv(request: web.Request) -> web.StreamResponse:
     """Recommendations (the list's status filter) as CSV."""
     t = translator(request)
-    statuses = _choices(
-        request, "status", frozenset({"draft", "approved", "submitted", "responded", "closed"})
+    statuses = list_param(
+        request,
+        "status",
+        allowed=frozenset({"draft", "approved", "submitted", "responded", "closed"}),
     )
     async with snapshot(request, recommendations.NAME) as snap:
         items, cursor = await recommendations.list_recommendations(

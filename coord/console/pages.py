@@ -19,13 +19,12 @@ from aiohttp import web
 from coord.auth import Role, forbidden, principal_of
 from coord.console.follow import citing_follow_ups
 from coord.console.frame import live_marks, page, render, see_other
-from coord.http.params import MAX_QUERY_INT, int_param, list_param
+from coord.http.params import MAX_QUERY_INT, int_param, list_param, one
 from coord.http.projections import snapshot
 from coord.http.views import (
     _HEARING_STATUSES,
     SEARCH_MODELS,
     _bounds,
-    _choices,
     _cursor_errors,
     _issue_filters,
     _scope,
@@ -189,7 +188,7 @@ async def recurring(request: web.Request) -> web.StreamResponse:
 @page(*_NATIONAL_READERS)
 async def recommendation_list(request: web.Request) -> web.StreamResponse:
     """Recommendations with status, breadth and last change (national roles)."""
-    statuses = _choices(request, "status", _REC_STATUSES)
+    statuses = list_param(request, "status", allowed=_REC_STATUSES)
     async with snapshot(request, recommendations.NAME) as snap:
         with _cursor_errors():
             items, cursor = await recommendations.list_recommendations(
@@ -361,7 +360,7 @@ async def activity_page(request: web.Request) -> web.StreamResponse:
                 actor=request.query.get("actor") or None,
                 regions=list_param(request, "region"),
                 # As the API: a date is a local day of each write's region.
-                **_bounds(request),
+                **_bounds(one(request, "from"), one(request, "to")),
                 cursor=request.query.get("cursor") or None,
                 limit=BOARD_PAGE * 2,
             )
@@ -439,7 +438,7 @@ async def hearing_calendar(request: web.Request) -> web.StreamResponse:
                 snap.conn,
                 scope=_scope(request),
                 provinces=provinces,
-                statuses=_choices(request, "status", _HEARING_STATUSES),
+                statuses=list_param(request, "status", allowed=_HEARING_STATUSES),
                 # The day in each hearing's own zone: "26 Oktober" in Papua is WIT's.
                 day_from=month.first,
                 day_to=month.last,

@@ -8,12 +8,14 @@ its regions, reduced to what concerns the region (no body, no other regions' iss
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from aiohttp import web
 
+from coord.apidoc import AllOf, IdPath, documented
 from coord.auth import Principal, principal_of
 from coord.http.params import int_param
 from coord.http.projections import POSITION_HEADER, min_position, snapshot
@@ -25,7 +27,7 @@ from events.domain.accountability import final_outcome, is_overdue
 from events.domain.follow_up import FollowUp, follow_up
 from events.domain.ids import parse_canonical_uuid
 from events.domain.recommendation import Progress, RecommendationState, Response
-from events.domain.states import IssueState
+from events.domain.states import HearingState, IssueState
 from projections import recommendations as recommendations_model
 
 routes = web.RouteTableDef()
@@ -183,19 +185,68 @@ async def _aggregate(request: web.Request, category: str) -> web.Response:
     return response
 
 
+class AggregateHeader(msgspec.Struct, kw_only=True):
+    """Members every aggregate read adds to the folded state."""
+
+    id: uuid.UUID
+    version: int
+    updated_at: datetime | None = None
+
+
+class AsOfQuery(msgspec.Struct, kw_only=True):
+    """State as it was at a time or after a version."""
+
+    as_of: datetime | None = None
+    as_of_version: Annotated[int, msgspec.Meta(ge=1)] | None = None
+
+
+class IssueReadQuery(AsOfQuery, kw_only=True):
+    """`GET /v1/issues/{id}`: a current read also waits for `min_position` (the follow-up)."""
+
+    min_position: Annotated[int, msgspec.Meta(ge=0)] | None = None
+
+
 @routes.get("/v1/hearings/{id:[^/]+}")
+@documented(
+    path=IdPath,
+    query=AsOfQuery,
+    responses={200: AllOf((AggregateHeader, HearingState))},
+    errors=(404,),
+    tags=("aggregates",),
+)
 async def get_hearing(request: web.Request) -> web.Response:
     """A hearing's state; `?as_of=<time>` or `?as_of_version=N` for an earlier one."""
     return await _aggregate(request, "hearing")
 
 
 @routes.get("/v1/issues/{id:[^/]+}")
+@documented(
+    path=IdPath,
+    query=IssueReadQuery,
+    # A current read adds what became of the issue (left out of as-of reads).
+    responses={200: AllOf((AggregateHeader, IssueState, IssueFollowUp))},
+    errors=(404,),
+    tags=("aggregates",),
+)
 async def get_issue(request: web.Request) -> web.Response:
     """An issue's state; `?as_of=<time>` or `?as_of_version=N` for an earlier one."""
     return await _aggregate(request, "issue")
 
 
 @routes.get("/v1/recommendations/{id:[^/]+}")
+@documented(
+    path=IdPath,
+    query=AsOfQuery,
+    responses={200: AllOf((AggregateHeader, RecommendationState))},
+    summary=(
+        "A recommendation's state. National roles get all of it; a regional token only "
+        "a recommendation citing an issue of its regions (else 404), and only the members "
+        "of RegionalRecommendation: title, status, due date, answers, progress, outcome "
+        "and its own regions' issue_ids."
+    ),
+    errors=(404,),
+    tags=("aggregates",),
+)
 async def get_recommendation(request: web.Request) -> web.Response:
     """A recommendation's state; `?as_of=<time>` or `?as_of_version=N` for an earlier one."""
     return await _aggregate(request, "recommendation")

@@ -25,9 +25,7 @@ import msgspec
 import structlog
 from aiohttp import web
 
-from coord.http.params import one
 from coord.http.projections import POSITION_HEADER, Snapshot
-from coord.problems import invalid
 
 log = structlog.get_logger("coord.exports")
 
@@ -45,13 +43,11 @@ _FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
 _CHUNK: Final = 200
 
 
-def export_format(request: web.Request) -> Format:
-    """The format asked for: ``?format=`` first, then the Accept header, else JSON."""
-    raw = one(request, "format")
-    if raw is not None:
-        if raw not in ("json", "csv", "jsonl"):
-            raise invalid(f"format must be json, csv or jsonl, not {raw!r}", "query.format")
-        return typing.cast(Format, raw)
+def export_format(request: web.Request, asked: Format | None) -> Format:
+    """The format asked for: ``?format=`` (`asked`, parsed with the view's query) first,
+    then the Accept header, else JSON."""
+    if asked is not None:
+        return asked
     best: tuple[float, Format] = (0.0, "json")
     for part in request.headers.get("Accept", "").split(","):
         media, *params = (p.strip() for p in part.split(";"))

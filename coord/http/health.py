@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Literal
 
 import asyncpg
 import msgspec
 from aiohttp import web
 
+from coord.apidoc import documented
 from coord.db import pending_migrations
 from coord.keys import DURABILITY, POOL, STORE
 
@@ -37,18 +39,28 @@ class Readiness:
 READINESS = web.AppKey("readiness", Readiness)
 
 
+class HealthStatus(msgspec.Struct, kw_only=True):
+    """`/healthz` and `/readyz`."""
+
+    status: Literal["ok", "ready", "unavailable", "migrating"]
+    database: str | None = None
+    pending: list[str] | None = None
+
+
 async def _pending(pool: asyncpg.Pool) -> list[str]:
     async with pool.acquire() as conn:
         return await pending_migrations(conn)
 
 
 @routes.get("/healthz")
+@documented(responses={200: HealthStatus}, tags=("health",))
 async def healthz(request: web.Request) -> web.Response:
     """The process is alive."""
     return web.json_response({"status": "ok"})
 
 
 @routes.get("/readyz")
+@documented(responses={200: HealthStatus, 503: HealthStatus}, tags=("health",))
 async def readyz(request: web.Request) -> web.Response:
     """The database answers, every migration is applied, and nothing it held was lost.
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import weakref
+from typing import Any
 
 import msgspec
 from aiohttp import web
 
 from coord import openapi
+from coord.apidoc import documented
 
 routes = web.RouteTableDef()
 
@@ -16,6 +18,7 @@ _documents: weakref.WeakKeyDictionary[web.Application, bytes] = weakref.WeakKeyD
 
 
 @routes.get("/v1/openapi.json")
+@documented(responses={200: dict[str, Any]}, summary="This document.", tags=("health",))
 async def openapi_document(request: web.Request) -> web.Response:
     """The OpenAPI 3.1 document, generated from the routes and their msgspec types."""
     app = request.app

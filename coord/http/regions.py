@@ -2,16 +2,44 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
+import msgspec
 from aiohttp import web
 
+from coord.apidoc import RegionPath, documented
 from coord.http.streams import json_response
 from coord.keys import REGIONS
 from coord.problems import invalid, not_found
+from events.domain.regions import Region
 
 routes = web.RouteTableDef()
 
 
+class RegionQuery(msgspec.Struct, kw_only=True):
+    """Query of `GET /v1/regions`."""
+
+    level: Literal["province", "regency"] | None = None
+    province: str | None = None
+
+
+class RegionList(msgspec.Struct, kw_only=True):
+    """`GET /v1/regions`."""
+
+    items: list[Region]
+    count: int
+
+
+class RegionDetail(msgspec.Struct, kw_only=True):
+    """`GET /v1/regions/{code}`: a province lists its children, a regency names its province."""
+
+    region: Region
+    children: list[Region] | None = None
+    province: Region | None = None
+
+
 @routes.get("/v1/regions")
+@documented(query=RegionQuery, responses={200: RegionList}, tags=("regions",))
 async def list_regions(request: web.Request) -> web.Response:
     """Every region; `?level=province|regency` and `?province=35` narrow the list."""
     regions = request.app[REGIONS]
@@ -29,6 +57,7 @@ async def list_regions(request: web.Request) -> web.Response:
 
 
 @routes.get("/v1/regions/{code}")
+@documented(path=RegionPath, responses={200: RegionDetail}, errors=(404,), tags=("regions",))
 async def get_region(request: web.Request) -> web.Response:
     """One region; a province lists its regencies and cities."""
     regions = request.app[REGIONS]

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from aiohttp import web
 
+from coord.apidoc import StreamPath, documented
 from coord.auth import forbidden, principal_of
 from coord.http.params import MAX_QUERY_INT, int_param, list_param
 from coord.keys import STORE, WRITES
@@ -144,6 +145,14 @@ def append_response(result: AppendResult) -> web.Response:
 
 
 @routes.post("/v1/streams/{stream_id:[^/]+}/events")
+@documented(
+    body=AppendRequest,
+    path=StreamPath,
+    responses={201: AppendResponse, 200: AppendResponse},
+    errors=(409, 421, 503),
+    roles=("regional", "national"),
+    tags=("streams",),
+)
 async def append_events(request: web.Request) -> web.Response:
     """Append events to a stream: typed, authorised, rule-checked, atomic, idempotent by id."""
     principal = principal_of(request)
@@ -186,7 +195,21 @@ async def authorize_stream_read(request: web.Request, stream_id: str) -> None:
         raise not_found(f"stream {stream_id!r} does not exist")
 
 
+class StreamQuery(msgspec.Struct, kw_only=True):
+    """Query of `GET /v1/streams/{stream_id}`."""
+
+    from_version: Annotated[int, msgspec.Meta(ge=1)] = 1
+    limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 100
+
+
 @routes.get("/v1/streams/{stream_id:[^/]+}")
+@documented(
+    path=StreamPath,
+    query=StreamQuery,
+    responses={200: StreamPage},
+    errors=(404,),
+    tags=("streams",),
+)
 async def read_stream(request: web.Request) -> web.Response:
     """One stream's events in version order."""
     stream_id = validate_stream_id(request.match_info["stream_id"])
@@ -210,7 +233,17 @@ async def read_stream(request: web.Request) -> web.Response:
     )
 
 
+class LogQuery(msgspec.Struct, kw_only=True):
+    """Query of `GET /v1/events`; `type` and `category` take comma-separated lists."""
+
+    after: Annotated[int, msgspec.Meta(ge=0)] = 0
+    limit: Annotated[int, msgspec.Meta(ge=1, le=10000)] = 1000
+    type: str | None = None
+    category: str | None = None
+
+
 @routes.get("/v1/events")
+@documented(query=LogQuery, responses={200: LogPage}, tags=("streams",))
 async def read_log(request: web.Request) -> web.Response:
     """The global log in order after `after`, filtered by type, category and caller's regions."""
     principal = principal_of(request)

@@ -8,11 +8,13 @@ from typing import Annotated
 import msgspec
 from aiohttp import web
 
-from coord.auth import TOKENS, Role, require_role
+from coord.apidoc import documented
+from coord.auth import TOKENS, Role, principal_of
 from coord.http.streams import json_response, origin_of, require_json
 from coord.keys import TOKEN_SERVICE
 from coord.problems import invalid
-from events.domain.ids import parse_canonical_uuid
+from coord.tokens import IssuedToken, TokenInfo
+from events.domain.ids import CanonicalUUID, parse_canonical_uuid
 
 routes = web.RouteTableDef()
 
@@ -35,13 +37,33 @@ class RevokeToken(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     )
 
 
+class TokenList(msgspec.Struct, kw_only=True):
+    """`GET /v1/tokens`."""
+
+    items: list[TokenInfo]
+
+
+class TokenPath(msgspec.Struct):
+    """Path of token routes (a token id in lowercase canonical form)."""
+
+    token_id: CanonicalUUID
+
+
 _create = msgspec.json.Decoder(CreateToken)
 
 
 @routes.post("/v1/tokens")
+@documented(
+    body=CreateToken,
+    responses={201: IssuedToken},
+    # 409: the name is that of a live token (token.name_taken, field $.name)
+    errors=(409, 421),
+    roles=("admin",),
+    tags=("tokens",),
+)
 async def create_token(request: web.Request) -> web.Response:
     """Issue a token (201); the response is the only place its secret appears."""
-    admin = require_role(request, "admin")
+    admin = principal_of(request)
     require_json(request)
     body = _create.decode(await request.read())
     issued = await request.app[TOKEN_SERVICE].issue(
@@ -56,16 +78,25 @@ async def create_token(request: web.Request) -> web.Response:
 
 
 @routes.get("/v1/tokens")
+@documented(responses={200: TokenList}, roles=("admin",), tags=("tokens",))
 async def list_tokens(request: web.Request) -> web.Response:
     """Every token issued, with its state (never its secret)."""
-    require_role(request, "admin")
     return json_response({"items": await request.app[TOKEN_SERVICE].list()})
 
 
 @routes.delete("/v1/tokens/{token_id:[^/]+}")
+@documented(
+    path=TokenPath,
+    body=RevokeToken,
+    body_required=False,
+    responses={204: None},
+    errors=(409, 421),
+    roles=("admin",),
+    tags=("tokens",),
+)
 async def revoke_token(request: web.Request) -> web.Response:
     """Revoke a token; it stops working at once (204)."""
-    admin = require_role(request, "admin")
+    admin = principal_of(request)
     token_id = parse_canonical_uuid(request.match_info["token_id"])
     if token_id is None:
         raise invalid("token id must be a UUID in lowercase canonical form", "path.token_id")

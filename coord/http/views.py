@@ -2,14 +2,21 @@
 
 Every view filters by the caller's access (a regional token sees its regions only), can
 wait for ``min_position`` (read your writes) and answers with ``X-Projection-Position``.
+
+Each view is declared once, by :func:`_view`: its query Struct is both what the OpenAPI
+document shows and what the handler receives (parsed by
+:func:`coord.http.params.parse_query`), and its ``roles`` are both documented and checked.
+What needs more than types (local-day dates in :func:`_bounds`, cursors, region codes)
+stays a validator on the parsed values.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar, get_args
 
@@ -18,10 +25,10 @@ import msgspec
 from aiohttp import web
 
 from coord.apidoc import Body, IdPath, RegionPath, documented
-from coord.auth import Role, forbidden, principal_of, require_role
+from coord.auth import Role, forbidden, principal_of
 from coord.http import exports as exports_module
 from coord.http.exports import export_format, one_page, stream_items
-from coord.http.params import MAX_QUERY_INT, int_param, list_param, one
+from coord.http.params import MAX_QUERY_INT, parse_query
 from coord.http.projections import (
     VIEW_HEADERS,
     VIEW_RESPONSE_HEADERS,
@@ -41,10 +48,6 @@ from projections.issue_board import IssueFilters
 from projections.issue_text import Vocabulary
 
 routes = web.RouteTableDef()
-
-_ISSUE_STATUSES = frozenset({"open", "addressed", "withdrawn"})
-_HEARING_STATUSES = frozenset({"scheduled", "held", "cancelled"})
-_REC_STATUSES = frozenset({"draft", "approved", "submitted", "responded", "closed"})
 
 
 # --- wire shapes: every list view is `{"items": [...], "next_cursor": <opaque> | null}` -----
@@ -79,7 +82,7 @@ def _cursor_errors() -> Iterator[None]:
         raise invalid("cursor is not valid", "query.cursor") from None
 
 
-# --- query parameters (for the document; the handlers parse them strictly below) -----------
+# --- query parameters: the document shows these Structs, `_view` parses each request into one
 
 Names = Annotated[
     list[str], msgspec.Meta(description="Repeat the parameter or separate values by commas.")
@@ -113,7 +116,6 @@ _ListNote = msgspec.Meta(description="Repeat the parameter or separate values by
 # ASCII digits ([0-9], not \d: Python's \d also matches other scripts' digits).
 _PROVINCE = re.compile(r"[0-9]{2}")
 _REGION = re.compile(r"[0-9]{2}(\.[0-9]{2})?")
-_CATEGORIES = frozenset(get_args(CategoryCode))
 ProvinceCodes = Annotated[
     list[Annotated[str, msgspec.Meta(pattern=f"^{_PROVINCE.pattern}$")]], _ListNote
 ]
@@ -122,7 +124,10 @@ RegionCodes = Annotated[
 ]
 Categories = Annotated[list[CategoryCode], _ListNote]
 IssueStatuses = Annotated[list[Literal["open", "addressed", "withdrawn"]], _ListNote]
-HearingStatuses = Annotated[list[Literal["scheduled", "held", "cancelled"]], _ListNote]
+HearingStatus = Literal["scheduled", "held", "cancelled"]
+#: the console's calendar form offers these
+_HEARING_STATUSES = frozenset(get_args(HearingStatus))
+HearingStatuses = Annotated[list[HearingStatus], _ListNote]
 RecommendationStatuses = Annotated[
     list[Literal["draft", "approved", "submitted", "responded", "closed"]], _ListNote
 ]
@@ -213,10 +218,9 @@ class HearingsQuery(ExportQuery, kw_only=True):
     limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 100
 
 
-class SearchQuery(ViewQuery, kw_only=True):
-    """Query of ``GET /v1/search``."""
+class SearchFilterQuery(ViewQuery, kw_only=True):
+    """The filters and cursor of ``GET /v1/search`` (the console's /cari takes them too)."""
 
-    q: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
     kind: SearchKinds | None = None
     region: RegionCodes | None = None
     province: ProvinceCodes | None = None
@@ -235,6 +239,12 @@ class SearchQuery(ViewQuery, kw_only=True):
     to: TimeParam | None = None
     hearing: CanonicalUUID | None = None
     cursor: Cursor | None = None
+
+
+class SearchQuery(SearchFilterQuery, kw_only=True):
+    """Query of ``GET /v1/search``."""
+
+    q: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
     limit: Annotated[int, msgspec.Meta(ge=1, le=200)] = 20
 
 
@@ -249,11 +259,12 @@ class ActivityQuery(ExportQuery, kw_only=True):
     limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 100
 
 
-_H = TypeVar("_H", bound=Callable[..., Any])
+Q = TypeVar("Q", bound=msgspec.Struct)
+R = TypeVar("R", bound=web.StreamResponse)
 
 
 def _view(
-    query: type[msgspec.Struct],
+    query: type[Q],
     response: Any,
     *,
     path: type[msgspec.Struct] | None = None,
@@ -261,9 +272,13 @@ def _view(
     roles: tuple[Role, ...] = (),
     tags: tuple[str, ...] = ("views",),
     exports: Any = None,
-) -> Callable[[_H], _H]:
-    """`documented` for a view: min_position, X-Projection-Position and 503 on every one.
+) -> Callable[[Callable[[web.Request, Q], Awaitable[R]]], Callable[[web.Request], Awaitable[R]]]:
+    """Declare a view once: what the document shows is what the handler gets and checks.
 
+    The handler receives the request's query parsed into `query` (a 422 on
+    `query.<name>` otherwise; see :func:`coord.http.params.parse_query`), after
+    `documented` checked the caller's role against `roles` (none: every role). The
+    document adds min_position, X-Projection-Position and 503 to every view.
     ``exports``: the item type of the view's CSV / JSON Lines export, if it has one.
     """
     ok: Any = response
@@ -273,7 +288,7 @@ def _view(
             Body(list[exports], exports_module.CSV_TYPE),
             Body(exports, exports_module.JSONL_TYPE),
         )
-    return documented(
+    document = documented(
         query=query,
         path=path,
         responses={200: ok},
@@ -284,10 +299,20 @@ def _view(
         tags=tags,
     )
 
+    def declare(
+        handler: Callable[[web.Request, Q], Awaitable[R]],
+    ) -> Callable[[web.Request], Awaitable[R]]:
+        @functools.wraps(handler)
+        async def view(request: web.Request) -> R:
+            return await handler(request, parse_query(request, query))
 
-def _time_param(request: web.Request, name: str) -> datetime | None:
+        return document(view)
+
+    return declare
+
+
+def _time_param(raw: str | None, name: str) -> datetime | None:
     """An RFC 3339 time with its offset (dates are `_bounds`' business: local days)."""
-    raw = one(request, name)
     if not raw:
         return None
     try:
@@ -299,70 +324,46 @@ def _time_param(request: web.Request, name: str) -> datetime | None:
     return value
 
 
-def _bounds(request: web.Request) -> dict[str, Any]:
+def _bounds(start: str | None, end: str | None) -> dict[str, Any]:
     """``from``/``to`` as filter arguments: a date is a local day of each item's region
     (``day_from``/``day_to``, both inclusive); a time with an offset is an exact instant."""
     bounds: dict[str, Any] = {}
-    for name, end in (("from", False), ("to", True)):
-        raw = one(request, name) or ""
-        if len(raw) == 10:
+    for name, raw, last in (("from", start, False), ("to", end, True)):
+        if raw is not None and len(raw) == 10:
             try:
-                bounds["day_to" if end else "day_from"] = date.fromisoformat(raw)
+                bounds["day_to" if last else "day_from"] = date.fromisoformat(raw)
             except ValueError:
                 raise invalid(
                     f"{name} must be an RFC 3339 time or a date", f"query.{name}"
                 ) from None
         else:
-            bounds["date_to" if end else "date_from"] = _time_param(request, name)
+            bounds["date_to" if last else "date_from"] = _time_param(raw, name)
     return bounds
 
 
-def _choices(request: web.Request, name: str, allowed: frozenset[str]) -> list[str] | None:
-    return list_param(request, name, allowed=allowed)
-
-
-def _provinces(request: web.Request) -> list[str] | None:
-    return list_param(request, "province", pattern=_PROVINCE)
-
-
-def _regions(request: web.Request) -> list[str] | None:
-    return list_param(request, "region", pattern=_REGION)
-
-
-def _similarity(request: web.Request) -> float:
-    raw = one(request, "similarity")
-    if raw is None:
-        return 0.4
-    try:
-        value = float(raw)
-    except ValueError:
-        raise invalid("similarity must be a number", "query.similarity") from None
-    if not 0.05 <= value <= 1.0:
-        raise invalid("similarity must be between 0.05 and 1", "query.similarity")
-    return value
+def _strs(values: Sequence[str] | None) -> list[str] | None:
+    """A parsed list of enum values as the `list[str]` the projections' queries take."""
+    return None if values is None else list(values)
 
 
 def _scope(request: web.Request) -> list[str] | None:
     return principal_of(request).region_scope(load_regions())
 
 
-def _issue_filters(request: web.Request) -> IssueFilters:
-    severity_min = int_param(request, "severity_min", 1, minimum=1, maximum=5)
-    severity_max = int_param(request, "severity_max", 5, minimum=1, maximum=5)
-    hearing = one(request, "hearing")
-    if hearing is not None:
-        hearing = _uuid(hearing, "query.hearing")
+def _issue_filters(request: web.Request, query: IssueFilterQuery | None = None) -> IssueFilters:
+    """The board's filters (`query`: already parsed; else parsed here, for the console)."""
+    q = parse_query(request, IssueFilterQuery) if query is None else query
     return IssueFilters(
         scope=_scope(request),
-        categories=_choices(request, "category", _CATEGORIES),
-        provinces=_provinces(request),
-        regions=_regions(request),
-        raised_by=list_param(request, "raised_by"),
-        statuses=_choices(request, "status", _ISSUE_STATUSES),
-        severity_min=severity_min if severity_min > 1 else None,
-        severity_max=severity_max if severity_max < 5 else None,
-        hearing_id=hearing,
-        **_bounds(request),
+        categories=_strs(q.category),
+        provinces=q.province,
+        regions=q.region,
+        raised_by=q.raised_by,
+        statuses=_strs(q.status),
+        severity_min=q.severity_min if q.severity_min > 1 else None,
+        severity_max=q.severity_max if q.severity_max < 5 else None,
+        hearing_id=q.hearing,
+        **_bounds(q.from_, q.to),
     )
 
 
@@ -376,13 +377,14 @@ async def _export(
     fetch: Fetch,
     snap: Any,
     name: str,
+    cursor: str | None,
 ) -> web.StreamResponse:
     """Stream every page of a view (from `cursor`, if given) as CSV or JSON Lines.
 
     The first page is read before the response starts, so a bad cursor is still a 422.
     """
     with _cursor_errors():
-        first, cursor = await fetch(one(request, "cursor") or None)
+        first, cursor = await fetch(cursor)
 
     async def pages() -> AsyncIterator[list[Any]]:
         nonlocal cursor
@@ -402,47 +404,41 @@ _EXPORT_PAGE = 500
 
 @routes.get("/v1/views/issues")
 @_view(IssueBoardQuery, IssuePage, exports=issue_board.IssueItem)
-async def issues_view(request: web.Request) -> web.StreamResponse:
+async def issues_view(request: web.Request, q: IssueBoardQuery) -> web.StreamResponse:
     """The national issue board, filtered, newest (``sort=recent``) or most severe first."""
-    filters = _issue_filters(request)
-    sort = one(request, "sort")
-    sort = "recent" if sort is None else sort
-    if sort not in ("recent", "severity"):
-        raise invalid("sort must be recent or severity", "query.sort")
-    limit = int_param(request, "limit", 50, minimum=1, maximum=500)
-    fmt = export_format(request)
+    filters = _issue_filters(request, q)
+    fmt = export_format(request, q.format)
     async with snapshot(request, issue_board.NAME) as snap:
 
         async def fetch(cursor: str | None, size: int = _EXPORT_PAGE) -> Any:
             return await issue_board.list_issues(
                 snap.conn,
                 filters,
-                sort="recent" if sort == "recent" else "severity",
+                sort=q.sort,
                 cursor=cursor,
                 limit=size,
             )
 
         if fmt != "json":
-            return await _export(request, fmt, issue_board.IssueItem, fetch, snap, "issues")
+            return await _export(
+                request, fmt, issue_board.IssueItem, fetch, snap, "issues", q.cursor
+            )
         with _cursor_errors():
-            items, cursor = await fetch(one(request, "cursor") or None, limit)
+            items, cursor = await fetch(q.cursor, q.limit)
         return view_response(IssuePage(items=items, next_cursor=cursor), snap)
 
 
 @routes.get("/v1/views/issues/summary")
 @_view(IssueSummaryQuery, issue_board.Summary, exports=issue_board.SummaryRow)
-async def issues_summary(request: web.Request) -> web.StreamResponse:
+async def issues_summary(request: web.Request, q: IssueSummaryQuery) -> web.StreamResponse:
     """Counts by category x province and by category x organization, with totals.
 
     Withdrawn issues are left out unless ``status`` names them or ``include_withdrawn=true``.
     """
-    filters = _issue_filters(request)
-    include = one(request, "include_withdrawn") or "false"
-    if include not in ("true", "false"):
-        raise invalid("include_withdrawn must be true or false", "query.include_withdrawn")
-    if filters.statuses is None and include == "false":
+    filters = _issue_filters(request, q)
+    if filters.statuses is None and not q.include_withdrawn:
         filters = dataclasses.replace(filters, statuses=["open", "addressed"])
-    fmt = export_format(request)
+    fmt = export_format(request, q.format)
     async with snapshot(request, issue_board.NAME) as snap:
         found = await issue_board.summary(snap.conn, filters)
         if fmt != "json":
@@ -461,23 +457,21 @@ class Clusters(msgspec.Struct, kw_only=True):
 
 @routes.get("/v1/views/issues/recurring")
 @_view(RecurringQuery, Clusters, exports=issue_board.Cluster)
-async def recurring(request: web.Request) -> web.StreamResponse:
+async def recurring(request: web.Request, q: RecurringQuery) -> web.StreamResponse:
     """Recurring problems: issues saying the same thing, ranked by how many regions raised them.
 
     ``min_regions`` defaults to 2: a problem one region raised does not recur.
     """
+    # `similarity` is validated (by its declaration) and ignored: see RecurringQuery
     scope = _scope(request)
-    min_regions = int_param(request, "min_regions", 2, minimum=1)
-    limit = int_param(request, "limit", 50, minimum=1, maximum=500)
-    _similarity(request)  # still validated; the grouping is stored, see RecurringQuery
-    fmt = export_format(request)
+    fmt = export_format(request, q.format)
     async with snapshot(request, issue_board.NAME) as snap:
         found = await issue_board.clusters(
             snap.conn,
             scope,
-            categories=_choices(request, "category", _CATEGORIES),
-            min_regions=min_regions,
-            limit=limit if fmt == "json" else None,
+            categories=_strs(q.category),
+            min_regions=q.min_regions,
+            limit=q.limit if fmt == "json" else None,
         )
         if fmt != "json":
             return await stream_items(
@@ -494,7 +488,7 @@ class ClusterPath(msgspec.Struct, kw_only=True):
 
 @routes.get("/v1/views/issues/recurring/{cluster_id}")
 @_view(ViewQuery, issue_board.ClusterDetail, path=ClusterPath, errors=(404, 422))
-async def recurring_cluster(request: web.Request) -> web.Response:
+async def recurring_cluster(request: web.Request, q: ViewQuery) -> web.Response:
     """One recurring problem and its members with their regions (the caller's regions only)."""
     cluster = _uuid(request.match_info["cluster_id"], "cluster_id")
     scope = _scope(request)
@@ -520,21 +514,18 @@ def _uncovered_offset(cursor: str | None) -> int:
 
 @routes.get("/v1/views/issues/uncovered")
 @_view(UncoveredQuery, UncoveredPage, exports=issue_board.UncoveredItem)
-async def uncovered(request: web.Request) -> web.StreamResponse:
+async def uncovered(request: web.Request, q: UncoveredQuery) -> web.StreamResponse:
     """Open issues no recommendation cites, by recurrence and severity."""
     scope = _scope(request)
-    limit = int_param(request, "limit", 50, minimum=1, maximum=500)
-    _uncovered_offset(one(request, "cursor") or None)
-    _similarity(request)
-    fmt = export_format(request)
-    categories = _choices(request, "category", _CATEGORIES)
+    _uncovered_offset(q.cursor)
+    fmt = export_format(request, q.format)
     async with snapshot(request, issue_board.NAME) as snap:
 
         async def fetch(cursor: str | None, size: int = _EXPORT_PAGE) -> Any:
             items, next_offset = await issue_board.uncovered(
                 snap.conn,
                 scope,
-                categories=categories,
+                categories=_strs(q.category),
                 offset=_uncovered_offset(cursor),
                 limit=size,
             )
@@ -544,8 +535,10 @@ async def uncovered(request: web.Request) -> web.StreamResponse:
             return items, next_cursor
 
         if fmt != "json":
-            return await _export(request, fmt, issue_board.UncoveredItem, fetch, snap, "uncovered")
-        items, next_cursor = await fetch(one(request, "cursor") or None, limit)
+            return await _export(
+                request, fmt, issue_board.UncoveredItem, fetch, snap, "uncovered", q.cursor
+            )
+        items, next_cursor = await fetch(q.cursor, q.limit)
         return view_response(UncoveredPage(items=items, next_cursor=next_cursor), snap)
 
 
@@ -553,20 +546,18 @@ async def uncovered(request: web.Request) -> web.StreamResponse:
 
 
 async def _recommendation_list(
-    request: web.Request, selection: recommendations.RecommendationSelection
+    request: web.Request,
+    q: RecommendationsQuery,
+    selection: recommendations.RecommendationSelection,
 ) -> web.StreamResponse:
-    require_role(request, "national", "auditor", "admin")
-    statuses = _choices(request, "status", _REC_STATUSES)
-    addressees = list_param(request, "addressee")
-    limit = int_param(request, "limit", 50, minimum=1, maximum=500)
-    fmt = export_format(request)
+    fmt = export_format(request, q.format)
     async with snapshot(request, recommendations.NAME) as snap:
 
         async def fetch(cursor: str | None, size: int = _EXPORT_PAGE) -> Any:
             return await recommendations.list_recommendations(
                 snap.conn,
-                statuses=statuses,
-                addressees=addressees,
+                statuses=_strs(q.status),
+                addressees=q.addressee,
                 selection=selection,
                 cursor=cursor,
                 limit=size,
@@ -575,10 +566,10 @@ async def _recommendation_list(
         if fmt != "json":
             name = "recommendations" if selection == "all" else f"recommendations-{selection}"
             return await _export(
-                request, fmt, recommendations.RecommendationItem, fetch, snap, name
+                request, fmt, recommendations.RecommendationItem, fetch, snap, name, q.cursor
             )
         with _cursor_errors():
-            items, cursor = await fetch(one(request, "cursor") or None, limit)
+            items, cursor = await fetch(q.cursor, q.limit)
         return view_response(RecommendationPage(items=items, next_cursor=cursor), snap)
 
 
@@ -589,9 +580,9 @@ async def _recommendation_list(
     roles=("national", "auditor", "admin"),
     exports=recommendations.RecommendationItem,
 )
-async def recommendations_view(request: web.Request) -> web.StreamResponse:
+async def recommendations_view(request: web.Request, q: RecommendationsQuery) -> web.StreamResponse:
     """Recommendations with status, timeline, cited issues and breadth (national roles)."""
-    return await _recommendation_list(request, "all")
+    return await _recommendation_list(request, q, "all")
 
 
 # Registered before `/v1/views/recommendations/{id}`: aiohttp matches in order.
@@ -602,9 +593,11 @@ async def recommendations_view(request: web.Request) -> web.StreamResponse:
     roles=("national", "auditor", "admin"),
     exports=recommendations.RecommendationItem,
 )
-async def recommendations_attention(request: web.Request) -> web.StreamResponse:
+async def recommendations_attention(
+    request: web.Request, q: RecommendationsQuery
+) -> web.StreamResponse:
     """Recommendations needing attention: overdue, or citing an issue since withdrawn."""
-    return await _recommendation_list(request, "attention")
+    return await _recommendation_list(request, q, "attention")
 
 
 @routes.get("/v1/views/recommendations/overdue")
@@ -614,9 +607,11 @@ async def recommendations_attention(request: web.Request) -> web.StreamResponse:
     roles=("national", "auditor", "admin"),
     exports=recommendations.RecommendationItem,
 )
-async def recommendations_overdue(request: web.Request) -> web.StreamResponse:
+async def recommendations_overdue(
+    request: web.Request, q: RecommendationsQuery
+) -> web.StreamResponse:
     """Submitted recommendations whose answer is past due (``response_due_at``)."""
-    return await _recommendation_list(request, "overdue")
+    return await _recommendation_list(request, q, "overdue")
 
 
 class ProgressByAddressee(msgspec.Struct, kw_only=True):
@@ -627,9 +622,8 @@ class ProgressByAddressee(msgspec.Struct, kw_only=True):
 
 @routes.get("/v1/views/recommendations/progress")
 @_view(ViewQuery, ProgressByAddressee, roles=("national", "auditor", "admin"))
-async def recommendations_progress(request: web.Request) -> web.Response:
+async def recommendations_progress(request: web.Request, q: ViewQuery) -> web.Response:
     """Per addressee: submitted, answered, overdue, closed, outcomes and mean progress."""
-    require_role(request, "national", "auditor", "admin")
     async with snapshot(request, recommendations.NAME) as snap:
         found = await recommendations.progress_by_addressee(snap.conn)
         return view_response(ProgressByAddressee(addressees=found), snap)
@@ -643,9 +637,8 @@ async def recommendations_progress(request: web.Request) -> web.Response:
     errors=(404,),
     roles=("national", "auditor", "admin"),
 )
-async def recommendation_view(request: web.Request) -> web.Response:
+async def recommendation_view(request: web.Request, q: ViewQuery) -> web.Response:
     """One recommendation (national roles)."""
-    require_role(request, "national", "auditor", "admin")
     rec_id = _uuid(request.match_info["id"], "id")
     async with snapshot(request, recommendations.NAME) as snap:
         item = await recommendations.get_recommendation(snap.conn, rec_id)
@@ -701,7 +694,7 @@ class Dossier(msgspec.Struct, kw_only=True):
 
 @routes.get("/v1/views/regions/{code}")
 @_view(ViewQuery, Dossier, path=RegionPath, errors=(404,))
-async def region_dossier(request: web.Request) -> web.Response:
+async def region_dossier(request: web.Request, q: ViewQuery) -> web.Response:
     """A province (with its regencies) or a regency: hearings, issues, recommendations."""
     code = request.match_info["code"]
     regions = load_regions()
@@ -749,33 +742,31 @@ async def region_dossier(request: web.Request) -> web.Response:
 
 @routes.get("/v1/views/hearings")
 @_view(HearingsQuery, HearingPage, exports=hearings_model.HearingItem)
-async def hearing_calendar(request: web.Request) -> web.StreamResponse:
+async def hearing_calendar(request: web.Request, q: HearingsQuery) -> web.StreamResponse:
     """Hearings in time order, ``from``/``to`` on the scheduled time, by province or region."""
-    limit = int_param(request, "limit", 100, minimum=1, maximum=1000)
     scope = _scope(request)
-    provinces = _provinces(request)
-    regions = _regions(request)
-    statuses = _choices(request, "status", _HEARING_STATUSES)
-    bounds = _bounds(request)
-    fmt = export_format(request)
+    bounds = _bounds(q.from_, q.to)
+    fmt = export_format(request, q.format)
     async with snapshot(request, hearings_model.NAME) as snap:
 
         async def fetch(cursor: str | None, size: int = _EXPORT_PAGE) -> Any:
             return await hearings_model.calendar(
                 snap.conn,
                 scope=scope,
-                provinces=provinces,
-                regions=regions,
-                statuses=statuses,
+                provinces=q.province,
+                regions=q.region,
+                statuses=_strs(q.status),
                 **bounds,
                 cursor=cursor,
                 limit=size,
             )
 
         if fmt != "json":
-            return await _export(request, fmt, hearings_model.HearingItem, fetch, snap, "hearings")
+            return await _export(
+                request, fmt, hearings_model.HearingItem, fetch, snap, "hearings", q.cursor
+            )
         with _cursor_errors():
-            items, cursor = await fetch(one(request, "cursor") or None, limit)
+            items, cursor = await fetch(q.cursor, q.limit)
         return view_response(HearingPage(items=items, next_cursor=cursor), snap)
 
 
@@ -792,17 +783,14 @@ class SearchResults(msgspec.Struct, kw_only=True):
 
 @routes.get("/v1/search")
 @_view(SearchQuery, SearchResults, tags=("views", "search"))
-async def search_view(request: web.Request) -> web.Response:
+async def search_view(request: web.Request, q: SearchQuery) -> web.Response:
     """Full-text search (Indonesian stemming, the field vocabulary's synonyms), ranked, with
     highlighted snippets, filters and cursor pages."""
-    query = (one(request, "q") or "").strip()
+    query = q.q.strip()
     if not query:
         raise invalid("q is required", "query.q")
-    if len(query) > 500:
-        raise invalid("q is at most 500 characters", "query.q")
-    limit = int_param(request, "limit", 20, minimum=1, maximum=200)
     async with snapshot(request, *SEARCH_MODELS) as snap:
-        hits, next_cursor = await search_hits(request, snap.conn, query, limit)
+        hits, next_cursor = await search_hits(request, snap.conn, query, q.limit, q)
         return view_response(SearchResults(items=hits, next_cursor=next_cursor), snap)
 
 
@@ -810,37 +798,40 @@ async def search_view(request: web.Request) -> web.Response:
 SEARCH_MODELS = (search.NAME, issue_board.NAME, hearings_model.NAME, recommendations.NAME)
 
 
-def search_filters(request: web.Request) -> search.SearchFilters:
-    """The filters of ``GET /v1/search`` from the query string (422 on a bad one)."""
-    hearing = one(request, "hearing")
+def search_filters(
+    request: web.Request, q: SearchFilterQuery | None = None
+) -> search.SearchFilters:
+    """The filters of ``GET /v1/search`` (`q`: already parsed; else from the query string,
+    for the console; 422 on a bad one)."""
+    q = parse_query(request, SearchFilterQuery) if q is None else q
     return search.SearchFilters(
-        regions=_regions(request),
-        provinces=_provinces(request),
-        categories=_choices(request, "category", _CATEGORIES),
-        statuses=_choices(request, "status", _ISSUE_STATUSES | _REC_STATUSES),
+        regions=q.region,
+        provinces=q.province,
+        categories=_strs(q.category),
+        statuses=_strs(q.status),
         # A date is a local day of each hit's region (as on the board), a time an instant.
-        **_bounds(request),
-        hearing_id=_uuid(hearing, "query.hearing") if hearing is not None else None,
+        **_bounds(q.from_, q.to),
+        hearing_id=q.hearing,
     )
 
 
 async def search_hits(
-    request: web.Request, conn: Any, query: str, limit: int
+    request: web.Request, conn: Any, query: str, limit: int, q: SearchFilterQuery | None = None
 ) -> tuple[list[search.SearchHit], str | None]:
     """One page of ``GET /v1/search`` (kinds, filters, cursor, the field vocabulary) in the
     caller's scope, and the cursor of the next page; shared with the console's /cari."""
-    kinds = _choices(request, "kind", frozenset({"issue", "statement", "recommendation"}))
-    filters = search_filters(request)
+    q = parse_query(request, SearchFilterQuery) if q is None else q
+    filters = search_filters(request, q)
     expanded = search_terms.expand(query, Vocabulary.current())
     try:
         hits = await search.search(
             conn,
             query,
             scope=_scope(request),
-            kinds=kinds,
+            kinds=_strs(q.kind),
             limit=limit + 1,
             filters=filters,
-            cursor=one(request, "cursor") or None,
+            cursor=q.cursor,
             expanded=expanded,
         )
     except search.BadSearchCursor as e:
@@ -854,29 +845,27 @@ async def search_hits(
 @_view(
     ActivityQuery, ActivityPage, roles=("auditor", "national"), exports=activity_model.ActivityItem
 )
-async def activity_view(request: web.Request) -> web.StreamResponse:
+async def activity_view(request: web.Request, q: ActivityQuery) -> web.StreamResponse:
     """What each token wrote, when (auditors and national staff)."""
-    require_role(request, "auditor", "national")
-    limit = int_param(request, "limit", 100, minimum=1, maximum=1000)
-    actor = one(request, "actor") or None
-    regions = _regions(request)
     # A date is a local day in each write's region's zone, a time with an offset an instant.
-    bounds = _bounds(request)
-    fmt = export_format(request)
+    bounds = _bounds(q.from_, q.to)
+    fmt = export_format(request, q.format)
     async with snapshot(request, activity_model.NAME) as snap:
 
         async def fetch(cursor: str | None, size: int = _EXPORT_PAGE) -> Any:
             return await activity_model.activity(
                 snap.conn,
-                actor=actor,
-                regions=regions,
+                actor=q.actor,
+                regions=q.region,
                 **bounds,
                 cursor=cursor,
                 limit=size,
             )
 
         if fmt != "json":
-            return await _export(request, fmt, activity_model.ActivityItem, fetch, snap, "activity")
+            return await _export(
+                request, fmt, activity_model.ActivityItem, fetch, snap, "activity", q.cursor
+            )
         with _cursor_errors():
-            items, cursor = await fetch(one(request, "cursor") or None, limit)
+            items, cursor = await fetch(q.cursor, q.limit)
         return view_response(ActivityPage(items=items, next_cursor=cursor), snap)
