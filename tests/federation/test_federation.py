@@ -927,6 +927,131 @@ async def test_the_hub_cosigns_what_it_mirrors_and_refuses_a_rewritten_history(
     )
 
 
+# Before the add-region refusals below: they leave a stream homed at the hub that no
+# region may take over, so a later relink of jatim would be refused.
+async def test_a_cut_link_reads_partitioned_on_both_sides_and_the_error_gauge_stays_clean(
+    cluster: Cluster,
+) -> None:
+    """The hub <-> jatim links go through proxies; cutting them (both servers up) reads
+    `partitioned` (incoming) and `disconnected` (outgoing) on the hub and on the region, in
+    GET /v1/federation and the gauges; `coord_federation_errors` stays 0 through the cut
+    and after the reconnect (a reconnect is no conflict), and the links stream again."""
+    c = cluster
+    root = c.hub.home.parent
+    to_hub, to_jatim = SocketProxy(c.hub, root), SocketProxy(c.jatim, root)
+    await to_hub.mend()
+    await to_jatim.mend()
+    up, down = "coord_jatim_to_hub", "coord_hub_to_jatim"
+
+    async def relink(hub_dsn: str, region_dsn: str) -> None:
+        await run_coord(
+            c.hub.env(), "federation", "add-region", "--hub-dsn", hub_dsn,
+            "--region-dsn", region_dsn, "--name", "jatim",
+        )  # fmt: skip
+
+    async def links(node: ClusterNode) -> dict[tuple[str, str], Any]:
+        async with aiohttp.ClientSession(node.url, headers=c.auth("auditor")) as http:
+            async with http.get("/v1/federation") as r:
+                assert r.status == 200, await r.text()
+                doc = msgspec.json.decode(await r.read())
+        return {(x["name"], x["direction"]): x for x in doc["links"]}
+
+    async def gauges(node: ClusterNode) -> str:
+        async with aiohttp.ClientSession(node.url) as http, http.get("/metrics") as r:
+            return await r.text()
+
+    def series(name: str, link: str, direction: str) -> str:
+        return f'{name}{{direction="{direction}",link="{link}"}}'
+
+    # (node, incoming link, outgoing link) for each side of the hub <-> jatim pair.
+    sides = ((c.hub, up, down), (c.jatim, down, up))
+
+    async def states(want_in: str, want_out: str) -> bool:
+        for node, inc, out in sides:
+            got = await links(node)
+            if got[(inc, "in")]["state"] != want_in or got[(out, "out")]["state"] != want_out:
+                return False
+        return True
+
+    await relink(to_hub.dsn, to_jatim.dsn)
+    try:
+        await eventually(
+            lambda: states("streaming", "streaming"), timeout=30, what="links via the proxies"
+        )
+        await to_hub.cut()
+        await to_jatim.cut()
+        try:
+            await eventually(
+                lambda: states("partitioned", "disconnected"), timeout=30, what="the partition"
+            )
+        except AssertionError:
+            raise AssertionError(
+                f"{await links(c.hub)}\n{await links(c.jatim)}\n{await diagnose(c.hub, c.jatim)}"
+            ) from None
+        for node, inc, out in sides:
+            got = await links(node)
+            assert got[(inc, "in")]["connected"] is False
+            assert got[(inc, "in")]["conflicts"] == 0
+            text = await gauges(node)
+            assert f"{series('coord_federation_partitioned', inc, 'in')} 1.0" in text
+            assert f"{series('coord_federation_link_connected', inc, 'in')} 0.0" in text
+            assert f"{series('coord_federation_link_connected', out, 'out')} 0.0" in text
+            assert f"{series('coord_federation_errors', inc, 'in')} 0.0" in text
+        # Written during the partition at the region: arrives after it.
+        hid = new_id()
+        await _post(
+            c.jatim,
+            c.auth("jatim"),
+            f"hearing-{hid}",
+            {
+                "expected_version": 0,
+                "events": [{"type": "HearingScheduled", "data": hearing_scheduled("35.71")}],
+            },
+        )
+        await to_hub.mend()
+        await to_jatim.mend()
+        await eventually(
+            lambda: states("streaming", "streaming"), timeout=60, what="the links back"
+        )
+        await eventually(
+            lambda: c.hub.fetchval("SELECT 1 FROM events WHERE stream_id = $1", f"hearing-{hid}"),
+            what="the hearing written during the partition",
+        )
+
+        async def gauges_clean() -> bool:
+            for node, inc, out in sides:
+                text = await gauges(node)
+                for want in (
+                    f"{series('coord_federation_errors', inc, 'in')} 0.0",
+                    f"{series('coord_federation_partitioned', inc, 'in')} 0.0",
+                    f"{series('coord_federation_link_connected', inc, 'in')} 1.0",
+                    f"{series('coord_federation_link_connected', out, 'out')} 1.0",
+                ):
+                    if want not in text:
+                        return False
+            return True
+
+        try:
+            await eventually(gauges_clean, timeout=30, what="the gauges after the reconnect")
+        except AssertionError:
+            raise AssertionError(
+                f"{await links(c.hub)}\n{await links(c.jatim)}\n"
+                + "\n".join(
+                    line
+                    for n in (c.hub, c.jatim)
+                    for line in (await gauges(n)).splitlines()
+                    if "coord_federation" in line and "jatim" in line
+                )
+            ) from None
+    finally:
+        await relink(c.hub.dsn, c.jatim.dsn)
+        await eventually(
+            lambda: states("streaming", "streaming"), timeout=60, what="links without proxies"
+        )
+        await to_hub.cut()
+        await to_jatim.cut()
+
+
 async def test_add_region_explains_worker_limits_and_streams_the_hub_homes(
     cluster: Cluster,
 ) -> None:
@@ -1117,126 +1242,3 @@ async def test_the_regions_witness_the_hubs_checkpoints_and_refuse_a_rewritten_o
 
     receipt = await eventually(later_witnessed, timeout=30, what="a later witnessed receipt")
     assert receipt["tree_size"] > last
-
-
-async def test_a_cut_link_reads_partitioned_on_both_sides_and_the_error_gauge_stays_clean(
-    cluster: Cluster,
-) -> None:
-    """The hub <-> jatim links go through proxies; cutting them (both servers up) reads
-    `partitioned` (incoming) and `disconnected` (outgoing) on the hub and on the region, in
-    GET /v1/federation and the gauges; `coord_federation_errors` stays 0 through the cut
-    and after the reconnect (a reconnect is no conflict), and the links stream again."""
-    c = cluster
-    root = c.hub.home.parent
-    to_hub, to_jatim = SocketProxy(c.hub, root), SocketProxy(c.jatim, root)
-    await to_hub.mend()
-    await to_jatim.mend()
-    up, down = "coord_jatim_to_hub", "coord_hub_to_jatim"
-
-    async def relink(hub_dsn: str, region_dsn: str) -> None:
-        await run_coord(
-            c.hub.env(), "federation", "add-region", "--hub-dsn", hub_dsn,
-            "--region-dsn", region_dsn, "--name", "jatim",
-        )  # fmt: skip
-
-    async def links(node: ClusterNode) -> dict[tuple[str, str], Any]:
-        async with aiohttp.ClientSession(node.url, headers=c.auth("auditor")) as http:
-            async with http.get("/v1/federation") as r:
-                assert r.status == 200, await r.text()
-                doc = msgspec.json.decode(await r.read())
-        return {(x["name"], x["direction"]): x for x in doc["links"]}
-
-    async def gauges(node: ClusterNode) -> str:
-        async with aiohttp.ClientSession(node.url) as http, http.get("/metrics") as r:
-            return await r.text()
-
-    def series(name: str, link: str, direction: str) -> str:
-        return f'{name}{{direction="{direction}",link="{link}"}}'
-
-    # (node, incoming link, outgoing link) for each side of the hub <-> jatim pair.
-    sides = ((c.hub, up, down), (c.jatim, down, up))
-
-    async def states(want_in: str, want_out: str) -> bool:
-        for node, inc, out in sides:
-            got = await links(node)
-            if got[(inc, "in")]["state"] != want_in or got[(out, "out")]["state"] != want_out:
-                return False
-        return True
-
-    await relink(to_hub.dsn, to_jatim.dsn)
-    try:
-        await eventually(
-            lambda: states("streaming", "streaming"), timeout=30, what="links via the proxies"
-        )
-        await to_hub.cut()
-        await to_jatim.cut()
-        try:
-            await eventually(
-                lambda: states("partitioned", "disconnected"), timeout=30, what="the partition"
-            )
-        except AssertionError:
-            raise AssertionError(
-                f"{await links(c.hub)}\n{await links(c.jatim)}\n{await diagnose(c.hub, c.jatim)}"
-            ) from None
-        for node, inc, out in sides:
-            got = await links(node)
-            assert got[(inc, "in")]["connected"] is False
-            assert got[(inc, "in")]["conflicts"] == 0
-            text = await gauges(node)
-            assert f"{series('coord_federation_partitioned', inc, 'in')} 1.0" in text
-            assert f"{series('coord_federation_link_connected', inc, 'in')} 0.0" in text
-            assert f"{series('coord_federation_link_connected', out, 'out')} 0.0" in text
-            assert f"{series('coord_federation_errors', inc, 'in')} 0.0" in text
-        # Written during the partition at the region: arrives after it.
-        hid = new_id()
-        await _post(
-            c.jatim,
-            c.auth("jatim"),
-            f"hearing-{hid}",
-            {
-                "expected_version": 0,
-                "events": [{"type": "HearingScheduled", "data": hearing_scheduled("35.71")}],
-            },
-        )
-        await to_hub.mend()
-        await to_jatim.mend()
-        await eventually(
-            lambda: states("streaming", "streaming"), timeout=60, what="the links back"
-        )
-        await eventually(
-            lambda: c.hub.fetchval("SELECT 1 FROM events WHERE stream_id = $1", f"hearing-{hid}"),
-            what="the hearing written during the partition",
-        )
-
-        async def gauges_clean() -> bool:
-            for node, inc, out in sides:
-                text = await gauges(node)
-                for want in (
-                    f"{series('coord_federation_errors', inc, 'in')} 0.0",
-                    f"{series('coord_federation_partitioned', inc, 'in')} 0.0",
-                    f"{series('coord_federation_link_connected', inc, 'in')} 1.0",
-                    f"{series('coord_federation_link_connected', out, 'out')} 1.0",
-                ):
-                    if want not in text:
-                        return False
-            return True
-
-        try:
-            await eventually(gauges_clean, timeout=30, what="the gauges after the reconnect")
-        except AssertionError:
-            raise AssertionError(
-                f"{await links(c.hub)}\n{await links(c.jatim)}\n"
-                + "\n".join(
-                    line
-                    for n in (c.hub, c.jatim)
-                    for line in (await gauges(n)).splitlines()
-                    if "coord_federation" in line and "jatim" in line
-                )
-            ) from None
-    finally:
-        await relink(c.hub.dsn, c.jatim.dsn)
-        await eventually(
-            lambda: states("streaming", "streaming"), timeout=60, what="links without proxies"
-        )
-        await to_hub.cut()
-        await to_jatim.cut()
