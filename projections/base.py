@@ -328,3 +328,9 @@ class Where:
     def sql(self) -> str:
         """`` WHERE a AND b`` (or nothing)."""
         return (" WHERE " + " AND ".join(self.clauses)) if self.clauses else ""
+
+
+def region_column(code: str) -> str:
+    """The column that selects a region's rows: a province's code names the province with
+    its regencies (``province_code``), a regency's its own (``region_code``)."""
+    return "region_code" if "." in code else "province_code"

@@ -30,6 +30,7 @@ from projections.base import (
     Where,
     decode_cursor,
     encode_cursor,
+    region_column,
     schema_of,
 )
 from projections.issue_board import as_given, effective
@@ -90,7 +91,9 @@ DDL = (
     )""",
     "CREATE INDEX ON {s}.hearings (scheduled_at, id)",
     "CREATE INDEX ON {s}.hearings (scheduled_date)",
-    "CREATE INDEX ON {s}.hearings (region_code)",
+    # A region's or a province's dossier: each list index-ordered, counts from the index.
+    "CREATE INDEX ON {s}.hearings (region_code, status, scheduled_at, id)",
+    "CREATE INDEX ON {s}.hearings (province_code, status, scheduled_at, id)",
 )
 
 
@@ -339,3 +342,62 @@ async def calendar(
         last: list[Any] = [items[-1].scheduled_at.isoformat(), items[-1].id]
         next_cursor = encode_cursor(last)
     return items, next_cursor
+
+
+class RegionHearings(msgspec.Struct, kw_only=True):
+    """A region's hearings by what became of them: the counts of all, the latest few of each."""
+
+    #: how many of each there are (the lists hold at most the dossier's `limit`)
+    counts: dict[str, int]
+    #: held, the most recent first
+    held: list[HearingItem]
+    #: scheduled for a time still to come, the soonest first
+    upcoming: list[HearingItem]
+    #: cancelled, the most recently scheduled first
+    cancelled: list[HearingItem]
+    #: scheduled in the past, neither held nor cancelled (at the time of the read), the most
+    #: recently scheduled first
+    overdue: list[HearingItem] = msgspec.field(default_factory=list)
+
+
+# (list, condition, order) of a dossier's hearing lists; `$2` is the time of the read.
+_REGION_LISTS = (
+    ("held", "status = 'held'", "scheduled_at DESC, id DESC"),
+    ("upcoming", "status = 'scheduled' AND scheduled_at >= $2", "scheduled_at, id"),
+    ("cancelled", "status = 'cancelled'", "scheduled_at DESC, id DESC"),
+    ("overdue", "status = 'scheduled' AND scheduled_at < $2", "scheduled_at DESC, id DESC"),
+)
+
+
+async def region_hearings(
+    conn: asyncpg.Connection, code: str, *, now: datetime, limit: int
+) -> RegionHearings:
+    """The hearings of a province (with its regencies) or a regency for its dossier: counts
+    of all, at most `limit` of each list.
+
+    Bounded whatever the region's history (a province holds thousands of hearings at
+    national scale; the calendar pages through them): each list is read in the order of
+    an index on (region or province, status, time), the counts from that index.
+    """
+    column = region_column(code)
+    counts = await conn.fetchrow(
+        "SELECT "
+        + ", ".join(f"count(*) FILTER (WHERE {cond}) AS {name}" for name, cond, _ in _REGION_LISTS)
+        + f" FROM {SCHEMA}.hearings WHERE {column} = $1",
+        code,
+        now,
+    )
+    rows = await conn.fetch(
+        " UNION ALL ".join(
+            f"(SELECT '{name}' AS list, {_COLUMNS} FROM {SCHEMA}.hearings "
+            f"WHERE {column} = $1 AND {cond} ORDER BY {order} LIMIT $3)"
+            for name, cond, order in _REGION_LISTS
+        ),
+        code,
+        now,
+        limit,
+    )
+    lists: dict[str, list[HearingItem]] = {name: [] for name, _, _ in _REGION_LISTS}
+    for r in rows:
+        lists[r["list"]].append(_item(r))
+    return RegionHearings(counts={name: counts[name] for name in lists}, **lists)

@@ -40,6 +40,7 @@ from projections.base import (
     Where,
     decode_cursor,
     encode_cursor,
+    region_column,
     schema_of,
 )
 from projections.grouping import Grouping
@@ -109,7 +110,14 @@ DDL = (
     )""",
     "CREATE INDEX ON {s}.issues (raised_at DESC, id DESC)",
     "CREATE INDEX ON {s}.issues (severity DESC, raised_at DESC, id DESC)",
-    "CREATE INDEX ON {s}.issues (region_code)",
+    # A region's or a province's dossier: the newest first from the index, the counts by
+    # status and category from it too (index-only).
+    "CREATE INDEX ON {s}.issues (region_code, raised_at DESC, id DESC) INCLUDE (status, category)",
+    "CREATE INDEX ON {s}.issues (province_code, raised_at DESC, id DESC) "
+    "INCLUDE (status, category)",
+    # ...and the recommendations citing its issues: the cited issues only.
+    "CREATE INDEX ON {s}.issues (province_code, region_code) "
+    "WHERE cardinality(recommendation_ids) > 0",
     "CREATE INDEX ON {s}.issues (hearing_id)",
     "CREATE INDEX ON {s}.issues (raised_date)",
     "CREATE INDEX ON {s}.issues USING gin (title gin_trgm_ops)",
@@ -1015,14 +1023,42 @@ async def uncovered(
     return items, offset + limit if len(rows) > limit else None
 
 
-async def issues_in_regions(conn: asyncpg.Connection, regions: list[str]) -> list[IssueItem]:
-    """Every issue of these regions (for the region dossier), newest first."""
-    rows = await conn.fetch(
-        f"SELECT {_COLUMNS} FROM {SCHEMA}.issues WHERE region_code = ANY($1::text[]) "
-        "ORDER BY raised_at DESC, id DESC",
-        regions,
+class RegionIssues(msgspec.Struct, kw_only=True):
+    """A region's issues counted by status and by category, and the newest of them."""
+
+    total: int
+    by_status: dict[str, int]
+    by_category: dict[str, int]
+    #: the newest issues (at most the dossier's `limit`; the board pages through all)
+    items: list[IssueItem] = msgspec.field(default_factory=list)
+
+
+async def region_issues(conn: asyncpg.Connection, code: str, *, limit: int) -> RegionIssues:
+    """The issues of a province (with its regencies) or a regency for its dossier: counts of
+    all, the newest `limit`, both from one index."""
+    column = region_column(code)
+    counts = await conn.fetch(
+        f"SELECT status, category, count(*) AS n FROM {SCHEMA}.issues "
+        f"WHERE {column} = $1 GROUP BY status, category",
+        code,
     )
-    return [_item(r) for r in rows]
+    by_status = {"open": 0, "addressed": 0, "withdrawn": 0}
+    by_category: Counter[str] = Counter()
+    for r in counts:
+        by_status[r["status"]] += r["n"]
+        by_category[r["category"]] += r["n"]
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM {SCHEMA}.issues WHERE {column} = $1 "
+        "ORDER BY raised_at DESC, id DESC LIMIT $2",
+        code,
+        limit,
+    )
+    return RegionIssues(
+        total=sum(by_status.values()),
+        by_status=by_status,
+        by_category=dict(sorted(by_category.items())),
+        items=[_item(r) for r in rows],
+    )
 
 
 async def issues_by_ids(conn: asyncpg.Connection, ids: list[str]) -> list[IssueItem]:

@@ -27,6 +27,7 @@ from events.domain.types import (
     RecommendationSubmitted,
     ResponseRecorded,
 )
+from projections import issue_board
 from projections.base import (
     BadCursor,
     Envelope,
@@ -35,6 +36,7 @@ from projections.base import (
     Where,
     decode_cursor,
     encode_cursor,
+    region_column,
     schema_of,
 )
 
@@ -479,3 +481,27 @@ async def citing(conn: asyncpg.Connection, issue_ids: list[str]) -> list[Recomme
         issue_ids,
     )
     return [RecommendationRef(id=r[0], title=r[1], status=r[2]) for r in rows]
+
+
+async def citing_region(
+    conn: asyncpg.Connection, code: str, *, limit: int
+) -> tuple[list[RecommendationRef], int]:
+    """The most recent `limit` recommendations citing issues of a province (with its
+    regencies) or a regency, and how many there are in all (for its dossier).
+
+    Read from the board's cited issues (a partial index holds only those), so that it costs
+    what the region's citations number, not its issues.
+    """
+    column = region_column(code)
+    rows = await conn.fetch(
+        "WITH cited AS (SELECT DISTINCT unnest(recommendation_ids) AS id "
+        f"FROM {issue_board.SCHEMA}.issues "
+        f"WHERE {column} = $1 AND cardinality(recommendation_ids) > 0) "
+        "SELECT r.id::text, r.title, r.status, count(*) OVER () AS total "
+        f"FROM cited JOIN {SCHEMA}.recommendations r USING (id) "
+        "ORDER BY r.position DESC LIMIT $2",
+        code,
+        limit,
+    )
+    total = rows[0]["total"] if rows else 0
+    return [RecommendationRef(id=r[0], title=r[1], status=r[2]) for r in rows], total

@@ -355,6 +355,10 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
         "{total} issues: {open} open, {addressed} addressed, {withdrawn} withdrawn.",
     ),
     "region.all_issues": ("Lihat semua {n} isu di papan", "See all {n} issues on the board"),
+    "region.all_hearings": (
+        "Lihat semua {n} dengar pendapat di kalender",
+        "See all {n} hearings in the calendar",
+    ),
     "region.no_issues": ("Belum ada isu.", "No issues yet."),
     "region.hearings": ("Dengar pendapat", "Hearings"),
     "region.upcoming": ("Akan datang", "Upcoming"),

@@ -44,6 +44,8 @@ routes = web.RouteTableDef()
 BOARD_PAGE = 50
 SEARCH_PAGE = 50
 REGION_RECOMMENDATIONS = 30
+#: hearings of each kind on a region's page (the calendar has the rest)
+REGION_HEARINGS = 20
 _REC_STATUSES = frozenset({"draft", "approved", "submitted", "responded", "closed"})
 _NATIONAL_READERS: tuple[Role, ...] = ("national", "auditor", "admin")
 _SAVED = frozenset({"issue_form", "hearing_form"})
@@ -224,22 +226,18 @@ async def region(request: web.Request) -> web.StreamResponse:
     principal = principal_of(request)
     if not principal.covers(code):
         raise forbidden(f"region {code} is outside this token's regions")
-    codes = [code, *(r.code for r in regions.children(code))]
     async with snapshot(
         request, hearings_model.NAME, issue_board.NAME, recommendations.NAME
     ) as snap:
-        hearings, _ = await hearings_model.calendar(
-            snap.conn, scope=None, regions=codes, limit=10_000
+        hearings = await hearings_model.region_hearings(
+            snap.conn, code, now=datetime.now(UTC), limit=REGION_HEARINGS
         )
-        issues = await issue_board.issues_in_regions(snap.conn, codes)
-        refs = await recommendations.citing(snap.conn, [i.id for i in issues])
-    by_status = {"open": 0, "addressed": 0, "withdrawn": 0}
-    by_category: dict[str, int] = {}
-    for issue in issues:
-        by_status[issue.status] += 1
-        by_category[issue.category] = by_category.get(issue.category, 0) + 1
+        issues = await issue_board.region_issues(snap.conn, code, limit=BOARD_PAGE)
+        refs, ref_total = await recommendations.citing_region(
+            snap.conn, code, limit=REGION_RECOMMENDATIONS
+        )
     # Each is folded from its stream: the most recent ones, not a province's whole history.
-    followed = await citing_follow_ups(request, refs[:REGION_RECOMMENDATIONS])
+    followed = await citing_follow_ups(request, refs)
     writes_here = principal.role == "regional" and principal.covers(code)
     return render(
         request,
@@ -249,15 +247,18 @@ async def region(request: web.Request) -> web.StreamResponse:
             "zone": zone_name(code),
             "province": regions.get(found.province_code) if found.province_code else None,
             "children": regions.children(code),
-            "upcoming": [h for h in hearings if h.status == "scheduled"],
-            "held": [h for h in hearings if h.status == "held"][-20:][::-1],
-            "cancelled": [h for h in hearings if h.status == "cancelled"],
-            "issues": issues[:BOARD_PAGE],
-            "issue_total": len(issues),
-            "by_status": by_status,
-            "by_category": sorted(by_category.items(), key=lambda kv: (-kv[1], kv[0])),
+            # Overdue ones are still scheduled: listed with the upcoming, as before.
+            "upcoming": hearings.upcoming + hearings.overdue,
+            "held": hearings.held,
+            "cancelled": hearings.cancelled,
+            "hearing_counts": hearings.counts,
+            "calendar_link": "/kalender?" + urlencode({"province": found.province_code or code}),
+            "issues": issues.items,
+            "issue_total": issues.total,
+            "by_status": issues.by_status,
+            "by_category": sorted(issues.by_category.items(), key=lambda kv: (-kv[1], kv[0])),
             "recommendations": followed,
-            "recommendations_more": max(0, len(refs) - REGION_RECOMMENDATIONS),
+            "recommendations_more": max(0, ref_total - len(refs)),
             "can_raise": writes_here,
             "request_saved": saved if (saved := request.query.get("saved")) in _SAVED else None,
             "can_schedule": writes_here or principal.role == "national",

@@ -657,25 +657,12 @@ def _uuid(raw: str, field: str) -> str:
 # --- regions and hearings -------------------------------------------------------------------
 
 
-class RegionHearings(msgspec.Struct, kw_only=True):
-    """A region's hearings by what became of them."""
+class DossierQuery(ViewQuery, kw_only=True):
+    """Query of ``GET /v1/views/regions/{code}``."""
 
-    held: list[hearings_model.HearingItem]
-    #: scheduled for a time still to come
-    upcoming: list[hearings_model.HearingItem]
-    cancelled: list[hearings_model.HearingItem]
-    #: scheduled in the past, neither held nor cancelled (at the time of the read)
-    overdue: list[hearings_model.HearingItem] = msgspec.field(default_factory=list)
-
-
-class RegionIssues(msgspec.Struct, kw_only=True):
-    """A region's issues counted by status and by category."""
-
-    total: int
-    by_status: dict[str, int]
-    by_category: dict[str, int]
-    #: the issues themselves, newest first
-    items: list[issue_board.IssueItem] = msgspec.field(default_factory=list)
+    #: at most this many items in each list (the counts cover all; the board and the
+    #: calendar page through the rest)
+    limit: Annotated[int, msgspec.Meta(ge=1, le=500)] = 20
 
 
 class Dossier(msgspec.Struct, kw_only=True):
@@ -687,15 +674,19 @@ class Dossier(msgspec.Struct, kw_only=True):
     province_code: str | None
     province_name: str | None = None
     region_codes: list[str]
-    hearings: RegionHearings
-    issues: RegionIssues
+    hearings: hearings_model.RegionHearings
+    issues: issue_board.RegionIssues
+    #: the most recent recommendations citing the region's issues (at most `limit`)
     recommendations: list[recommendations.RecommendationRef]
+    #: how many recommendations cite the region's issues in all
+    recommendation_total: int = 0
 
 
 @routes.get("/v1/views/regions/{code}")
-@_view(ViewQuery, Dossier, path=RegionPath, errors=(404,))
-async def region_dossier(request: web.Request, q: ViewQuery) -> web.Response:
-    """A province (with its regencies) or a regency: hearings, issues, recommendations."""
+@_view(DossierQuery, Dossier, path=RegionPath, errors=(404,))
+async def region_dossier(request: web.Request, q: DossierQuery) -> web.Response:
+    """A province (with its regencies) or a regency: counts of its hearings, issues and the
+    recommendations citing them, and the latest `limit` of each."""
     code = request.match_info["code"]
     regions = load_regions()
     if code not in regions:
@@ -707,15 +698,11 @@ async def region_dossier(request: web.Request, q: ViewQuery) -> web.Response:
     async with snapshot(
         request, hearings_model.NAME, issue_board.NAME, recommendations.NAME
     ) as snap:
-        found, _ = await hearings_model.calendar(snap.conn, scope=None, regions=codes, limit=10_000)
-        issues = await issue_board.issues_in_regions(snap.conn, codes)
-        refs = await recommendations.citing(snap.conn, [i.id for i in issues])
-        now = datetime.now(UTC)
-        by_status = {"open": 0, "addressed": 0, "withdrawn": 0}
-        by_category: dict[str, int] = {}
-        for issue in issues:
-            by_status[issue.status] += 1
-            by_category[issue.category] = by_category.get(issue.category, 0) + 1
+        held = await hearings_model.region_hearings(
+            snap.conn, code, now=datetime.now(UTC), limit=q.limit
+        )
+        issues = await issue_board.region_issues(snap.conn, code, limit=q.limit)
+        refs, ref_total = await recommendations.citing_region(snap.conn, code, limit=q.limit)
         body = Dossier(
             code=code,
             name=region.name,
@@ -723,19 +710,10 @@ async def region_dossier(request: web.Request, q: ViewQuery) -> web.Response:
             province_code=region.province_code,
             province_name=regions.name_of(region.province_code or region.code),
             region_codes=codes,
-            hearings=RegionHearings(
-                held=[h for h in found if h.status == "held"],
-                upcoming=[h for h in found if h.status == "scheduled" and h.scheduled_at >= now],
-                cancelled=[h for h in found if h.status == "cancelled"],
-                overdue=[h for h in found if h.status == "scheduled" and h.scheduled_at < now],
-            ),
-            issues=RegionIssues(
-                total=len(issues),
-                by_status=by_status,
-                by_category=dict(sorted(by_category.items())),
-                items=issues,
-            ),
+            hearings=held,
+            issues=issues,
             recommendations=refs,
+            recommendation_total=ref_total,
         )
         return view_response(body, snap)
 

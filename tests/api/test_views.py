@@ -422,6 +422,29 @@ async def test_region_dossier_for_province_and_regency(world: World) -> None:
     assert resp.status == 404
 
 
+async def test_region_dossier_lists_are_bounded_and_its_counts_are_not(world: World) -> None:
+    """A province's dossier holds at most `limit` of each list (a province has thousands of
+    hearings at national scale) while its counts cover everything; a bad limit is 422."""
+    full = await world.get("/v1/views/regions/35", world.national, min_position=world.last)
+    one = await world.get("/v1/views/regions/35?limit=1", world.national)
+    assert full["issues"]["total"] == one["issues"]["total"] == 3
+    assert full["issues"]["by_status"] == one["issues"]["by_status"]
+    assert len(full["issues"]["items"]) == 3 and len(one["issues"]["items"]) == 1
+    # newest first: the one kept is the newest of the full list
+    assert one["issues"]["items"][0]["id"] == full["issues"]["items"][0]["id"]
+    assert one["hearings"]["counts"] == full["hearings"]["counts"]
+    counts = full["hearings"]["counts"]
+    for kind in ("held", "upcoming", "cancelled", "overdue"):
+        assert counts[kind] == len(full["hearings"][kind])
+        assert len(one["hearings"][kind]) == min(1, counts[kind])
+    assert full["recommendation_total"] == len(full["recommendations"]) >= 1
+    assert one["recommendation_total"] == full["recommendation_total"]
+    for bad in ("0", "501", "-1", "x", "1e3"):
+        resp = await world.client.get(f"/v1/views/regions/35?limit={bad}", headers=world.national)
+        assert resp.status == 422, bad
+        assert (await resp.json())["field"] == "query.limit"
+
+
 async def test_hearing_calendar(world: World) -> None:
     """The calendar lists hearings in time order within from/to, province and region."""
     body = await world.get("/v1/views/hearings", min_position=world.last)
