@@ -422,7 +422,8 @@ async def _summarise(conn: asyncpg.Connection, schema: str, groups: list[str]) -
         "mode() WITHIN GROUP (ORDER BY category) AS category, "
         "array_agg(DISTINCT region_code ORDER BY region_code) AS region_codes, "
         "array_agg(DISTINCT province_code ORDER BY province_code) AS provinces, "
-        "array_agg(id::text ORDER BY raised_at, id) AS issue_ids FROM i GROUP BY cluster_id), "
+        f"(array_agg(id::text ORDER BY raised_at, id))[1:{MEMBERS_LISTED}] AS issue_ids "
+        "FROM i GROUP BY cluster_id), "
         "r AS (SELECT i.cluster_id, array_agg(DISTINCT r::text ORDER BY r::text) AS ids "
         "FROM i, unnest(i.recommendation_ids) AS r GROUP BY i.cluster_id) "
         f"UPDATE {schema}.clusters c SET n = g.n, region_count = g.region_count, "
@@ -823,6 +824,10 @@ def summary_rows(found: Summary) -> list[SummaryRow]:
     return rows
 
 
+#: member ids a recurring problem lists in the list view (its page lists them all)
+MEMBERS_LISTED = 100
+
+
 class Cluster(msgspec.Struct, kw_only=True):
     """A recurring problem: issues that say the same thing, and how widely it was raised."""
 
@@ -831,7 +836,11 @@ class Cluster(msgspec.Struct, kw_only=True):
     label: str
     #: the most frequent category of its issues (a hint: members may sit under others)
     category: str
+    #: its first members in the order raised, at most ``MEMBERS_LISTED`` (100): a problem
+    #: a whole country raises has thousands; ``/recurring/{cluster_id}`` lists them all
     issue_ids: list[str]
+    #: how many members it has (visible to the caller)
+    issue_count: int = 0
     region_codes: list[str]
     region_count: int
     provinces: list[str]
@@ -847,11 +856,13 @@ async def clusters(
     min_regions: int = 1,
     limit: int | None = None,
     cluster: str | None = None,
+    every_member: bool = False,
 ) -> list[Cluster]:
     """Recurring problems among the visible non-withdrawn issues, most regions first.
 
     The groups are the stored ones (``projections/grouping.py``, maintained on apply);
-    ``scope`` and ``categories`` only choose which members are visible.
+    ``scope`` and ``categories`` only choose which members are visible. Each lists its first
+    ``MEMBERS_LISTED`` members (``every_member``: all of them, for one cluster's page).
     """
     if scope is None and categories is None and cluster is None:
         return await _stored_clusters(conn, min_regions, limit)
@@ -861,6 +872,7 @@ async def clusters(
     if cluster is not None:
         w.add("cluster_id = {}::uuid", cluster)
     having = w.param(min_regions)
+    members = "" if every_member else f"[1:{MEMBERS_LISTED}]"
     sql = (
         "WITH i AS (SELECT id, cluster_id, category, title, region_code, province_code, "
         f"raised_at, recommendation_ids FROM {SCHEMA}.issues{w.sql()}), "
@@ -870,9 +882,9 @@ async def clusters(
         "mode() WITHIN GROUP (ORDER BY category) AS category, "
         "array_agg(DISTINCT region_code ORDER BY region_code) AS region_codes, "
         "array_agg(DISTINCT province_code ORDER BY province_code) AS provinces, "
-        "array_agg(id::text ORDER BY raised_at, id) AS issue_ids "
+        f"(array_agg(id::text ORDER BY raised_at, id)){members} AS issue_ids "
         f"FROM i GROUP BY cluster_id HAVING count(DISTINCT region_code) >= {having}) "
-        "SELECT g.cluster_id::text AS cluster_id, g.category, g.issue_ids, g.region_codes, "
+        "SELECT g.cluster_id::text AS cluster_id, g.category, g.issue_ids, g.n, g.region_codes, "
         "g.provinces, g.region_count, g.province_count, "
         "coalesce(c.name, CASE WHEN c.label_issue_id = ANY(g.ids) THEN l.title END, "
         "g.titles[1]) AS label, coalesce(r.ids, '{}') AS recommendation_ids "
@@ -894,6 +906,7 @@ async def clusters(
             label=r["label"],
             category=r["category"],
             issue_ids=list(r["issue_ids"]),
+            issue_count=r["n"],
             region_codes=list(r["region_codes"]),
             region_count=r["region_count"],
             provinces=list(r["provinces"]),
@@ -909,7 +922,7 @@ async def _stored_clusters(
 ) -> list[Cluster]:
     """Every member visible (a national caller, no category): the summaries kept on apply."""
     sql = (
-        "SELECT id::text AS cluster_id, label, category, issue_ids, region_codes, region_count, "
+        "SELECT id::text AS cluster_id, label, category, issue_ids, n, region_codes, region_count, "
         f"provinces, province_count, recommendation_ids FROM {SCHEMA}.clusters "
         "WHERE n > 0 AND region_count >= $1 "
         "ORDER BY region_count DESC, province_count DESC, n DESC, category, label, id"
@@ -925,6 +938,7 @@ async def _stored_clusters(
             label=r["label"],
             category=r["category"],
             issue_ids=list(r["issue_ids"]),
+            issue_count=r["n"],
             region_codes=list(r["region_codes"]),
             region_count=r["region_count"],
             provinces=list(r["provinces"]),
@@ -961,7 +975,7 @@ async def cluster_detail(
     conn: asyncpg.Connection, scope: list[str] | None, cluster: str
 ) -> ClusterDetail | None:
     """One recurring problem with its visible members (None if none is visible)."""
-    found = await clusters(conn, scope, cluster=cluster)
+    found = await clusters(conn, scope, cluster=cluster, every_member=True)
     if not found:
         return None
     w = IssueFilters(scope=scope, statuses=["open", "addressed"]).where()

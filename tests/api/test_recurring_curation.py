@@ -142,3 +142,40 @@ async def test_a_corrected_text_regroups_the_issue(world: World) -> None:
     await world.write(world.kediri, f"issue-{regulasi}", 2, ("IssueCorrected", back))
     clusters = _by_id(await world.get("/v1/views/issues/recurring", min_regions=1))
     assert regulasi not in clusters[honor["cluster_id"]]["issue_ids"]
+
+
+async def test_the_list_names_the_first_members_and_counts_them_all(
+    world: World, monkeypatch: Any
+) -> None:
+    """A problem the whole country raises has thousands of members: the list names the first
+    ``MEMBERS_LISTED`` (in the order raised) and counts them all; its page lists every one."""
+    from projections import issue_board
+
+    monkeypatch.setattr(issue_board, "MEMBERS_LISTED", 2)
+    # A new member re-summarises its cluster (the national list reads the stored summary).
+    fresh = new_id()
+    await world.write(
+        world.regional,
+        f"issue-{fresh}",
+        0,
+        ("IssueRaised", issue_raised(None, "35.78", title="Honorarium KPPS sesuai UMR kota")),
+    )
+    stored = await world.get("/v1/views/issues/recurring", min_regions=1)
+    filtered = await world.get(
+        "/v1/views/issues/recurring", min_regions=1, category="budget_honorarium"
+    )
+    honor = [c for c in stored["clusters"] if fresh in await _members(world, c)][0]
+    for body in (stored, filtered):
+        listed = _by_id(body)[honor["cluster_id"]]
+        assert listed["issue_count"] >= len(HONORARIUM_TITLES) + 1 > 2
+        assert len(listed["issue_ids"]) == 2
+    page = await world.get(f"/v1/views/issues/recurring/{honor['cluster_id']}")
+    assert len(page["members"]) == len(page["issue_ids"]) == honor["issue_count"]
+    # the first ones in the order raised
+    assert honor["issue_ids"] == [m["id"] for m in page["members"]][:2]
+    assert fresh in page["issue_ids"]
+
+
+async def _members(world: World, cluster: dict[str, Any]) -> list[str]:
+    page = await world.get(f"/v1/views/issues/recurring/{cluster['cluster_id']}")
+    return [m["id"] for m in page["members"]]
