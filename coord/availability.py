@@ -54,6 +54,10 @@ def unavailable_reason(exc: BaseException) -> str | None:
             return "slow"
         case pg.SerializationError() | pg.DeadlockDetectedError() | pg.LockNotAvailableError():
             return "contention"
+        case pg.UndefinedColumnError() | pg.UndefinedTableError():
+            # A read model made by an older version, being rebuilt for this one
+            # (projections.runner.Runner._upgrade): its view serves again after the swap.
+            return "upgrading"
         case _ if isinstance(exc, _UNAVAILABLE_SQL):
             return "unavailable"
         case asyncpg.InterfaceError() if not isinstance(exc, asyncpg.exceptions._base.DataError):
@@ -66,7 +70,7 @@ def unavailable_reason(exc: BaseException) -> str | None:
 
 
 # Reasons that say nothing about the database being down (one slow query, two writers).
-NOT_AN_OUTAGE = frozenset({"slow", "contention"})
+NOT_AN_OUTAGE = frozenset({"slow", "contention", "upgrading"})
 
 Probe = Callable[[], Awaitable[None]]
 

@@ -99,6 +99,7 @@ def unavailable(reason: str) -> Problem:
         "slow": "the database did not answer in time",
         "timeout": "the database did not answer in time",
         "contention": "the database refused the operation under contention",
+        "upgrading": "this view's read model is being rebuilt for this version of coord",
     }
     return Problem(
         503,

@@ -86,7 +86,7 @@ async def ensure(conn: asyncpg.Connection, projections: Sequence[Projection]) ->
     """Create missing checkpoint rows and live schemas; safe to run from many processes.
 
     A projection whose DDL changed since its tables were created is left as is and
-    logged: ``coord projections rebuild NAME`` creates the new tables without downtime.
+    logged: the runner that leads it rebuilds it (``Runner._upgrade``) before applying.
     """
     async with conn.transaction():
         # Processes starting together take turns (released at commit).
@@ -111,7 +111,9 @@ async def ensure(conn: asyncpg.Connection, projections: Sequence[Projection]) ->
                     checksum,
                 )
             elif row["ddl_checksum"] != checksum:
-                log.warning("projection.ddl_changed", projection=p.name, hint="rebuild it")
+                log.warning(
+                    "projection.ddl_changed", projection=p.name, hint="its runner rebuilds it"
+                )
             await abandon_rebuild(conn, p.name)
 
 

@@ -35,10 +35,11 @@ import structlog
 from events.store.leadership import Connect, lead_forever
 from events.store.log_head import LogHead
 from events.store.log_reader import LogReader
-from projections.base import Projection, schema_of
+from projections.base import Projection, ddl_checksum, schema_of
 from projections.checkpoints import ADVANCE, FAIL, LOCK_ROW, lock_key, skips_of_row
 from projections.failures import is_transient
 from projections.positions import Positions
+from projections.rebuild import rebuild
 from projections.window import (
     HandlerFailed,
     apply_batch,
@@ -181,6 +182,7 @@ class Runner:
         self, conn: asyncpg.Connection, projection: Projection, trouble: _Trouble
     ) -> None:
         name = projection.name
+        await self._upgrade(conn, projection)
         # A restart retries a failed projection once: the fix may have been deployed.
         await conn.execute(
             "UPDATE projections SET state = 'running', last_error = NULL, failed_position = NULL "
@@ -199,6 +201,30 @@ class Runner:
                 await asyncio.sleep(self._settings.poll_interval)
             else:
                 await self._head.wait_beyond(position, self._settings.poll_interval)
+
+    async def _upgrade(self, conn: asyncpg.Connection, projection: Projection) -> None:
+        """Rebuild tables made by another version of the projection before applying to them.
+
+        A new version whose DDL differs (a column, an index) must not apply events to the old
+        tables, and its views would fail on them: the runner that leads it rebuilds first
+        (online: the old tables serve until the swap; a view needing what they lack answers
+        503 meanwhile). A rebuild an operator already started is waited for (the error
+        backs off and the lead is retried, by when the checksum matches).
+        """
+        stored = await conn.fetchval(
+            "SELECT ddl_checksum FROM projections WHERE name = $1", projection.name
+        )
+        if stored is None or stored == ddl_checksum(projection):
+            return
+        log.warning("projection.upgrading", projection=projection.name, hint="rebuilding")
+        started = time.monotonic()
+        position = await rebuild(self._connect, projection, window=self._settings.window)
+        log.info(
+            "projection.upgraded",
+            projection=projection.name,
+            position=position,
+            seconds=round(time.monotonic() - started, 1),
+        )
 
     async def step(
         self, conn: asyncpg.Connection, projection: Projection, window: int | None = None

@@ -164,7 +164,9 @@ async def test_the_list_names_the_first_members_and_counts_them_all(
     filtered = await world.get(
         "/v1/views/issues/recurring", min_regions=1, category="budget_honorarium"
     )
-    honor = [c for c in stored["clusters"] if fresh in await _members(world, c)][0]
+    holding = [c for c in stored["clusters"] if fresh in await _members(world, c)]
+    assert len(holding) == 1
+    honor = holding[0]
     for body in (stored, filtered):
         listed = _by_id(body)[honor["cluster_id"]]
         assert listed["issue_count"] >= len(HONORARIUM_TITLES) + 1 > 2

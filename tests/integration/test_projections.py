@@ -16,7 +16,7 @@ from coord import db
 from events.store.log_reader import LogReader
 from events.store.records import NewEvent
 from events.store.store import EventStore
-from projections.base import Envelope, Projection
+from projections.base import Envelope, Projection, ddl_checksum
 from projections.checkpoints import ensure, status
 from projections.hearings import Hearings
 from projections.issue_board import IssueBoard
@@ -350,3 +350,37 @@ async def test_runners_survive_the_shared_reader_losing_its_connection(
     for p in all_projections():
         _, diffs = await verify(connector(database_url), p)
         assert diffs == [], p.name
+
+
+async def test_a_new_version_of_a_projection_is_rebuilt_before_its_runner_applies(
+    store: EventStore, pool: asyncpg.Pool, database_url: str
+) -> None:
+    """An upgrade whose DDL differs (here an index more) is rebuilt by the runner that leads
+    it, online, before it applies a single event to the old tables; then it carries on."""
+    await seed(store, issues=20)
+    async with running(store, database_url, pool, [IssueBoard()]):
+        await caught_up(pool, store, ["issue_board"])
+    before = await rows_of(pool, "proj_issue_board.issues")
+
+    class NextIssueBoard(IssueBoard):
+        ddl = (*IssueBoard.ddl, "CREATE INDEX upgraded_idx ON {s}.issues (severity)")
+
+    upgraded = NextIssueBoard()
+    index = "SELECT true FROM pg_indexes WHERE schemaname = 'proj_issue_board' AND indexname = $1"
+    assert await pool.fetchval(index, "upgraded_idx") is None
+    async with running(store, database_url, pool, [upgraded]):
+        for _ in range(300):
+            stored = await pool.fetchval(
+                "SELECT ddl_checksum FROM projections WHERE name = 'issue_board'"
+            )
+            if stored == ddl_checksum(upgraded):
+                break
+            await asyncio.sleep(0.05)
+        assert stored == ddl_checksum(upgraded)
+        assert await pool.fetchval(index, "upgraded_idx")
+        assert await rows_of(pool, "proj_issue_board.issues") == before
+        await store.append(f"issue-{uuid.uuid4()}", [issue()], 0, region_code="35.71")
+        await caught_up(pool, store, ["issue_board"])
+        assert len(await rows_of(pool, "proj_issue_board.issues")) == len(before) + 1
+    _, diffs = await verify(connector(database_url), upgraded, window=50)
+    assert diffs == []
