@@ -368,7 +368,7 @@ _LOCAL_DAY = (
 )
 _OFFSET = (
     "CASE d.kind WHEN 'issue' THEN i.raised_offset WHEN 'statement' THEN h.scheduled_offset "
-    "ELSE 0 END"
+    "ELSE r.submitted_offset END"
 )
 
 
