@@ -475,6 +475,16 @@ async def get_recommendation(conn: asyncpg.Connection, rec_id: str) -> Recommend
     return items[0] if items else None
 
 
+class Outcomes(msgspec.Struct, kw_only=True):
+    """How many recommendations came to each outcome (a struct, not a map, so that the
+    CSV export has one column per outcome: ``outcomes.accepted``...)."""
+
+    accepted: int = 0
+    partly_accepted: int = 0
+    rejected: int = 0
+    no_response: int = 0
+
+
 class AddresseeProgress(msgspec.Struct, kw_only=True):
     """How the recommendations sent to one addressee are faring."""
 
@@ -485,7 +495,7 @@ class AddresseeProgress(msgspec.Struct, kw_only=True):
     overdue: int
     closed: int
     #: by outcome: accepted, partly_accepted, rejected, no_response
-    outcomes: dict[str, int]
+    outcomes: Outcomes
     #: mean of the latest progress percent of those with a progress report
     mean_progress_percent: float | None
     reported: int
@@ -512,9 +522,11 @@ async def progress_by_addressee(conn: asyncpg.Connection) -> list[AddresseeProgr
     )
     found = []
     for r in rows:
-        outcomes: dict[str, int] = dict.fromkeys(OUTCOMES, 0)
+        counts: dict[str, int] = dict.fromkeys(OUTCOMES, 0)
         for outcome in r["outcomes"]:
-            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+            if outcome in counts:  # the event schema allows no other; a new one needs a field
+                counts[outcome] += 1
+        outcomes = Outcomes(**counts)
         mean = r["mean_progress"]
         found.append(
             AddresseeProgress(
