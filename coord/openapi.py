@@ -81,6 +81,8 @@ class ProblemDetails(msgspec.Struct, kw_only=True):
     status: int
     detail: str
     instance: str | None = None
+    #: the English detail, when ``Accept-Language: id`` put ``detail`` in Indonesian
+    detail_en: str | None = None
     field: str | None = None
     rule: str | None = None
     stream_id: str | None = None

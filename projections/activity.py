@@ -8,6 +8,7 @@ from datetime import date, datetime, time, timedelta, timezone
 import asyncpg
 import msgspec
 
+from events.domain.regions import load_regions, parent_code
 from events.domain.timezones import ZONES
 from projections.base import (
     BadCursor,
@@ -123,6 +124,10 @@ class ActivityItem(msgspec.Struct, kw_only=True):
     actor: ActorOut
     request_id: str | None
     recorded_at: datetime
+    #: names beside codes (Kemendagri registry); null for national writes
+    region_name: str | None = None
+    province_code: str | None = None
+    province_name: str | None = None
 
 
 async def activity(
@@ -177,6 +182,7 @@ async def activity(
         f"ORDER BY position DESC LIMIT {w.param(limit + 1)}",
         *w.params,
     )
+    names = load_regions()
     items = [
         ActivityItem(
             position=r["position"],
@@ -187,6 +193,11 @@ async def activity(
             actor=ActorOut(token_id=r["token_id"], name=r["actor_name"], role=r["actor_role"]),
             request_id=r["request_id"],
             recorded_at=r["recorded_at"],
+            region_name=names.name_of(r["region_code"]),
+            province_code=parent_code(r["region_code"]) if r["region_code"] else None,
+            province_name=names.name_of(parent_code(r["region_code"]))
+            if r["region_code"]
+            else None,
         )
         for r in rows[:limit]
     ]

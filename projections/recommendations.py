@@ -13,6 +13,7 @@ import msgspec
 
 from events.domain.accountability import OUTCOMES, closing_outcome, response_due
 from events.domain.regions import parent_code
+from events.domain.timezones import zone_of
 from events.domain.types import (
     IssueCategoryCorrected,
     IssueRaised,
@@ -39,6 +40,7 @@ from projections.base import (
     region_column,
     schema_of,
 )
+from projections.issue_board import as_given
 
 NAME = "recommendations"
 SCHEMA = schema_of(NAME)
@@ -58,6 +60,11 @@ RECOMMENDATIONS = Table(
         ("answered_at", "timestamptz"),
         ("response_outcome", "text"),
         ("progress_percent", "smallint"),
+        ("submitted_offset", "integer"),
+        ("response_due_offset", "integer"),
+        ("answered_offset", "integer"),
+        ("progress_at", "timestamptz"),
+        ("progress_offset", "integer"),
     ],
 )
 # The few facts about issues this read model needs, kept here so that it can be
@@ -87,7 +94,12 @@ DDL = (
         response_due_at timestamptz,
         answered_at timestamptz,
         response_outcome text,
-        progress_percent smallint
+        progress_percent smallint,
+        submitted_offset integer,
+        response_due_offset integer,
+        answered_offset integer,
+        progress_at timestamptz,
+        progress_offset integer
     )""",
     "CREATE INDEX ON {s}.recommendations USING gin (issue_ids)",
     """CREATE TABLE {s}.timeline (
@@ -97,6 +109,7 @@ DDL = (
         at timestamptz NOT NULL,
         actor jsonb,
         effective_at timestamptz NOT NULL,
+        effective_offset integer NOT NULL,
         PRIMARY KEY (recommendation_id, position)
     )""",
     """CREATE TABLE {s}.issues (
@@ -109,9 +122,9 @@ DDL = (
 )
 
 _TIMELINE = (
-    "INSERT INTO {s}.timeline (recommendation_id, position, type, at, actor, effective_at) "
-    "SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::timestamptz[], $5::jsonb[], "
-    "$6::timestamptz[]) ON CONFLICT DO NOTHING"
+    "INSERT INTO {s}.timeline (recommendation_id, position, type, at, actor, effective_at, "
+    "effective_offset) SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], "
+    "$4::timestamptz[], $5::jsonb[], $6::timestamptz[], $7::integer[]) ON CONFLICT DO NOTHING"
 )
 
 
@@ -165,13 +178,14 @@ class Recommendations:
             return
         rows = await RECOMMENDATIONS.load(conn, schema, {e.entity_id for e in rec_events})
         dirty: set[str] = set()
-        timeline: list[list[Any]] = [[], [], [], [], [], []]
+        timeline: list[list[Any]] = [[], [], [], [], [], [], []]
         for env in rec_events:
             row = self._fold(rows, env)
             if row is None:
                 continue
             dirty.add(env.entity_id)
             actor = env.metadata().who()
+            effective_at = _effective_at(env)
             for column, value in zip(
                 timeline,
                 (
@@ -180,7 +194,8 @@ class Recommendations:
                     env.type,
                     env.recorded_at,
                     msgspec.json.encode(actor) if actor is not None else None,
-                    _effective_at(env),
+                    effective_at,
+                    offset_of(effective_at),
                 ),
                 strict=True,
             ):
@@ -209,6 +224,11 @@ class Recommendations:
                 "answered_at": None,
                 "response_outcome": None,
                 "progress_percent": None,
+                "submitted_offset": None,
+                "response_due_offset": None,
+                "answered_offset": None,
+                "progress_at": None,
+                "progress_offset": None,
             }
             rows[env.entity_id] = row
             return row
@@ -232,13 +252,20 @@ class Recommendations:
             case RecommendationSubmitted(submitted_at=at, response_due_at=due):
                 found["status"] = "submitted"
                 found["submitted_at"] = at
+                found["submitted_offset"] = offset_of(at)
+                # A default due date keeps the submission's offset (30 days after it).
                 found["response_due_at"] = response_due(at, due)
+                found["response_due_offset"] = offset_of(found["response_due_at"])
             case ResponseRecorded(received_at=at, outcome=outcome):
                 found["status"] = "responded"
-                found["answered_at"] = found["answered_at"] or at
+                if found["answered_at"] is None:
+                    found["answered_at"] = at
+                    found["answered_offset"] = offset_of(at)
                 found["response_outcome"] = outcome or found["response_outcome"]
             case ProgressReported(percent=percent):
                 found["progress_percent"] = percent
+                found["progress_at"] = _effective_at(env)
+                found["progress_offset"] = offset_of(found["progress_at"])
             case RecommendationClosed():
                 found["status"] = "closed"
                 found["response_outcome"] = closing_outcome(
@@ -248,14 +275,26 @@ class Recommendations:
 
 
 def _effective_at(env: Envelope) -> datetime:
-    """When the event happened as the record states it (else when it was recorded)."""
+    """When the event happened as the record states it, at the offset it was given; else
+    when it was recorded, in the national zone (recommendations are national records)."""
     match env.event:
         case RecommendationSubmitted(submitted_at=at) | ResponseRecorded(received_at=at):
             return at
         case ProgressReported(reported_at=at) if at is not None:
             return at
         case _:
-            return env.recorded_at
+            return env.recorded_at.astimezone(zone_of(None))
+
+
+def offset_of(at: datetime) -> int:
+    """The UTC offset (seconds) a time was given with: what ``as_given`` puts back."""
+    offset = at.utcoffset()
+    return int(offset.total_seconds()) if offset is not None else 0
+
+
+def _given(at: datetime | None, offset: int | None) -> datetime | None:
+    # The fold sets a time and its offset together.
+    return as_given(at, offset or 0) if at is not None else None
 
 
 class TimelineEntry(msgspec.Struct, kw_only=True):
@@ -263,8 +302,10 @@ class TimelineEntry(msgspec.Struct, kw_only=True):
     the order of the steps; a drafted or approved step has no effective time of its own)."""
 
     type: str
-    #: when it happened as recorded (submitted_at, received_at, reported_at), else ``at``
+    #: when it happened as recorded (submitted_at, received_at, reported_at) at the offset
+    #: given, else ``at`` in the national zone (WIB)
     effective_at: datetime
+    effective_at_utc: datetime
     #: when the server stored it
     at: datetime
     actor: msgspec.Raw | None
@@ -282,15 +323,22 @@ class RecommendationItem(msgspec.Struct, kw_only=True):
     province_count: int
     categories: list[str]
     timeline: list[TimelineEntry]
+    #: effective times at the offset the office gave, each with its ``_utc`` twin
     submitted_at: datetime | None = None
+    submitted_at_utc: datetime | None = None
     #: when an answer is due (given at submission, else 30 days after it)
     response_due_at: datetime | None = None
-    #: when the first answer arrived
+    response_due_at_utc: datetime | None = None
+    #: when the first answer arrived (its ``received_at``)
     answered_at: datetime | None = None
+    answered_at_utc: datetime | None = None
     #: accepted, partly_accepted, rejected, no_response (closed unanswered), or null
     response_outcome: str | None = None
     #: the latest progress report's percent
     progress_percent: int | None = None
+    #: when that progress stood so (its ``reported_at``, else when it was recorded)
+    progress_reported_at: datetime | None = None
+    progress_reported_at_utc: datetime | None = None
     #: submitted, unanswered, open and past ``response_due_at`` (at the time of the read)
     overdue: bool = False
     #: cited issues withdrawn since they were cited ("1 cited issue withdrawn")
@@ -309,7 +357,8 @@ _WITHDRAWN = (
 _SELECT = f"""
 SELECT r.id::text AS id, r.title, r.status, r.addressee, r.issue_ids::text[] AS issue_ids,
        r.position, r.submitted_at, r.response_due_at, r.answered_at, r.response_outcome,
-       r.progress_percent, {_OVERDUE} AS overdue, {_WITHDRAWN} AS withdrawn_issue_ids,
+       r.progress_percent, r.submitted_offset, r.response_due_offset, r.answered_offset,
+       r.progress_at, r.progress_offset, {_OVERDUE} AS overdue, {_WITHDRAWN} AS withdrawn_issue_ids,
        (SELECT count(DISTINCT i.region_code) FROM {SCHEMA}.issues i
          WHERE i.id = ANY(r.issue_ids)) AS region_count,
        (SELECT count(DISTINCT i.province_code) FROM {SCHEMA}.issues i
@@ -326,11 +375,19 @@ async def _with_timelines(
     entries: dict[str, list[TimelineEntry]] = {i: [] for i in ids}
     if ids:
         for t in await conn.fetch(
-            f"SELECT recommendation_id::text, type, effective_at, at, actor FROM {SCHEMA}.timeline "
-            "WHERE recommendation_id = ANY($1::uuid[]) ORDER BY position",
+            f"SELECT recommendation_id::text, type, effective_at, at, actor, effective_offset "
+            f"FROM {SCHEMA}.timeline WHERE recommendation_id = ANY($1::uuid[]) ORDER BY position",
             ids,
         ):
-            entries[t[0]].append(TimelineEntry(type=t[1], effective_at=t[2], at=t[3], actor=t[4]))
+            entries[t[0]].append(
+                TimelineEntry(
+                    type=t[1],
+                    effective_at=as_given(t[2], t[5]),
+                    effective_at_utc=t[2],
+                    at=t[3],
+                    actor=t[4],
+                )
+            )
     items = []
     for r in rows:
         withdrawn = list(r["withdrawn_issue_ids"])
@@ -353,11 +410,16 @@ async def _with_timelines(
                 province_count=r["province_count"],
                 categories=list(r["categories"]),
                 timeline=entries[r["id"]],
-                submitted_at=r["submitted_at"],
-                response_due_at=r["response_due_at"],
-                answered_at=r["answered_at"],
+                submitted_at=_given(r["submitted_at"], r["submitted_offset"]),
+                submitted_at_utc=r["submitted_at"],
+                response_due_at=_given(r["response_due_at"], r["response_due_offset"]),
+                response_due_at_utc=r["response_due_at"],
+                answered_at=_given(r["answered_at"], r["answered_offset"]),
+                answered_at_utc=r["answered_at"],
                 response_outcome=r["response_outcome"],
                 progress_percent=r["progress_percent"],
+                progress_reported_at=_given(r["progress_at"], r["progress_offset"]),
+                progress_reported_at_utc=r["progress_at"],
                 overdue=r["overdue"],
                 withdrawn_issue_ids=withdrawn,
                 attention=attention,
@@ -415,6 +477,16 @@ async def get_recommendation(conn: asyncpg.Connection, rec_id: str) -> Recommend
     return items[0] if items else None
 
 
+class Outcomes(msgspec.Struct, kw_only=True):
+    """How many recommendations came to each outcome (a struct, not a map, so that the
+    CSV export has one column per outcome: ``outcomes.accepted``...)."""
+
+    accepted: int = 0
+    partly_accepted: int = 0
+    rejected: int = 0
+    no_response: int = 0
+
+
 class AddresseeProgress(msgspec.Struct, kw_only=True):
     """How the recommendations sent to one addressee are faring."""
 
@@ -425,10 +497,13 @@ class AddresseeProgress(msgspec.Struct, kw_only=True):
     overdue: int
     closed: int
     #: by outcome: accepted, partly_accepted, rejected, no_response
-    outcomes: dict[str, int]
+    outcomes: Outcomes
     #: mean of the latest progress percent of those with a progress report
     mean_progress_percent: float | None
     reported: int
+    #: the most recent progress report among them, at the offset it was given, and in UTC
+    last_progress_reported_at: datetime | None = None
+    last_progress_reported_at_utc: datetime | None = None
 
 
 async def progress_by_addressee(conn: asyncpg.Connection) -> list[AddresseeProgress]:
@@ -440,15 +515,20 @@ async def progress_by_addressee(conn: asyncpg.Connection) -> list[AddresseeProgr
         "count(*) FILTER (WHERE r.status = 'closed') AS closed, "
         "count(r.progress_percent) AS reported, "
         "avg(r.progress_percent)::float8 AS mean_progress, "
-        "array_remove(array_agg(r.response_outcome), NULL) AS outcomes "
+        "array_remove(array_agg(r.response_outcome), NULL) AS outcomes, "
+        "max(r.progress_at) AS last_progress, "
+        "(array_agg(r.progress_offset ORDER BY r.progress_at DESC NULLS LAST))[1] "
+        "AS last_progress_offset "
         f"FROM {SCHEMA}.recommendations r WHERE r.submitted_at IS NOT NULL "
         "GROUP BY r.addressee ORDER BY r.addressee"
     )
     found = []
     for r in rows:
-        outcomes: dict[str, int] = dict.fromkeys(OUTCOMES, 0)
+        counts: dict[str, int] = dict.fromkeys(OUTCOMES, 0)
         for outcome in r["outcomes"]:
-            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+            if outcome in counts:  # the event schema allows no other; a new one needs a field
+                counts[outcome] += 1
+        outcomes = Outcomes(**counts)
         mean = r["mean_progress"]
         found.append(
             AddresseeProgress(
@@ -460,6 +540,8 @@ async def progress_by_addressee(conn: asyncpg.Connection) -> list[AddresseeProgr
                 outcomes=outcomes,
                 mean_progress_percent=round(mean, 1) if mean is not None else None,
                 reported=r["reported"],
+                last_progress_reported_at=_given(r["last_progress"], r["last_progress_offset"]),
+                last_progress_reported_at_utc=r["last_progress"],
             )
         )
     return found

@@ -24,7 +24,7 @@ from typing import Annotated
 import asyncpg
 import msgspec
 
-from events.domain.regions import load_regions
+from events.domain.regions import load_regions, parent_code
 from events.domain.types import (
     IssueCorrected,
     IssueRaised,
@@ -276,9 +276,11 @@ class SearchHit(msgspec.Struct, kw_only=True):
         ),
     ]
     rank: float
-    #: the region (null for recommendations, which are national)
+    #: the region (null for recommendations, which are national), with its province
     region_code: str | None = None
     region_name: str | None = None
+    province_code: str | None = None
+    province_name: str | None = None
     #: issues: their category
     category: str | None = None
     #: issues: open, addressed, withdrawn; recommendations: their status
@@ -286,6 +288,7 @@ class SearchHit(msgspec.Struct, kw_only=True):
     #: issues: raised_at; statements: their hearing's scheduled time; recommendations:
     #: submitted_at (effective times, at the offset the office gave)
     date: datetime | None = None
+    date_utc: datetime | None = None
     #: statements: their hearing; issues: the hearing they were raised at
     hearing_id: str | None = None
     #: the issue was withdrawn (still found, marked)
@@ -368,7 +371,7 @@ _LOCAL_DAY = (
 )
 _OFFSET = (
     "CASE d.kind WHEN 'issue' THEN i.raised_offset WHEN 'statement' THEN h.scheduled_offset "
-    "ELSE 0 END"
+    "ELSE r.submitted_offset END"
 )
 
 
@@ -512,9 +515,14 @@ async def search(
             rank=round(float(r["rank"]), 6),
             region_code=r["region_code"],
             region_name=names.name_of(r["region_code"]),
+            province_code=parent_code(r["region_code"]) if r["region_code"] else None,
+            province_name=names.name_of(parent_code(r["region_code"]))
+            if r["region_code"]
+            else None,
             category=r["category"],
             status=r["status"],
             date=as_given(r["date"], r["date_offset"] or 0) if r["date"] is not None else None,
+            date_utc=r["date"],
             hearing_id=r["hearing_id"],
             withdrawn=r["status"] == "withdrawn" and r["kind"] == "issue",
             cursor=encode_search_cursor(float(r["rank"]), r["position"]),

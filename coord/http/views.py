@@ -134,19 +134,19 @@ RecommendationStatuses = Annotated[
 SearchKinds = Annotated[list[Literal["issue", "statement", "recommendation"]], _ListNote]
 
 
+ExportFormat = Annotated[
+    Literal["json", "csv", "jsonl"],
+    msgspec.Meta(
+        description="csv or jsonl: every matching item (all pages, from `cursor` if "
+        "given; `limit` is ignored), streamed. Wins over the Accept header."
+    ),
+]
+
+
 class ExportQuery(ViewQuery, kw_only=True):
     """A view that also answers as CSV or JSON Lines (``Accept`` does the same)."""
 
-    format: (
-        Annotated[
-            Literal["json", "csv", "jsonl"],
-            msgspec.Meta(
-                description="csv or jsonl: every matching item (all pages, from `cursor` if "
-                "given; `limit` is ignored), streamed. Wins over the Accept header."
-            ),
-        ]
-        | None
-    ) = None
+    format: ExportFormat | None = None
 
 
 class IssueFilterQuery(ExportQuery, kw_only=True):
@@ -206,6 +206,10 @@ class RecommendationsQuery(ExportQuery, kw_only=True):
     limit: Annotated[int, msgspec.Meta(ge=1, le=500)] = 50
 
 
+class ProgressQuery(ExportQuery, kw_only=True):
+    """Query of ``GET /v1/views/recommendations/progress`` (all addressees, one page)."""
+
+
 class HearingsQuery(ExportQuery, kw_only=True):
     """Query of ``GET /v1/views/hearings``; `from`/`to` bound the scheduled time."""
 
@@ -246,6 +250,7 @@ class SearchQuery(SearchFilterQuery, kw_only=True):
 
     q: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
     limit: Annotated[int, msgspec.Meta(ge=1, le=200)] = 20
+    format: ExportFormat | None = None
 
 
 class ActivityQuery(ExportQuery, kw_only=True):
@@ -621,11 +626,26 @@ class ProgressByAddressee(msgspec.Struct, kw_only=True):
 
 
 @routes.get("/v1/views/recommendations/progress")
-@_view(ViewQuery, ProgressByAddressee, roles=("national", "auditor", "admin"))
-async def recommendations_progress(request: web.Request, q: ViewQuery) -> web.Response:
+@_view(
+    ProgressQuery,
+    ProgressByAddressee,
+    roles=("national", "auditor", "admin"),
+    exports=recommendations.AddresseeProgress,
+)
+async def recommendations_progress(request: web.Request, q: ProgressQuery) -> web.StreamResponse:
     """Per addressee: submitted, answered, overdue, closed, outcomes and mean progress."""
+    fmt = export_format(request, q.format)
     async with snapshot(request, recommendations.NAME) as snap:
         found = await recommendations.progress_by_addressee(snap.conn)
+        if fmt != "json":
+            return await stream_items(
+                request,
+                fmt,
+                recommendations.AddresseeProgress,
+                one_page(found),
+                snap,
+                "recommendations-progress",
+            )
         return view_response(ProgressByAddressee(addressees=found), snap)
 
 
@@ -760,14 +780,22 @@ class SearchResults(msgspec.Struct, kw_only=True):
 
 
 @routes.get("/v1/search")
-@_view(SearchQuery, SearchResults, tags=("views", "search"))
-async def search_view(request: web.Request, q: SearchQuery) -> web.Response:
+@_view(SearchQuery, SearchResults, tags=("views", "search"), exports=search.SearchHit)
+async def search_view(request: web.Request, q: SearchQuery) -> web.StreamResponse:
     """Full-text search (Indonesian stemming, the field vocabulary's synonyms), ranked, with
     highlighted snippets, filters and cursor pages."""
     query = q.q.strip()
     if not query:
         raise invalid("q is required", "query.q")
+    fmt = export_format(request, q.format)
     async with snapshot(request, *SEARCH_MODELS) as snap:
+        if fmt != "json":
+
+            async def fetch(cursor: str | None) -> Any:
+                page = msgspec.structs.replace(q, cursor=cursor)
+                return await search_hits(request, snap.conn, query, _EXPORT_PAGE, page)
+
+            return await _export(request, fmt, search.SearchHit, fetch, snap, "search", q.cursor)
         hits, next_cursor = await search_hits(request, snap.conn, query, q.limit, q)
         return view_response(SearchResults(items=hits, next_cursor=next_cursor), snap)
 

@@ -183,3 +183,99 @@ async def test_recommendation_exports(kediri: Office, national: Office) -> None:
         "/v1/views/recommendations", params={"format": "csv"}, headers=kediri.headers
     )
     assert resp.status == 403
+
+
+async def test_search_exports_in_the_callers_scope(kediri: Office, national: Office) -> None:
+    """Search answers as CSV and JSON Lines: every hit (limit ignored), the filters, names
+    beside codes, RFC 4180 quoting of a title with a comma, quotes and a line break, and a
+    regional token's hits only."""
+    ids = await seed(kediri, national)
+    last = max(kediri.last, national.last)
+    resp = await fetch(
+        kediri, "/v1/search", q="honorarium", format="csv", limit=1, min_position=last
+    )
+    assert resp.content_type == "text/csv" and resp.charset == "utf-8"
+    raw = await resp.text()
+    # The quoted cell as RFC 4180 spells it: in quotes, quotes doubled, the line break kept.
+    assert '"Honorarium ""KPPS"", PPS dan PPK\nbelum sesuai UMR"' in raw
+    rows = list(csv.DictReader(io.StringIO(raw)))
+    assert {r["id"] for r in rows} == {ids[k] for k in ("tricky", "formula", "plain")}
+    assert {r["region_code"] for r in rows} == {"35.71"}
+    header = raw.split("\r\n", 1)[0].split(",")
+    assert header.index("region_name") == header.index("region_code") + 1
+    by_id = {r["id"]: r for r in rows}
+    assert by_id[ids["tricky"]]["title"] == TRICKY
+    assert (by_id[ids["tricky"]]["region_name"], by_id[ids["tricky"]]["province_name"]) == (
+        "Kota Kediri",
+        "Jawa Timur",
+    )
+    assert by_id[ids["plain"]]["withdrawn"] == "true"
+    # National staff find Ambon's issue too; a filter narrows the export as it does the view.
+    resp = await fetch(national, "/v1/search", {"Accept": "application/jsonl"}, q="honorarium")
+    assert resp.content_type == "application/jsonl"
+    hits = [json.loads(line) for line in (await resp.text()).splitlines()]
+    assert ids["ambon"] in {h["id"] for h in hits}
+    resp = await fetch(national, "/v1/search", q="honorarium", province="81", format="jsonl")
+    (hit,) = [json.loads(line) for line in (await resp.text()).splitlines()]
+    assert (hit["id"], hit["province_name"], hit["region_name"]) == (
+        ids["ambon"],
+        "Maluku",
+        "Kota Ambon",
+    )
+    resp = await national.client.get(
+        "/v1/search",
+        params={"q": "honorarium", "format": "csv", "cursor": "bm90LWEtY3Vyc29y"},
+        headers=national.headers,
+    )
+    assert resp.status == 422 and (await resp.json())["field"] == "query.cursor"
+
+
+async def test_progress_by_addressee_exports(kediri: Office, national: Office) -> None:
+    """The progress view exports one row per addressee with a column per outcome, quoting
+    an addressee with a comma, quotes and a line break; a regional token stays 403."""
+    iid = (await seed(kediri, national))["tricky"]
+    addressee = 'Menteri "PAN", RB\nKemenpan'
+    rid = new_id()
+    draft = {"title": "Standar", "body": "Isi", "addressee": addressee, "issue_ids": [iid]}
+    reply = {"responder": "Kemenpan", "text": "Diterima", "received_at": "2022-02-01T09:00:00Z"}
+    resp = await national.post(
+        f"recommendation-{rid}",
+        0,
+        ("RecommendationDrafted", draft),
+        ("RecommendationApproved", {"approved_by": "Deputi"}),
+        (
+            "RecommendationSubmitted",
+            {"submitted_to": "Menteri", "submitted_at": "2022-01-15T10:00:00+07:00"},
+        ),
+        ("ResponseRecorded", {**reply, "outcome": "partly_accepted"}),
+    )
+    assert resp.status == 201, await resp.text()
+    resp = await fetch(
+        national,
+        "/v1/views/recommendations/progress",
+        {"Accept": "text/csv"},
+        min_position=national.last,
+    )
+    raw = await resp.text()
+    assert '"Menteri ""PAN"", RB\nKemenpan"' in raw
+    (row,) = list(csv.DictReader(io.StringIO(raw)))
+    assert row["addressee"] == addressee
+    assert (row["submitted"], row["answered"]) == ("1", "1")
+    assert (row["outcomes.partly_accepted"], row["outcomes.accepted"]) == ("1", "0")
+    body = await national.get("/v1/views/recommendations/progress")
+    assert body["addressees"][0]["outcomes"]["partly_accepted"] == 1
+    resp = await kediri.client.get(
+        "/v1/views/recommendations/progress", params={"format": "csv"}, headers=kediri.headers
+    )
+    assert resp.status == 403 and resp.content_type == "application/problem+json"
+
+
+async def test_activity_export_names_regions(kediri: Office, national: Office) -> None:
+    """Activity rows carry region and province names beside the codes."""
+    await seed(kediri, national)
+    last = max(kediri.last, national.last)
+    resp = await fetch(national, "/v1/views/activity", region="81", format="csv", min_position=last)
+    rows = list(csv.DictReader(io.StringIO(await resp.text())))
+    assert rows and {(r["region_name"], r["province_code"], r["province_name"]) for r in rows} == {
+        ("Kota Ambon", "81", "Maluku")
+    }

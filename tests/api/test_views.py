@@ -474,8 +474,9 @@ async def test_search_indonesian(world: World, query: str, kind: str, needle: st
     assert hits, body
     assert needle in hits[0]["snippet"]
     assert set(hits[0]) == {
-        "kind", "id", "title", "snippet", "rank", "region_code", "region_name", "category",
-        "status", "date", "hearing_id", "withdrawn", "cursor",
+        "kind", "id", "title", "snippet", "rank", "region_code", "region_name",
+        "province_code", "province_name", "category", "status", "date", "date_utc",
+        "hearing_id", "withdrawn", "cursor",
     }  # fmt: skip
     ranks = [h["rank"] for h in body["items"]]
     assert ranks == sorted(ranks, reverse=True)

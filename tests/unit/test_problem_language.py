@@ -41,3 +41,30 @@ def test_rule_problem_keeps_the_english_detail() -> None:
     assert body["title"] == "Konflik keadaan"
     assert body["detail"] == RULES_ID["issue.withdrawn"]
     assert body["detail_en"] == "issue 1 was withdrawn" and body["rule"] == "issue.withdrawn"
+
+
+def test_every_detail_template_uses_only_its_patterns_groups() -> None:
+    """A template naming a group its pattern lacks would raise (a 5xx) on a match."""
+    import string
+
+    from coord.problem_language import DETAILS_ID
+
+    for pattern, text in DETAILS_ID:
+        used = {name for _, name, _, _ in string.Formatter().parse(text) if name}
+        assert used <= set(pattern.groupindex), (pattern.pattern, text)
+
+
+@pytest.mark.parametrize(
+    "detail",
+    [
+        "province: Expected `str` matching regex '^[0-9]{2}$'",
+        "{0} {x} } {",
+        "name: {unknown}",
+        "no recommendation {id}",
+    ],
+)
+def test_details_with_braces_translate_without_error(detail: str) -> None:
+    """Values are carried over as sent, braces included; nothing is left in English."""
+    translated = in_indonesian(Problem(422, "validation", "Invalid request", detail, field="$.x"))
+    assert translated.detail and translated.detail != detail
+    assert translated.extra == {"field": "$.x", "detail_en": detail}
