@@ -326,6 +326,10 @@ DETAILS_ID: Final[tuple[tuple[re.Pattern[str], str], ...]] = tuple(
                     "basis data menolak operasi karena perebutan",
                 ),
                 ("the database is unavailable", "basis data tidak tersedia"),
+                (
+                    "this view's read model is being rebuilt for this version of coord",
+                    "model baca tampilan ini sedang dibangun ulang untuk versi coord ini",
+                ),
             )
         ),
         (

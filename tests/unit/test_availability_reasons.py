@@ -24,3 +24,11 @@ def test_a_read_model_of_an_older_version_is_503_while_it_is_rebuilt_not_an_outa
 def test_a_syntax_error_stays_a_fault() -> None:
     """A bug in a query is not "retry later": it must surface as the 500 it is."""
     assert unavailable_reason(pg.PostgresSyntaxError()) is None
+
+
+def test_the_upgrading_answer_reads_in_indonesian() -> None:
+    """With `Accept-Language: id` the 503 of an upgrading view says so in Indonesian."""
+    from coord.problem_language import in_indonesian
+
+    problem = in_indonesian(unavailable("upgrading"))
+    assert "dibangun ulang" in problem.detail and "rebuilt" not in problem.detail
