@@ -138,7 +138,8 @@ DDL = (
         issue_ids text[] NOT NULL DEFAULT '{{}}',
         region_codes text[] NOT NULL DEFAULT '{{}}',
         provinces text[] NOT NULL DEFAULT '{{}}',
-        recommendation_ids text[] NOT NULL DEFAULT '{{}}'
+        recommendation_ids text[] NOT NULL DEFAULT '{{}}',
+        recommendation_count integer NOT NULL DEFAULT 0
     )""",
     "CREATE INDEX ON {s}.clusters (region_count DESC, province_count DESC, n DESC)",
     # Where the in-memory grouping of this schema stands (not diffed by verify: the
@@ -424,12 +425,13 @@ async def _summarise(conn: asyncpg.Connection, schema: str, groups: list[str]) -
         "array_agg(DISTINCT province_code ORDER BY province_code) AS provinces, "
         f"(array_agg(id::text ORDER BY raised_at, id))[1:{MEMBERS_LISTED}] AS issue_ids "
         "FROM i GROUP BY cluster_id), "
-        "r AS (SELECT i.cluster_id, array_agg(DISTINCT r::text ORDER BY r::text) AS ids "
+        "r AS (SELECT i.cluster_id, count(DISTINCT r) AS n, "
+        f"(array_agg(DISTINCT r::text ORDER BY r::text))[1:{MEMBERS_LISTED}] AS ids "
         "FROM i, unnest(i.recommendation_ids) AS r GROUP BY i.cluster_id) "
         f"UPDATE {schema}.clusters c SET n = g.n, region_count = g.region_count, "
         "province_count = g.province_count, category = g.category, issue_ids = g.issue_ids, "
         "region_codes = g.region_codes, provinces = g.provinces, "
-        "recommendation_ids = coalesce(r.ids, '{}'), "
+        "recommendation_ids = coalesce(r.ids, '{}'), recommendation_count = coalesce(r.n, 0), "
         "label = coalesce(c.name, CASE WHEN c.label_issue_id = ANY(g.ids) THEN "
         f"(SELECT title FROM {schema}.issues WHERE id = c.label_issue_id) END, g.first_title) "
         "FROM g LEFT JOIN r ON r.cluster_id = g.cluster_id WHERE c.id = g.cluster_id",
@@ -845,7 +847,10 @@ class Cluster(msgspec.Struct, kw_only=True):
     region_count: int
     provinces: list[str]
     province_count: int
+    #: the recommendations citing its members, at most ``MEMBERS_LISTED``
     recommendation_ids: list[str]
+    #: how many recommendations cite its members
+    recommendation_count: int = 0
 
 
 async def clusters(
@@ -887,11 +892,13 @@ async def clusters(
         "SELECT g.cluster_id::text AS cluster_id, g.category, g.issue_ids, g.n, g.region_codes, "
         "g.provinces, g.region_count, g.province_count, "
         "coalesce(c.name, CASE WHEN c.label_issue_id = ANY(g.ids) THEN l.title END, "
-        "g.titles[1]) AS label, coalesce(r.ids, '{}') AS recommendation_ids "
+        "g.titles[1]) AS label, coalesce(r.ids, '{}') AS recommendation_ids, "
+        "coalesce(r.n, 0) AS recommendation_count "
         f"FROM g LEFT JOIN {SCHEMA}.clusters c ON c.id = g.cluster_id "
         f"LEFT JOIN {SCHEMA}.issues l ON l.id = c.label_issue_id "
         # The recommendations of every cluster in one pass (not one scan per cluster).
-        "LEFT JOIN (SELECT i.cluster_id, array_agg(DISTINCT r::text ORDER BY r::text) AS ids "
+        "LEFT JOIN (SELECT i.cluster_id, count(DISTINCT r) AS n, "
+        f"(array_agg(DISTINCT r::text ORDER BY r::text)){members} AS ids "
         "FROM i, unnest(i.recommendation_ids) AS r GROUP BY i.cluster_id) r "
         "ON r.cluster_id = g.cluster_id "
         "ORDER BY g.region_count DESC, g.province_count DESC, g.n DESC, g.category, label, "
@@ -912,6 +919,7 @@ async def clusters(
             provinces=list(r["provinces"]),
             province_count=r["province_count"],
             recommendation_ids=list(r["recommendation_ids"]),
+            recommendation_count=r["recommendation_count"],
         )
         for r in rows
     ]
@@ -922,8 +930,9 @@ async def _stored_clusters(
 ) -> list[Cluster]:
     """Every member visible (a national caller, no category): the summaries kept on apply."""
     sql = (
-        "SELECT id::text AS cluster_id, label, category, issue_ids, n, region_codes, region_count, "
-        f"provinces, province_count, recommendation_ids FROM {SCHEMA}.clusters "
+        "SELECT id::text AS cluster_id, label, category, issue_ids, n, region_codes, "
+        "region_count, provinces, province_count, recommendation_ids, recommendation_count "
+        f"FROM {SCHEMA}.clusters "
         "WHERE n > 0 AND region_count >= $1 "
         "ORDER BY region_count DESC, province_count DESC, n DESC, category, label, id"
     )
@@ -944,6 +953,7 @@ async def _stored_clusters(
             provinces=list(r["provinces"]),
             province_count=r["province_count"],
             recommendation_ids=list(r["recommendation_ids"]),
+            recommendation_count=r["recommendation_count"],
         )
         for r in rows
     ]

@@ -176,6 +176,11 @@ async def test_the_list_names_the_first_members_and_counts_them_all(
     # the first ones in the order raised
     assert honor["issue_ids"] == [m["id"] for m in page["members"]][:2]
     assert fresh in page["issue_ids"]
+    assert page["recommendation_count"] == len(page["recommendation_ids"])
+    for body in (stored, filtered):
+        listed = _by_id(body)[honor["cluster_id"]]
+        assert listed["recommendation_count"] == page["recommendation_count"]
+        assert len(listed["recommendation_ids"]) == min(2, page["recommendation_count"])
 
 
 async def _members(world: World, cluster: dict[str, Any]) -> list[str]:
