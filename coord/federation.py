@@ -264,6 +264,11 @@ LIMIT_SETTINGS = (
 )
 
 
+# PostgreSQL's default max_sync_workers_per_subscription: the table-sync workers (each
+# with its own slot and WAL sender on the publisher) one subscription's copy runs at once.
+SYNC_WORKERS_PER_COPY = 2
+
+
 def worker_shortfalls(settings: Mapping[str, int], *, incoming: int, outgoing: int) -> list[str]:
     """What a server with `settings` lacks to carry `incoming` subscriptions and `outgoing`
     slots; each entry says the setting, what it is, what it needs and why. Pure.
@@ -272,7 +277,8 @@ def worker_shortfalls(settings: Mapping[str, int], *, incoming: int, outgoing: i
     error anywhere but the server log. Each incoming link holds one apply worker,
     and a new one also needs a table-sync worker for its initial copy; each
     incoming link holds a replication origin; each outgoing link holds a slot and
-    a WAL sender (plus one of each while a peer copies its initial data).
+    a WAL sender, and a peer copying its initial data holds one of each per
+    table-sync worker: up to max_sync_workers_per_subscription (2 by default) at once.
     """
     need: dict[str, tuple[int, str]] = {}
     if incoming:
@@ -287,8 +293,16 @@ def worker_shortfalls(settings: Mapping[str, int], *, incoming: int, outgoing: i
         )
         need["max_active_replication_origins"] = (incoming + 1, "one origin per incoming link")
     if outgoing:
-        need["max_replication_slots"] = (outgoing + 1, "one slot per outgoing link + 1 copy")
-        need["max_wal_senders"] = (outgoing + 1, "one WAL sender per outgoing link + 1 copy")
+        # Short of these, a peer's copy keeps failing to connect and retries (slowly).
+        copy = SYNC_WORKERS_PER_COPY
+        need["max_replication_slots"] = (
+            outgoing + copy,
+            f"one slot per outgoing link + {copy} for a peer's initial copy",
+        )
+        need["max_wal_senders"] = (
+            outgoing + copy,
+            f"one WAL sender per outgoing link + {copy} for a peer's initial copy",
+        )
     short: list[str] = []
     for name, (minimum, why) in need.items():
         have = settings.get(name)

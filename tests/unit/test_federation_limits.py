@@ -25,6 +25,39 @@ def test_postgresql_defaults_carry_three_regions_at_the_hub_and_refuse_a_fourth(
     assert short[0].startswith("max_logical_replication_workers = 4, needs at least 5")
 
 
+# docs/deploy.md (section 3, limits): a hub with n regions, and a region.
+def documented_hub(n: int) -> dict[str, int]:
+    return {
+        "max_logical_replication_workers": n + 1,
+        "max_worker_processes": n + 2,
+        "max_active_replication_origins": n + 1,
+        "max_replication_slots": n + 2,
+        "max_wal_senders": n + 2,
+    }
+
+
+DOCUMENTED_REGION = {
+    "max_logical_replication_workers": 2,
+    "max_worker_processes": 3,
+    "max_active_replication_origins": 2,
+    "max_replication_slots": 3,
+    "max_wal_senders": 3,
+}
+
+
+@pytest.mark.parametrize(("settings", "links"), [(documented_hub(5), 5), (DOCUMENTED_REGION, 1)])
+def test_the_documented_limits_are_exactly_what_add_region_asks(
+    settings: dict[str, int], links: int
+) -> None:
+    """Enough as documented; one less of any setting is refused, naming it. A publisher
+    needs a slot and a WAL sender per table-sync worker of a peer's copy (2 at once)."""
+    assert worker_shortfalls(settings, incoming=links, outgoing=links) == []
+    for name, value in settings.items():
+        short = worker_shortfalls({**settings, name: value - 1}, incoming=links, outgoing=links)
+        assert [s.split(" = ")[0] for s in short] == [name]
+        assert f"needs at least {value}" in short[0]
+
+
 @pytest.mark.parametrize(
     ("setting", "value", "incoming", "outgoing"),
     [
