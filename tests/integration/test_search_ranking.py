@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import asyncpg
+import pytest
 
 from projections import hearings, issue_board, recommendations, search
 from projections.base import create_tables
+
+
+@pytest.fixture(params=[search.WALK, 3], ids=["walk", "index"])
+def walk(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
+    """Each candidate set from its walk in log order (the documents here are fewer than
+    `WALK`), or, with a walk of 3 documents, from its GIN index: the same pages."""
+    monkeypatch.setattr(search, "WALK", request.param)
+    return int(request.param)
 
 
 async def _documents(conn: asyncpg.Connection, rows: list[tuple[str, int, str, str]]) -> None:
@@ -33,7 +42,7 @@ async def _page(conn: asyncpg.Connection, query: str, candidates: int | None) ->
     return [f"{h.kind}:{h.id}:{h.rank}" for h in hits]
 
 
-async def test_late_title_matches_reach_the_first_page(pool: asyncpg.Pool) -> None:
+async def test_late_title_matches_reach_the_first_page(pool: asyncpg.Pool, walk: int) -> None:
     """Many early body-only matches, the best (title) matches last: still the same page."""
     body = "Honorarium badan ad hoc belum cair; logistik pemilu terlambat."
     rows = [("statement", p, "Ketua KPU (KPU)", body) for p in range(1, 61)]
@@ -51,7 +60,7 @@ async def test_late_title_matches_reach_the_first_page(pool: asyncpg.Pool) -> No
         assert all(":200:" not in p for p in await _page(conn, "honorarium -gudang", 5))
 
 
-async def test_or_query_finds_late_documents_with_every_word(pool: asyncpg.Pool) -> None:
+async def test_or_query_finds_late_documents_with_every_word(pool: asyncpg.Pool, walk: int) -> None:
     """ "a or b": early title hits of one word do not hide later documents with both."""
     rows = [("statement", p, "Ketua KPU Kota Kediri", "Laporan singkat.") for p in range(1, 41)]
     rows += [("issue", p, f"Masalah di Kota Kediri {p}", "Gudang logistik.") for p in (90, 91)]
@@ -62,7 +71,7 @@ async def test_or_query_finds_late_documents_with_every_word(pool: asyncpg.Pool)
         assert await _page(conn, "kediri or gudang", 5) == everything
 
 
-async def test_bounded_ranking_sees_only_its_candidates(pool: asyncpg.Pool) -> None:
+async def test_bounded_ranking_sees_only_its_candidates(pool: asyncpg.Pool, walk: int) -> None:
     """The bound is real: a body-only match beyond the candidates is not ranked."""
     short = "Laporan singkat honorarium."
     rows = [("statement", p, "Ketua KPU (KPU)", short) for p in range(1, 11)]
