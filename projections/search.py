@@ -390,8 +390,13 @@ _OFFSET = (
 
 # Matches ranked per search, at most, from each of the candidate sets (see `search`).
 CANDIDATES = 25
-# Documents each candidate set reads in log order before it turns to its GIN index.
-WALK = 3000
+# Documents each candidate set reads in log order first; when too few match there, it
+# reads up to FARTHER times as many, or asks its GIN index (see `search`).
+WALK = 2000
+FARTHER = 8
+# A match from a GIN index (bitmap, heap, recheck) costs about this many documents read in
+# a walk (measured on the bench's documents).
+GIN_ROW_COST = 4
 # websearch_to_tsquery's OR keyword.
 _OR = re.compile(r"(?i)(?:^|\s)or(?:\s|$)")
 
@@ -428,10 +433,14 @@ async def search(
     Filters and the cursor narrow each candidate set, so a later page is ranked the same
     way.
 
-    Each set costs a bounded amount whatever the planner's estimates say: it reads the
-    first ``WALK`` documents in log order (the position index) and keeps the earliest
-    matches; only when fewer than its bound match there (a rare word: fewer than one in
-    ``WALK / candidates``) does it ask its GIN index for every match and sort them.
+    Whatever the planner's estimates say (a tsquery's are often far off), each set is
+    found the same way: it reads the first ``WALK`` documents in log order (the position
+    index) and keeps the earliest matches, which is all a common word needs. When fewer
+    than its bound match there, the share that did decides: read on, up to ``FARTHER``
+    times as far, if the bound lies within that and the matches are too many for their
+    index to be cheaper; else ask the GIN index for every match and sort them (a rare
+    word). So a set costs at most a few thousand documents read, or the matches of a
+    rare word, not all the matches of a common one. The set is the same either way.
     """
     filters = filters or SearchFilters()
     w = Where(2)
@@ -536,9 +545,9 @@ async def search(
 def _candidates(w: Where, source: str, query: str, q: str, rank: str, bound: int) -> str:
     """SQL of the bounded candidate sets of `search` (doc_id, position, rank), as CTEs
     followed by their union: each set is the earliest `bound` documents of its condition,
-    from the first `WALK` documents in log order or, when too few of those match, from
-    the condition's GIN index (one-time filter: PostgreSQL skips the index when it is not
-    needed)."""
+    from a walk in log order, a longer walk, or the condition's GIN index. The later two
+    are gated by one-time filters on what the walks found: PostgreSQL runs neither when
+    it is not needed."""
     where = w.sql()
     # (name, condition). The title set: without a negation a title match is a match;
     # with one, check the whole document too (`|| ''`: not through the big index, whose
@@ -550,31 +559,50 @@ def _candidates(w: Where, source: str, query: str, q: str, rank: str, bound: int
         # two sets can be full of one-word matches. AND implies OR: no check.
         every = "replace(websearch_to_tsquery('indonesian', $1)::text, ' | ', ' & ')::tsquery"
         sets.append(("by_every", f"d.tsv @@ {every}"))
-    n, walk = w.param(bound), w.param(WALK)
-    ctes, union, seen_all = [], [], ""
+    n, w1, w2 = w.param(bound), w.param(WALK), w.param(WALK * FARTHER)
+    ctes, union = [], []
+    # How many documents there are to walk, up to the longer walk's length, when filters
+    # may leave few (a regional scope): a walk that read them all needs no index. Counted
+    # only when a set still comes up short (an InitPlan runs when first needed).
+    seen_all = ""
     if len(w.clauses) > 1:
-        # How many documents a walk reads: fewer than `WALK` when the filters leave fewer
-        # (a regional scope), and then the walk saw them all and the index is not needed.
-        # Counted only when a set comes up short (an InitPlan runs when first needed).
         ctes.append(
             f"walked AS (SELECT count(*) AS n FROM (SELECT 1 FROM {source}{where} "
-            f"ORDER BY d.position LIMIT {walk}) x)"
+            f"ORDER BY d.position LIMIT {w2}) x)"
         )
-        seen_all = f" AND (SELECT n FROM walked) = {walk}"
-    for name, cond in sets:
-        # The walk: a LIMIT on the position index in a subquery, which no condition from
-        # outside can turn into a scan of the whole table.
-        ctes.append(
+        seen_all = "AND (SELECT n FROM walked) >= {w1} AND ({far} OR (SELECT n FROM walked) = {w2})"
+
+    def walk(name: str, cond: str, length: str, gate: str = "") -> str:
+        # A LIMIT on the position index in a subquery, which no condition from outside can
+        # turn into a scan of the whole table; the outer LIMIT stops it at `n` matches.
+        return (
             f"{name} AS (SELECT d.doc_id, d.position, {rank} AS rank FROM ("
             f"SELECT d.doc_id, d.position, d.tsv, d.title_tsv FROM {source}{where} "
-            f"ORDER BY d.position LIMIT {walk}) d WHERE {cond} ORDER BY d.position LIMIT {n})"
+            f"ORDER BY d.position LIMIT {length}) d WHERE {cond}{gate} "
+            f"ORDER BY d.position LIMIT {n})"
         )
-        union.append(f"SELECT * FROM {name}")
+
+    # The documents there are (PostgreSQL's count from its last ANALYZE, which is close
+    # enough to size the choice below; unknown counts as many).
+    table = f"'{SCHEMA}.documents'::regclass"
+    total = f"greatest((SELECT reltuples FROM pg_class WHERE oid = {table}), {w2})"
+    for name, cond in sets:
+        found, more = f"(SELECT count(*) FROM {name})", f"(SELECT count(*) FROM {name}_far)"
+        # Too far to walk: from the first walk's share of matches, the bound lies beyond the
+        # longer walk, or the index holds fewer matches than the walk would read (a row
+        # from the index costs about GIN_ROW_COST read in a walk). None found: the index.
+        far = (
+            f"({found} * {w2} < {n} * {w1}"
+            f" OR {GIN_ROW_COST} * {total} * {found} * {found} < {n} * {w1}::float8 * {w1})"
+        )
+        ctes.append(walk(name, cond, w1))
+        ctes.append(walk(f"{name}_far", cond, w2, f" AND {found} < {n} AND NOT ({far})"))
+        union += [f"SELECT * FROM {name}", f"SELECT * FROM {name}_far"]
         # `position + 0`: the position index must not serve this order (it would walk on
-        # past `WALK` documents finding few); the GIN index does, then a top-N sort.
+        # finding few); the GIN index does, then a top-N sort.
+        gate = f"{found} < {n} AND {more} < {n} " + seen_all.format(w1=w1, w2=w2, far=far)
         union.append(
             f"(SELECT d.doc_id, d.position, {rank} AS rank FROM {source}{where} AND {cond}"
-            f" AND (SELECT count(*) FROM {name}) < {n}{seen_all}"
-            f" ORDER BY d.position + 0 LIMIT {n})"
+            f" AND {gate} ORDER BY d.position + 0 LIMIT {n})"
         )
     return "WITH " + ", ".join(ctes) + " " + " UNION ".join(union)

@@ -9,12 +9,19 @@ from projections import hearings, issue_board, recommendations, search
 from projections.base import create_tables
 
 
-@pytest.fixture(params=[search.WALK, 3], ids=["walk", "index"])
+@pytest.fixture(
+    params=[(search.WALK, search.GIN_ROW_COST), (3, search.GIN_ROW_COST), (3, 10**9)],
+    ids=["walk", "index", "farther"],
+)
 def walk(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
     """Each candidate set from its walk in log order (the documents here are fewer than
-    `WALK`), or, with a walk of 3 documents, from its GIN index: the same pages."""
-    monkeypatch.setattr(search, "WALK", request.param)
-    return int(request.param)
+    `WALK`); with a walk of 3 documents, from its GIN index; or, when the index is made
+    dear, from the longer walk (a set that found none in the first still asks the
+    index): the same pages every way."""
+    length, cost = request.param
+    monkeypatch.setattr(search, "WALK", length)
+    monkeypatch.setattr(search, "GIN_ROW_COST", cost)
+    return int(length)
 
 
 async def _documents(conn: asyncpg.Connection, rows: list[tuple[str, int, str, str]]) -> None:
@@ -81,3 +88,36 @@ async def test_bounded_ranking_sees_only_its_candidates(pool: asyncpg.Pool, walk
         everything = await _page(conn, "honorarium", None)
         assert everything[0].startswith("statement:50:")
         assert all(not p.startswith("statement:50:") for p in await _page(conn, "honorarium", 5))
+
+
+async def test_a_set_short_in_its_first_walk_reads_on(pool: asyncpg.Pool, walk: int) -> None:
+    """One match in three documents: the first walk of 3 finds too few, and the set is
+    filled from farther on (or the index): the earliest matches, never a non-match."""
+    rows = [
+        ("statement", p, "Ketua KPU (KPU)", "Honorarium belum cair." if p % 3 == 0 else "Rapat.")
+        for p in range(1, 41)
+    ]
+    async with pool.acquire() as conn:
+        await _documents(conn, rows)
+        everything = await _page(conn, "honorarium", None)
+        assert [p.split(":")[1] for p in everything] == ["3", "6", "9", "12", "15"]
+        assert await _page(conn, "honorarium", 5) == everything
+
+
+async def test_scoped_sets_count_what_their_walk_saw(pool: asyncpg.Pool, walk: int) -> None:
+    """A regional scope: a walk that read every document in scope needs no index, and
+    one that did not still reaches the scope's late title matches."""
+    body = "Honorarium belum cair."
+    rows = [("statement", p, "Ketua KPU (KPU)", body) for p in range(1, 31)]
+    rows += [("issue", p, f"Honorarium {p}", body) for p in range(31, 36)]
+    async with pool.acquire() as conn:
+        await _documents(conn, rows)
+        pages = []
+        for candidates in (None, 5):
+            async with conn.transaction(isolation="repeatable_read", readonly=True):
+                hits = await search.search(
+                    conn, "honorarium", scope=["35.71"], limit=5, candidates=candidates
+                )
+            pages.append([(h.id, h.rank) for h in hits])
+        assert [i for i, _ in pages[0]] == ["31", "32", "33", "34", "35"]
+        assert pages[1] == pages[0]
