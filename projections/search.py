@@ -80,12 +80,19 @@ DDL = (
         tsv tsvector GENERATED ALWAYS AS (
             setweight(to_tsvector('indonesian'::regconfig, title), 'A')
             || setweight(to_tsvector('indonesian'::regconfig,
-                         body || coalesce(' ' || quote, '')), 'B')) STORED
+                         body || coalesce(' ' || quote, '')), 'B')) STORED,
+        -- the title's lexemes alone (tsv's A part, as ts_filter(tsv, '{{a}}') gives it):
+        -- search's title candidates test it row by row, where a small vector costs a
+        -- third of filtering the whole one
+        title_tsv tsvector GENERATED ALWAYS AS (
+            to_tsvector('indonesian'::regconfig, title)) STORED
     )""",
     "CREATE INDEX ON {s}.documents USING gin (tsv)",
     # Search's bounded ranking (see `search`): title matches, earliest matches first.
-    "CREATE INDEX ON {s}.documents USING gin (ts_filter(tsv, '{{a}}'))",
+    "CREATE INDEX ON {s}.documents USING gin (title_tsv)",
     "CREATE INDEX ON {s}.documents (position)",
+    # A regional scope's walk (see `search`): its own documents in log order.
+    "CREATE INDEX ON {s}.documents (region_code, position)",
     "CREATE INDEX ON {s}.documents (hearing_id, ordinal)",
 )
 
@@ -351,12 +358,21 @@ def _decode_cursor(cursor: str) -> tuple[float, int]:
         raise BadSearchCursor("cursor is not valid") from e
 
 
-# The other read models a hit's facts come from (one database, one read snapshot).
+def _uuid(text: str) -> str:
+    """SQL: ``text`` as a uuid, or null when it is not one (a cast error is no answer)."""
+    return f"CASE WHEN pg_input_is_valid({text}, 'uuid') THEN ({text})::uuid END"
+
+
+# The other read models a hit's facts come from (one database, one read snapshot), each by
+# its primary key: a lookup per row shown, where comparing `id::text` read every issue
+# and hearing of the log for each page.
 _JOINS = (
-    " LEFT JOIN proj_issue_board.issues i ON d.kind = 'issue' AND i.id::text = d.id"
-    " LEFT JOIN proj_hearings.hearings h ON h.id::text = coalesce(d.hearing_id, i.hearing_id::text)"
+    " LEFT JOIN proj_issue_board.issues i"
+    f" ON d.kind = 'issue' AND i.id = {_uuid('d.id')}"
+    " LEFT JOIN proj_hearings.hearings h"
+    f" ON h.id = coalesce({_uuid('d.hearing_id')}, i.hearing_id)"
     " LEFT JOIN proj_recommendations.recommendations r"
-    " ON d.kind = 'recommendation' AND r.id::text = d.id"
+    f" ON d.kind = 'recommendation' AND r.id = {_uuid('d.id')}"
 )
 _DATE = (
     "CASE d.kind WHEN 'issue' THEN i.raised_at WHEN 'statement' THEN h.scheduled_at "
@@ -376,7 +392,15 @@ _OFFSET = (
 
 
 # Matches ranked per search, at most, from each of the candidate sets (see `search`).
-CANDIDATES = 1000
+CANDIDATES = 25
+# Documents each candidate set reads in log order first; when too few match there, it
+# reads up to FARTHER times as many, or asks its GIN index (see `search`).
+WALK = 2000
+FARTHER = 8
+# A match from a GIN index (bitmap, a heap page of its own, recheck) costs about this many
+# documents read in a walk (measured on the bench's documents: 5 with the table in
+# shared buffers at 100k events, about 1 at 1M, where walks miss them too).
+GIN_ROW_COST = 2
 # websearch_to_tsquery's OR keyword.
 _OR = re.compile(r"(?i)(?:^|\s)or(?:\s|$)")
 
@@ -406,10 +430,21 @@ async def search(
     weighs A, 1.0, against B, 0.4, for the body: for a one-word query any title hit
     outranks any body-only hit), as many earliest matches of any kind (rank ties go to
     the earlier document, so these hold the page whenever the ranks tie) and, for an
-    ``or`` query, as many earliest matches of every word. The page is the exact
-    ranking whenever the best ``limit`` documents are among those; ``bench`` checks that
-    on its queries against ``candidates=None``, which ranks every match. Filters and the
-    cursor narrow each candidate set, so a later page is ranked the same way.
+    ``or`` query, as many earliest matches of every word. The page is the exact ranking
+    whenever the best ``limit`` documents are among those, and only then: a document
+    ranked higher than the page but later than every candidate set's bound is not seen
+    (``bench`` checks its queries against ``candidates=None``, which ranks every match).
+    Filters and the cursor narrow each candidate set, so a later page is ranked the same
+    way.
+
+    Whatever the planner's estimates say (a tsquery's are often far off), each set is
+    found the same way: it reads the first ``WALK`` documents in log order (the position
+    index) and keeps the earliest matches, which is all a common word needs. When fewer
+    than its bound match there, the share that did decides: read on, up to ``FARTHER``
+    times as far, if the bound lies within that and the matches are too many for their
+    index to be cheaper; else ask the GIN index for every match and sort them (a rare
+    word). So a set costs at most a few thousand documents read, or the matches of a
+    rare word, not all the matches of a common one. The set is the same either way.
     """
     filters = filters or SearchFilters()
     w = Where(2)
@@ -456,31 +491,7 @@ async def search(
             f"SELECT d.doc_id, d.position, {rank} AS rank FROM {source}{w.sql()} AND d.tsv @@ {q}"
         )
     else:
-        bound = w.param(max(candidates, limit))
-        # The title set: the A-weighted lexemes, which have their own index (and
-        # statistics). Without a negation a title match is a match; with one, check it
-        # row by row (`|| ''`: not through the big index, whose scan for "common -common"
-        # costs as much as ranking everything; the title index already narrowed the rows).
-        title = (
-            f"ts_filter(d.tsv, '{{a}}') @@ {q} "
-            f"AND (strpos({q}::text, '!') = 0 OR (d.tsv || ''::tsvector) @@ {q})"
-        )
-        # (condition, order): earliest first. On the position index, which stops after
-        # `bound` matches when matches are dense (the costly case), or, for a rare word,
-        # from the GIN index and sorted.
-        sets = [(title, "d.position"), (f"d.tsv @@ {q}", "d.position")]
-        if _OR.search(query):
-            # "a or b": a document with every word ranks above most with one, but the
-            # other two sets can be full of one-word matches. AND implies OR: no check.
-            # Its estimate multiplies the words' and is often far too high: `+ 0` keeps
-            # it off the position index, which it could walk to the end finding nothing.
-            every = f"replace({typed}::text, ' | ', ' & ')::tsquery"
-            sets.append((f"d.tsv @@ {every}", "d.position + 0"))
-        ranked = " UNION ".join(
-            f"(SELECT d.doc_id, d.position, {rank} AS rank FROM {source}"
-            f"{w.sql()} AND {cond} ORDER BY {order} LIMIT {bound})"
-            for cond, order in sets
-        )
+        ranked = _candidates(w, source, query, q, rank, max(candidates, limit))
     # Rank and cut first, highlight after: ts_headline re-parses the whole body, so it
     # runs on the `limit` rows shown, not on every match. The markers are taken out of
     # the body first, so that only ts_headline's own become tags. The other read models
@@ -488,9 +499,18 @@ async def search(
     options = w.param(_HEADLINE_OPTIONS)
     markers = w.param(_START + _STOP)
     # A prepared statement turns generic after five runs, and a generic plan cannot see
-    # the query's words: keep plans custom for this transaction (views run in one).
-    await conn.execute("SELECT set_config('plan_cache_mode', 'force_custom_plan', true)")
+    # the query's words: keep plans custom for this transaction (views run in one). No
+    # sequential scans: a candidate set's GIN index is asked only for a rare word, which
+    # an estimate from the statistics can take for a common one (and read the table).
+    # No parallel workers either: starting them costs more than the bounded sets, and
+    # would be paid even when the one-time filter skips the index.
+    await conn.execute(
+        "SELECT set_config('plan_cache_mode', 'force_custom_plan', true),"
+        " set_config('enable_seqscan', 'off', true),"
+        " set_config('max_parallel_workers_per_gather', '0', true)"
+    )
     rows = await conn.fetch(
+        f"WITH ranked AS ({ranked}) "
         "SELECT d.kind, d.id, d.title, "
         "ts_headline('indonesian', translate("
         "d.body || coalesce(' \u201c' || d.quote || '\u201d', ''), "
@@ -498,7 +518,7 @@ async def search(
         "d.region_code, i.category, coalesce(i.status, r.status) AS status, "
         "coalesce(d.hearing_id, i.hearing_id::text) AS hearing_id, "
         f"{_DATE} AS date, {_OFFSET} AS date_offset "
-        f"FROM (SELECT c.doc_id, c.position, c.rank FROM ({ranked}) c "
+        "FROM (SELECT c.doc_id, c.position, c.rank FROM ranked c "
         f"ORDER BY c.rank DESC, c.position LIMIT {w.param(limit)}) top "
         f"JOIN {SCHEMA}.documents d ON d.doc_id = top.doc_id{_JOINS} "
         "ORDER BY top.rank DESC, top.position",
@@ -529,3 +549,69 @@ async def search(
         )
         for r in rows
     ]
+
+
+def _candidates(w: Where, source: str, query: str, q: str, rank: str, bound: int) -> str:
+    """SQL of the bounded candidate sets of `search` (doc_id, position, rank), as CTEs
+    followed by their union: each set is the earliest `bound` documents of its condition,
+    from a walk in log order, a longer walk, or the condition's GIN index. The later two
+    are gated by one-time filters on what the walks found: PostgreSQL runs neither when
+    it is not needed."""
+    where = w.sql()
+    # (name, condition). The title set: without a negation a title match is a match;
+    # with one, check the whole document too (`|| ''`: not through the big index, whose
+    # scan for "common -common" costs as much as ranking everything).
+    negated = f"(strpos({q}::text, '!') = 0 OR (d.tsv || ''::tsvector) @@ {q})"
+    sets = [("by_title", f"d.title_tsv @@ {q} AND {negated}"), ("by_any", f"d.tsv @@ {q}")]
+    if _OR.search(query):
+        # "a or b": a document with every word ranks above most with one, but the other
+        # two sets can be full of one-word matches. AND implies OR: no check.
+        every = "replace(websearch_to_tsquery('indonesian', $1)::text, ' | ', ' & ')::tsquery"
+        sets.append(("by_every", f"d.tsv @@ {every}"))
+    n, w1, w2 = w.param(bound), w.param(WALK), w.param(WALK * FARTHER)
+    ctes, union = [], []
+    # How many documents there are to walk, up to the longer walk's length, when filters
+    # may leave few (a regional scope): a walk that read them all needs no index. Counted
+    # only when a set still comes up short (an InitPlan runs when first needed).
+    seen_all = ""
+    if len(w.clauses) > 1:
+        ctes.append(
+            f"walked AS (SELECT count(*) AS n FROM (SELECT 1 FROM {source}{where} "
+            f"ORDER BY d.position LIMIT {w2}) x)"
+        )
+        seen_all = "AND (SELECT n FROM walked) >= {w1} AND ({far} OR (SELECT n FROM walked) = {w2})"
+
+    def walk(name: str, cond: str, length: str, gate: str = "") -> str:
+        # A LIMIT on the position index in a subquery, which no condition from outside can
+        # turn into a scan of the whole table; the outer LIMIT stops it at `n` matches.
+        return (
+            f"{name} AS (SELECT d.doc_id, d.position, {rank} AS rank FROM ("
+            f"SELECT d.doc_id, d.position, d.tsv, d.title_tsv FROM {source}{where} "
+            f"ORDER BY d.position LIMIT {length}) d WHERE {cond}{gate} "
+            f"ORDER BY d.position LIMIT {n})"
+        )
+
+    # The documents there are (PostgreSQL's count from its last ANALYZE, which is close
+    # enough to size the choice below; unknown counts as many).
+    table = f"'{SCHEMA}.documents'::regclass"
+    total = f"greatest((SELECT reltuples FROM pg_class WHERE oid = {table}), {w2})"
+    for name, cond in sets:
+        found, more = f"(SELECT count(*) FROM {name})", f"(SELECT count(*) FROM {name}_far)"
+        # Too far to walk: from the first walk's share of matches, the bound lies beyond the
+        # longer walk, or the index holds fewer matches than the walk would read (a row
+        # from the index costs about GIN_ROW_COST read in a walk). None found: the index.
+        far = (
+            f"({found} * {w2} < {n} * {w1}"
+            f" OR {GIN_ROW_COST} * {total} * {found} * {found} < {n} * {w1}::float8 * {w1})"
+        )
+        ctes.append(walk(name, cond, w1))
+        ctes.append(walk(f"{name}_far", cond, w2, f" AND {found} < {n} AND NOT ({far})"))
+        union += [f"SELECT * FROM {name}", f"SELECT * FROM {name}_far"]
+        # `position + 0`: the position index must not serve this order (it would walk on
+        # finding few); the GIN index does, then a top-N sort.
+        gate = f"{found} < {n} AND {more} < {n} " + seen_all.format(w1=w1, w2=w2, far=far)
+        union.append(
+            f"(SELECT d.doc_id, d.position, {rank} AS rank FROM {source}{where} AND {cond}"
+            f" AND {gate} ORDER BY d.position + 0 LIMIT {n})"
+        )
+    return "WITH " + ", ".join(ctes) + " " + " UNION ".join(union)

@@ -3,9 +3,25 @@
 from __future__ import annotations
 
 import asyncpg
+import pytest
 
 from projections import hearings, issue_board, recommendations, search
 from projections.base import create_tables
+
+
+@pytest.fixture(
+    params=[(search.WALK, search.GIN_ROW_COST), (3, search.GIN_ROW_COST), (3, 10**9)],
+    ids=["walk", "index", "farther"],
+)
+def walk(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
+    """Each candidate set from its walk in log order (the documents here are fewer than
+    `WALK`); with a walk of 3 documents, from its GIN index; or, when the index is made
+    dear, from the longer walk (a set that found none in the first still asks the
+    index): the same pages every way."""
+    length, cost = request.param
+    monkeypatch.setattr(search, "WALK", length)
+    monkeypatch.setattr(search, "GIN_ROW_COST", cost)
+    return int(length)
 
 
 async def _documents(conn: asyncpg.Connection, rows: list[tuple[str, int, str, str]]) -> None:
@@ -33,7 +49,7 @@ async def _page(conn: asyncpg.Connection, query: str, candidates: int | None) ->
     return [f"{h.kind}:{h.id}:{h.rank}" for h in hits]
 
 
-async def test_late_title_matches_reach_the_first_page(pool: asyncpg.Pool) -> None:
+async def test_late_title_matches_reach_the_first_page(pool: asyncpg.Pool, walk: int) -> None:
     """Many early body-only matches, the best (title) matches last: still the same page."""
     body = "Honorarium badan ad hoc belum cair; logistik pemilu terlambat."
     rows = [("statement", p, "Ketua KPU (KPU)", body) for p in range(1, 61)]
@@ -51,7 +67,7 @@ async def test_late_title_matches_reach_the_first_page(pool: asyncpg.Pool) -> No
         assert all(":200:" not in p for p in await _page(conn, "honorarium -gudang", 5))
 
 
-async def test_or_query_finds_late_documents_with_every_word(pool: asyncpg.Pool) -> None:
+async def test_or_query_finds_late_documents_with_every_word(pool: asyncpg.Pool, walk: int) -> None:
     """ "a or b": early title hits of one word do not hide later documents with both."""
     rows = [("statement", p, "Ketua KPU Kota Kediri", "Laporan singkat.") for p in range(1, 41)]
     rows += [("issue", p, f"Masalah di Kota Kediri {p}", "Gudang logistik.") for p in (90, 91)]
@@ -62,7 +78,7 @@ async def test_or_query_finds_late_documents_with_every_word(pool: asyncpg.Pool)
         assert await _page(conn, "kediri or gudang", 5) == everything
 
 
-async def test_bounded_ranking_sees_only_its_candidates(pool: asyncpg.Pool) -> None:
+async def test_bounded_ranking_sees_only_its_candidates(pool: asyncpg.Pool, walk: int) -> None:
     """The bound is real: a body-only match beyond the candidates is not ranked."""
     short = "Laporan singkat honorarium."
     rows = [("statement", p, "Ketua KPU (KPU)", short) for p in range(1, 11)]
@@ -72,3 +88,36 @@ async def test_bounded_ranking_sees_only_its_candidates(pool: asyncpg.Pool) -> N
         everything = await _page(conn, "honorarium", None)
         assert everything[0].startswith("statement:50:")
         assert all(not p.startswith("statement:50:") for p in await _page(conn, "honorarium", 5))
+
+
+async def test_a_set_short_in_its_first_walk_reads_on(pool: asyncpg.Pool, walk: int) -> None:
+    """One match in three documents: the first walk of 3 finds too few, and the set is
+    filled from farther on (or the index): the earliest matches, never a non-match."""
+    rows = [
+        ("statement", p, "Ketua KPU (KPU)", "Honorarium belum cair." if p % 3 == 0 else "Rapat.")
+        for p in range(1, 41)
+    ]
+    async with pool.acquire() as conn:
+        await _documents(conn, rows)
+        everything = await _page(conn, "honorarium", None)
+        assert [p.split(":")[1] for p in everything] == ["3", "6", "9", "12", "15"]
+        assert await _page(conn, "honorarium", 5) == everything
+
+
+async def test_scoped_sets_count_what_their_walk_saw(pool: asyncpg.Pool, walk: int) -> None:
+    """A regional scope: a walk that read every document in scope needs no index, and
+    one that did not still reaches the scope's late title matches."""
+    body = "Honorarium belum cair."
+    rows = [("statement", p, "Ketua KPU (KPU)", body) for p in range(1, 31)]
+    rows += [("issue", p, f"Honorarium {p}", body) for p in range(31, 36)]
+    async with pool.acquire() as conn:
+        await _documents(conn, rows)
+        pages = []
+        for candidates in (None, 5):
+            async with conn.transaction(isolation="repeatable_read", readonly=True):
+                hits = await search.search(
+                    conn, "honorarium", scope=["35.71"], limit=5, candidates=candidates
+                )
+            pages.append([(h.id, h.rank) for h in hits])
+        assert [i for i, _ in pages[0]] == ["31", "32", "33", "34", "35"]
+        assert pages[1] == pages[0]
