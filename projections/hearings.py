@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 import msgspec
 
-from events.domain.regions import load_regions, parent_code
+from events.domain.regions import Regions, load_regions, parent_code
 from events.domain.types import (
     HearingCancelled,
     HearingDetailsCorrected,
@@ -89,6 +89,8 @@ DDL = (
         corrected text[] NOT NULL
     )""",
     "CREATE INDEX ON {s}.hearings (scheduled_at, id)",
+    # One province's calendar in time order, read from its start (or its cursor) only.
+    "CREATE INDEX ON {s}.hearings (province_code, scheduled_at, id)",
     "CREATE INDEX ON {s}.hearings (scheduled_date)",
     "CREATE INDEX ON {s}.hearings (region_code)",
 )
@@ -254,10 +256,9 @@ _COLUMNS = (
 )
 
 
-def _item(r: asyncpg.Record) -> HearingItem:
+def _item(r: asyncpg.Record, names: Regions) -> HearingItem:
     held_at = r["held_at"]
     held_recorded = r["held_recorded_at"]
-    names = load_regions()
     return HearingItem(
         id=r["id"],
         region_code=r["region_code"],
@@ -309,7 +310,11 @@ async def calendar(
         ("region_code", regions),
         ("status", statuses),
     ):
-        if values is not None:
+        if values is not None and len(values) == 1:
+            # An equality (not `= ANY` of one) lets an index on (column, scheduled_at, id)
+            # return the page in order.
+            w.add(f"{column} = {{}}", values[0])
+        elif values is not None:
             w.add(f"{column} = ANY({{}}::text[])", list(values))
     if date_from is not None:
         w.add("scheduled_at >= {}", date_from)
@@ -328,12 +333,15 @@ async def calendar(
             )
         except (TypeError, ValueError, IndexError) as e:
             raise BadCursor("cursor is not valid") from e
+    # `h.id`, not `id`: ORDER BY would take the output column (`id::text`), which no
+    # index serves, and sort every matching hearing before the LIMIT.
     rows = await conn.fetch(
-        f"SELECT {_COLUMNS} FROM {SCHEMA}.hearings{w.sql()} ORDER BY scheduled_at, id "
+        f"SELECT {_COLUMNS} FROM {SCHEMA}.hearings h{w.sql()} ORDER BY h.scheduled_at, h.id "
         f"LIMIT {w.param(limit + 1)}",
         *w.params,
     )
-    items = [_item(r) for r in rows[:limit]]
+    names = load_regions()
+    items = [_item(r, names) for r in rows[:limit]]
     next_cursor = None
     if len(rows) > limit:
         last: list[Any] = [items[-1].scheduled_at.isoformat(), items[-1].id]
