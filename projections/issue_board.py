@@ -6,9 +6,9 @@ cites it, else ``open``. The board also answers the summary, the recurring probl
 stored as each issue's ``cluster_id``) and the coverage gaps (open issues no
 recommendation cites, ranked by recurrence and severity).
 
-The national summary and coverage gaps read tables kept on apply (``issue_counts``,
+The national summary and coverage gaps read tables kept on apply (``issue_counts*``,
 ``uncovered``), so that what a request costs does not grow with the log: counts per
-category x province x organization x status (bounded by the vocabularies), and the open
+category, province, organization and status (bounded by the vocabularies), and the open
 issues with their recurrence in the order the gaps are listed.
 """
 
@@ -153,8 +153,10 @@ DDL = (
         weights_df text NOT NULL DEFAULT ''
     )""",
     "INSERT INTO {s}.grouping_state DEFAULT VALUES",
-    # The summary's counts: at most categories x provinces x organization kinds x statuses
-    # rows, whatever the number of issues (a combination whose count drops to 0 is deleted).
+    # The summary's counts, per status, at three grains: each breakdown on its own (what a
+    # summary filtered by category and status reads) and both together (for a breakdown
+    # filtered by the other's dimension). At most categories x provinces x organization
+    # kinds x statuses rows, whatever the number of issues; a count at 0 is deleted.
     """CREATE TABLE {s}.issue_counts (
         category text NOT NULL,
         province_code text NOT NULL,
@@ -162,6 +164,20 @@ DDL = (
         status text NOT NULL,
         n integer NOT NULL,
         PRIMARY KEY (category, province_code, raised_by_code, status)
+    )""",
+    """CREATE TABLE {s}.issue_counts_by_province (
+        category text NOT NULL,
+        province_code text NOT NULL,
+        status text NOT NULL,
+        n integer NOT NULL,
+        PRIMARY KEY (category, province_code, status)
+    )""",
+    """CREATE TABLE {s}.issue_counts_by_organization (
+        category text NOT NULL,
+        raised_by_code text NOT NULL,
+        status text NOT NULL,
+        n integer NOT NULL,
+        PRIMARY KEY (category, raised_by_code, status)
     )""",
     # The coverage gaps: every open issue with its national recurrence (its recurring
     # problem's region_count), indexed in the order the national view lists them.
@@ -176,6 +192,13 @@ DDL = (
     "CREATE INDEX ON {s}.uncovered (recurrence DESC, severity DESC, raised_at DESC, id)",
     "CREATE INDEX ON {s}.uncovered (cluster_id)",
 )
+
+#: the count tables by the columns of their key (the last is always the status)
+_COUNTS = {
+    "issue_counts": ("category", "province_code", "raised_by_code", "status"),
+    "issue_counts_by_province": ("category", "province_code", "status"),
+    "issue_counts_by_organization": ("category", "raised_by_code", "status"),
+}
 
 _HANDLES = frozenset(
     {
@@ -201,7 +224,12 @@ class IssueBoard:
     reads_payload: bool = True
     replay_lanes: int = 1
     ddl: tuple[str, ...] = DDL
-    tables: tuple[str, ...] = ("issues", "clusters", "issue_counts", "uncovered")
+    tables: tuple[str, ...] = (
+        "issues",
+        "clusters",
+        *_COUNTS,
+        "uncovered",
+    )
 
     def __init__(self) -> None:
         # The grouping of each schema (live, rebuild, verify), with where it stands.
@@ -459,24 +487,31 @@ async def _store_counts(
         if (old := before.get(row["id"])) is not None:
             delta[old] -= 1
         delta[_count_key(row)] += 1
-    keys = sorted(k for k, n in delta.items() if n != 0)
-    if not keys:
-        return
-    # One statement: a count that drops to 0 is deleted, every other one added to.
-    await conn.execute(
-        "WITH d AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], "
-        "$5::int[]) AS d(category, province_code, raised_by_code, status, n)), "
-        f"gone AS (DELETE FROM {schema}.issue_counts c USING d "
-        "WHERE (c.category, c.province_code, c.raised_by_code, c.status) = "
-        "(d.category, d.province_code, d.raised_by_code, d.status) AND c.n + d.n = 0 "
-        "RETURNING c.category, c.province_code, c.raised_by_code, c.status) "
-        f"INSERT INTO {schema}.issue_counts AS c SELECT * FROM d "
-        "WHERE (category, province_code, raised_by_code, status) NOT IN (SELECT * FROM gone) "
-        "ON CONFLICT (category, province_code, raised_by_code, status) "
-        "DO UPDATE SET n = c.n + EXCLUDED.n",
-        *([k[i] for k in keys] for i in range(4)),
-        [delta[k] for k in keys],
-    )
+    full = _COUNTS["issue_counts"]
+    for table, columns in _COUNTS.items():
+        picks = [full.index(c) for c in columns]
+        grain: Counter[tuple[str, ...]] = Counter()
+        for key, n in delta.items():
+            grain[tuple(key[i] for i in picks)] += n
+        keys = sorted(k for k, n in grain.items() if n != 0)
+        if not keys:
+            continue
+        names = ", ".join(columns)
+        arrays = ", ".join(f"${i}::text[]" for i in range(1, len(columns) + 1))
+        # One statement: a count that drops to 0 is deleted, every other one added to.
+        await conn.execute(
+            f"WITH d AS (SELECT * FROM unnest({arrays}, ${len(columns) + 1}::int[]) "
+            f"AS d({names}, n)), "
+            f"gone AS (DELETE FROM {schema}.{table} c USING d "
+            f"WHERE ({', '.join(f'c.{c}' for c in columns)}) = "
+            f"({', '.join(f'd.{c}' for c in columns)}) AND c.n + d.n = 0 "
+            f"RETURNING {', '.join(f'c.{c}' for c in columns)}) "
+            f"INSERT INTO {schema}.{table} AS c SELECT * FROM d "
+            f"WHERE ({names}) NOT IN (SELECT * FROM gone) "
+            f"ON CONFLICT ({names}) DO UPDATE SET n = c.n + EXCLUDED.n",
+            *([k[i] for k in keys] for i in range(len(columns))),
+            [grain[k] for k in keys],
+        )
 
 
 async def _store_uncovered(
@@ -819,7 +854,7 @@ class Summary(msgspec.Struct, kw_only=True):
     by_province: list[ProvinceCount] = msgspec.field(default_factory=list)
 
 
-#: the filters ``issue_counts`` answers; any other goes to the issues themselves
+#: the filters the count tables answer; any other goes to the issues themselves
 _COUNTED = ("categories", "provinces", "raised_by", "statuses")
 
 
@@ -830,23 +865,19 @@ async def summary(conn: asyncpg.Connection, filters: IssueFilters) -> Summary:
     it adds up the counts kept on apply; other filters count the matching issues.
     """
     if dataclasses.replace(filters, **dict.fromkeys(_COUNTED)) == IssueFilters():
-        w = Where()
-        for column, values in (
-            ("category", filters.categories),
-            ("province_code", filters.provinces),
-            ("raised_by_code", filters.raised_by),
-            ("status", filters.statuses),
-        ):
-            if values is not None:
-                w.add(f"{column} = ANY({{}}::text[])", list(values))
-        rows = await conn.fetch(
-            "SELECT category, province_code, raised_by_code, sum(n)::bigint AS n "
-            f"FROM {SCHEMA}.issue_counts{w.sql()} GROUP BY GROUPING SETS "
-            "((category, province_code), (category, raised_by_code)) ORDER BY 1, 2, 3",
-            *w.params,
+        # Each breakdown from the smallest table that has every filtered column.
+        by_province = await _counted(
+            conn,
+            filters,
+            "issue_counts" if filters.raised_by is not None else "issue_counts_by_province",
+            "province_code",
         )
-        by_province = [(r[0], r[1], r[3]) for r in rows if r[1] is not None]
-        by_org = [(r[0], r[2], r[3]) for r in rows if r[1] is None]
+        by_org = await _counted(
+            conn,
+            filters,
+            "issue_counts" if filters.provinces is not None else "issue_counts_by_organization",
+            "raised_by_code",
+        )
     else:
         w = filters.where()
         by_province = await conn.fetch(
@@ -859,6 +890,31 @@ async def summary(conn: asyncpg.Connection, filters: IssueFilters) -> Summary:
             "GROUP BY 1, 2 ORDER BY 1, 2",
             *w.params,
         )
+    return _summary(by_province, by_org)
+
+
+async def _counted(
+    conn: asyncpg.Connection, filters: IssueFilters, table: str, breakdown: str
+) -> list[asyncpg.Record]:
+    """(category, ``breakdown``, count) rows added up from one count table."""
+    w = Where()
+    for column, values in (
+        ("category", filters.categories),
+        ("province_code", filters.provinces),
+        ("raised_by_code", filters.raised_by),
+        ("status", filters.statuses),
+    ):
+        if values is not None:
+            w.add(f"{column} = ANY({{}}::text[])", list(values))
+    rows: list[asyncpg.Record] = await conn.fetch(
+        f"SELECT category, {breakdown}, sum(n)::bigint AS n FROM {SCHEMA}.{table}{w.sql()} "
+        "GROUP BY 1, 2 ORDER BY 1, 2",
+        *w.params,
+    )
+    return rows
+
+
+def _summary(by_province: Sequence[Sequence[Any]], by_org: Sequence[Sequence[Any]]) -> Summary:
     names = load_regions()
     by_category: dict[str, int] = {}
     provinces: dict[str, int] = {}

@@ -20,10 +20,12 @@ from projections.issue_board import IssueBoard, IssueFilters
 from projections.verify import verify
 from tests.integration.test_projections import caught_up, connector, event, issue, running
 
-COUNTS_FROM_ISSUES = (
-    "SELECT category, province_code, raised_by_code, status, count(*)::int AS n "
-    "FROM proj_issue_board.issues GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
-)
+# Each count table against grouping the issues by its key.
+COUNTS = {
+    "issue_counts": "category, province_code, raised_by_code, status",
+    "issue_counts_by_province": "category, province_code, status",
+    "issue_counts_by_organization": "category, raised_by_code, status",
+}
 # The coverage gaps as the view defined them before they were kept: open issues, with
 # the regions of their recurring problem's visible (open or addressed) members.
 UNCOVERED_FROM_ISSUES = (
@@ -77,17 +79,29 @@ async def _seed(store: EventStore) -> list[str]:
 
 
 async def _tables(pool: asyncpg.Pool) -> tuple[list[Any], list[Any], list[Any], list[Any]]:
-    counts = await pool.fetch(
-        "SELECT category, province_code, raised_by_code, status, n "
-        "FROM proj_issue_board.issue_counts ORDER BY 1, 2, 3, 4"
-    )
+    """(kept counts, counted issues, kept gaps, gaps from the issues), each in key order."""
+    kept_counts, counted = [], []
+    for table, key in COUNTS.items():
+        kept_counts += [
+            (table, *r)
+            for r in await pool.fetch(
+                f"SELECT {key}, n FROM proj_issue_board.{table} ORDER BY {key}"
+            )
+        ]
+        counted += [
+            (table, *r)
+            for r in await pool.fetch(
+                f"SELECT {key}, count(*)::int FROM proj_issue_board.issues GROUP BY {key} "
+                f"ORDER BY {key}"
+            )
+        ]
     kept = await pool.fetch(
         "SELECT id, cluster_id, category, recurrence, severity, raised_at "
         "FROM proj_issue_board.uncovered ORDER BY id"
     )
     return (
-        [tuple(r) for r in counts],
-        [tuple(r) for r in await pool.fetch(COUNTS_FROM_ISSUES)],
+        kept_counts,
+        counted,
         [tuple(r) for r in kept],
         [tuple(r) for r in await pool.fetch(UNCOVERED_FROM_ISSUES)],
     )
@@ -102,7 +116,7 @@ async def test_kept_tables_equal_fresh_queries_live_and_replayed(
         await caught_up(pool, store, ["issue_board"])
         counts, fresh_counts, kept, fresh_gaps = await _tables(pool)
         assert counts == fresh_counts
-        assert {r[3] for r in counts} == {"open", "addressed", "withdrawn"}
+        assert {r[-2] for r in counts} == {"open", "addressed", "withdrawn"}
         assert kept == fresh_gaps and len(kept) > 10
         assert {r[3] for r in kept} - {1}, "some gaps recur in more than one region"
         # Later changes: the last open member of a region leaves (the recurrence of its
@@ -165,6 +179,7 @@ async def test_national_views_answer_as_counting_the_issues(
             IssueFilters(categories=["logistics", "personnel"], statuses=["open"]),
             IssueFilters(provinces=["35"], raised_by=["KPU"]),
             IssueFilters(provinces=["11", "32"], statuses=["withdrawn", "addressed"]),
+            IssueFilters(categories=["logistics"], raised_by=["BAWASLU"], provinces=["35"]),
             IssueFilters(categories=["nope"]),
         ):
             kept = await issue_board.summary(conn, filters)
