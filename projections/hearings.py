@@ -89,10 +89,11 @@ DDL = (
         corrected text[] NOT NULL
     )""",
     "CREATE INDEX ON {s}.hearings (scheduled_at, id)",
-    # One province's calendar in time order, read from its start (or its cursor) only.
+    # One province's (or region's) calendar in time order, read from its start (or its
+    # cursor) on: a page costs its own rows, however many hearings the place has.
     "CREATE INDEX ON {s}.hearings (province_code, scheduled_at, id)",
+    "CREATE INDEX ON {s}.hearings (region_code, scheduled_at, id)",
     "CREATE INDEX ON {s}.hearings (scheduled_date)",
-    "CREATE INDEX ON {s}.hearings (region_code)",
 )
 
 
