@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 import msgspec
 
-from events.domain.regions import load_regions, parent_code
+from events.domain.regions import Regions, load_regions, parent_code
 from events.domain.types import (
     HearingCancelled,
     HearingDetailsCorrected,
@@ -90,8 +90,13 @@ DDL = (
         corrected text[] NOT NULL
     )""",
     "CREATE INDEX ON {s}.hearings (scheduled_at, id)",
+    # One province's (or region's) calendar in time order, read from its start (or its
+    # cursor) on: a page costs its own rows, however many hearings the place has.
+    "CREATE INDEX ON {s}.hearings (province_code, scheduled_at, id)",
+    "CREATE INDEX ON {s}.hearings (region_code, scheduled_at, id)",
     "CREATE INDEX ON {s}.hearings (scheduled_date)",
-    # A region's or a province's dossier: each list index-ordered, counts from the index.
+    # A region's or a province's dossier: each status's list index-ordered (a rare status
+    # is not found by walking all of a province's hearings), counts from the index.
     "CREATE INDEX ON {s}.hearings (region_code, status, scheduled_at, id)",
     "CREATE INDEX ON {s}.hearings (province_code, status, scheduled_at, id)",
 )
@@ -257,10 +262,9 @@ _COLUMNS = (
 )
 
 
-def _item(r: asyncpg.Record) -> HearingItem:
+def _item(r: asyncpg.Record, names: Regions) -> HearingItem:
     held_at = r["held_at"]
     held_recorded = r["held_recorded_at"]
-    names = load_regions()
     return HearingItem(
         id=r["id"],
         region_code=r["region_code"],
@@ -312,7 +316,11 @@ async def calendar(
         ("region_code", regions),
         ("status", statuses),
     ):
-        if values is not None:
+        if values is not None and len(values) == 1:
+            # An equality (not `= ANY` of one) lets an index on (column, scheduled_at, id)
+            # return the page in order.
+            w.add(f"{column} = {{}}", values[0])
+        elif values is not None:
             w.add(f"{column} = ANY({{}}::text[])", list(values))
     if date_from is not None:
         w.add("scheduled_at >= {}", date_from)
@@ -331,12 +339,15 @@ async def calendar(
             )
         except (TypeError, ValueError, IndexError) as e:
             raise BadCursor("cursor is not valid") from e
+    # `h.id`, not `id`: ORDER BY would take the output column (`id::text`), which no
+    # index serves, and sort every matching hearing before the LIMIT.
     rows = await conn.fetch(
-        f"SELECT {_COLUMNS} FROM {SCHEMA}.hearings{w.sql()} ORDER BY scheduled_at, id "
+        f"SELECT {_COLUMNS} FROM {SCHEMA}.hearings h{w.sql()} ORDER BY h.scheduled_at, h.id "
         f"LIMIT {w.param(limit + 1)}",
         *w.params,
     )
-    items = [_item(r) for r in rows[:limit]]
+    names = load_regions()
+    items = [_item(r, names) for r in rows[:limit]]
     next_cursor = None
     if len(rows) > limit:
         last: list[Any] = [items[-1].scheduled_at.isoformat(), items[-1].id]
@@ -361,11 +372,12 @@ class RegionHearings(msgspec.Struct, kw_only=True):
 
 
 # (list, condition, order) of a dossier's hearing lists; `$2` is the time of the read.
+# `h.id`, not `id`: that would be the output column `id::text`, which no index serves.
 _REGION_LISTS = (
-    ("held", "status = 'held'", "scheduled_at DESC, id DESC"),
-    ("upcoming", "status = 'scheduled' AND scheduled_at >= $2", "scheduled_at, id"),
-    ("cancelled", "status = 'cancelled'", "scheduled_at DESC, id DESC"),
-    ("overdue", "status = 'scheduled' AND scheduled_at < $2", "scheduled_at DESC, id DESC"),
+    ("held", "status = 'held'", "h.scheduled_at DESC, h.id DESC"),
+    ("upcoming", "status = 'scheduled' AND scheduled_at >= $2", "h.scheduled_at, h.id"),
+    ("cancelled", "status = 'cancelled'", "h.scheduled_at DESC, h.id DESC"),
+    ("overdue", "status = 'scheduled' AND scheduled_at < $2", "h.scheduled_at DESC, h.id DESC"),
 )
 
 
@@ -389,7 +401,7 @@ async def region_hearings(
     )
     rows = await conn.fetch(
         " UNION ALL ".join(
-            f"(SELECT '{name}' AS list, {_COLUMNS} FROM {SCHEMA}.hearings "
+            f"(SELECT '{name}' AS list, {_COLUMNS} FROM {SCHEMA}.hearings h "
             f"WHERE {column} = $1 AND {cond} ORDER BY {order} LIMIT $3)"
             for name, cond, order in _REGION_LISTS
         ),
@@ -398,6 +410,7 @@ async def region_hearings(
         limit,
     )
     lists: dict[str, list[HearingItem]] = {name: [] for name, _, _ in _REGION_LISTS}
+    names = load_regions()
     for r in rows:
-        lists[r["list"]].append(_item(r))
+        lists[r["list"]].append(_item(r, names))
     return RegionHearings(counts={name: counts[name] for name in lists}, **lists)

@@ -5,10 +5,18 @@ cites it, else ``open``. The board also answers the summary, the recurring probl
 (issues grouped by what they say: ``projections/grouping.py``, maintained on apply and
 stored as each issue's ``cluster_id``) and the coverage gaps (open issues no
 recommendation cites, ranked by recurrence and severity).
+
+The national summary and coverage gaps read tables kept on apply (``issue_counts*``,
+``uncovered``), so that what a request costs does not grow with the log: counts per
+category, province, organization and status (bounded by the vocabularies), and the open
+issues with their recurrence in the order the gaps are listed.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -154,7 +162,52 @@ DDL = (
         weights_df text NOT NULL DEFAULT ''
     )""",
     "INSERT INTO {s}.grouping_state DEFAULT VALUES",
+    # The summary's counts, per status, at three grains: each breakdown on its own (what a
+    # summary filtered by category and status reads) and both together (for a breakdown
+    # filtered by the other's dimension). At most categories x provinces x organization
+    # kinds x statuses rows, whatever the number of issues; a count at 0 is deleted.
+    """CREATE TABLE {s}.issue_counts (
+        category text NOT NULL,
+        province_code text NOT NULL,
+        raised_by_code text NOT NULL,
+        status text NOT NULL,
+        n integer NOT NULL,
+        PRIMARY KEY (category, province_code, raised_by_code, status)
+    )""",
+    """CREATE TABLE {s}.issue_counts_by_province (
+        category text NOT NULL,
+        province_code text NOT NULL,
+        status text NOT NULL,
+        n integer NOT NULL,
+        PRIMARY KEY (category, province_code, status)
+    )""",
+    """CREATE TABLE {s}.issue_counts_by_organization (
+        category text NOT NULL,
+        raised_by_code text NOT NULL,
+        status text NOT NULL,
+        n integer NOT NULL,
+        PRIMARY KEY (category, raised_by_code, status)
+    )""",
+    # The coverage gaps: every open issue with its national recurrence (its recurring
+    # problem's region_count), indexed in the order the national view lists them.
+    """CREATE TABLE {s}.uncovered (
+        id uuid PRIMARY KEY,
+        cluster_id uuid,
+        category text NOT NULL,
+        recurrence integer NOT NULL,
+        severity smallint NOT NULL,
+        raised_at timestamptz NOT NULL
+    )""",
+    "CREATE INDEX ON {s}.uncovered (recurrence DESC, severity DESC, raised_at DESC, id)",
+    "CREATE INDEX ON {s}.uncovered (cluster_id)",
 )
+
+#: the count tables by the columns of their key (the last is always the status)
+_COUNTS = {
+    "issue_counts": ("category", "province_code", "raised_by_code", "status"),
+    "issue_counts_by_province": ("category", "province_code", "status"),
+    "issue_counts_by_organization": ("category", "raised_by_code", "status"),
+}
 
 _HANDLES = frozenset(
     {
@@ -180,7 +233,12 @@ class IssueBoard:
     reads_payload: bool = True
     replay_lanes: int = 1
     ddl: tuple[str, ...] = DDL
-    tables: tuple[str, ...] = ("issues", "clusters")
+    tables: tuple[str, ...] = (
+        "issues",
+        "clusters",
+        *_COUNTS,
+        "uncovered",
+    )
 
     def __init__(self) -> None:
         # The grouping of each schema (live, rebuild, verify), with where it stands.
@@ -261,6 +319,7 @@ class IssueBoard:
                 case _:
                     touched.add(env.entity_id)
         rows = await ISSUES.load(conn, schema, touched)
+        counted = {issue_id: _count_key(row) for issue_id, row in rows.items()}
         dirty: set[str] = set()
         for env in batch:
             event = env.event
@@ -335,9 +394,11 @@ class IssueBoard:
                     dirty_groups.add(old)
             dirty.add(env.entity_id)
         await ISSUES.upsert(conn, schema, (rows[i] for i in sorted(dirty)))
+        await _store_counts(conn, schema, counted, [rows[i] for i in dirty])
         # A cited, corrected or recategorised member changes its group's summary.
         dirty_groups.update(g for i in dirty if (g := grouping.group_of.get(i)) is not None)
-        await _store_grouping(conn, schema, grouping, moved, dirty_groups, named)
+        regrouped_ids = await _store_grouping(conn, schema, grouping, moved, dirty_groups, named)
+        await _store_uncovered(conn, schema, sorted(dirty | moved.keys()), regrouped_ids)
         position = batch[-1].position if batch else grouped.position
         await conn.execute(
             f"UPDATE {schema}.grouping_state SET position = $1, created = $2",
@@ -367,8 +428,11 @@ async def _store_grouping(
     moved: dict[str, str | None],
     dirty_groups: set[str],
     named: dict[str, str],
-) -> None:
-    """Write the issues' new groups and the labels of the groups that changed."""
+) -> list[str]:
+    """Write the issues' new groups and the labels of the groups that changed.
+
+    Returns the groups that changed and still exist.
+    """
     if moved:
         ids = sorted(moved)
         # The groups they leave change too.
@@ -389,7 +453,7 @@ async def _store_grouping(
             [i in grouping.pinned for i in ids],
         )
     if not dirty_groups:
-        return
+        return []
     gone = sorted(g for g in dirty_groups if g not in grouping.groups)
     if gone:
         await conn.execute(f"DELETE FROM {schema}.clusters WHERE id = ANY($1::uuid[])", gone)
@@ -409,6 +473,83 @@ async def _store_grouping(
         ),
     )
     await _summarise(conn, schema, live)
+    return live
+
+
+def _count_key(row: Row) -> tuple[str, str, str, str]:
+    """What ``issue_counts`` counts the issue under (its status as the generated column)."""
+    status = (
+        "withdrawn" if row["withdrawn"] else "addressed" if row["recommendation_ids"] else "open"
+    )
+    return row["category"], row["province_code"], row["raised_by_code"], status
+
+
+async def _store_counts(
+    conn: asyncpg.Connection,
+    schema: str,
+    before: dict[str, tuple[str, str, str, str]],
+    changed: list[Row],
+) -> None:
+    """Move the changed issues from the counts they were under (``before``) to their new ones."""
+    delta: Counter[tuple[str, str, str, str]] = Counter()
+    for row in changed:
+        if (old := before.get(row["id"])) is not None:
+            delta[old] -= 1
+        delta[_count_key(row)] += 1
+    full = _COUNTS["issue_counts"]
+    for table, columns in _COUNTS.items():
+        picks = [full.index(c) for c in columns]
+        grain: Counter[tuple[str, ...]] = Counter()
+        for key, n in delta.items():
+            grain[tuple(key[i] for i in picks)] += n
+        keys = sorted(k for k, n in grain.items() if n != 0)
+        if not keys:
+            continue
+        names = ", ".join(columns)
+        arrays = ", ".join(f"${i}::text[]" for i in range(1, len(columns) + 1))
+        # One statement: a count that drops to 0 is deleted, every other one added to.
+        await conn.execute(
+            f"WITH d AS (SELECT * FROM unnest({arrays}, ${len(columns) + 1}::int[]) "
+            f"AS d({names}, n)), "
+            f"gone AS (DELETE FROM {schema}.{table} c USING d "
+            f"WHERE ({', '.join(f'c.{c}' for c in columns)}) = "
+            f"({', '.join(f'd.{c}' for c in columns)}) AND c.n + d.n = 0 "
+            f"RETURNING {', '.join(f'c.{c}' for c in columns)}) "
+            f"INSERT INTO {schema}.{table} AS c SELECT * FROM d "
+            f"WHERE ({names}) NOT IN (SELECT * FROM gone) "
+            f"ON CONFLICT ({names}) DO UPDATE SET n = c.n + EXCLUDED.n",
+            *([k[i] for k in keys] for i in range(len(columns))),
+            [grain[k] for k in keys],
+        )
+
+
+async def _store_uncovered(
+    conn: asyncpg.Connection, schema: str, issue_ids: list[str], groups: list[str]
+) -> None:
+    """Bring ``uncovered`` up to date: the changed issues' rows (in while open, out
+    otherwise), then the recurrence of every open member of a changed group."""
+    if issue_ids:
+        await conn.execute(
+            "WITH o AS (SELECT i.id, i.cluster_id, i.category, "
+            "coalesce(c.region_count, 1) AS recurrence, i.severity, i.raised_at "
+            f"FROM {schema}.issues i LEFT JOIN {schema}.clusters c ON c.id = i.cluster_id "
+            "WHERE i.id = ANY($1::uuid[]) AND i.status = 'open'), "
+            f"gone AS (DELETE FROM {schema}.uncovered u WHERE u.id = ANY($1::uuid[]) "
+            "AND u.id NOT IN (SELECT id FROM o)) "
+            f"INSERT INTO {schema}.uncovered AS u SELECT * FROM o ON CONFLICT (id) DO UPDATE "
+            "SET cluster_id = EXCLUDED.cluster_id, category = EXCLUDED.category, "
+            "recurrence = EXCLUDED.recurrence, severity = EXCLUDED.severity, "
+            "raised_at = EXCLUDED.raised_at",
+            issue_ids,
+        )
+    if groups:
+        # A region joining or leaving a recurring problem: its open members move in the list.
+        await conn.execute(
+            f"UPDATE {schema}.uncovered u SET recurrence = c.region_count "
+            f"FROM {schema}.clusters c WHERE c.id = ANY($1::uuid[]) AND u.cluster_id = c.id "
+            "AND u.recurrence <> c.region_count",
+            groups,
+        )
 
 
 async def _summarise(conn: asyncpg.Connection, schema: str, groups: list[str]) -> None:
@@ -462,7 +603,13 @@ def effective(at: datetime, region_code: str) -> tuple[int, date]:
 
 def as_given(at: datetime, offset_seconds: int) -> datetime:
     """A stored (UTC) time back at the offset the office gave."""
-    return at.astimezone(timezone(timedelta(seconds=offset_seconds)))
+    return at.astimezone(_offset_zone(offset_seconds))
+
+
+@functools.lru_cache(maxsize=64)
+def _offset_zone(offset_seconds: int) -> timezone:
+    # Views convert every item's times: one zone object per offset, not one per time.
+    return timezone(timedelta(seconds=offset_seconds))
 
 
 def _correct(row: Row, event: IssueCorrected) -> None:
@@ -663,11 +810,14 @@ async def list_issues(
                 raise BadCursor("cursor belongs to another sort order")
         except (TypeError, ValueError, IndexError) as e:
             raise BadCursor("cursor is not valid") from e
+    # `i.id`, not `id`: that is the output column `id::text`, which no index serves.
     order = (
-        "raised_at DESC, id DESC" if sort == "recent" else "severity DESC, raised_at DESC, id DESC"
+        "i.raised_at DESC, i.id DESC"
+        if sort == "recent"
+        else "i.severity DESC, i.raised_at DESC, i.id DESC"
     )
     sql = (
-        f"SELECT {_COLUMNS} FROM {SCHEMA}.issues{w.sql()} ORDER BY {order} "
+        f"SELECT {_COLUMNS} FROM {SCHEMA}.issues i{w.sql()} ORDER BY {order} "
         f"LIMIT {w.param(limit + 1)}"
     )
     rows = await conn.fetch(sql, *w.params)
@@ -718,29 +868,92 @@ class Summary(msgspec.Struct, kw_only=True):
     by_province: list[ProvinceCount] = msgspec.field(default_factory=list)
 
 
+#: the filters the count tables answer; any other goes to the issues themselves
+_COUNTED = ("categories", "provinces", "raised_by", "statuses")
+
+
 async def summary(conn: asyncpg.Connection, filters: IssueFilters) -> Summary:
-    """Counts by category x province and by category x organization, with totals."""
-    w = filters.where()
-    by_province = await conn.fetch(
-        f"SELECT category, province_code, count(*) AS n FROM {SCHEMA}.issues{w.sql()} "
-        "GROUP BY 1, 2 ORDER BY 1, 2",
-        *w.params,
+    """Counts by category x province and by category x organization, with totals.
+
+    Filtered by category, province, organization and status only (a national caller),
+    it adds up the counts kept on apply; other filters count the matching issues.
+    """
+    if dataclasses.replace(filters, **dict.fromkeys(_COUNTED)) == IssueFilters():
+        # Each breakdown from the smallest table that has every filtered column, both in
+        # one round trip.
+        p_sql, p_params = _counted(
+            filters,
+            "issue_counts" if filters.raised_by is not None else "issue_counts_by_province",
+            "province_code",
+            1,
+        )
+        o_sql, o_params = _counted(
+            filters,
+            "issue_counts" if filters.provinces is not None else "issue_counts_by_organization",
+            "raised_by_code",
+            len(p_params) + 1,
+        )
+        rows = await conn.fetch(f"{p_sql} UNION ALL {o_sql}", *p_params, *o_params)
+        by_province = [r[1:] for r in rows if r[0] == "p"]
+        by_org = [r[1:] for r in rows if r[0] == "o"]
+    else:
+        w = filters.where()
+        by_province = await conn.fetch(
+            f"SELECT category, province_code, count(*) AS n FROM {SCHEMA}.issues{w.sql()} "
+            "GROUP BY 1, 2",
+            *w.params,
+        )
+        by_org = await conn.fetch(
+            f"SELECT category, raised_by_code, count(*) AS n FROM {SCHEMA}.issues{w.sql()} "
+            "GROUP BY 1, 2",
+            *w.params,
+        )
+    # Sorted here, by code point: a few hundred rows cost PostgreSQL more to sort (text
+    # under a collation) than Python, and the order is the same whatever the collation.
+    by_province.sort(key=_first_two)
+    by_org.sort(key=_first_two)
+    return _summary(by_province, by_org)
+
+
+def _first_two(row: Sequence[Any]) -> tuple[Any, Any]:
+    return row[0], row[1]
+
+
+def _counted(
+    filters: IssueFilters, table: str, breakdown: str, first_param: int
+) -> tuple[str, list[Any]]:
+    """The SELECT of one breakdown from one count table: rows of ('p' for province or 'o'
+    for organization, category, code, count), and its parameters."""
+    w = Where(first_param)
+    for column, values in (
+        ("category", filters.categories),
+        ("province_code", filters.provinces),
+        ("raised_by_code", filters.raised_by),
+        ("status", filters.statuses),
+    ):
+        if values is not None:
+            w.add(f"{column} = ANY({{}}::text[])", list(values))
+    kind = "p" if breakdown == "province_code" else "o"
+    return (
+        f"SELECT '{kind}' AS breakdown, category, {breakdown} AS code, sum(n)::bigint AS n "
+        f"FROM {SCHEMA}.{table}{w.sql()} GROUP BY category, {breakdown}",
+        w.params,
     )
-    by_org = await conn.fetch(
-        f"SELECT category, raised_by_code, count(*) AS n FROM {SCHEMA}.issues{w.sql()} "
-        "GROUP BY 1, 2 ORDER BY 1, 2",
-        *w.params,
-    )
+
+
+def _summary(by_province: Sequence[Sequence[Any]], by_org: Sequence[Sequence[Any]]) -> Summary:
     names = load_regions()
     by_category: dict[str, int] = {}
     provinces: dict[str, int] = {}
     for r in by_province:
         by_category[r[0]] = by_category.get(r[0], 0) + r[2]
         provinces[r[1]] = provinces.get(r[1], 0) + r[2]
+    # Each province's name once, not once per category (a national summary has ~400 rows).
+    province_names = {code: names.name_of(code) for code in provinces}
     return Summary(
         by_category_province=[
             CategoryProvinceCount(
-                category=r[0], province_code=r[1], province_name=names.name_of(r[1]), count=r[2]
+                category=r[0], province_code=r[1], province_name=province_names[r[1]], count=r[2]
             )
             for r in by_province
         ],
@@ -750,7 +963,7 @@ async def summary(conn: asyncpg.Connection, filters: IssueFilters) -> Summary:
         total=sum(by_category.values()),
         by_category=by_category,
         by_province=[
-            ProvinceCount(province_code=code, province_name=names.name_of(code), count=n)
+            ProvinceCount(province_code=code, province_name=province_names[code], count=n)
             for code, n in sorted(provinces.items())
         ],
     )
@@ -1013,38 +1226,97 @@ async def cluster_detail(
     )
 
 
+#: ``uncovered``'s order, and the cursor of its next page after the last item
+_UNCOVERED_ORDER = "recurrence DESC, severity DESC, raised_at DESC, id"
+_INT_MAX = 2**31 - 1
+
+
+def _uncovered_after(cursor: str) -> tuple[int, int, datetime, str]:
+    """The last item of the previous page as (recurrence, severity, raised_at, id)."""
+    values = decode_cursor(cursor)
+    try:
+        tag, recurrence, severity, raised_at, issue_id = values
+        at = datetime.fromisoformat(raised_at)
+        if (
+            tag != "uncovered"
+            or not all(type(v) is int and 0 <= v <= _INT_MAX for v in (recurrence, severity))
+            or at.tzinfo is None
+        ):
+            raise ValueError("not an uncovered cursor")
+        return recurrence, severity, at, str(uuid.UUID(issue_id))
+    except (TypeError, ValueError, AttributeError) as e:
+        raise BadCursor("cursor is not valid") from e
+
+
+def _after(w: Where, after: tuple[int, int, datetime, str], id_sql: str = "id") -> None:
+    """Keep what the order puts after ``after``. The row comparison of the first three
+    keys is an index condition (all DESC); only items tied on all three are left to id."""
+    recurrence, severity, raised_at, issue_id = after
+    key = "(recurrence, severity, raised_at)"
+    w.add(
+        f"{key} <= ({{}}, {{}}, {{}}) AND ({key} <> ({{}}, {{}}, {{}}) OR {id_sql} > {{}}::uuid)",
+        *(recurrence, severity, raised_at) * 2,
+        issue_id,
+    )
+
+
 async def uncovered(
     conn: asyncpg.Connection,
     scope: list[str] | None,
     *,
     categories: list[str] | None = None,
-    offset: int = 0,
+    cursor: str | None = None,
     limit: int = 50,
-) -> tuple[list[UncoveredItem], int | None]:
+) -> tuple[list[UncoveredItem], str | None]:
     """Open issues no recommendation cites, by recurrence, then severity, then recency.
 
     Recurrence is the number of regions (visible to the caller) that raised the issue's
-    recurring problem.
+    recurring problem. A national caller reads the list kept on apply (``uncovered``, in
+    this order: one index range per page); a regional one counts its own regions.
     """
-    w = IssueFilters(scope=scope, categories=categories, statuses=["open"]).where()
-    v = IssueFilters(scope=scope, statuses=["open", "addressed"]).where(len(w.params) + 1)
-    rows = await conn.fetch(
-        f"WITH u AS (SELECT {_COLUMNS} FROM {SCHEMA}.issues{w.sql()}), "
-        f"r AS (SELECT cluster_id, count(DISTINCT region_code) AS recurrence "
-        f"FROM {SCHEMA}.issues{v.sql()}{' AND' if v.clauses else ' WHERE'} cluster_id IN "
-        "(SELECT cluster_id::uuid FROM u) GROUP BY cluster_id) "
-        "SELECT u.*, coalesce(r.recurrence, 1) AS recurrence FROM u "
-        "LEFT JOIN r ON r.cluster_id = u.cluster_id::uuid "
-        "ORDER BY recurrence DESC, u.severity DESC, u.raised_at DESC, u.id "
-        f"OFFSET {v.param(offset)} LIMIT {v.param(limit + 1)}",
-        *w.params,
-        *v.params,
-    )
+    after = _uncovered_after(cursor) if cursor is not None else None
+    if scope is None:
+        w = Where()
+        if categories is not None:
+            w.add("category = ANY({}::text[])", list(categories))
+        if after is not None:
+            _after(w, after)
+        sql = (
+            f"WITH page AS (SELECT id AS page_id, recurrence FROM {SCHEMA}.uncovered{w.sql()} "
+            f"ORDER BY {_UNCOVERED_ORDER} LIMIT {w.param(limit + 1)}) "
+            f"SELECT {_COLUMNS}, recurrence FROM page JOIN {SCHEMA}.issues ON id = page_id "
+            "ORDER BY recurrence DESC, severity DESC, raised_at DESC, page_id"
+        )
+        rows = await conn.fetch(sql, *w.params)
+    else:
+        w = IssueFilters(scope=scope, categories=categories, statuses=["open"]).where()
+        v = IssueFilters(scope=scope, statuses=["open", "addressed"]).where(len(w.params) + 1)
+        k = Where(len(w.params) + len(v.params) + 1)
+        if after is not None:
+            _after(k, after, "id::uuid")
+        rows = await conn.fetch(
+            f"WITH u AS (SELECT {_COLUMNS} FROM {SCHEMA}.issues{w.sql()}), "
+            f"r AS (SELECT cluster_id, count(DISTINCT region_code) AS recurrence "
+            f"FROM {SCHEMA}.issues{v.sql()}{' AND' if v.clauses else ' WHERE'} cluster_id IN "
+            "(SELECT cluster_id::uuid FROM u) GROUP BY cluster_id), "
+            "g AS (SELECT u.*, coalesce(r.recurrence, 1) AS recurrence FROM u "
+            "LEFT JOIN r ON r.cluster_id = u.cluster_id::uuid) "
+            f"SELECT * FROM g{k.sql()} ORDER BY {_UNCOVERED_ORDER} LIMIT {k.param(limit + 1)}",
+            *w.params,
+            *v.params,
+            *k.params,
+        )
     items = [
         UncoveredItem(**msgspec.structs.asdict(_item(r)), recurrence=r["recurrence"])
         for r in rows[:limit]
     ]
-    return items, offset + limit if len(rows) > limit else None
+    next_cursor = None
+    if len(rows) > limit:
+        last = items[-1]
+        next_cursor = encode_cursor(
+            ["uncovered", last.recurrence, last.severity, last.raised_at.isoformat(), last.id]
+        )
+    return items, next_cursor
 
 
 class RegionIssues(msgspec.Struct, kw_only=True):
@@ -1072,8 +1344,8 @@ async def region_issues(conn: asyncpg.Connection, code: str, *, limit: int) -> R
         by_status[r["status"]] += r["n"]
         by_category[r["category"]] += r["n"]
     rows = await conn.fetch(
-        f"SELECT {_COLUMNS} FROM {SCHEMA}.issues WHERE {column} = $1 "
-        "ORDER BY raised_at DESC, id DESC LIMIT $2",
+        f"SELECT {_COLUMNS} FROM {SCHEMA}.issues i WHERE {column} = $1 "
+        "ORDER BY i.raised_at DESC, i.id DESC LIMIT $2",
         code,
         limit,
     )

@@ -19,7 +19,7 @@ from aiohttp import web
 from coord.auth import Role, forbidden, principal_of
 from coord.console.follow import citing_follow_ups
 from coord.console.frame import live_marks, page, render, see_other
-from coord.http.params import MAX_QUERY_INT, int_param, list_param, one
+from coord.http.params import int_param, list_param, one
 from coord.http.projections import snapshot
 from coord.http.views import (
     _HEARING_STATUSES,
@@ -327,15 +327,15 @@ async def search_page(request: web.Request) -> web.StreamResponse:
 @page()
 async def coverage_gaps(request: web.Request) -> web.StreamResponse:
     """Open issues no recommendation cites yet, the most recurring and severe first."""
-    offset = int_param(request, "offset", 0, minimum=0, maximum=MAX_QUERY_INT)
     async with snapshot(request, issue_board.NAME) as snap:
-        items, next_offset = await issue_board.uncovered(
-            snap.conn,
-            _scope(request),
-            categories=list_param(request, "category"),
-            offset=offset,
-            limit=BOARD_PAGE,
-        )
+        with _cursor_errors():
+            items, cursor = await issue_board.uncovered(
+                snap.conn,
+                _scope(request),
+                categories=list_param(request, "category"),
+                cursor=request.query.get("cursor") or None,
+                limit=BOARD_PAGE,
+            )
     return render(
         request,
         "gaps.html",
@@ -343,8 +343,8 @@ async def coverage_gaps(request: web.Request) -> web.StreamResponse:
             "items": items,
             "categories": CATEGORY_CODES,
             "category": request.query.get("category", ""),
-            "next_link": f"/isu/celah?{query_without(request, 'offset', offset=str(next_offset))}"
-            if next_offset is not None
+            "next_link": f"/isu/celah?{query_without(request, 'cursor', cursor=cursor)}"
+            if cursor
             else None,
         },
     )

@@ -43,7 +43,7 @@ from events.domain.regions import load_regions
 from projections import activity as activity_model
 from projections import hearings as hearings_model
 from projections import issue_board, recommendations, search, search_terms
-from projections.base import BadCursor, decode_cursor, encode_cursor
+from projections.base import BadCursor
 from projections.issue_board import IssueFilters
 from projections.issue_text import Vocabulary
 
@@ -504,46 +504,25 @@ async def recurring_cluster(request: web.Request, q: ViewQuery) -> web.Response:
         return view_response(detail, snap)
 
 
-def _uncovered_offset(cursor: str | None) -> int:
-    if cursor is None:
-        return 0
-    try:
-        values = decode_cursor(cursor)
-        offset = int(values[1]) if values[0] == "uncovered" else -1
-    except (BadCursor, IndexError, TypeError, ValueError, RecursionError):
-        offset = -1
-    if not 0 <= offset <= MAX_QUERY_INT:
-        raise invalid("cursor is not valid", "query.cursor")
-    return offset
-
-
 @routes.get("/v1/views/issues/uncovered")
 @_view(UncoveredQuery, UncoveredPage, exports=issue_board.UncoveredItem)
 async def uncovered(request: web.Request, q: UncoveredQuery) -> web.StreamResponse:
     """Open issues no recommendation cites, by recurrence and severity."""
     scope = _scope(request)
-    _uncovered_offset(q.cursor)
     fmt = export_format(request, q.format)
     async with snapshot(request, issue_board.NAME) as snap:
 
         async def fetch(cursor: str | None, size: int = _EXPORT_PAGE) -> Any:
-            items, next_offset = await issue_board.uncovered(
-                snap.conn,
-                scope,
-                categories=_strs(q.category),
-                offset=_uncovered_offset(cursor),
-                limit=size,
+            return await issue_board.uncovered(
+                snap.conn, scope, categories=_strs(q.category), cursor=cursor, limit=size
             )
-            next_cursor = (
-                encode_cursor(["uncovered", next_offset]) if next_offset is not None else None
-            )
-            return items, next_cursor
 
         if fmt != "json":
             return await _export(
                 request, fmt, issue_board.UncoveredItem, fetch, snap, "uncovered", q.cursor
             )
-        items, next_cursor = await fetch(q.cursor, q.limit)
+        with _cursor_errors():
+            items, next_cursor = await fetch(q.cursor, q.limit)
         return view_response(UncoveredPage(items=items, next_cursor=next_cursor), snap)
 
 

@@ -345,6 +345,47 @@ async def test_recurring_clusters_and_coverage_gaps(world: World) -> None:
     assert by_id[world.issues["regulasi"]]["cluster_id"] != top["cluster_id"]
 
 
+async def test_coverage_gaps_page_by_cursor(world: World) -> None:
+    """Pages of one follow each other by cursor to the same list, national or regional;
+    a cursor of another view is a 422 on `query.cursor`."""
+    for who in (world.national, world.regional):
+        whole = await world.get("/v1/views/issues/uncovered", who)
+        assert whole["next_cursor"] is None and whole["items"]
+        paged: list[Any] = []
+        cursor = None
+        while True:
+            params = {"limit": 1} if cursor is None else {"limit": 1, "cursor": cursor}
+            page = await world.get("/v1/views/issues/uncovered", who, **params)
+            paged += page["items"]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        assert paged == whole["items"]
+    board = await world.get("/v1/views/issues", limit=1)
+    resp = await world.client.get(
+        "/v1/views/issues/uncovered",
+        params={"cursor": board["next_cursor"]},
+        headers=world.national,
+    )
+    assert resp.status == 422 and (await resp.json())["field"] == "query.cursor"
+
+
+async def test_national_summary_counts_equal_counting_the_issues(world: World) -> None:
+    """The counts kept on apply answer as counting the issues does (a `from` long before
+    every issue makes the view count them)."""
+    for params in (
+        {},
+        {"include_withdrawn": "true"},
+        {"status": "withdrawn,open"},
+        {"category": "budget_honorarium", "province": "35,11"},
+        {"raised_by": "KPU"},
+    ):
+        kept = await world.get("/v1/views/issues/summary", **params)
+        counted = await world.get("/v1/views/issues/summary", **params, **{"from": "2000-01-01"})
+        assert kept == counted, params
+        assert kept["total"] == sum(r["count"] for r in kept["by_category_province"])
+
+
 async def test_recurring_cluster_detail(world: World) -> None:
     """One recurring problem lists its members with their regions, within the caller's scope."""
     body = await world.get("/v1/views/issues/recurring", min_position=world.last)

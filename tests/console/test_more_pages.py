@@ -52,7 +52,7 @@ async def test_coverage_gaps_list_uncited_open_issues_in_scope(
     )
     html = await (await n.get("/isu/celah", params={"min_position": last})).text()
     assert f"/isu/{issue}" not in html and "Semua isu terbuka sudah dikutip." in html
-    assert (await n.get("/isu/celah", params={"offset": "-1"})).status == 422
+    assert (await n.get("/isu/celah", params={"cursor": "bm90LWEtY3Vyc29y"})).status == 422
 
 
 async def test_activity_shows_who_wrote_what_to_national_and_auditor_only(
