@@ -31,8 +31,8 @@ CHECKS = (
     "not_a_server_error,status_code_conformance,response_schema_conformance,negative_data_rejection"
 )
 # Per role: examples per operation and a time budget (seconds) for the role's whole run;
-# the four budgets plus start-up keep the test near three minutes.
-BUDGET = {"national": (25, 55), "regional": (15, 35), "auditor": (10, 25), "admin": (10, 25)}
+# the four budgets plus start-up keep the test near two minutes (make test stays under 10).
+BUDGET = {"national": (20, 40), "regional": (12, 25), "auditor": (8, 16), "admin": (8, 16)}
 
 HOOKS = '''
 """Schemathesis hooks for coord: read NDJSON responses (the audit export) line by line."""
