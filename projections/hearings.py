@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
@@ -99,6 +100,18 @@ DDL = (
     # is not found by walking all of a province's hearings), counts from the index.
     "CREATE INDEX ON {s}.hearings (region_code, status, scheduled_at, id)",
     "CREATE INDEX ON {s}.hearings (province_code, status, scheduled_at, id)",
+    # How many hearings of each status a region has, kept on apply: a dossier counts a
+    # province's thousands of hearings without reading them.
+    """CREATE TABLE {s}.hearing_counts (
+        region_code text NOT NULL,
+        province_code text NOT NULL,
+        status text NOT NULL,
+        -- no CHECK (n >= 0): PostgreSQL checks the proposed row (a delta, maybe -1)
+        -- before ON CONFLICT turns it into an update
+        n integer NOT NULL,
+        PRIMARY KEY (region_code, status)
+    )""",
+    "CREATE INDEX ON {s}.hearing_counts (province_code)",
 )
 
 
@@ -123,11 +136,13 @@ class Hearings:
     reads_payload: bool = True
     replay_lanes: int = 1
     ddl: tuple[str, ...] = DDL
-    tables: tuple[str, ...] = ("hearings",)
+    tables: tuple[str, ...] = ("hearings", "hearing_counts")
 
     async def apply(self, conn: asyncpg.Connection, schema: str, batch: Sequence[Envelope]) -> None:
         """Fold the batch into the touched hearing rows and upsert them."""
         rows = await HEARINGS.load(conn, schema, {env.entity_id for env in batch})
+        # (region, province, status) each loaded hearing was counted under before the batch
+        counted = {i: (r["region_code"], r["province_code"], r["status"]) for i, r in rows.items()}
         dirty: set[str] = set()
         for env in batch:
             event = env.event
@@ -173,6 +188,40 @@ class Hearings:
                         row["held_at"] = row["held_offset"] = row["held_recorded_at"] = None
                     row["corrected"] = sorted({*row["corrected"], "status"})
         await HEARINGS.upsert(conn, schema, (rows[i] for i in sorted(dirty)))
+        await _count(conn, schema, counted, [rows[i] for i in dirty])
+
+
+async def _count(
+    conn: asyncpg.Connection,
+    schema: str,
+    before: dict[str, tuple[str, str, str]],
+    changed: list[Row],
+) -> None:
+    """Move the changed hearings from the counts they were under to their status's now."""
+    delta: Counter[tuple[str, str, str]] = Counter()
+    for row in changed:
+        if (old := before.get(row["id"])) is not None:
+            delta[old] -= 1
+        delta[(row["region_code"], row["province_code"], row["status"])] += 1
+    keys = sorted(k for k, n in delta.items() if n != 0)
+    if keys:
+        await conn.execute(
+            f"INSERT INTO {schema}.hearing_counts AS c "
+            "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[]) "
+            "ON CONFLICT (region_code, status) DO UPDATE SET n = c.n + EXCLUDED.n",
+            [k[0] for k in keys],
+            [k[1] for k in keys],
+            [k[2] for k in keys],
+            [delta[k] for k in keys],
+        )
+        # A count back at 0 goes: replayed in other batches (a rebuild, verify) the same
+        # events may never have made the row, and the tables must come out equal.
+        await conn.execute(
+            f"DELETE FROM {schema}.hearing_counts WHERE n = 0 AND (region_code, status) IN "
+            "(SELECT * FROM unnest($1::text[], $2::text[]))",
+            [k[0] for k in keys],
+            [k[2] for k in keys],
+        )
 
 
 def _held(row: Row, env: Envelope, held_at: datetime) -> None:
@@ -392,10 +441,15 @@ async def region_hearings(
     an index on (region or province, status, time), the counts from that index.
     """
     column = region_column(code)
+    # Held, cancelled and scheduled from the kept counts; the scheduled split at `now` by
+    # counting the upcoming ones in the index (hearings still to come are few).
     counts = await conn.fetchrow(
-        "SELECT "
-        + ", ".join(f"count(*) FILTER (WHERE {cond}) AS {name}" for name, cond, _ in _REGION_LISTS)
-        + f" FROM {SCHEMA}.hearings WHERE {column} = $1",
+        f"SELECT coalesce(sum(n) FILTER (WHERE status = 'held'), 0) AS held, "
+        "coalesce(sum(n) FILTER (WHERE status = 'cancelled'), 0) AS cancelled, "
+        "coalesce(sum(n) FILTER (WHERE status = 'scheduled'), 0) AS scheduled, "
+        f"(SELECT count(*) FROM {SCHEMA}.hearings WHERE {column} = $1 "
+        "AND status = 'scheduled' AND scheduled_at >= $2) AS upcoming "
+        f"FROM {SCHEMA}.hearing_counts WHERE {column} = $1",
         code,
         now,
     )
@@ -413,4 +467,10 @@ async def region_hearings(
     names = load_regions()
     for r in rows:
         lists[r["list"]].append(_item(r, names))
-    return RegionHearings(counts={name: counts[name] for name in lists}, **lists)
+    totals = {
+        "held": int(counts["held"]),
+        "upcoming": counts["upcoming"],
+        "cancelled": int(counts["cancelled"]),
+        "overdue": int(counts["scheduled"]) - counts["upcoming"],
+    }
+    return RegionHearings(counts=totals, **lists)
