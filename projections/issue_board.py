@@ -1331,10 +1331,14 @@ class RegionIssues(msgspec.Struct, kw_only=True):
 
 async def region_issues(conn: asyncpg.Connection, code: str, *, limit: int) -> RegionIssues:
     """The issues of a province (with its regencies) or a regency for its dossier: counts of
-    all, the newest `limit`, both from one index."""
+    all (a province's from the summary's counts kept on apply, a regency's few from the
+    index), the newest `limit` from the index."""
     column = region_column(code)
     counts = await conn.fetch(
-        f"SELECT status, category, count(*) AS n FROM {SCHEMA}.issues "
+        f"SELECT status, category, n FROM {SCHEMA}.issue_counts_by_province "
+        "WHERE province_code = $1"
+        if column == "province_code"
+        else f"SELECT status, category, count(*) AS n FROM {SCHEMA}.issues "
         f"WHERE {column} = $1 GROUP BY status, category",
         code,
     )

@@ -480,6 +480,14 @@ async def test_region_dossier_lists_are_bounded_and_its_counts_are_not(world: Wo
         assert len(one["hearings"][kind]) == min(1, counts[kind])
     assert full["recommendation_total"] == len(full["recommendations"]) >= 1
     assert one["recommendation_total"] == full["recommendation_total"]
+    # A province's counts (kept on apply) are its regencies' (counted from their issues).
+    regencies = [await world.get(f"/v1/views/regions/{c}") for c in ("35.71", "35.78")]
+    for key in ("open", "addressed", "withdrawn"):
+        assert full["issues"]["by_status"][key] == sum(
+            r["issues"]["by_status"][key] for r in regencies
+        )
+    for kind in ("held", "upcoming", "cancelled", "overdue"):
+        assert counts[kind] == sum(r["hearings"]["counts"][kind] for r in regencies)
     for bad in ("0", "501", "-1", "x", "1e3"):
         resp = await world.client.get(f"/v1/views/regions/35?limit={bad}", headers=world.national)
         assert resp.status == 422, bad
