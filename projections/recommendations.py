@@ -102,6 +102,8 @@ DDL = (
         progress_offset integer
     )""",
     "CREATE INDEX ON {s}.recommendations USING gin (issue_ids)",
+    # The list, most recently drafted first: a page reads its own rows, however many there are.
+    "CREATE INDEX ON {s}.recommendations (position)",
     """CREATE TABLE {s}.timeline (
         recommendation_id uuid NOT NULL,
         position bigint NOT NULL,
@@ -349,23 +351,29 @@ class RecommendationItem(msgspec.Struct, kw_only=True):
 
 # `now()` is the read transaction's start: overdue is a fact of the read, never stored.
 _OVERDUE = "(r.status = 'submitted' AND r.answered_at IS NULL AND r.response_due_at < now())"
-_WITHDRAWN = (
-    f"(SELECT coalesce(array_agg(i.id::text ORDER BY i.id), '{{}}') FROM {SCHEMA}.issues i "
-    "WHERE i.id = ANY(r.issue_ids) AND i.withdrawn)"
-)
 
-_SELECT = f"""
+
+def _select(chosen: str) -> str:
+    """The list item of each recommendation `chosen` selects (a query over ``r``, the
+    recommendations table, in its order), with the facts of the issues it cites.
+
+    The facts come from one lateral read of the cited issues per recommendation (not one
+    per fact), and only for the rows chosen: `chosen` is cut (ORDER BY / LIMIT) before it.
+    """
+    return f"""
 SELECT r.id::text AS id, r.title, r.status, r.addressee, r.issue_ids::text[] AS issue_ids,
        r.position, r.submitted_at, r.response_due_at, r.answered_at, r.response_outcome,
        r.progress_percent, r.submitted_offset, r.response_due_offset, r.answered_offset,
-       r.progress_at, r.progress_offset, {_OVERDUE} AS overdue, {_WITHDRAWN} AS withdrawn_issue_ids,
-       (SELECT count(DISTINCT i.region_code) FROM {SCHEMA}.issues i
-         WHERE i.id = ANY(r.issue_ids)) AS region_count,
-       (SELECT count(DISTINCT i.province_code) FROM {SCHEMA}.issues i
-         WHERE i.id = ANY(r.issue_ids)) AS province_count,
-       (SELECT coalesce(array_agg(DISTINCT i.category ORDER BY i.category), '{{}}')
-          FROM {SCHEMA}.issues i WHERE i.id = ANY(r.issue_ids)) AS categories
-FROM {SCHEMA}.recommendations r"""
+       r.progress_at, r.progress_offset, {_OVERDUE} AS overdue,
+       f.withdrawn_issue_ids, f.region_count, f.province_count, f.categories
+FROM ({chosen}) r
+CROSS JOIN LATERAL (
+    SELECT coalesce(array_agg(i.id::text ORDER BY i.id) FILTER (WHERE i.withdrawn), '{{}}')
+             AS withdrawn_issue_ids,
+           count(DISTINCT i.region_code) AS region_count,
+           count(DISTINCT i.province_code) AS province_count,
+           coalesce(array_agg(DISTINCT i.category ORDER BY i.category), '{{}}') AS categories
+    FROM {SCHEMA}.issues i WHERE i.id = ANY(r.issue_ids)) f"""
 
 
 async def _with_timelines(
@@ -462,9 +470,11 @@ async def list_recommendations(
         if len(values) != 1 or not isinstance(values[0], int):
             raise BadCursor("cursor is not valid")
         w.add("r.position < {}", values[0])
-    rows = await conn.fetch(
-        f"{_SELECT}{w.sql()} ORDER BY r.position DESC LIMIT {w.param(limit + 1)}", *w.params
+    chosen = (
+        f"SELECT * FROM {SCHEMA}.recommendations r{w.sql()} "
+        f"ORDER BY r.position DESC LIMIT {w.param(limit + 1)}"
     )
+    rows = await conn.fetch(f"{_select(chosen)} ORDER BY r.position DESC", *w.params)
     items = await _with_timelines(conn, rows[:limit])
     next_cursor = encode_cursor([rows[limit - 1]["position"]]) if len(rows) > limit else None
     return items, next_cursor
@@ -472,7 +482,9 @@ async def list_recommendations(
 
 async def get_recommendation(conn: asyncpg.Connection, rec_id: str) -> RecommendationItem | None:
     """One recommendation, or None."""
-    rows = await conn.fetch(f"{_SELECT} WHERE r.id = $1::uuid", rec_id)
+    rows = await conn.fetch(
+        _select(f"SELECT * FROM {SCHEMA}.recommendations WHERE id = $1::uuid"), rec_id
+    )
     items = await _with_timelines(conn, rows)
     return items[0] if items else None
 
