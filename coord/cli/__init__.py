@@ -118,7 +118,10 @@ def _run(args: argparse.Namespace) -> int:
         configure_logging(config.log_format, level=logging.WARNING)
         return federation_cli.run(args, config)
     if args.command == "projections":
-        config = Config.from_env()
+        # No projection runners or tree builder in the command's own process: a rebuild would
+        # compete with them (an upgrade's rebuild of the same projection), and a `list` has
+        # no business catching anything up.
+        config = Config.from_env(background=False)
         configure_logging(config.log_format, level=logging.WARNING)
         return projections_cli.run(args, config)
     if args.command == "check":

@@ -345,3 +345,36 @@ async def test_start_leaves_a_running_rebuild_alone(
         )
     finally:
         await other.close()
+
+
+async def test_the_command_line_leaves_upgrades_to_the_runners(
+    store: EventStore, pool: asyncpg.Pool, database_url: str
+) -> None:
+    """`coord projections` runs no runners of its own: `list` on a database whose tables
+    are of another version rebuilds nothing, and `rebuild` is not refused by an upgrade
+    its own process started."""
+    await seed(store, 5)
+    async with running(store, database_url, pool, [IssueBoard()]):
+        await caught_up(pool, store, ["issue_board"])
+    # As if the tables had been made by another version of coord.
+    await pool.execute("UPDATE projections SET ddl_checksum = 'older' WHERE name = 'issue_board'")
+    env = {**os.environ, "COORD_DATABASE_URL": database_url, "COORD_LOG_LEVEL": "warning"}
+    env.pop("COORD_DEMO", None)
+
+    async def cli(*args: str) -> str:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "coord", "projections", *args, env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+        out, _ = await asyncio.wait_for(proc.communicate(), 60)
+        assert proc.returncode == 0, out.decode()
+        return out.decode()
+
+    listed = await cli("list")
+    checksum = "SELECT ddl_checksum FROM projections WHERE name = 'issue_board'"
+    assert await pool.fetchval(checksum) == "older"
+    rebuilt = await cli("rebuild", "issue_board")
+    assert "rebuilt issue_board" in rebuilt
+    assert await pool.fetchval(checksum) != "older"
+    # Its own process never started an upgrade (the runners' log line says so when one does).
+    assert "projection.upgrading" not in listed + rebuilt
