@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final, Protocol, TypeAlias
 
@@ -334,3 +334,34 @@ def region_column(code: str) -> str:
     """The column that selects a region's rows: a province's code names the province with
     its regencies (``province_code``), a regency's its own (``region_code``)."""
     return "region_code" if "." in code else "province_code"
+
+
+async def add_counts(
+    conn: asyncpg.Connection,
+    schema: str,
+    table: str,
+    columns: Sequence[str],
+    delta: Mapping[tuple[str, ...], int],
+) -> None:
+    """Add `delta` (per key of text `columns`) to a table of counts `(columns..., n)` whose
+    primary key is `columns`; a count that drops to 0 is deleted, so that the table is the
+    same however the events were batched (live, rebuild, verify)."""
+    keys = sorted(k for k, n in delta.items() if n != 0)
+    if not keys:
+        return
+    names = ", ".join(columns)
+    arrays = ", ".join(f"${i}::text[]" for i in range(1, len(columns) + 1))
+    # One statement: a count that drops to 0 is deleted, every other one added to.
+    await conn.execute(
+        f"WITH d AS (SELECT * FROM unnest({arrays}, ${len(columns) + 1}::int[]) "
+        f"AS d({names}, n)), "
+        f"gone AS (DELETE FROM {schema}.{table} c USING d "
+        f"WHERE ({', '.join(f'c.{c}' for c in columns)}) = "
+        f"({', '.join(f'd.{c}' for c in columns)}) AND c.n + d.n = 0 "
+        f"RETURNING {', '.join(f'c.{c}' for c in columns)}) "
+        f"INSERT INTO {schema}.{table} AS c SELECT * FROM d "
+        f"WHERE ({names}) NOT IN (SELECT * FROM gone) "
+        f"ON CONFLICT ({names}) DO UPDATE SET n = c.n + EXCLUDED.n",
+        *([k[i] for k in keys] for i in range(len(columns))),
+        [delta[k] for k in keys],
+    )

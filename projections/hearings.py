@@ -29,6 +29,7 @@ from projections.base import (
     Row,
     Table,
     Where,
+    add_counts,
     decode_cursor,
     encode_cursor,
     region_column,
@@ -107,9 +108,9 @@ DDL = (
         province_code text NOT NULL,
         status text NOT NULL,
         -- no CHECK (n >= 0): PostgreSQL checks the proposed row (a delta, maybe -1)
-        -- before ON CONFLICT turns it into an update
+        -- before ON CONFLICT turns it into an update; a count at 0 is deleted
         n integer NOT NULL,
-        PRIMARY KEY (region_code, status)
+        PRIMARY KEY (region_code, province_code, status)
     )""",
     "CREATE INDEX ON {s}.hearing_counts (province_code)",
 )
@@ -191,6 +192,11 @@ class Hearings:
         await _count(conn, schema, counted, [rows[i] for i in dirty])
 
 
+#: the key of ``hearing_counts`` (the province is the region's: it only lets a province's
+#: dossier read its own rows)
+_COUNTED = ("region_code", "province_code", "status")
+
+
 async def _count(
     conn: asyncpg.Connection,
     schema: str,
@@ -198,30 +204,12 @@ async def _count(
     changed: list[Row],
 ) -> None:
     """Move the changed hearings from the counts they were under to their status's now."""
-    delta: Counter[tuple[str, str, str]] = Counter()
+    delta: Counter[tuple[str, ...]] = Counter()
     for row in changed:
         if (old := before.get(row["id"])) is not None:
             delta[old] -= 1
         delta[(row["region_code"], row["province_code"], row["status"])] += 1
-    keys = sorted(k for k, n in delta.items() if n != 0)
-    if keys:
-        await conn.execute(
-            f"INSERT INTO {schema}.hearing_counts AS c "
-            "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[]) "
-            "ON CONFLICT (region_code, status) DO UPDATE SET n = c.n + EXCLUDED.n",
-            [k[0] for k in keys],
-            [k[1] for k in keys],
-            [k[2] for k in keys],
-            [delta[k] for k in keys],
-        )
-        # A count back at 0 goes: replayed in other batches (a rebuild, verify) the same
-        # events may never have made the row, and the tables must come out equal.
-        await conn.execute(
-            f"DELETE FROM {schema}.hearing_counts WHERE n = 0 AND (region_code, status) IN "
-            "(SELECT * FROM unnest($1::text[], $2::text[]))",
-            [k[0] for k in keys],
-            [k[2] for k in keys],
-        )
+    await add_counts(conn, schema, "hearing_counts", _COUNTED, delta)
 
 
 def _held(row: Row, env: Envelope, held_at: datetime) -> None:

@@ -46,6 +46,7 @@ from projections.base import (
     Row,
     Table,
     Where,
+    add_counts,
     decode_cursor,
     encode_cursor,
     region_column,
@@ -502,25 +503,7 @@ async def _store_counts(
         grain: Counter[tuple[str, ...]] = Counter()
         for key, n in delta.items():
             grain[tuple(key[i] for i in picks)] += n
-        keys = sorted(k for k, n in grain.items() if n != 0)
-        if not keys:
-            continue
-        names = ", ".join(columns)
-        arrays = ", ".join(f"${i}::text[]" for i in range(1, len(columns) + 1))
-        # One statement: a count that drops to 0 is deleted, every other one added to.
-        await conn.execute(
-            f"WITH d AS (SELECT * FROM unnest({arrays}, ${len(columns) + 1}::int[]) "
-            f"AS d({names}, n)), "
-            f"gone AS (DELETE FROM {schema}.{table} c USING d "
-            f"WHERE ({', '.join(f'c.{c}' for c in columns)}) = "
-            f"({', '.join(f'd.{c}' for c in columns)}) AND c.n + d.n = 0 "
-            f"RETURNING {', '.join(f'c.{c}' for c in columns)}) "
-            f"INSERT INTO {schema}.{table} AS c SELECT * FROM d "
-            f"WHERE ({names}) NOT IN (SELECT * FROM gone) "
-            f"ON CONFLICT ({names}) DO UPDATE SET n = c.n + EXCLUDED.n",
-            *([k[i] for k in keys] for i in range(len(columns))),
-            [grain[k] for k in keys],
-        )
+        await add_counts(conn, schema, table, columns, grain)
 
 
 async def _store_uncovered(
