@@ -35,6 +35,7 @@ from coord.keys import (
     NODE,
     POOL,
     REGIONS,
+    SEARCH_HINTS,
     STORE,
     TOKEN_SERVICE,
     WRITES,
@@ -49,6 +50,7 @@ from events.store.log_head import LogHead
 from events.store.log_reader import LogReader
 from events.store.sequencer import Sequencer
 from events.store.store import EventStore
+from projections.search import SearchHints
 
 log = structlog.get_logger("coord.app")
 
@@ -181,6 +183,7 @@ def create_app(config: Config) -> web.Application:
     )
     app[CONFIG] = config
     app[RATE_LIMITS] = RateLimits(config)
+    app[SEARCH_HINTS] = SearchHints()
     app[health.READINESS] = health.Readiness()
     app[METRICS] = metrics
     app.cleanup_ctx.append(database_ctx)

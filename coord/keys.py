@@ -15,6 +15,7 @@ from events.domain.regions import Regions
 from events.domain.topology import Node
 from events.store.log_reader import LogReader
 from events.store.store import EventStore
+from projections.search import SearchHints
 from projections.service import ProjectionService, ProjectionSettings
 
 CONFIG = web.AppKey("config", Config)
@@ -36,3 +37,5 @@ LOG_READER = web.AppKey("log_reader", LogReader)
 AVAILABILITY = web.AppKey("availability", Availability)
 # The server's durability settings as read at start (shown by /readyz).
 DURABILITY = web.AppKey("durability", Durability)
+# Which searches need more than search's first walks (projections/search.py), per process.
+SEARCH_HINTS = web.AppKey("search_hints", SearchHints)

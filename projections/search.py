@@ -405,6 +405,30 @@ GIN_ROW_COST = 2
 _OR = re.compile(r"(?i)(?:^|\s)or(?:\s|$)")
 
 
+class SearchHints:
+    """Which searches the first walks did not settle (see `search`), remembered per query,
+    filters, scope and page kind: such a search asks the whole statement at once the next
+    time instead of paying for both. A hint only picks the statement, never the hits (both
+    give the same page), and is nearly always right: the walks read the earliest documents,
+    which later appends do not change. At most `size` searches are remembered (the oldest
+    go first).
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self._short: dict[tuple[object, ...], bool] = {}
+        self._size = size
+
+    def short(self, key: tuple[object, ...]) -> bool:
+        """Did the first walks leave this search short the last time?"""
+        return self._short.get(key, False)
+
+    def note(self, key: tuple[object, ...], short: bool) -> None:
+        """Remember how this search went."""
+        if key not in self._short and len(self._short) >= self._size:
+            del self._short[next(iter(self._short))]
+        self._short[key] = short
+
+
 async def search(
     conn: asyncpg.Connection,
     query: str,
@@ -416,6 +440,7 @@ async def search(
     cursor: str | None = None,
     expanded: str | None = None,
     candidates: int | None = CANDIDATES,
+    hints: SearchHints | None = None,
 ) -> list[SearchHit]:
     """Best matches first, with escaped, ``<b>``-highlighted snippets (see the module doc).
 
@@ -445,6 +470,13 @@ async def search(
     index to be cheaper; else ask the GIN index for every match and sort them (a rare
     word). So a set costs at most a few thousand documents read, or the matches of a
     rare word, not all the matches of a common one. The set is the same either way.
+
+    With ``hints``, the first walks alone are asked first, in a statement a third the size:
+    when every set is full after them (a common word), the longer walks and the indexes
+    would not run, and planning and starting their plan cost as much as the walks. When a
+    set came up short the whole statement is asked as well (same page), and ``hints``
+    remembers to ask it at once for that search next time. Without ``hints``: the whole
+    statement.
     """
     filters = filters or SearchFilters()
     w = Where(2)
@@ -486,18 +518,42 @@ async def search(
             f"({rank} < {after_rank} OR ({rank} = {after_rank} AND d.position > {after_position}))"
         )
     source = f"{SCHEMA}.documents d{_JOINS if filters.joined() else ''}"
-    if candidates is None:
-        ranked = (
-            f"SELECT d.doc_id, d.position, {rank} AS rank FROM {source}{w.sql()} AND d.tsv @@ {q}"
+
+    def statement(walks_only: bool) -> tuple[str, list[object]]:
+        # Each statement numbers its own parameters after the filters' (a copy of `w`).
+        v = Where(2)
+        v.clauses, v.params = list(w.clauses), list(w.params)
+        if candidates is None:
+            ranked = (
+                f"SELECT d.doc_id, d.position, {rank} AS rank FROM {source}{v.sql()} "
+                f"AND d.tsv @@ {q}"
+            )
+        else:
+            bound = max(candidates, limit)
+            ranked = _candidates(v, source, query, q, rank, bound, walks_only=walks_only)
+        short = "c.short" if walks_only else "false"
+        # Rank and cut first, highlight after: ts_headline re-parses the whole body, so it
+        # runs on the `limit` rows shown, not on every match. The markers are taken out of
+        # the body first, so that only ts_headline's own become tags. The other read models
+        # give the facts of the rows shown only.
+        options = v.param(_HEADLINE_OPTIONS)
+        markers = v.param(_START + _STOP)
+        sql = (
+            f"WITH ranked AS ({ranked}) "
+            "SELECT d.kind, d.id, d.title, "
+            "ts_headline('indonesian', translate("
+            "d.body || coalesce(' \u201c' || d.quote || '\u201d', ''), "
+            f"{markers}, ''), {q}, {options}) AS snippet, top.rank, top.position, "
+            "d.region_code, i.category, coalesce(i.status, r.status) AS status, "
+            "coalesce(d.hearing_id, i.hearing_id::text) AS hearing_id, "
+            f"{_DATE} AS date, {_OFFSET} AS date_offset, top.short "
+            f"FROM (SELECT c.doc_id, c.position, c.rank, {short} AS short FROM ranked c "
+            f"ORDER BY c.rank DESC, c.position LIMIT {v.param(limit)}) top "
+            f"JOIN {SCHEMA}.documents d ON d.doc_id = top.doc_id{_JOINS} "
+            "ORDER BY top.rank DESC, top.position"
         )
-    else:
-        ranked = _candidates(w, source, query, q, rank, max(candidates, limit))
-    # Rank and cut first, highlight after: ts_headline re-parses the whole body, so it
-    # runs on the `limit` rows shown, not on every match. The markers are taken out of
-    # the body first, so that only ts_headline's own become tags. The other read models
-    # give the facts of the rows shown only.
-    options = w.param(_HEADLINE_OPTIONS)
-    markers = w.param(_START + _STOP)
+        return sql, [query, *v.params]
+
     # A prepared statement turns generic after five runs, and a generic plan cannot see
     # the query's words: keep plans custom for this transaction (views run in one). No
     # sequential scans: a candidate set's GIN index is asked only for a rare word, which
@@ -509,22 +565,17 @@ async def search(
         " set_config('enable_seqscan', 'off', true),"
         " set_config('max_parallel_workers_per_gather', '0', true)"
     )
-    rows = await conn.fetch(
-        f"WITH ranked AS ({ranked}) "
-        "SELECT d.kind, d.id, d.title, "
-        "ts_headline('indonesian', translate("
-        "d.body || coalesce(' \u201c' || d.quote || '\u201d', ''), "
-        f"{markers}, ''), {q}, {options}) AS snippet, top.rank, top.position, "
-        "d.region_code, i.category, coalesce(i.status, r.status) AS status, "
-        "coalesce(d.hearing_id, i.hearing_id::text) AS hearing_id, "
-        f"{_DATE} AS date, {_OFFSET} AS date_offset "
-        "FROM (SELECT c.doc_id, c.position, c.rank FROM ranked c "
-        f"ORDER BY c.rank DESC, c.position LIMIT {w.param(limit)}) top "
-        f"JOIN {SCHEMA}.documents d ON d.doc_id = top.doc_id{_JOINS} "
-        "ORDER BY top.rank DESC, top.position",
-        query,
-        *w.params,
-    )
+    key = (query, expanded, repr(scope), repr(kinds), repr(filters), cursor is None)
+    walks_first = candidates is not None and hints is not None and not hints.short(key)
+    sql, params = statement(walks_only=walks_first)
+    rows = await conn.fetch(sql, *params)
+    if walks_first:
+        short = not rows or bool(rows[0]["short"])
+        if short:
+            sql, params = statement(walks_only=False)
+            rows = await conn.fetch(sql, *params)
+        if hints is not None:
+            hints.note(key, short)
     names = load_regions()
     return [
         SearchHit(
@@ -551,12 +602,15 @@ async def search(
     ]
 
 
-def _candidates(w: Where, source: str, query: str, q: str, rank: str, bound: int) -> str:
+def _candidates(
+    w: Where, source: str, query: str, q: str, rank: str, bound: int, *, walks_only: bool = False
+) -> str:
     """SQL of the bounded candidate sets of `search` (doc_id, position, rank), as CTEs
     followed by their union: each set is the earliest `bound` documents of its condition,
     from a walk in log order, a longer walk, or the condition's GIN index. The later two
     are gated by one-time filters on what the walks found: PostgreSQL runs neither when
-    it is not needed."""
+    it is not needed. With `walks_only`, the first walks alone, each row with `short`:
+    whether any set found fewer than `bound` there (then the whole SQL decides)."""
     where = w.sql()
     # (name, condition). The title set: without a negation a title match is a match;
     # with one, check the whole document too (`|| ''`: not through the big index, whose
@@ -568,7 +622,27 @@ def _candidates(w: Where, source: str, query: str, q: str, rank: str, bound: int
         # two sets can be full of one-word matches. AND implies OR: no check.
         every = "replace(websearch_to_tsquery('indonesian', $1)::text, ' | ', ' & ')::tsquery"
         sets.append(("by_every", f"d.tsv @@ {every}"))
-    n, w1, w2 = w.param(bound), w.param(WALK), w.param(WALK * FARTHER)
+    n, w1 = w.param(bound), w.param(WALK)
+
+    def walk(name: str, cond: str, length: str, gate: str = "") -> str:
+        # A LIMIT on the position index in a subquery, which no condition from outside can
+        # turn into a scan of the whole table; the outer LIMIT stops it at `n` matches.
+        return (
+            f"{name} AS (SELECT d.doc_id, d.position, {rank} AS rank FROM ("
+            f"SELECT d.doc_id, d.position, d.tsv, d.title_tsv FROM {source}{where} "
+            f"ORDER BY d.position LIMIT {length}) d WHERE {cond}{gate} "
+            f"ORDER BY d.position LIMIT {n})"
+        )
+
+    if walks_only:
+        short = " OR ".join(f"(SELECT count(*) FROM {name}) < {n}" for name, _ in sets)
+        return (
+            "WITH "
+            + ", ".join(walk(name, cond, w1) for name, cond in sets)
+            + " "
+            + " UNION ".join(f"SELECT b.*, ({short}) AS short FROM {name} b" for name, _ in sets)
+        )
+    w2 = w.param(WALK * FARTHER)
     ctes, union = [], []
     # How many documents there are to walk, up to the longer walk's length, when filters
     # may leave few (a regional scope): a walk that read them all needs no index. Counted
@@ -580,16 +654,6 @@ def _candidates(w: Where, source: str, query: str, q: str, rank: str, bound: int
             f"ORDER BY d.position LIMIT {w2}) x)"
         )
         seen_all = "AND (SELECT n FROM walked) >= {w1} AND ({far} OR (SELECT n FROM walked) = {w2})"
-
-    def walk(name: str, cond: str, length: str, gate: str = "") -> str:
-        # A LIMIT on the position index in a subquery, which no condition from outside can
-        # turn into a scan of the whole table; the outer LIMIT stops it at `n` matches.
-        return (
-            f"{name} AS (SELECT d.doc_id, d.position, {rank} AS rank FROM ("
-            f"SELECT d.doc_id, d.position, d.tsv, d.title_tsv FROM {source}{where} "
-            f"ORDER BY d.position LIMIT {length}) d WHERE {cond}{gate} "
-            f"ORDER BY d.position LIMIT {n})"
-        )
 
     # The documents there are (PostgreSQL's count from its last ANALYZE, which is close
     # enough to size the choice below; unknown counts as many).

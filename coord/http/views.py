@@ -36,6 +36,7 @@ from coord.http.projections import (
     snapshot,
     view_response,
 )
+from coord.keys import SEARCH_HINTS
 from coord.problems import invalid, not_found
 from events.domain.categories import CategoryCode
 from events.domain.ids import CanonicalUUID, parse_canonical_uuid
@@ -818,6 +819,7 @@ async def search_hits(
             filters=filters,
             cursor=q.cursor,
             expanded=expanded,
+            hints=request.app[SEARCH_HINTS],
         )
     except search.BadSearchCursor as e:
         raise invalid(str(e), "query.cursor") from None

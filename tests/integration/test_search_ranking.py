@@ -43,10 +43,21 @@ async def _documents(conn: asyncpg.Connection, rows: list[tuple[str, int, str, s
     await conn.execute(f"ANALYZE {search.SCHEMA}.documents")
 
 
-async def _page(conn: asyncpg.Connection, query: str, candidates: int | None) -> list[str]:
-    async with conn.transaction(isolation="repeatable_read", readonly=True):
-        hits = await search.search(conn, query, scope=None, limit=5, candidates=candidates)
-    return [f"{h.kind}:{h.id}:{h.rank}" for h in hits]
+async def _page(
+    conn: asyncpg.Connection, query: str, candidates: int | None, scope: list[str] | None = None
+) -> list[str]:
+    """The page, asked as the whole statement and (bounded) walks first with hints, the
+    second time as the hints learned it: the same page every way."""
+    hints = search.SearchHints()
+    pages = []
+    for h in (None, hints, hints) if candidates is not None else (None,):
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            hits = await search.search(
+                conn, query, scope=scope, limit=5, candidates=candidates, hints=h
+            )
+        pages.append([f"{h.kind}:{h.id}:{h.rank}" for h in hits])
+    assert all(p == pages[0] for p in pages), (query, pages)
+    return pages[0]
 
 
 async def test_late_title_matches_reach_the_first_page(pool: asyncpg.Pool, walk: int) -> None:
@@ -112,12 +123,64 @@ async def test_scoped_sets_count_what_their_walk_saw(pool: asyncpg.Pool, walk: i
     rows += [("issue", p, f"Honorarium {p}", body) for p in range(31, 36)]
     async with pool.acquire() as conn:
         await _documents(conn, rows)
-        pages = []
-        for candidates in (None, 5):
+        pages = [await _page(conn, "honorarium", c, scope=["35.71"]) for c in (None, 5)]
+        assert [p.split(":")[1] for p in pages[0]] == ["31", "32", "33", "34", "35"]
+        assert pages[1] == pages[0]
+
+
+class _Counting:
+    """A connection that counts the statements search fetches with."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+        self.fetches = 0
+
+    async def execute(self, *args: object) -> str:
+        return await self.conn.execute(*args)  # type: ignore[no-any-return]
+
+    async def fetch(self, *args: object) -> list[asyncpg.Record]:
+        self.fetches += 1
+        return await self.conn.fetch(*args)  # type: ignore[no-any-return]
+
+
+async def test_hints_ask_the_whole_statement_only_when_the_walks_are_short(
+    pool: asyncpg.Pool,
+) -> None:
+    """A common word (in titles too) is settled by the first walks (one statement); a word
+    too rare for them costs two statements once, then the hint asks the whole one at once."""
+    rows = [("issue", p, f"Honorarium {p}", "Honorarium belum cair.") for p in range(1, 31)]
+    rows += [("statement", 40, "Ketua KPU (KPU)", "Gudang logistik kurang aman.")]
+    hints = search.SearchHints()
+    async with pool.acquire() as conn:
+        await _documents(conn, rows)
+        counted = _Counting(conn)
+        asked = []
+        for query in ("honorarium", "honorarium", "gudang", "gudang"):
+            before = counted.fetches
             async with conn.transaction(isolation="repeatable_read", readonly=True):
                 hits = await search.search(
-                    conn, "honorarium", scope=["35.71"], limit=5, candidates=candidates
+                    counted,  # type: ignore[arg-type]
+                    query,
+                    scope=None,
+                    limit=5,
+                    hints=hints,
                 )
-            pages.append([(h.id, h.rank) for h in hits])
-        assert [i for i, _ in pages[0]] == ["31", "32", "33", "34", "35"]
-        assert pages[1] == pages[0]
+            asked.append((query, counted.fetches - before, len(hits)))
+    assert asked == [
+        ("honorarium", 1, 5),
+        ("honorarium", 1, 5),
+        ("gudang", 2, 1),
+        ("gudang", 1, 1),
+    ]
+
+
+def test_hints_remember_a_bounded_number_of_searches() -> None:
+    """The oldest search is forgotten first, so a flood of distinct queries stays bounded."""
+    hints = search.SearchHints(size=2)
+    hints.note(("a",), True)
+    hints.note(("b",), True)
+    hints.note(("a",), False)  # known: updated in place, nothing forgotten
+    assert (hints.short(("a",)), hints.short(("b",))) == (False, True)
+    hints.note(("c",), True)
+    assert (hints.short(("a",)), hints.short(("b",)), hints.short(("c",))) == (False, True, True)
+    assert len(hints._short) == 2
