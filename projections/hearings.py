@@ -429,32 +429,34 @@ async def region_hearings(
     an index on (region or province, status, time), the counts from that index.
     """
     column = region_column(code)
-    # Held, cancelled and scheduled from the kept counts; the scheduled split at `now` by
-    # counting the upcoming ones in the index (hearings still to come are few).
-    counts = await conn.fetchrow(
-        f"SELECT coalesce(sum(n) FILTER (WHERE status = 'held'), 0) AS held, "
+    # One statement (one round trip): held, cancelled and scheduled from the kept counts,
+    # the scheduled split at `now` by counting the upcoming ones in the index (hearings
+    # still to come are few), joined to every row of the lists; a region without hearings
+    # still gets its row of counts (with no list).
+    lists_sql = " UNION ALL ".join(
+        f"(SELECT '{name}' AS list, {_COLUMNS} FROM {SCHEMA}.hearings h "
+        f"WHERE {column} = $1 AND {cond} ORDER BY {order} LIMIT $3)"
+        for name, cond, order in _REGION_LISTS
+    )
+    rows = await conn.fetch(
+        "SELECT c.held, c.cancelled, c.scheduled, c.upcoming, l.* FROM ("
+        "SELECT coalesce(sum(n) FILTER (WHERE status = 'held'), 0) AS held, "
         "coalesce(sum(n) FILTER (WHERE status = 'cancelled'), 0) AS cancelled, "
         "coalesce(sum(n) FILTER (WHERE status = 'scheduled'), 0) AS scheduled, "
         f"(SELECT count(*) FROM {SCHEMA}.hearings WHERE {column} = $1 "
         "AND status = 'scheduled' AND scheduled_at >= $2) AS upcoming "
-        f"FROM {SCHEMA}.hearing_counts WHERE {column} = $1",
-        code,
-        now,
-    )
-    rows = await conn.fetch(
-        " UNION ALL ".join(
-            f"(SELECT '{name}' AS list, {_COLUMNS} FROM {SCHEMA}.hearings h "
-            f"WHERE {column} = $1 AND {cond} ORDER BY {order} LIMIT $3)"
-            for name, cond, order in _REGION_LISTS
-        ),
+        f"FROM {SCHEMA}.hearing_counts WHERE {column} = $1) c "
+        f"LEFT JOIN LATERAL ({lists_sql}) l ON true",
         code,
         now,
         limit,
     )
+    counts = rows[0]
     lists: dict[str, list[HearingItem]] = {name: [] for name, _, _ in _REGION_LISTS}
     names = load_regions()
     for r in rows:
-        lists[r["list"]].append(_item(r, names))
+        if r["list"] is not None:
+            lists[r["list"]].append(_item(r, names))
     totals = {
         "held": int(counts["held"]),
         "upcoming": counts["upcoming"],

@@ -1302,6 +1302,10 @@ async def uncovered(
     return items, next_cursor
 
 
+#: (status, category, how many) of a region's issue counts, as the dossier reads them
+_Count = tuple[str, str, int]
+
+
 class RegionIssues(msgspec.Struct, kw_only=True):
     """A region's issues counted by status and by category, and the newest of them."""
 
@@ -1317,25 +1321,29 @@ async def region_issues(conn: asyncpg.Connection, code: str, *, limit: int) -> R
     all (a province's from the summary's counts kept on apply, a regency's few from the
     index), the newest `limit` from the index."""
     column = region_column(code)
-    counts = await conn.fetch(
+    counts_sql = (
         f"SELECT status, category, n FROM {SCHEMA}.issue_counts_by_province "
         "WHERE province_code = $1"
         if column == "province_code"
         else f"SELECT status, category, count(*) AS n FROM {SCHEMA}.issues "
-        f"WHERE {column} = $1 GROUP BY status, category",
-        code,
+        f"WHERE {column} = $1 GROUP BY status, category"
     )
-    by_status = {"open": 0, "addressed": 0, "withdrawn": 0}
-    by_category: Counter[str] = Counter()
-    for r in counts:
-        by_status[r["status"]] += r["n"]
-        by_category[r["category"]] += r["n"]
+    # One statement (one round trip): the counts as one JSON array beside every row of
+    # the list; a region without issues still gets its row (with no issue).
     rows = await conn.fetch(
-        f"SELECT {_COLUMNS} FROM {SCHEMA}.issues i WHERE {column} = $1 "
-        "ORDER BY i.raised_at DESC, i.id DESC LIMIT $2",
+        "SELECT c.counts, l.* FROM (SELECT coalesce(json_agg(json_build_array("
+        f"k.status, k.category, k.n)), '[]')::text AS counts FROM ({counts_sql}) k) c "
+        f"LEFT JOIN LATERAL (SELECT {_COLUMNS} FROM {SCHEMA}.issues i WHERE {column} = $1 "
+        "ORDER BY i.raised_at DESC, i.id DESC LIMIT $2) l ON true",
         code,
         limit,
     )
+    by_status = {"open": 0, "addressed": 0, "withdrawn": 0}
+    by_category: Counter[str] = Counter()
+    for status, category, n in msgspec.json.decode(rows[0]["counts"], type=list[_Count]):
+        by_status[status] += n
+        by_category[category] += n
+    rows = [r for r in rows if r["id"] is not None]
     return RegionIssues(
         total=sum(by_status.values()),
         by_status=by_status,

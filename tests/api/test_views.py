@@ -459,6 +459,20 @@ async def test_region_dossier_for_province_and_regency(world: World) -> None:
     assert province["issues"]["total"] == 3
     aceh = await world.get("/v1/views/regions/11.71")
     assert [h["id"] for h in aceh["hearings"]["cancelled"]] == [world.hearings["11.71"]]
+    assert aceh["hearings"]["counts"] == {"held": 0, "upcoming": 0, "cancelled": 1, "overdue": 0}
+    # A province where nothing happened: its counts (all 0) and empty lists, not a 404.
+    for code in ("12.71", "12"):  # a regency's counts come from its issues, a province's kept
+        empty = await world.get(f"/v1/views/regions/{code}")
+        assert empty["issues"]["total"] == 0, code
+    assert empty["hearings"]["counts"] == {"held": 0, "upcoming": 0, "cancelled": 0, "overdue": 0}
+    assert all(empty["hearings"][k] == [] for k in ("held", "upcoming", "cancelled", "overdue"))
+    assert empty["issues"] == {
+        "total": 0,
+        "by_status": {"open": 0, "addressed": 0, "withdrawn": 0},
+        "by_category": {},
+        "items": [],
+    }
+    assert (empty["recommendations"], empty["recommendation_total"]) == ([], 0)
     resp = await world.client.get("/v1/views/regions/99.99", headers=world.national)
     assert resp.status == 404
 
