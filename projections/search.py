@@ -401,6 +401,17 @@ FARTHER = 8
 # documents read in a walk (measured on the bench's documents: 5 with the table in
 # shared buffers at 100k events, about 1 at 1M, where walks miss them too).
 GIN_ROW_COST = 2
+# What a search's transaction runs with (`set_config(..., true)`: this transaction only). A
+# prepared statement turns generic after five runs, and a generic plan cannot see the
+# query's words: plans stay custom. No sequential scans: a candidate set's GIN index is
+# asked only for a rare word, which an estimate from the statistics can take for a common
+# one (and read the table). No parallel workers either: starting them costs more than the
+# bounded sets, and would be paid even when the one-time filter skips the index.
+SETTINGS = (
+    ("plan_cache_mode", "force_custom_plan"),
+    ("enable_seqscan", "off"),
+    ("max_parallel_workers_per_gather", "0"),
+)
 # websearch_to_tsquery's OR keyword.
 _OR = re.compile(r"(?i)(?:^|\s)or(?:\s|$)")
 
@@ -441,6 +452,7 @@ async def search(
     expanded: str | None = None,
     candidates: int | None = CANDIDATES,
     hints: SearchHints | None = None,
+    settings_applied: bool = False,
 ) -> list[SearchHit]:
     """Best matches first, with escaped, ``<b>``-highlighted snippets (see the module doc).
 
@@ -476,7 +488,8 @@ async def search(
     would not run, and planning and starting their plan cost as much as the walks. When a
     set came up short the whole statement is asked as well (same page), and ``hints``
     remembers to ask it at once for that search next time. Without ``hints``: the whole
-    statement.
+    statement. ``settings_applied``: the caller's transaction already runs with
+    :data:`SETTINGS` (one round trip fewer).
     """
     filters = filters or SearchFilters()
     w = Where(2)
@@ -554,17 +567,10 @@ async def search(
         )
         return sql, [query, *v.params]
 
-    # A prepared statement turns generic after five runs, and a generic plan cannot see
-    # the query's words: keep plans custom for this transaction (views run in one). No
-    # sequential scans: a candidate set's GIN index is asked only for a rare word, which
-    # an estimate from the statistics can take for a common one (and read the table).
-    # No parallel workers either: starting them costs more than the bounded sets, and
-    # would be paid even when the one-time filter skips the index.
-    await conn.execute(
-        "SELECT set_config('plan_cache_mode', 'force_custom_plan', true),"
-        " set_config('enable_seqscan', 'off', true),"
-        " set_config('max_parallel_workers_per_gather', '0', true)"
-    )
+    if not settings_applied:
+        await conn.execute(
+            "SELECT " + ", ".join(f"set_config('{k}', '{v}', true)" for k, v in SETTINGS)
+        )
     key = (query, expanded, repr(scope), repr(kinds), repr(filters), cursor is None)
     walks_first = candidates is not None and hints is not None and not hints.short(key)
     sql, params = statement(walks_only=walks_first)

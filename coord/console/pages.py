@@ -284,8 +284,10 @@ async def search_page(request: web.Request) -> web.StreamResponse:
     if len(query) > 500:
         raise invalid("q is at most 500 characters", "query.q")
     if query:
-        async with snapshot(request, *SEARCH_MODELS) as snap:
-            hits, next_cursor = await search_hits(request, snap.conn, query, SEARCH_PAGE)
+        async with snapshot(request, *SEARCH_MODELS, settings=search.SETTINGS) as snap:
+            hits, next_cursor = await search_hits(
+                request, snap.conn, query, SEARCH_PAGE, settings_applied=True
+            )
     else:
         search_filters(request)  # a bad filter is a 422 even before a query is typed
     regions = load_regions()

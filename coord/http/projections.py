@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import functools
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -205,8 +205,11 @@ VIEW_TIMEOUT_SECONDS: float = 15
 
 
 @contextlib.asynccontextmanager
-async def snapshot(request: web.Request, *names: str) -> AsyncIterator[Snapshot]:
-    """Wait for read-your-writes if asked, then a consistent read of the named projections."""
+async def snapshot(
+    request: web.Request, *names: str, settings: Sequence[tuple[str, str]] = ()
+) -> AsyncIterator[Snapshot]:
+    """Wait for read-your-writes if asked, then a consistent read of the named projections
+    (its transaction running with `settings` too: name, value pairs for `set_config`)."""
     service = request.app[PROJECTIONS]
     asked = min_position(request)
     if asked is not None:
@@ -231,11 +234,16 @@ async def snapshot(request: web.Request, *names: str) -> AsyncIterator[Snapshot]
     ):
         # One round trip: the snapshot's position, and a bound on every query of this
         # view, so that one costly view cannot hold a connection (and memory) for minutes.
+        configs = "".join(
+            f", set_config(${3 + 2 * i}, ${4 + 2 * i}, true) AS s{i}" for i in range(len(settings))
+        )
         position = await conn.fetchval(
             "SELECT (SELECT coalesce(min(position), 0) FROM projections"
-            " WHERE name = ANY($1::text[])) FROM set_config('statement_timeout', $2, true)",
+            " WHERE name = ANY($1::text[]))"
+            f" FROM set_config('statement_timeout', $2, true){configs}",
             list(names),
             f"{int(VIEW_TIMEOUT_SECONDS * 1000)}ms",
+            *(part for pair in settings for part in pair),
         )
         try:
             yield Snapshot(conn, position)

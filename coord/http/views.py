@@ -768,15 +768,19 @@ async def search_view(request: web.Request, q: SearchQuery) -> web.StreamRespons
     if not query:
         raise invalid("q is required", "query.q")
     fmt = export_format(request, q.format)
-    async with snapshot(request, *SEARCH_MODELS) as snap:
+    async with snapshot(request, *SEARCH_MODELS, settings=search.SETTINGS) as snap:
         if fmt != "json":
 
             async def fetch(cursor: str | None) -> Any:
                 page = msgspec.structs.replace(q, cursor=cursor)
-                return await search_hits(request, snap.conn, query, _EXPORT_PAGE, page)
+                return await search_hits(
+                    request, snap.conn, query, _EXPORT_PAGE, page, settings_applied=True
+                )
 
             return await _export(request, fmt, search.SearchHit, fetch, snap, "search", q.cursor)
-        hits, next_cursor = await search_hits(request, snap.conn, query, q.limit, q)
+        hits, next_cursor = await search_hits(
+            request, snap.conn, query, q.limit, q, settings_applied=True
+        )
         return view_response(SearchResults(items=hits, next_cursor=next_cursor), snap)
 
 
@@ -802,7 +806,13 @@ def search_filters(
 
 
 async def search_hits(
-    request: web.Request, conn: Any, query: str, limit: int, q: SearchFilterQuery | None = None
+    request: web.Request,
+    conn: Any,
+    query: str,
+    limit: int,
+    q: SearchFilterQuery | None = None,
+    *,
+    settings_applied: bool = False,
 ) -> tuple[list[search.SearchHit], str | None]:
     """One page of ``GET /v1/search`` (kinds, filters, cursor, the field vocabulary) in the
     caller's scope, and the cursor of the next page; shared with the console's /cari."""
@@ -820,6 +830,7 @@ async def search_hits(
             cursor=q.cursor,
             expanded=expanded,
             hints=request.app[SEARCH_HINTS],
+            settings_applied=settings_applied,
         )
     except search.BadSearchCursor as e:
         raise invalid(str(e), "query.cursor") from None
