@@ -358,14 +358,18 @@ def _select(chosen: str) -> str:
     recommendations table, in its order), with the facts of the issues it cites.
 
     The facts come from one lateral read of the cited issues per recommendation (not one
-    per fact), and only for the rows chosen: `chosen` is cut (ORDER BY / LIMIT) before it.
+    per fact), and only for the rows chosen: `chosen` is cut (ORDER BY / LIMIT) before it;
+    the timeline of each, in its order, in the same statement (one round trip).
     """
     return f"""
 SELECT r.id::text AS id, r.title, r.status, r.addressee, r.issue_ids::text[] AS issue_ids,
        r.position, r.submitted_at, r.response_due_at, r.answered_at, r.response_outcome,
        r.progress_percent, r.submitted_offset, r.response_due_offset, r.answered_offset,
        r.progress_at, r.progress_offset, {_OVERDUE} AS overdue,
-       f.withdrawn_issue_ids, f.region_count, f.province_count, f.categories
+       f.withdrawn_issue_ids, f.region_count, f.province_count, f.categories,
+       ARRAY(SELECT ROW(t.type, t.effective_at, t.at, t.actor, t.effective_offset)
+             FROM {SCHEMA}.timeline t WHERE t.recommendation_id = r.id
+             ORDER BY t.position) AS timeline
 FROM ({chosen}) r
 CROSS JOIN LATERAL (
     SELECT coalesce(array_agg(i.id::text ORDER BY i.id) FILTER (WHERE i.withdrawn), '{{}}')
@@ -376,26 +380,7 @@ CROSS JOIN LATERAL (
     FROM {SCHEMA}.issues i WHERE i.id = ANY(r.issue_ids)) f"""
 
 
-async def _with_timelines(
-    conn: asyncpg.Connection, rows: list[asyncpg.Record]
-) -> list[RecommendationItem]:
-    ids = [r["id"] for r in rows]
-    entries: dict[str, list[TimelineEntry]] = {i: [] for i in ids}
-    if ids:
-        for t in await conn.fetch(
-            f"SELECT recommendation_id::text, type, effective_at, at, actor, effective_offset "
-            f"FROM {SCHEMA}.timeline WHERE recommendation_id = ANY($1::uuid[]) ORDER BY position",
-            ids,
-        ):
-            entries[t[0]].append(
-                TimelineEntry(
-                    type=t[1],
-                    effective_at=as_given(t[2], t[5]),
-                    effective_at_utc=t[2],
-                    at=t[3],
-                    actor=t[4],
-                )
-            )
+def _items(rows: list[asyncpg.Record]) -> list[RecommendationItem]:
     items = []
     for r in rows:
         withdrawn = list(r["withdrawn_issue_ids"])
@@ -417,7 +402,16 @@ async def _with_timelines(
                 region_count=r["region_count"],
                 province_count=r["province_count"],
                 categories=list(r["categories"]),
-                timeline=entries[r["id"]],
+                timeline=[
+                    TimelineEntry(
+                        type=t[0],
+                        effective_at=as_given(t[1], t[4]),
+                        effective_at_utc=t[1],
+                        at=t[2],
+                        actor=t[3],
+                    )
+                    for t in r["timeline"]
+                ],
                 submitted_at=_given(r["submitted_at"], r["submitted_offset"]),
                 submitted_at_utc=r["submitted_at"],
                 response_due_at=_given(r["response_due_at"], r["response_due_offset"]),
@@ -475,7 +469,7 @@ async def list_recommendations(
         f"ORDER BY r.position DESC LIMIT {w.param(limit + 1)}"
     )
     rows = await conn.fetch(f"{_select(chosen)} ORDER BY r.position DESC", *w.params)
-    items = await _with_timelines(conn, rows[:limit])
+    items = _items(rows[:limit])
     next_cursor = encode_cursor([rows[limit - 1]["position"]]) if len(rows) > limit else None
     return items, next_cursor
 
@@ -485,7 +479,7 @@ async def get_recommendation(conn: asyncpg.Connection, rec_id: str) -> Recommend
     rows = await conn.fetch(
         _select(f"SELECT * FROM {SCHEMA}.recommendations WHERE id = $1::uuid"), rec_id
     )
-    items = await _with_timelines(conn, rows)
+    items = _items(rows)
     return items[0] if items else None
 
 
