@@ -461,6 +461,12 @@ class Clusters(msgspec.Struct, kw_only=True):
     clusters: list[issue_board.Cluster]
 
 
+class _StoredClusters(msgspec.Struct, kw_only=True):
+    """:class:`Clusters` whose list PostgreSQL already wrote as JSON (the national page)."""
+
+    clusters: msgspec.Raw
+
+
 @routes.get("/v1/views/issues/recurring")
 @_view(RecurringQuery, Clusters, exports=issue_board.Cluster)
 async def recurring(request: web.Request, q: RecurringQuery) -> web.StreamResponse:
@@ -472,6 +478,9 @@ async def recurring(request: web.Request, q: RecurringQuery) -> web.StreamRespon
     scope = _scope(request)
     fmt = export_format(request, q.format)
     async with snapshot(request, issue_board.NAME) as snap:
+        if fmt == "json" and scope is None and _strs(q.category) is None:
+            stored = await issue_board.stored_clusters_json(snap.conn, q.min_regions, q.limit)
+            return view_response(_StoredClusters(clusters=msgspec.Raw(stored.encode())), snap)
         found = await issue_board.clusters(
             snap.conn,
             scope,

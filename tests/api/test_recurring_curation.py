@@ -7,6 +7,7 @@ fresh cluster id) win over the algorithm, are national-only, and survive a rebui
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from coord import db
@@ -186,3 +187,24 @@ async def test_the_list_names_the_first_members_and_counts_them_all(
 async def _members(world: World, cluster: dict[str, Any]) -> list[str]:
     page = await world.get(f"/v1/views/issues/recurring/{cluster['cluster_id']}")
     return [m["id"] for m in page["members"]]
+
+
+async def test_national_list_written_by_postgresql_equals_the_export(world: World) -> None:
+    """The national list (JSON that PostgreSQL builds from the stored summaries) holds the
+    same clusters, in the same order, as its JSON Lines export (msgspec's encoding of
+    :class:`Cluster`), for each `min_regions`, and `limit` cuts it."""
+    lists = {}
+    for min_regions in (1, 2):
+        listed = await world.get("/v1/views/issues/recurring", min_regions=min_regions)
+        resp = await world.client.get(
+            "/v1/views/issues/recurring",
+            params={"min_regions": min_regions, "format": "jsonl", "min_position": world.last},
+            headers=world.national,
+        )
+        assert resp.status == 200, await resp.text()
+        exported = [json.loads(line) for line in (await resp.text()).splitlines()]
+        assert listed["clusters"] == exported
+        lists[min_regions] = listed["clusters"]
+    assert len(lists[1]) > len(lists[2]) > 0
+    one = await world.get("/v1/views/issues/recurring", min_regions=1, limit=1)
+    assert one["clusters"] == lists[1][:1]

@@ -721,6 +721,7 @@ async def test_slow_view_is_cut_off_with_503(
 
     monkeypatch.setattr(projection_http, "VIEW_TIMEOUT_SECONDS", 0.2)
     monkeypatch.setattr(issue_board, "clusters", slow_clusters)
+    monkeypatch.setattr(issue_board, "stored_clusters_json", slow_clusters)  # national list
     headers = {"Authorization": f"Bearer {await token_for(client, 'national')}"}
     resp = await client.get("/v1/views/issues/recurring", headers=headers)
     assert resp.status == 503
