@@ -1121,22 +1121,26 @@ async def clusters(
     ]
 
 
+# The national list's problems (the summaries kept on apply) in its order; $1 min_regions,
+# $2 limit (NULL: all). Read as rows (`_stored_clusters`) or as JSON (`stored_clusters_json`).
+_STORED_ORDER = "region_count DESC, province_count DESC, n DESC, category, label, id"
+_STORED = (
+    f"SELECT * FROM {SCHEMA}.clusters WHERE n > 0 AND region_count >= $1 "
+    f"ORDER BY {_STORED_ORDER} LIMIT $2"
+)
+
+
 async def _stored_clusters(
     conn: asyncpg.Connection, min_regions: int, limit: int | None
 ) -> list[Cluster]:
     """Every member visible (a national caller, no category): the summaries kept on apply."""
-    sql = (
+    rows = await conn.fetch(
         "SELECT id::text AS cluster_id, label, category, issue_ids, n, region_codes, "
         "region_count, provinces, province_count, recommendation_ids, recommendation_count "
-        f"FROM {SCHEMA}.clusters "
-        "WHERE n > 0 AND region_count >= $1 "
-        "ORDER BY region_count DESC, province_count DESC, n DESC, category, label, id"
+        f"FROM ({_STORED}) c ORDER BY {_STORED_ORDER}",
+        min_regions,
+        limit,
     )
-    params: list[Any] = [min_regions]
-    if limit is not None:
-        sql += " LIMIT $2"
-        params.append(limit)
-    rows = await conn.fetch(sql, *params)
     return [
         Cluster(
             cluster_id=r["cluster_id"],
@@ -1166,15 +1170,13 @@ async def stored_clusters_json(
     and encoding it again. Same items, same order (a test compares it with the export,
     which goes through :class:`Cluster`).
     """
-    order = "region_count DESC, province_count DESC, n DESC, category, label, id"
     return await conn.fetchval(  # type: ignore[no-any-return]
         "SELECT coalesce(json_agg(json_build_object('cluster_id', id::text, 'label', label, "
         "'category', category, 'issue_ids', issue_ids, 'issue_count', n, "
         "'region_codes', region_codes, 'region_count', region_count, 'provinces', provinces, "
         "'province_count', province_count, 'recommendation_ids', recommendation_ids, "
-        f"'recommendation_count', recommendation_count) ORDER BY {order}), '[]')::text "
-        f"FROM (SELECT * FROM {SCHEMA}.clusters WHERE n > 0 AND region_count >= $1 "
-        f"ORDER BY {order} LIMIT $2) c",
+        f"'recommendation_count', recommendation_count) ORDER BY {_STORED_ORDER}), '[]')::text "
+        f"FROM ({_STORED}) c",
         min_regions,
         limit,
     )

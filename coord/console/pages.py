@@ -23,13 +23,13 @@ from coord.http.params import int_param, list_param, one
 from coord.http.projections import snapshot
 from coord.http.views import (
     _HEARING_STATUSES,
-    SEARCH_MODELS,
     _bounds,
     _cursor_errors,
     _issue_filters,
     _scope,
     search_filters,
     search_hits,
+    search_snapshot,
 )
 from coord.problems import invalid, not_found
 from events.domain.categories import CATEGORY_CODES
@@ -284,10 +284,8 @@ async def search_page(request: web.Request) -> web.StreamResponse:
     if len(query) > 500:
         raise invalid("q is at most 500 characters", "query.q")
     if query:
-        async with snapshot(request, *SEARCH_MODELS, settings=search.SETTINGS) as snap:
-            hits, next_cursor = await search_hits(
-                request, snap.conn, query, SEARCH_PAGE, settings_applied=True
-            )
+        async with search_snapshot(request) as snap:
+            hits, next_cursor = await search_hits(request, snap.conn, query, SEARCH_PAGE)
     else:
         search_filters(request)  # a bad filter is a 422 even before a query is typed
     regions = load_regions()

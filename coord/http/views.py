@@ -32,6 +32,7 @@ from coord.http.params import MAX_QUERY_INT, parse_query
 from coord.http.projections import (
     VIEW_HEADERS,
     VIEW_RESPONSE_HEADERS,
+    Snapshot,
     ViewQuery,
     snapshot,
     view_response,
@@ -476,15 +477,16 @@ async def recurring(request: web.Request, q: RecurringQuery) -> web.StreamRespon
     """
     # `similarity` is validated (by its declaration) and ignored: see RecurringQuery
     scope = _scope(request)
+    categories = _strs(q.category)
     fmt = export_format(request, q.format)
     async with snapshot(request, issue_board.NAME) as snap:
-        if fmt == "json" and scope is None and _strs(q.category) is None:
+        if fmt == "json" and scope is None and categories is None:
             stored = await issue_board.stored_clusters_json(snap.conn, q.min_regions, q.limit)
             return view_response(_StoredClusters(clusters=msgspec.Raw(stored.encode())), snap)
         found = await issue_board.clusters(
             snap.conn,
             scope,
-            categories=_strs(q.category),
+            categories=categories,
             min_regions=q.min_regions,
             limit=q.limit if fmt == "json" else None,
         )
@@ -777,24 +779,25 @@ async def search_view(request: web.Request, q: SearchQuery) -> web.StreamRespons
     if not query:
         raise invalid("q is required", "query.q")
     fmt = export_format(request, q.format)
-    async with snapshot(request, *SEARCH_MODELS, settings=search.SETTINGS) as snap:
+    async with search_snapshot(request) as snap:
         if fmt != "json":
 
             async def fetch(cursor: str | None) -> Any:
                 page = msgspec.structs.replace(q, cursor=cursor)
-                return await search_hits(
-                    request, snap.conn, query, _EXPORT_PAGE, page, settings_applied=True
-                )
+                return await search_hits(request, snap.conn, query, _EXPORT_PAGE, page)
 
             return await _export(request, fmt, search.SearchHit, fetch, snap, "search", q.cursor)
-        hits, next_cursor = await search_hits(
-            request, snap.conn, query, q.limit, q, settings_applied=True
-        )
+        hits, next_cursor = await search_hits(request, snap.conn, query, q.limit, q)
         return view_response(SearchResults(items=hits, next_cursor=next_cursor), snap)
 
 
 #: the read models a search reads (its own, and those its filters join)
 SEARCH_MODELS = (search.NAME, issue_board.NAME, hearings_model.NAME, recommendations.NAME)
+
+
+def search_snapshot(request: web.Request) -> contextlib.AbstractAsyncContextManager[Snapshot]:
+    """The snapshot a search reads in: the read models it joins, with search's settings."""
+    return snapshot(request, *SEARCH_MODELS, settings=search.SETTINGS)
 
 
 def search_filters(
@@ -820,11 +823,10 @@ async def search_hits(
     query: str,
     limit: int,
     q: SearchFilterQuery | None = None,
-    *,
-    settings_applied: bool = False,
 ) -> tuple[list[search.SearchHit], str | None]:
     """One page of ``GET /v1/search`` (kinds, filters, cursor, the field vocabulary) in the
-    caller's scope, and the cursor of the next page; shared with the console's /cari."""
+    caller's scope, and the cursor of the next page; shared with the console's /cari. `conn`
+    is a :func:`search_snapshot`'s."""
     q = parse_query(request, SearchFilterQuery) if q is None else q
     filters = search_filters(request, q)
     expanded = search_terms.expand(query, Vocabulary.current())
@@ -839,7 +841,7 @@ async def search_hits(
             cursor=q.cursor,
             expanded=expanded,
             hints=request.app[SEARCH_HINTS],
-            settings_applied=settings_applied,
+            settings_applied=True,
         )
     except search.BadSearchCursor as e:
         raise invalid(str(e), "query.cursor") from None
