@@ -25,11 +25,13 @@ ENGLISH = frozenset(
 )
 # Quoted values, code spans and field paths are carried over as sent.
 _QUOTED = re.compile(r"`[^`]*`|'[^']*'|\"[^\"]*\"|\$[^\s,]*|query\.\S+")
+# Identifiers are values too: a random UUID's hex letters can spell "be" or "add".
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def english_words(text: str) -> set[str]:
     """The English words left in a detail, once quoted values are taken out."""
-    return set(re.findall(r"[a-z']+", _QUOTED.sub(" ", text.lower()))) & ENGLISH
+    return set(re.findall(r"[a-z']+", _UUID.sub(" ", _QUOTED.sub(" ", text.lower())))) & ENGLISH
 
 
 ID = "id-ID,id;q=0.9,en;q=0.5"
