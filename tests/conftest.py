@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import itertools
 import os
+import shutil
 import socket
 import tempfile
 from collections.abc import AsyncIterator, Iterator
@@ -55,6 +56,21 @@ def _docker_answers() -> bool:
         return False
 
 
+def _scratch_dir() -> str | None:
+    """Where the embedded test server keeps its files: memory (/dev/shm) when there is room.
+
+    Every test creates and drops a database of ~300 files; on ext4 the inode allocator's
+    scan of recently deleted inodes made each CREATE DATABASE cost ~250 ms of CPU, over a
+    third of the suite's time. tmpfs has no such scan. Falls back to the default temp dir.
+    """
+    shm = Path("/dev/shm")
+    try:
+        free = shutil.disk_usage(shm).free
+    except OSError:
+        return None
+    return str(shm) if free >= 4 << 30 and os.access(shm, os.W_OK) else None
+
+
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[str]:
     """URL of a PostgreSQL server (superuser) for the whole test run."""
@@ -69,7 +85,7 @@ def pg_server() -> Iterator[str]:
         return
     from coord.embedded import EmbeddedPostgres
 
-    with tempfile.TemporaryDirectory(prefix="coord-test-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="coord-test-", dir=_scratch_dir()) as tmp:
         server = EmbeddedPostgres(Path(tmp) / "pgdata", delete_on_stop=True)
         url = server.start()
         try:
