@@ -90,7 +90,9 @@ DDL = (
     "CREATE INDEX ON {s}.documents USING gin (tsv)",
     # Search's bounded ranking (see `search`): title matches, earliest matches first.
     "CREATE INDEX ON {s}.documents USING gin (title_tsv)",
-    "CREATE INDEX ON {s}.documents (position)",
+    # Search's walks in log order (see `search`); the title set's walk reads its titles from
+    # the index alone (an index-only scan: 40 pages for 2,000 documents, not 2,000 rows).
+    "CREATE INDEX ON {s}.documents (position) INCLUDE (doc_id, title_tsv) WHERE NOT retracted",
     # A regional scope's walk (see `search`): its own documents in log order.
     "CREATE INDEX ON {s}.documents (region_code, position)",
     "CREATE INDEX ON {s}.documents (hearing_id, ordinal)",
@@ -622,7 +624,8 @@ def _candidates(
     # with one, check the whole document too (`|| ''`: not through the big index, whose
     # scan for "common -common" costs as much as ranking everything).
     negated = f"(strpos({q}::text, '!') = 0 OR (d.tsv || ''::tsvector) @@ {q})"
-    sets = [("by_title", f"d.title_tsv @@ {q} AND {negated}"), ("by_any", f"d.tsv @@ {q}")]
+    title = f"d.title_tsv @@ {q}"
+    sets = [("by_title", f"{title} AND {negated}"), ("by_any", f"d.tsv @@ {q}")]
     if _OR.search(query):
         # "a or b": a document with every word ranks above most with one, but the other
         # two sets can be full of one-word matches. AND implies OR: no check.
@@ -633,6 +636,17 @@ def _candidates(
     def walk(name: str, cond: str, length: str, gate: str = "") -> str:
         # A LIMIT on the position index in a subquery, which no condition from outside can
         # turn into a scan of the whole table; the outer LIMIT stops it at `n` matches.
+        if cond is sets[0][1]:
+            # Titles from the index alone; the rest of a row only for the titles that match
+            # (the title set: a match joins its own row, for its rank and a negation).
+            return (
+                f"{name} AS (SELECT d.doc_id, m.position, {rank} AS rank FROM ("
+                f"SELECT d.doc_id, d.position FROM ("
+                f"SELECT d.doc_id, d.position, d.title_tsv FROM {source}{where} "
+                f"ORDER BY d.position LIMIT {length}) d WHERE {title}) m "
+                f"JOIN {SCHEMA}.documents d ON d.doc_id = m.doc_id WHERE {negated}{gate} "
+                f"ORDER BY m.position LIMIT {n})"
+            )
         return (
             f"{name} AS (SELECT d.doc_id, d.position, {rank} AS rank FROM ("
             f"SELECT d.doc_id, d.position, d.tsv, d.title_tsv FROM {source}{where} "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import asyncpg
 import pytest
 
@@ -184,3 +186,52 @@ def test_hints_remember_a_bounded_number_of_searches() -> None:
     hints.note(("c",), True)
     assert (hints.short(("a",)), hints.short(("b",)), hints.short(("c",))) == (False, True, True)
     assert len(hints._short) == 2
+
+
+def _nodes(plan: dict[str, object]) -> list[dict[str, object]]:
+    """Every node of an EXPLAIN (FORMAT JSON) plan, depth first."""
+    found = [plan]
+    for child in plan.get("Plans", []):  # type: ignore[attr-defined]
+        found += _nodes(child)
+    return found
+
+
+async def test_the_title_walk_reads_titles_from_the_index_alone(pool: asyncpg.Pool) -> None:
+    """The title set's walk is an index-only scan (no heap page per document walked): rows
+    are read from the table only for titles that match. Same page as ranking everything."""
+    rows = [
+        ("issue", p, f"Honorarium {p}" if p % 40 == 0 else f"Gudang {p}", "Logistik pemilu.")
+        for p in range(1, 801)
+    ]
+    async with pool.acquire() as conn:
+        # The test server commits asynchronously; VACUUM sets a page all-visible only once
+        # its rows' commits are flushed, as every commit is in production.
+        await conn.execute("SET synchronous_commit = on")
+        await _documents(conn, rows)
+        await conn.execute(f"VACUUM {search.SCHEMA}.documents")  # the visibility map
+        assert await _page(conn, "honorarium", search.CANDIDATES) == await _page(
+            conn, "honorarium", None
+        )
+        captured: list[tuple[object, ...]] = []
+
+        class Capturing(_Counting):
+            async def fetch(self, *args: object) -> list[asyncpg.Record]:
+                captured.append(args)
+                return await super().fetch(*args)
+
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            await search.search(
+                Capturing(conn),  # type: ignore[arg-type]
+                "honorarium",
+                scope=None,
+                limit=5,
+                hints=search.SearchHints(),
+            )
+            sql, *args = captured[0]
+            plan = await conn.fetchval(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", *args)
+    nodes = _nodes(json.loads(plan)[0]["Plan"])
+    walks = [n for n in nodes if n.get("Node Type") == "Index Only Scan"]
+    assert walks, [n.get("Node Type") for n in nodes]
+    assert all(n["Heap Fetches"] == 0 for n in walks), walks
+    # The title walk read every document up to its bound; the table, only the matches'.
+    assert max(int(n["Actual Rows"]) for n in walks) >= 5 * 40  # type: ignore[call-overload]
