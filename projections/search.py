@@ -414,6 +414,11 @@ SETTINGS = (
     ("enable_seqscan", "off"),
     ("max_parallel_workers_per_gather", "0"),
 )
+# The same with generic plans, for a search with no scope, filter or cursor (see `search`):
+# its first walks read the position index whatever the words, and planning them anew
+# cost as much as running them. `search` returns to custom plans before anything else.
+GENERIC_SETTINGS = (("plan_cache_mode", "force_generic_plan"), *SETTINGS[1:])
+_CUSTOM = "SELECT set_config('plan_cache_mode', 'force_custom_plan', true)"
 # websearch_to_tsquery's OR keyword.
 _OR = re.compile(r"(?i)(?:^|\s)or(?:\s|$)")
 
@@ -455,6 +460,7 @@ async def search(
     candidates: int | None = CANDIDATES,
     hints: SearchHints | None = None,
     settings_applied: bool = False,
+    generic: bool = False,
 ) -> list[SearchHit]:
     """Best matches first, with escaped, ``<b>``-highlighted snippets (see the module doc).
 
@@ -491,7 +497,10 @@ async def search(
     set came up short the whole statement is asked as well (same page), and ``hints``
     remembers to ask it at once for that search next time. Without ``hints``: the whole
     statement. ``settings_applied``: the caller's transaction already runs with
-    :data:`SETTINGS` (one round trip fewer).
+    :data:`SETTINGS` (one round trip fewer); ``generic``: with :data:`GENERIC_SETTINGS`
+    instead. Then the first walks of a search without scope, filters or cursor run on a
+    generic plan, their query computed once (an InitPlan) instead of folded into a plan
+    made for it; anything else first returns the transaction to custom plans.
     """
     filters = filters or SearchFilters()
     w = Where(2)
@@ -534,18 +543,24 @@ async def search(
         )
     source = f"{SCHEMA}.documents d{_JOINS if filters.joined() else ''}"
 
-    def statement(walks_only: bool) -> tuple[str, list[object]]:
+    def statement(walks_only: bool, generic: bool = False) -> tuple[str, list[object]]:
         # Each statement numbers its own parameters after the filters' (a copy of `w`).
         v = Where(2)
         v.clauses, v.params = list(w.clauses), list(w.params)
+        # A generic plan cannot fold the query into a constant: it is computed once, first.
+        first = f"tq AS MATERIALIZED (SELECT {q} AS q), " if generic else ""
+        q_ = "(SELECT tq.q FROM tq)" if generic else q
+        rank = f"ts_rank(d.tsv, {q_})::float8"
         if candidates is None:
             ranked = (
                 f"SELECT d.doc_id, d.position, {rank} AS rank FROM {source}{v.sql()} "
-                f"AND d.tsv @@ {q}"
+                f"AND d.tsv @@ {q_}"
             )
         else:
             bound = max(candidates, limit)
-            ranked = _candidates(v, source, query, q, rank, bound, walks_only=walks_only)
+            ranked = _candidates(
+                v, source, query, q_, rank, bound, walks_only=walks_only, generic=generic
+            )
         short = "c.short" if walks_only else "false"
         # Rank and cut first, highlight after: ts_headline re-parses the whole body, so it
         # runs on the `limit` rows shown, not on every match. The markers are taken out of
@@ -554,11 +569,11 @@ async def search(
         options = v.param(_HEADLINE_OPTIONS)
         markers = v.param(_START + _STOP)
         sql = (
-            f"WITH ranked AS ({ranked}) "
+            f"WITH {first}ranked AS ({ranked}) "
             "SELECT d.kind, d.id, d.title, "
             "ts_headline('indonesian', translate("
             "d.body || coalesce(' \u201c' || d.quote || '\u201d', ''), "
-            f"{markers}, ''), {q}, {options}) AS snippet, top.rank, top.position, "
+            f"{markers}, ''), {q_}, {options}) AS snippet, top.rank, top.position, "
             "d.region_code, i.category, coalesce(i.status, r.status) AS status, "
             "coalesce(d.hearing_id, i.hearing_id::text) AS hearing_id, "
             f"{_DATE} AS date, {_OFFSET} AS date_offset, top.short "
@@ -575,11 +590,17 @@ async def search(
         )
     key = (query, expanded, repr(scope), repr(kinds), repr(filters), cursor is None)
     walks_first = candidates is not None and hints is not None and not hints.short(key)
-    sql, params = statement(walks_only=walks_first)
+    # Only the national walks (no clause but NOT retracted) plan the same for every query.
+    generic_walks = generic and walks_first and len(w.clauses) == 1
+    if generic and not generic_walks:
+        await conn.execute(_CUSTOM)
+    sql, params = statement(walks_only=walks_first, generic=generic_walks)
     rows = await conn.fetch(sql, *params)
     if walks_first:
         short = not rows or bool(rows[0]["short"])
         if short:
+            if generic_walks:
+                await conn.execute(_CUSTOM)
             sql, params = statement(walks_only=False)
             rows = await conn.fetch(sql, *params)
         if hints is not None:
@@ -611,14 +632,23 @@ async def search(
 
 
 def _candidates(
-    w: Where, source: str, query: str, q: str, rank: str, bound: int, *, walks_only: bool = False
+    w: Where,
+    source: str,
+    query: str,
+    q: str,
+    rank: str,
+    bound: int,
+    *,
+    walks_only: bool = False,
+    generic: bool = False,
 ) -> str:
     """SQL of the bounded candidate sets of `search` (doc_id, position, rank), as CTEs
     followed by their union: each set is the earliest `bound` documents of its condition,
     from a walk in log order, a longer walk, or the condition's GIN index. The later two
     are gated by one-time filters on what the walks found: PostgreSQL runs neither when
     it is not needed. With `walks_only`, the first walks alone, each row with `short`:
-    whether any set found fewer than `bound` there (then the whole SQL decides)."""
+    whether any set found fewer than `bound` there (then the whole SQL decides). `generic`:
+    `q` is computed once in a `tq` CTE, and so is the "every word" query."""
     where = w.sql()
     # (name, condition). The title set: without a negation a title match is a match;
     # with one, check the whole document too (`|| ''`: not through the big index, whose
@@ -630,6 +660,8 @@ def _candidates(
         # "a or b": a document with every word ranks above most with one, but the other
         # two sets can be full of one-word matches. AND implies OR: no check.
         every = "replace(websearch_to_tsquery('indonesian', $1)::text, ' | ', ' & ')::tsquery"
+        if generic:
+            every = f"(SELECT {every})"
         sets.append(("by_every", f"d.tsv @@ {every}"))
     n, w1 = w.param(bound), w.param(WALK)
 

@@ -779,7 +779,15 @@ async def search_view(request: web.Request, q: SearchQuery) -> web.StreamRespons
     if not query:
         raise invalid("q is required", "query.q")
     fmt = export_format(request, q.format)
-    async with search_snapshot(request) as snap:
+    # A national page without filters walks the same way for every query: generic plans.
+    generic = (
+        fmt == "json"
+        and q.cursor is None
+        and q.kind is None
+        and _scope(request) is None
+        and search_filters(request, q) == search.SearchFilters()
+    )
+    async with search_snapshot(request, generic=generic) as snap:
         if fmt != "json":
 
             async def fetch(cursor: str | None) -> Any:
@@ -787,7 +795,9 @@ async def search_view(request: web.Request, q: SearchQuery) -> web.StreamRespons
                 return await search_hits(request, snap.conn, query, _EXPORT_PAGE, page)
 
             return await _export(request, fmt, search.SearchHit, fetch, snap, "search", q.cursor)
-        hits, next_cursor = await search_hits(request, snap.conn, query, q.limit, q)
+        hits, next_cursor = await search_hits(
+            request, snap.conn, query, q.limit, q, generic=generic
+        )
         return view_response(SearchResults(items=hits, next_cursor=next_cursor), snap)
 
 
@@ -795,9 +805,13 @@ async def search_view(request: web.Request, q: SearchQuery) -> web.StreamRespons
 SEARCH_MODELS = (search.NAME, issue_board.NAME, hearings_model.NAME, recommendations.NAME)
 
 
-def search_snapshot(request: web.Request) -> contextlib.AbstractAsyncContextManager[Snapshot]:
-    """The snapshot a search reads in: the read models it joins, with search's settings."""
-    return snapshot(request, *SEARCH_MODELS, settings=search.SETTINGS)
+def search_snapshot(
+    request: web.Request, *, generic: bool = False
+) -> contextlib.AbstractAsyncContextManager[Snapshot]:
+    """The snapshot a search reads in: the read models it joins, with search's settings
+    (`generic`: :data:`projections.search.GENERIC_SETTINGS`, for `search_hits(generic=)`)."""
+    settings = search.GENERIC_SETTINGS if generic else search.SETTINGS
+    return snapshot(request, *SEARCH_MODELS, settings=settings)
 
 
 def search_filters(
@@ -823,10 +837,12 @@ async def search_hits(
     query: str,
     limit: int,
     q: SearchFilterQuery | None = None,
+    *,
+    generic: bool = False,
 ) -> tuple[list[search.SearchHit], str | None]:
     """One page of ``GET /v1/search`` (kinds, filters, cursor, the field vocabulary) in the
     caller's scope, and the cursor of the next page; shared with the console's /cari. `conn`
-    is a :func:`search_snapshot`'s."""
+    is a :func:`search_snapshot`'s (`generic`: as that snapshot was asked)."""
     q = parse_query(request, SearchFilterQuery) if q is None else q
     filters = search_filters(request, q)
     expanded = search_terms.expand(query, Vocabulary.current())
@@ -842,6 +858,7 @@ async def search_hits(
             expanded=expanded,
             hints=request.app[SEARCH_HINTS],
             settings_applied=True,
+            generic=generic,
         )
     except search.BadSearchCursor as e:
         raise invalid(str(e), "query.cursor") from None

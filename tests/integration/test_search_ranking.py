@@ -58,8 +58,29 @@ async def _page(
                 conn, query, scope=scope, limit=5, candidates=candidates, hints=h
             )
         pages.append([f"{h.kind}:{h.id}:{h.rank}" for h in hits])
+    if candidates is not None:
+        # And as the API asks a page without filters: generic plans for the first walks.
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            await _apply(conn, search.GENERIC_SETTINGS)
+            hits = await search.search(
+                conn,
+                query,
+                scope=scope,
+                limit=5,
+                candidates=candidates,
+                hints=search.SearchHints(),
+                settings_applied=True,
+                generic=True,
+            )
+        pages.append([f"{h.kind}:{h.id}:{h.rank}" for h in hits])
     assert all(p == pages[0] for p in pages), (query, pages)
     return pages[0]
+
+
+async def _apply(conn: asyncpg.Connection, settings: tuple[tuple[str, str], ...]) -> None:
+    """Run this transaction with `settings`, as the API's search snapshot does."""
+    for name, value in settings:
+        await conn.execute("SELECT set_config($1, $2, true)", name, value)
 
 
 async def test_late_title_matches_reach_the_first_page(pool: asyncpg.Pool, walk: int) -> None:
@@ -131,13 +152,15 @@ async def test_scoped_sets_count_what_their_walk_saw(pool: asyncpg.Pool, walk: i
 
 
 class _Counting:
-    """A connection that counts the statements search fetches with."""
+    """A connection that counts the statements search fetches with (and executes)."""
 
     def __init__(self, conn: asyncpg.Connection) -> None:
         self.conn = conn
         self.fetches = 0
+        self.executes = 0
 
     async def execute(self, *args: object) -> str:
+        self.executes += 1
         return await self.conn.execute(*args)  # type: ignore[no-any-return]
 
     async def fetch(self, *args: object) -> list[asyncpg.Record]:
@@ -235,3 +258,53 @@ async def test_the_title_walk_reads_titles_from_the_index_alone(pool: asyncpg.Po
     assert all(n["Heap Fetches"] == 0 for n in walks), walks
     # The title walk read every document up to its bound; the table, only the matches'.
     assert max(int(n["Actual Rows"]) for n in walks) >= 5 * 40  # type: ignore[call-overload]
+
+
+async def test_a_national_search_walks_on_a_generic_plan_and_others_return_to_custom(
+    pool: asyncpg.Pool,
+) -> None:
+    """Asked as the API asks a page without filters, the first walks run on a generic plan
+    (planned once per connection, not per search); a scoped search, or one its walks left
+    short, first returns the transaction to custom plans. Same pages as without."""
+    rows = [("issue", p, f"Honorarium {p}", "Honorarium belum cair.") for p in range(1, 31)]
+    rows += [("statement", 40, "Ketua KPU (KPU)", "Gudang logistik kurang aman.")]
+    async with pool.acquire() as conn:
+        await _documents(conn, rows)
+        asked = []
+        for query, scope in [
+            ("honorarium", None),
+            ("honorarium", None),
+            ("honorarium or gudang", None),
+            ("honorarium", ["35.71"]),
+            ("gudang", None),
+        ]:
+            counted = _Counting(conn)
+            async with conn.transaction(isolation="repeatable_read", readonly=True):
+                await _apply(conn, search.GENERIC_SETTINGS)
+                hits = await search.search(
+                    counted,  # type: ignore[arg-type]
+                    query,
+                    scope=scope,
+                    limit=5,
+                    hints=search.SearchHints(),
+                    settings_applied=True,
+                    generic=True,
+                )
+                mode = await conn.fetchval("SELECT current_setting('plan_cache_mode')")
+            asked.append((query, scope, counted.fetches, counted.executes, mode, len(hits)))
+        generic = await conn.fetch(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements"
+            " WHERE statement LIKE 'WITH tq AS MATERIALIZED%'"
+        )
+    assert asked == [
+        ("honorarium", None, 1, 0, "force_generic_plan", 5),
+        ("honorarium", None, 1, 0, "force_generic_plan", 5),
+        # no document has both words: the "every word" set is short after its walk
+        ("honorarium or gudang", None, 2, 1, "force_custom_plan", 5),
+        ("honorarium", ["35.71"], 1, 1, "force_custom_plan", 5),
+        ("gudang", None, 2, 1, "force_custom_plan", 1),
+    ]
+    # The walks of "honorarium" (twice, one statement), "honorarium or gudang" and
+    # "gudang" ran on generic plans, and on nothing else.
+    assert generic and all(r["custom_plans"] == 0 for r in generic)
+    assert sum(r["generic_plans"] for r in generic) == 4
