@@ -648,7 +648,8 @@ def _candidates(
     are gated by one-time filters on what the walks found: PostgreSQL runs neither when
     it is not needed. With `walks_only`, the first walks alone, each row with `short`:
     whether any set found fewer than `bound` there (then the whole SQL decides). `generic`:
-    `q` is computed once in a `tq` CTE, and so is the "every word" query."""
+    `q` is the `tq` CTE's query, and the "every word" query a scalar subquery: each is
+    computed once, as a generic plan cannot fold them into constants."""
     where = w.sql()
     # (name, condition). The title set: without a negation a title match is a match;
     # with one, check the whole document too (`|| ''`: not through the big index, whose
