@@ -656,7 +656,8 @@ def _candidates(
     # scan for "common -common" costs as much as ranking everything).
     negated = f"(strpos({q}::text, '!') = 0 OR (d.tsv || ''::tsvector) @@ {q})"
     title = f"d.title_tsv @@ {q}"
-    sets = [("by_title", f"{title} AND {negated}"), ("by_any", f"d.tsv @@ {q}")]
+    by_title = f"{title} AND {negated}"
+    sets = [("by_title", by_title), ("by_any", f"d.tsv @@ {q}")]
     if _OR.search(query):
         # "a or b": a document with every word ranks above most with one, but the other
         # two sets can be full of one-word matches. AND implies OR: no check.
@@ -669,9 +670,9 @@ def _candidates(
     def walk(name: str, cond: str, length: str, gate: str = "") -> str:
         # A LIMIT on the position index in a subquery, which no condition from outside can
         # turn into a scan of the whole table; the outer LIMIT stops it at `n` matches.
-        if cond is sets[0][1]:
+        if cond == by_title:
             # Titles from the index alone; the rest of a row only for the titles that match
-            # (the title set: a match joins its own row, for its rank and a negation).
+            # (a match joins its own row, for its rank and a negation).
             return (
                 f"{name} AS (SELECT d.doc_id, m.position, {rank} AS rank FROM ("
                 f"SELECT d.doc_id, d.position FROM ("

@@ -2,30 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import uuid
-from typing import Any
 
 import asyncpg
 
 from projections import issue_board, recommendations
 from projections.base import create_tables
-
-
-class _Capturing:
-    """A connection that keeps the statements it fetches with."""
-
-    def __init__(self, conn: asyncpg.Connection) -> None:
-        self.conn = conn
-        self.fetched: list[tuple[Any, ...]] = []
-
-    async def fetch(self, *args: Any) -> list[asyncpg.Record]:
-        self.fetched.append(args)
-        return await self.conn.fetch(*args)  # type: ignore[no-any-return]
-
-
-def _nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
-    return [plan, *(n for child in plan.get("Plans", []) for n in _nodes(child))]
+from tests.integration.plans import Capturing, plan_nodes
 
 
 async def test_a_province_reads_its_cited_issues_from_the_index_alone(pool: asyncpg.Pool) -> None:
@@ -58,18 +41,17 @@ async def test_a_province_reads_its_cited_issues_from_the_index_alone(pool: asyn
             [(r, 1000 + n, f"Rekomendasi {n}") for n, r in enumerate(recs)],
         )
         await conn.execute(f"VACUUM ANALYZE {issue_board.SCHEMA}.issues")
-        capturing = _Capturing(conn)
+        capturing = Capturing(conn)
         refs, total = await recommendations.citing_region(
             capturing,  # type: ignore[arg-type]
             "35",
             limit=5,
         )
-        sql, *args = capturing.fetched[0]
-        plan = await conn.fetchval(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", *args)
+        nodes = await plan_nodes(conn, *capturing.fetched[0])
     cited = {r for _, _, region, _, rs in issues if region.startswith("35.") for r in rs}
     assert total == len(cited)
     newest = sorted(cited, key=recs.index, reverse=True)[:5]
     assert [r.id for r in refs] == [str(r) for r in newest]
-    scans = [n for n in _nodes(json.loads(plan)[0]["Plan"]) if n.get("Relation Name") == "issues"]
+    scans = [n for n in nodes if n.get("Relation Name") == "issues"]
     assert [n["Node Type"] for n in scans] == ["Index Only Scan"], scans
     assert scans[0]["Heap Fetches"] == 0

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
-
 import asyncpg
 import pytest
 
 from projections import hearings, issue_board, recommendations, search
 from projections.base import create_tables
+from tests.integration.plans import Capturing, plan_nodes
 
 
 @pytest.fixture(
@@ -151,23 +150,6 @@ async def test_scoped_sets_count_what_their_walk_saw(pool: asyncpg.Pool, walk: i
         assert pages[1] == pages[0]
 
 
-class _Counting:
-    """A connection that counts the statements search fetches with (and executes)."""
-
-    def __init__(self, conn: asyncpg.Connection) -> None:
-        self.conn = conn
-        self.fetches = 0
-        self.executes = 0
-
-    async def execute(self, *args: object) -> str:
-        self.executes += 1
-        return await self.conn.execute(*args)  # type: ignore[no-any-return]
-
-    async def fetch(self, *args: object) -> list[asyncpg.Record]:
-        self.fetches += 1
-        return await self.conn.fetch(*args)  # type: ignore[no-any-return]
-
-
 async def test_hints_ask_the_whole_statement_only_when_the_walks_are_short(
     pool: asyncpg.Pool,
 ) -> None:
@@ -178,7 +160,7 @@ async def test_hints_ask_the_whole_statement_only_when_the_walks_are_short(
     hints = search.SearchHints()
     async with pool.acquire() as conn:
         await _documents(conn, rows)
-        counted = _Counting(conn)
+        counted = Capturing(conn)
         asked = []
         for query in ("honorarium", "honorarium", "gudang", "gudang"):
             before = counted.fetches
@@ -211,14 +193,6 @@ def test_hints_remember_a_bounded_number_of_searches() -> None:
     assert len(hints._short) == 2
 
 
-def _nodes(plan: dict[str, object]) -> list[dict[str, object]]:
-    """Every node of an EXPLAIN (FORMAT JSON) plan, depth first."""
-    found = [plan]
-    for child in plan.get("Plans", []):  # type: ignore[attr-defined]
-        found += _nodes(child)
-    return found
-
-
 async def test_the_title_walk_reads_titles_from_the_index_alone(pool: asyncpg.Pool) -> None:
     """The title set's walk is an index-only scan (no heap page per document walked): rows
     are read from the table only for titles that match. Same page as ranking everything."""
@@ -235,29 +209,21 @@ async def test_the_title_walk_reads_titles_from_the_index_alone(pool: asyncpg.Po
         assert await _page(conn, "honorarium", search.CANDIDATES) == await _page(
             conn, "honorarium", None
         )
-        captured: list[tuple[object, ...]] = []
-
-        class Capturing(_Counting):
-            async def fetch(self, *args: object) -> list[asyncpg.Record]:
-                captured.append(args)
-                return await super().fetch(*args)
-
+        capturing = Capturing(conn)
         async with conn.transaction(isolation="repeatable_read", readonly=True):
             await search.search(
-                Capturing(conn),  # type: ignore[arg-type]
+                capturing,  # type: ignore[arg-type]
                 "honorarium",
                 scope=None,
                 limit=5,
                 hints=search.SearchHints(),
             )
-            sql, *args = captured[0]
-            plan = await conn.fetchval(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", *args)
-    nodes = _nodes(json.loads(plan)[0]["Plan"])
+            nodes = await plan_nodes(conn, *capturing.fetched[0])
     walks = [n for n in nodes if n.get("Node Type") == "Index Only Scan"]
     assert walks, [n.get("Node Type") for n in nodes]
     assert all(n["Heap Fetches"] == 0 for n in walks), walks
     # The title walk read every document up to its bound; the table, only the matches'.
-    assert max(int(n["Actual Rows"]) for n in walks) >= 5 * 40  # type: ignore[call-overload]
+    assert max(int(n["Actual Rows"]) for n in walks) >= 5 * 40
 
 
 async def test_a_national_search_walks_on_a_generic_plan_and_others_return_to_custom(
@@ -278,7 +244,7 @@ async def test_a_national_search_walks_on_a_generic_plan_and_others_return_to_cu
             ("honorarium", ["35.71"]),
             ("gudang", None),
         ]:
-            counted = _Counting(conn)
+            counted = Capturing(conn)
             async with conn.transaction(isolation="repeatable_read", readonly=True):
                 await _apply(conn, search.GENERIC_SETTINGS)
                 hits = await search.search(
