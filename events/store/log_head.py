@@ -105,6 +105,10 @@ class LogHead:
 
     # -- waiting for one's own events --------------------------------------
 
+    def known(self, seq: int) -> int | None:
+        """The position of `seq` if this process saw it sequenced recently, else None."""
+        return self._recent.get(seq)
+
     async def position_of(self, seq: int, timeout: float) -> int:
         """Wait until the event with internal number `seq` has a global position."""
         # The sequencer may have numbered this seq before its request got here.

@@ -34,6 +34,13 @@ Failure modes, and what happens:
   sequenced as soon as a sequencer runs; retries are idempotent).
 * Sequencing lag: one extra short transaction after commit, a few ms; batches
   grow with load, so throughput rises with concurrency.
+* Direct appends: when this process leads and its connection is idle, an append runs
+  on that connection and is sequenced in its own statement (`Sequencer.sequenced`, the
+  functions of events/store/sql/0010) or transaction (`Sequencer.direct`): one commit
+  instead of two, and no wait for the sequencer. It is still the leader's connection,
+  one statement at a time, so positions are still given by one writer in commit order;
+  the `pending` queue is sequenced with it. Under load the connection is mostly busy
+  and appends take the pool and `pending` as before.
 * Regional nodes (later): positions are per node, the `log` of each node.
 """
 
@@ -42,6 +49,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import asyncpg
 import structlog
@@ -52,10 +60,22 @@ from events.store.log_head import LogHead
 log = structlog.get_logger("coord.sequencer")
 
 Connect = Callable[[], Awaitable[asyncpg.Connection]]
+T = TypeVar("T")
 
 # An arbitrary, fixed advisory-lock key that names "the coord sequencer".
 SEQUENCER_LOCK_KEY = 0x636F6F7264_01  # "coord" 1
 _SEQUENCE = "SELECT pos, seq FROM coord_sequence($1)"
+
+# The leader's connection is gone (terminated, server restarting; asyncpg may find it in
+# no state to send): a direct append then goes through the pool instead. If the commit did
+# happen, the pool's attempt meets its own event ids and answers as the idempotent retry.
+_CONNECTION_LOST = (
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    OSError,
+)
 
 
 class Sequencer:
@@ -78,6 +98,10 @@ class Sequencer:
         self._wake = asyncio.Event()
         self._poking = False
         self.is_leader = False
+        # The leader's connection while this process leads, and who is using it: the
+        # sequencing loop or one direct append, never both (one statement at a time).
+        self._conn: asyncpg.Connection | None = None
+        self._using = asyncio.Lock()
 
     async def poke(self, pool: asyncpg.Pool) -> None:
         """After a commit: wake whichever process's sequencer leads.
@@ -94,6 +118,70 @@ class Sequencer:
         finally:
             self._poking = False
 
+    async def direct(self, write: Callable[[asyncpg.Connection], Awaitable[T]]) -> T | None:
+        """Run `write(conn)` and sequence what it wrote in one transaction, if possible now.
+
+        Possible when this process leads and its connection is idle: then `write` runs on
+        the leader's connection, `coord_sequence` follows in the same transaction (taking
+        the `pending` queue with it), and after the commit the new positions are known
+        here, so `positions()` needs no wait. Returns `write`'s result (which must not be
+        None), or None when not possible (nothing was run: write through the pool). Any
+        error of `write` rolls the whole transaction back and is raised.
+        """
+        conn = self._idle()
+        if conn is None:
+            return None
+        try:
+            async with self._using:
+                async with conn.transaction():
+                    result = await write(conn)
+                    rows = await conn.fetch(_SEQUENCE, self._batch_size)
+        except _CONNECTION_LOST:
+            self._lost(conn)
+            return None
+        self._resolve([(r["pos"], r["seq"]) for r in rows])
+        return result
+
+    async def sequenced(self, statement: str, *args: object) -> list[asyncpg.Record] | None:
+        """Run one appending-and-sequencing `statement` on the leader's idle connection.
+
+        `statement` is one of the functions of events/store/sql/0010, called with `args`
+        and this sequencer's batch size last: it returns its own rows, then a row with
+        `o_pos, o_seq` for each event it gave a position. Returns its own rows (the
+        positions are known here when it returns), or None when not possible now
+        (nothing was run: append through the pool). Its errors are raised (nothing of it
+        was written).
+        """
+        conn = self._idle()
+        if conn is None:
+            return None
+        try:
+            async with self._using:
+                rows: list[asyncpg.Record] = await conn.fetch(statement, *args, self._batch_size)
+        except _CONNECTION_LOST:
+            self._lost(conn)
+            return None
+        self._resolve([(r["o_pos"], r["o_seq"]) for r in rows if r["o_pos"] is not None])
+        return [r for r in rows if r["o_pos"] is None]
+
+    def _idle(self) -> asyncpg.Connection | None:
+        """The leader's connection if this process leads and nobody is using it."""
+        conn = self._conn
+        if conn is None or conn.is_closed() or self._using.locked():
+            return None
+        return conn
+
+    def _lost(self, conn: asyncpg.Connection) -> None:
+        # Not again until the loop has led anew (it finds the loss on its next statement).
+        if self._conn is conn:
+            self._conn = None
+
+    def _resolve(self, positioned: list[tuple[int, int]]) -> None:
+        if positioned:
+            self._head.resolve(positioned)
+            if len(positioned) >= self._batch_size:
+                self._wake.set()  # more may be pending: the loop carries on at once
+
     async def run(self) -> None:
         """Compete for leadership and sequence while leader, until cancelled."""
 
@@ -102,7 +190,11 @@ class Sequencer:
             # positions this process already gave out (events/store/integrity.py).
             await self._head.verify(conn, "sequencer leadership")
             await conn.add_listener("coord_pending", self._on_pending)
-            await self._lead(conn)
+            self._conn = conn
+            try:
+                await self._lead(conn)
+            finally:
+                self._conn = None
 
         await lead_forever(
             self._connect,
@@ -121,7 +213,8 @@ class Sequencer:
 
     async def _lead(self, conn: asyncpg.Connection) -> None:
         while True:
-            rows = await conn.fetch(_SEQUENCE, self._batch_size)
+            async with self._using:
+                rows = await conn.fetch(_SEQUENCE, self._batch_size)
             if rows:
                 self._head.resolve((r["pos"], r["seq"]) for r in rows)
                 if len(rows) >= self._batch_size:

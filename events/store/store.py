@@ -14,9 +14,9 @@ Guarantees:
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import msgspec
@@ -31,6 +31,8 @@ from events.store.records import AppendResult, ExpectedVersion, NewEvent, Record
 from events.store.sequencer import Sequencer
 
 log = structlog.get_logger("coord.store")
+
+T = TypeVar("T")
 
 _ANY = -1
 _EXISTS = -2
@@ -57,6 +59,13 @@ INSERT INTO pending (first_seq, seqs)
 SELECT min(seq), array_agg(seq ORDER BY version) FROM ins
 RETURNING seqs
 """
+
+# The same, sequenced in the same statement when the sequencer's connection is free
+# (events/store/sql/0010, `Sequencer.sequenced`).
+_APPEND_SEQUENCED = (
+    "SELECT ok, actual_version, first_version, seqs, o_pos, o_seq "
+    "FROM coord_append_sequenced($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+)
 
 _EVENT_COLUMNS = (
     "e.event_id, e.stream_id, e.version, {position} AS position, e.type, e.schema_version, "
@@ -96,6 +105,17 @@ def _expected_code(expected: ExpectedVersion) -> int:
     if isinstance(expected, int) and not isinstance(expected, bool) and expected >= 0:
         return expected
     raise ValueError(f"expected_version must be an int >= 0, 'any' or 'exists', not {expected!r}")
+
+
+def _columns(events: Sequence[NewEvent]) -> tuple[list[Any], ...]:
+    """The append statements' arrays: ids, types, schema versions, data, metadata."""
+    return (
+        [e.id for e in events],
+        [e.type for e in events],
+        [e.schema_version for e in events],
+        [e.data for e in events],
+        [e.metadata for e in events],
+    )
 
 
 def _record(row: asyncpg.Record) -> RecordedEvent:
@@ -160,7 +180,7 @@ class EventStore:
     ) -> None:
         self._pool = pool
         # New streams' appends share statements and commits under load.
-        self._group = GroupCommit(pool) if group_commit else None
+        self._group = GroupCommit(pool, sequencer) if group_commit else None
         self._head = head
         self._sequencer = sequencer
         self._sequencing_timeout = sequencing_timeout
@@ -202,6 +222,20 @@ class EventStore:
                 pass  # the shared statement was refused: the path below tells why
             else:
                 return await self.positions(Committed(stream_id, 1, len(seqs), seqs))
+        elif self._sequencer is not None:
+            try:
+                rows = await self._sequencer.sequenced(
+                    _APPEND_SEQUENCED, stream_id, expected, *_columns(events), region_code
+                )
+            except asyncpg.UniqueViolationError:
+                rows = None  # nothing was written: the path below tells why
+            if rows is not None and rows[0]["ok"]:
+                first, seqs = rows[0]["first_version"], rows[0]["seqs"]
+                return await self.positions(
+                    Committed(stream_id, first, first + len(seqs) - 1, seqs)
+                )
+            # Not run, or the stream is not at `expected`: the path below decides (an
+            # idempotent retry, or the conflict with the actual version).
         async with self._pool.acquire() as conn:
             for _attempt in range(8):
                 try:
@@ -249,13 +283,7 @@ class EventStore:
         The events get positions only after the transaction commits; then call
         `positions()`.
         """
-        columns = (
-            [e.id for e in events],
-            [e.type for e in events],
-            [e.schema_version for e in events],
-            [e.data for e in events],
-            [e.metadata for e in events],
-        )
+        columns = _columns(events)
         if expected == 0:
             seqs_new: list[int] = await conn.fetchval(_APPEND_NEW, stream_id, *columns, region_code)
             return Committed(stream_id, 1, len(seqs_new), seqs_new)
@@ -270,11 +298,27 @@ class EventStore:
             stream_id, row["first_version"], row["first_version"] + len(seqs) - 1, seqs
         )
 
+    async def transact(self, write: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+        """Run `write(conn)` in one transaction; its result (which must not be None).
+
+        On the sequencer's connection when this process leads and it is idle, so that the
+        same commit gives the events their positions (`Sequencer.direct`); else on a
+        pooled connection. Errors of `write` roll everything back and are raised.
+        """
+        if self._sequencer is not None:
+            done = await self._sequencer.direct(write)
+            if done is not None:
+                return done
+        async with self._pool.acquire() as conn, conn.transaction():
+            return await write(conn)
+
     async def positions(self, committed: Committed) -> AppendResult:
         """Wait (bounded) until a committed append is sequenced; return where it landed."""
-        if self._sequencer is not None:
-            await self._sequencer.poke(self._pool)
-        last = await self._head.position_of(committed.seqs[-1], self._sequencing_timeout)
+        last = self._head.known(committed.seqs[-1])
+        if last is None:
+            if self._sequencer is not None:
+                await self._sequencer.poke(self._pool)
+            last = await self._head.position_of(committed.seqs[-1], self._sequencing_timeout)
         # One append's events are numbered consecutively in one sequencer batch.
         return AppendResult(
             stream_id=committed.stream_id,
