@@ -105,6 +105,11 @@ class LogHead:
 
     # -- waiting for one's own events --------------------------------------
 
+    @property
+    def waiting(self) -> bool:
+        """Are appends of this process committed and waiting for their positions?"""
+        return bool(self._waiters)
+
     def known(self, seq: int) -> int | None:
         """The position of `seq` if this process saw it sequenced recently, else None."""
         return self._recent.get(seq)

@@ -165,9 +165,11 @@ class Sequencer:
         return [r for r in rows if r["o_pos"] is None]
 
     def _idle(self) -> asyncpg.Connection | None:
-        """The leader's connection if this process leads and nobody is using it."""
+        """The leader's connection if this process leads and nobody is using or awaiting it."""
         conn = self._conn
-        if conn is None or conn.is_closed() or self._using.locked():
+        # Appends waiting for positions mean load: the loop must number them promptly,
+        # not queue behind another append's statement.
+        if conn is None or conn.is_closed() or self._using.locked() or self._head.waiting:
             return None
         return conn
 

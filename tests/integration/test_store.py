@@ -455,6 +455,16 @@ async def test_a_busy_or_lost_leader_connection_sends_appends_through_the_pool(
         result = await asyncio.wait_for(task, 5)
         assert result.first_position == 1
         assert await _one_commit(pool, sid("issue", "busy")) == [False]
+        # Appends waiting for their positions (load) keep the connection for the loop.
+        waiter = asyncio.create_task(store.head.position_of(10**12, 5))
+        await asyncio.sleep(0.05)
+        assert store.head.waiting
+        queued = await store.append(sid("issue", "queued"), [ev()], 0)
+        assert queued.first_position == 2
+        assert await _one_commit(pool, sid("issue", "queued")) == [False]
+        waiter.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await waiter
         # The leader's backend goes away: the next append still lands (through the pool),
         # and a new leadership numbers it.
         await pool.execute(
@@ -462,4 +472,4 @@ async def test_a_busy_or_lost_leader_connection_sends_appends_through_the_pool(
             "WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid()"
         )
         again = await asyncio.wait_for(store.append(sid("issue", "busy"), [ev()], 1), 10)
-        assert (again.first_version, again.first_position) == (2, 2)
+        assert (again.first_version, again.first_position) == (2, 3)
