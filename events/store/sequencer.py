@@ -67,8 +67,9 @@ SEQUENCER_LOCK_KEY = 0x636F6F7264_01  # "coord" 1
 _SEQUENCE = "SELECT pos, seq FROM coord_sequence($1)"
 
 # The leader's connection is gone (terminated, server restarting; asyncpg may find it in
-# no state to send): a direct append then goes through the pool instead. If the commit did
-# happen, the pool's attempt meets its own event ids and answers as the idempotent retry.
+# no state to send): a direct append (`sequenced`) then goes through the pool instead. If
+# the commit did happen, the store's attempt meets its own event ids and answers as the
+# idempotent retry it is (EventStore.append checks ids whoever chose them).
 _CONNECTION_LOST = (
     asyncpg.InterfaceError,
     asyncpg.InternalClientError,
@@ -126,19 +127,17 @@ class Sequencer:
         the `pending` queue with it), and after the commit the new positions are known
         here, so `positions()` needs no wait. Returns `write`'s result (which must not be
         None), or None when not possible (nothing was run: write through the pool). Any
-        error of `write` rolls the whole transaction back and is raised.
+        error of `write` rolls the whole transaction back and is raised; so is the loss of
+        the connection, as on a pooled one: whether the commit happened is then unknown,
+        and only the caller's retry with the same event ids can tell.
         """
         conn = self._idle()
         if conn is None:
             return None
-        try:
-            async with self._using:
-                async with conn.transaction():
-                    result = await write(conn)
-                    rows = await conn.fetch(_SEQUENCE, self._batch_size)
-        except _CONNECTION_LOST:
-            self._lost(conn)
-            return None
+        async with self._using:
+            async with conn.transaction():
+                result = await write(conn)
+                rows = await conn.fetch(_SEQUENCE, self._batch_size)
         self._resolve([(r["pos"], r["seq"]) for r in rows])
         return result
 
@@ -148,9 +147,9 @@ class Sequencer:
         `statement` is one of the functions of events/store/sql/0010, called with `args`
         and this sequencer's batch size last: it returns its own rows, then a row with
         `o_pos, o_seq` for each event it gave a position. Returns its own rows (the
-        positions are known here when it returns), or None when not possible now
-        (nothing was run: append through the pool). Its errors are raised (nothing of it
-        was written).
+        positions are known here when it returns), or None when not possible now or the
+        connection was lost (append through the pool). Its other errors are raised
+        (nothing of it was written).
         """
         conn = self._idle()
         if conn is None:
