@@ -4,8 +4,9 @@ A background process runs several followers of the log: one runner per projectio
 the Merkle tree builder. Each used to read every event itself (a join of ``log`` and
 ``events``, the payload sent and decoded again), six reads of every event on the same
 PostgreSQL. ``LogReader`` reads each window of the log once, on its own connection,
-and keeps the most recent events in memory, so followers near the head (all of them,
-under load) share one read.
+and keeps the most recent events in memory, so the projection runners near the head (all
+of them, under load) share one read. The tree builder does not: it hashes only rows it
+reads in the transaction that stores their leaves (events/audit/audit_log.py).
 
 Sharing is safe because the log is immutable and dense: a position at or below a head
 that a follower has seen committed never changes, whichever connection reads it. A
