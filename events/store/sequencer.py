@@ -49,7 +49,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import asyncpg
 import structlog
@@ -74,7 +74,9 @@ _CONNECTION_LOST = (
     asyncpg.InterfaceError,
     asyncpg.InternalClientError,
     asyncpg.PostgresConnectionError,
-    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+    asyncpg.exceptions.CannotConnectNowError,
     OSError,
 )
 
@@ -103,6 +105,7 @@ class Sequencer:
         # sequencing loop or one direct append, never both (one statement at a time).
         self._conn: asyncpg.Connection | None = None
         self._using = asyncio.Lock()
+        self._tasks: set[asyncio.Task[object]] = set()  # direct work (see `_on_leader`)
 
     async def poke(self, pool: asyncpg.Pool) -> None:
         """After a commit: wake whichever process's sequencer leads.
@@ -134,12 +137,15 @@ class Sequencer:
         conn = self._idle()
         if conn is None:
             return None
-        async with self._using:
+
+        async def work(conn: asyncpg.Connection) -> T:
             async with conn.transaction():
                 result = await write(conn)
                 rows = await conn.fetch(_SEQUENCE, self._batch_size)
-        self._resolve([(r["pos"], r["seq"]) for r in rows])
-        return result
+            self._resolve([(r["pos"], r["seq"]) for r in rows])
+            return result
+
+        return await self._on_leader(conn, work)
 
     async def sequenced(self, statement: str, *args: object) -> list[asyncpg.Record] | None:
         """Run one appending-and-sequencing `statement` on the leader's idle connection.
@@ -154,14 +160,44 @@ class Sequencer:
         conn = self._idle()
         if conn is None:
             return None
+
+        async def work(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+            rows = await conn.fetch(statement, *args, self._batch_size)
+            self._resolve([(r["o_pos"], r["o_seq"]) for r in rows if r["o_pos"] is not None])
+            return [r for r in rows if r["o_pos"] is None]
+
         try:
-            async with self._using:
-                rows: list[asyncpg.Record] = await conn.fetch(statement, *args, self._batch_size)
+            return await self._on_leader(conn, work)
         except _CONNECTION_LOST:
             self._lost(conn)
             return None
-        self._resolve([(r["o_pos"], r["o_seq"]) for r in rows if r["o_pos"] is not None])
-        return [r for r in rows if r["o_pos"] is None]
+
+    async def _on_leader(
+        self, conn: asyncpg.Connection, work: Callable[[asyncpg.Connection], Awaitable[T]]
+    ) -> T:
+        """Run `work(conn)` holding the leader's connection, in a task of its own, shielded.
+
+        A request may be cancelled (its deadline, shutdown) at any moment. On a pooled
+        connection that is safe: the pool rolls it back. On the leader's connection a
+        cancel could leave it inside a transaction that every later statement of the loop
+        would join, or land on the loop's next statement. So the work always runs to its
+        end; a cancelled caller only stops waiting, and the positions it gave are known
+        here all the same.
+        """
+
+        async def guarded() -> T:
+            async with self._using:
+                return await work(conn)
+
+        task = asyncio.get_running_loop().create_task(guarded())
+        self._tasks.add(task)  # a strong reference: the loop keeps only weak ones
+        task.add_done_callback(self._finished)
+        return await asyncio.shield(task)
+
+    def _finished(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved: its caller may have stopped waiting
 
     def _idle(self) -> asyncpg.Connection | None:
         """The leader's connection if this process leads and nobody is using or awaiting it."""

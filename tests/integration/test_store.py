@@ -473,3 +473,34 @@ async def test_a_busy_or_lost_leader_connection_sends_appends_through_the_pool(
         )
         again = await asyncio.wait_for(store.append(sid("issue", "busy"), [ev()], 1), 10)
         assert (again.first_version, again.first_position) == (2, 3)
+
+
+async def test_a_cancelled_request_never_leaves_the_leader_connection_mid_transaction(
+    pool: asyncpg.Pool, database_url: str
+) -> None:
+    """Cancelled twice mid-write (a deadline, then shutdown): the leader's work still ends whole."""
+    async with quiet_leader(pool, database_url) as (store, sequencer):
+
+        async def slow_write(conn: asyncpg.Connection) -> list[Committed]:
+            committed = await store.insert(conn, sid("issue", "slow"), [ev()], 0)
+            await conn.execute("SELECT pg_sleep(0.4)")
+            return [committed]
+
+        task = asyncio.create_task(store.transact(slow_write))
+        await asyncio.sleep(0.15)
+        task.cancel()
+        for _ in range(3):
+            await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        # The caller stopped waiting; the work on the leader's connection did not.
+        for _ in range(100):
+            if not sequencer._using.locked():
+                break
+            await asyncio.sleep(0.02)
+        assert sequencer._conn is not None and not sequencer._conn.is_in_transaction()
+        assert await _one_commit(pool, sid("issue", "slow")) == [True]
+        after = await store.append(sid("issue", "after"), [ev()], 0)
+        assert after.first_position == 2
+        assert await _one_commit(pool, sid("issue", "after")) == [True]
