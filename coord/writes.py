@@ -47,7 +47,7 @@ from events.domain.types import (
     invalid_from_validation,
 )
 from events.store.records import AppendResult, ExpectedVersion, NewEvent, RecordedEvent
-from events.store.store import Committed, EventStore
+from events.store.store import EventStore
 
 #: Encoded size limit of one event's client metadata (`metadata.client`).
 MAX_CLIENT_METADATA = 16 * 1024
@@ -489,20 +489,17 @@ class WritePath:
                 a.stream_id, records[0], loaded[0].version, region_code=regions[0]
             )
             return [result]
-
-        async def write_all(conn: asyncpg.Connection) -> list[Committed]:
-            committed = [
-                await self.store.insert(
-                    conn, a.stream_id, records[i], loaded[i].version, regions[i]
-                )
-                for i, a in enumerate(appends)
-            ]
-            if also is not None:
-                await also(conn)
-            return committed
-
+        committed = []
         try:
-            committed = await self.store.transact(write_all)
+            async with self.store.pool.acquire() as conn, conn.transaction():
+                for i, a in enumerate(appends):
+                    committed.append(
+                        await self.store.insert(
+                            conn, a.stream_id, records[i], loaded[i].version, regions[i]
+                        )
+                    )
+                if also is not None:
+                    await also(conn)
         except asyncpg.UniqueViolationError as e:
             if e.constraint_name == "events_event_id_key":
                 raise DuplicateEventId("?", "stored meanwhile") from e

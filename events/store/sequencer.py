@@ -36,8 +36,10 @@ Failure modes, and what happens:
   grow with load, so throughput rises with concurrency.
 * Direct appends: when this process leads and its connection is idle, an append runs
   on that connection and is sequenced in its own statement (`Sequencer.sequenced`, the
-  functions of events/store/sql/0010) or transaction (`Sequencer.direct`): one commit
-  instead of two, and no wait for the sequencer. It is still the leader's connection,
+  functions of events/store/sql/0010): one commit instead of two, and no wait for the
+  sequencer. Only single autocommit statements run there: a cancelled request can leave
+  no transaction open on the leader's connection (multi-stream writes, which need one,
+  take the pool). It is still the leader's connection,
   one statement at a time, so positions are still given by one writer in commit order;
   the `pending` queue is sequenced with it. Under load the connection is mostly busy
   and appends take the pool and `pending` as before.
@@ -49,7 +51,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
 
 import asyncpg
 import structlog
@@ -60,7 +61,6 @@ from events.store.log_head import LogHead
 log = structlog.get_logger("coord.sequencer")
 
 Connect = Callable[[], Awaitable[asyncpg.Connection]]
-T = TypeVar("T")
 
 # An arbitrary, fixed advisory-lock key that names "the coord sequencer".
 SEQUENCER_LOCK_KEY = 0x636F6F7264_01  # "coord" 1
@@ -105,7 +105,6 @@ class Sequencer:
         # sequencing loop or one direct append, never both (one statement at a time).
         self._conn: asyncpg.Connection | None = None
         self._using = asyncio.Lock()
-        self._tasks: set[asyncio.Task[object]] = set()  # direct work (see `_on_leader`)
 
     async def poke(self, pool: asyncpg.Pool) -> None:
         """After a commit: wake whichever process's sequencer leads.
@@ -122,31 +121,6 @@ class Sequencer:
         finally:
             self._poking = False
 
-    async def direct(self, write: Callable[[asyncpg.Connection], Awaitable[T]]) -> T | None:
-        """Run `write(conn)` and sequence what it wrote in one transaction, if possible now.
-
-        Possible when this process leads and its connection is idle: then `write` runs on
-        the leader's connection, `coord_sequence` follows in the same transaction (taking
-        the `pending` queue with it), and after the commit the new positions are known
-        here, so `positions()` needs no wait. Returns `write`'s result (which must not be
-        None), or None when not possible (nothing was run: write through the pool). Any
-        error of `write` rolls the whole transaction back and is raised; so is the loss of
-        the connection, as on a pooled one: whether the commit happened is then unknown,
-        and only the caller's retry with the same event ids can tell.
-        """
-        conn = self._idle()
-        if conn is None:
-            return None
-
-        async def work(conn: asyncpg.Connection) -> T:
-            async with conn.transaction():
-                result = await write(conn)
-                rows = await conn.fetch(_SEQUENCE, self._batch_size)
-            self._resolve([(r["pos"], r["seq"]) for r in rows])
-            return result
-
-        return await self._on_leader(conn, work)
-
     async def sequenced(self, statement: str, *args: object) -> list[asyncpg.Record] | None:
         """Run one appending-and-sequencing `statement` on the leader's idle connection.
 
@@ -160,44 +134,16 @@ class Sequencer:
         conn = self._idle()
         if conn is None:
             return None
-
-        async def work(conn: asyncpg.Connection) -> list[asyncpg.Record]:
-            rows = await conn.fetch(statement, *args, self._batch_size)
-            self._resolve([(r["o_pos"], r["o_seq"]) for r in rows if r["o_pos"] is not None])
-            return [r for r in rows if r["o_pos"] is None]
-
+        # One autocommit statement: a cancel (the request's deadline) aborts it whole and
+        # leaves no transaction open on the leader's connection.
         try:
-            return await self._on_leader(conn, work)
+            async with self._using:
+                rows: list[asyncpg.Record] = await conn.fetch(statement, *args, self._batch_size)
         except _CONNECTION_LOST:
             self._lost(conn)
             return None
-
-    async def _on_leader(
-        self, conn: asyncpg.Connection, work: Callable[[asyncpg.Connection], Awaitable[T]]
-    ) -> T:
-        """Run `work(conn)` holding the leader's connection, in a task of its own, shielded.
-
-        A request may be cancelled (its deadline, shutdown) at any moment. On a pooled
-        connection that is safe: the pool rolls it back. On the leader's connection a
-        cancel could leave it inside a transaction that every later statement of the loop
-        would join, or land on the loop's next statement. So the work always runs to its
-        end; a cancelled caller only stops waiting, and the positions it gave are known
-        here all the same.
-        """
-
-        async def guarded() -> T:
-            async with self._using:
-                return await work(conn)
-
-        task = asyncio.get_running_loop().create_task(guarded())
-        self._tasks.add(task)  # a strong reference: the loop keeps only weak ones
-        task.add_done_callback(self._finished)
-        return await asyncio.shield(task)
-
-    def _finished(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled():
-            task.exception()  # retrieved: its caller may have stopped waiting
+        self._resolve([(r["o_pos"], r["o_seq"]) for r in rows if r["o_pos"] is not None])
+        return [r for r in rows if r["o_pos"] is None]
 
     def _idle(self) -> asyncpg.Connection | None:
         """The leader's connection if this process leads and nobody is using or awaiting it."""

@@ -14,9 +14,9 @@ Guarantees:
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import asyncpg
 import msgspec
@@ -31,8 +31,6 @@ from events.store.records import AppendResult, ExpectedVersion, NewEvent, Record
 from events.store.sequencer import Sequencer
 
 log = structlog.get_logger("coord.store")
-
-T = TypeVar("T")
 
 _ANY = -1
 _EXISTS = -2
@@ -297,20 +295,6 @@ class EventStore:
         return Committed(
             stream_id, row["first_version"], row["first_version"] + len(seqs) - 1, seqs
         )
-
-    async def transact(self, write: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
-        """Run `write(conn)` in one transaction; its result (which must not be None).
-
-        On the sequencer's connection when this process leads and it is idle, so that the
-        same commit gives the events their positions (`Sequencer.direct`); else on a
-        pooled connection. Errors of `write` roll everything back and are raised.
-        """
-        if self._sequencer is not None:
-            done = await self._sequencer.direct(write)
-            if done is not None:
-                return done
-        async with self._pool.acquire() as conn, conn.transaction():
-            return await write(conn)
 
     async def positions(self, committed: Committed) -> AppendResult:
         """Wait (bounded) until a committed append is sequenced; return where it landed."""

@@ -18,7 +18,7 @@ from events.domain.errors import DuplicateEventId, WrongExpectedVersion
 from events.store.log_head import LogHead
 from events.store.records import NewEvent
 from events.store.sequencer import Sequencer
-from events.store.store import Committed, EventStore, ReadFilter
+from events.store.store import EventStore, ReadFilter
 from tests.conftest import running_store
 from tests.ids import sid
 
@@ -416,30 +416,22 @@ async def _one_commit(pool: asyncpg.Pool, stream_id: str) -> list[bool]:
 async def test_appends_on_an_idle_leader_commit_with_their_positions(
     pool: asyncpg.Pool, database_url: str
 ) -> None:
-    """New streams, existing streams and multi-stream writes: one transaction, positions known."""
+    """New streams and existing streams: one statement with their positions, nothing pending."""
     async with quiet_leader(pool, database_url) as (store, _):
         new = await store.append(sid("issue", "direct"), [ev(), ev()], 0)
         more = await store.append(sid("issue", "direct"), [ev()], 2)
         assert (new.first_position, new.last_position, more.last_position) == (1, 2, 3)
         assert await _one_commit(pool, sid("issue", "direct")) == [True, True, True]
 
-        async def two_streams(conn: asyncpg.Connection) -> list[Committed]:
-            return [
-                await store.insert(conn, sid("issue", "a"), [ev()], 0),
-                await store.insert(conn, sid("issue", "b"), [ev(), ev()], 0),
-            ]
-
-        committed = await store.transact(two_streams)
-        assert [store.head.known(c.seqs[-1]) for c in committed] == [4, 6]
-        assert await _one_commit(pool, sid("issue", "b")) == [True, True]
+        await store.append(sid("issue", "a"), [ev()], 0)
         assert await pool.fetchval("SELECT count(*) FROM pending") == 0
         # Refusals inside the leader's statement write nothing and say the same as before.
         with pytest.raises(WrongExpectedVersion):
             await store.append(sid("issue", "direct"), [ev()], 1)
         with pytest.raises(WrongExpectedVersion):
             await store.append(sid("issue", "a"), [ev()], 0)
-        assert await count_events(pool) == 6
-        assert [e.position for e in await store.read_all(0, 100)] == [1, 2, 3, 4, 5, 6]
+        assert await count_events(pool) == 4
+        assert [e.position for e in await store.read_all(0, 100)] == [1, 2, 3, 4]
 
 
 async def test_a_busy_or_lost_leader_connection_sends_appends_through_the_pool(
@@ -473,34 +465,3 @@ async def test_a_busy_or_lost_leader_connection_sends_appends_through_the_pool(
         )
         again = await asyncio.wait_for(store.append(sid("issue", "busy"), [ev()], 1), 10)
         assert (again.first_version, again.first_position) == (2, 3)
-
-
-async def test_a_cancelled_request_never_leaves_the_leader_connection_mid_transaction(
-    pool: asyncpg.Pool, database_url: str
-) -> None:
-    """Cancelled twice mid-write (a deadline, then shutdown): the leader's work still ends whole."""
-    async with quiet_leader(pool, database_url) as (store, sequencer):
-
-        async def slow_write(conn: asyncpg.Connection) -> list[Committed]:
-            committed = await store.insert(conn, sid("issue", "slow"), [ev()], 0)
-            await conn.execute("SELECT pg_sleep(0.4)")
-            return [committed]
-
-        task = asyncio.create_task(store.transact(slow_write))
-        await asyncio.sleep(0.15)
-        task.cancel()
-        for _ in range(3):
-            await asyncio.sleep(0)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        # The caller stopped waiting; the work on the leader's connection did not.
-        for _ in range(100):
-            if not sequencer._using.locked():
-                break
-            await asyncio.sleep(0.02)
-        assert sequencer._conn is not None and not sequencer._conn.is_in_transaction()
-        assert await _one_commit(pool, sid("issue", "slow")) == [True]
-        after = await store.append(sid("issue", "after"), [ev()], 0)
-        assert after.first_position == 2
-        assert await _one_commit(pool, sid("issue", "after")) == [True]
