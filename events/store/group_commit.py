@@ -2,13 +2,12 @@
 
 Concurrent requests that each open a new stream (expected version 0) queue here;
 a flush inserts all of their events and pending rows in one statement, so they
-share one round trip and one WAL flush. When the sequencer's connection is idle the
-flush runs there and is sequenced in the same statement (`Sequencer.sequenced`).
-Batches form by themselves: while a flush is in flight, the next requests queue
-behind it (at most `max_flushes` in flight, so the pool is never emptied by appends
-alone). Each request stays atomic: if the shared statement fails (a stream already
-exists, an event id is taken), nothing of the batch was written, and every request
-of it is told to retry alone (GoAlone) through the normal path, which reports its own conflict.
+share one round trip and one WAL flush. Batches form by themselves: while a
+flush is in flight, the next requests queue behind it (at most `max_flushes` in
+flight, so the pool is never emptied by appends alone). Each request stays
+atomic: if the shared statement fails (a stream already exists, an event id is
+taken), nothing of the batch was written, and every request of it is told to
+retry alone (GoAlone) through the normal path, which reports its own conflict.
 """
 
 from __future__ import annotations
@@ -20,7 +19,6 @@ from dataclasses import dataclass
 import asyncpg
 
 from events.store.records import NewEvent
-from events.store.sequencer import Sequencer
 
 # One statement for a whole batch; data-modifying CTEs always run to completion.
 _APPEND_MANY = """
@@ -41,11 +39,6 @@ WITH ins AS (
 )
 SELECT stream_id, seqs FROM grouped
 """
-# The same, sequenced in the same statement (events/store/sql/0010).
-_APPEND_MANY_SEQUENCED = (
-    "SELECT o_stream, o_seqs, o_pos, o_seq "
-    "FROM coord_append_new_sequenced($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-)
 
 
 class GoAlone(Exception):
@@ -63,16 +56,8 @@ class _Request:
 class GroupCommit:
     """Queue of new-stream appends, flushed in shared statements."""
 
-    def __init__(
-        self,
-        pool: asyncpg.Pool,
-        sequencer: Sequencer | None = None,
-        *,
-        max_batch: int = 256,
-        max_flushes: int = 4,
-    ) -> None:
+    def __init__(self, pool: asyncpg.Pool, *, max_batch: int = 256, max_flushes: int = 4) -> None:
         self._pool = pool
-        self._sequencer = sequencer
         self._max_batch = max_batch
         self._max_flushes = max_flushes
         self._queue: list[_Request] = []
@@ -106,7 +91,7 @@ class GroupCommit:
             self._flushing -= 1
 
     async def _commit(self, batch: list[_Request]) -> None:
-        if len({r.stream_id for r in batch}) < len(batch):
+        if len(batch) == 1 or len({r.stream_id for r in batch}) < len(batch):
             self._each_alone(batch)
             return
         cols: tuple[list[object], ...] = ([], [], [], [], [], [], [], [])
@@ -128,12 +113,8 @@ class GroupCommit:
                 ):
                     col.append(value)
         try:
-            rows = None
-            if self._sequencer is not None:
-                rows = await self._sequencer.sequenced(_APPEND_MANY_SEQUENCED, *cols)
-            if rows is None:
-                async with self._pool.acquire() as conn:
-                    rows = await conn.fetch(_APPEND_MANY, *cols)
+            async with self._pool.acquire() as conn:
+                rows = await conn.fetch(_APPEND_MANY, *cols)
         except asyncpg.UniqueViolationError:
             self._each_alone(batch)  # someone's conflict: let each learn its own
             return
@@ -144,7 +125,7 @@ class GroupCommit:
             if isinstance(e, asyncio.CancelledError):
                 raise
             return
-        by_stream = {row[0]: row[1] for row in rows}  # (stream id, its seqs)
+        by_stream = {row["stream_id"]: row["seqs"] for row in rows}
         for r in batch:
             r.done.set_result(by_stream[r.stream_id])
 

@@ -105,15 +105,6 @@ class LogHead:
 
     # -- waiting for one's own events --------------------------------------
 
-    @property
-    def waiting(self) -> bool:
-        """Are appends of this process committed and waiting for their positions?"""
-        return bool(self._waiters)
-
-    def known(self, seq: int) -> int | None:
-        """The position of `seq` if this process saw it sequenced recently, else None."""
-        return self._recent.get(seq)
-
     async def position_of(self, seq: int, timeout: float) -> int:
         """Wait until the event with internal number `seq` has a global position."""
         # The sequencer may have numbered this seq before its request got here.

@@ -34,15 +34,6 @@ Failure modes, and what happens:
   sequenced as soon as a sequencer runs; retries are idempotent).
 * Sequencing lag: one extra short transaction after commit, a few ms; batches
   grow with load, so throughput rises with concurrency.
-* Direct appends: when this process leads and its connection is idle, an append runs
-  on that connection and is sequenced in its own statement (`Sequencer.sequenced`, the
-  functions of events/store/sql/0010): one commit instead of two, and no wait for the
-  sequencer. Only single autocommit statements run there: a cancelled request can leave
-  no transaction open on the leader's connection (multi-stream writes, which need one,
-  take the pool). It is still the leader's connection,
-  one statement at a time, so positions are still given by one writer in commit order;
-  the `pending` queue is sequenced with it. Under load the connection is mostly busy
-  and appends take the pool and `pending` as before.
 * Regional nodes (later): positions are per node, the `log` of each node.
 """
 
@@ -66,20 +57,6 @@ Connect = Callable[[], Awaitable[asyncpg.Connection]]
 SEQUENCER_LOCK_KEY = 0x636F6F7264_01  # "coord" 1
 _SEQUENCE = "SELECT pos, seq FROM coord_sequence($1)"
 
-# The leader's connection is gone (terminated, server restarting; asyncpg may find it in
-# no state to send): a direct append (`sequenced`) then goes through the pool instead. If
-# the commit did happen, the store's attempt meets its own event ids and answers as the
-# idempotent retry it is (EventStore.append checks ids whoever chose them).
-_CONNECTION_LOST = (
-    asyncpg.InterfaceError,
-    asyncpg.InternalClientError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.exceptions.AdminShutdownError,
-    asyncpg.exceptions.CrashShutdownError,
-    asyncpg.exceptions.CannotConnectNowError,
-    OSError,
-)
-
 
 class Sequencer:
     """Runs in every process; at most one of them (the lock holder) sequences at a time."""
@@ -101,10 +78,6 @@ class Sequencer:
         self._wake = asyncio.Event()
         self._poking = False
         self.is_leader = False
-        # The leader's connection while this process leads, and who is using it: the
-        # sequencing loop or one direct append, never both (one statement at a time).
-        self._conn: asyncpg.Connection | None = None
-        self._using = asyncio.Lock()
 
     async def poke(self, pool: asyncpg.Pool) -> None:
         """After a commit: wake whichever process's sequencer leads.
@@ -121,50 +94,6 @@ class Sequencer:
         finally:
             self._poking = False
 
-    async def sequenced(self, statement: str, *args: object) -> list[asyncpg.Record] | None:
-        """Run one appending-and-sequencing `statement` on the leader's idle connection.
-
-        `statement` is one of the functions of events/store/sql/0010, called with `args`
-        and this sequencer's batch size last: it returns its own rows, then a row with
-        `o_pos, o_seq` for each event it gave a position. Returns its own rows (the
-        positions are known here when it returns), or None when not possible now or the
-        connection was lost (append through the pool). Its other errors are raised
-        (nothing of it was written).
-        """
-        conn = self._idle()
-        if conn is None:
-            return None
-        # One autocommit statement: a cancel (the request's deadline) aborts it whole and
-        # leaves no transaction open on the leader's connection.
-        try:
-            async with self._using:
-                rows: list[asyncpg.Record] = await conn.fetch(statement, *args, self._batch_size)
-        except _CONNECTION_LOST:
-            self._lost(conn)
-            return None
-        self._resolve([(r["o_pos"], r["o_seq"]) for r in rows if r["o_pos"] is not None])
-        return [r for r in rows if r["o_pos"] is None]
-
-    def _idle(self) -> asyncpg.Connection | None:
-        """The leader's connection if this process leads and nobody is using or awaiting it."""
-        conn = self._conn
-        # Appends waiting for positions mean load: the loop must number them promptly,
-        # not queue behind another append's statement.
-        if conn is None or conn.is_closed() or self._using.locked() or self._head.waiting:
-            return None
-        return conn
-
-    def _lost(self, conn: asyncpg.Connection) -> None:
-        # Not again until the loop has led anew (it finds the loss on its next statement).
-        if self._conn is conn:
-            self._conn = None
-
-    def _resolve(self, positioned: list[tuple[int, int]]) -> None:
-        if positioned:
-            self._head.resolve(positioned)
-            if len(positioned) >= self._batch_size:
-                self._wake.set()  # more may be pending: the loop carries on at once
-
     async def run(self) -> None:
         """Compete for leadership and sequence while leader, until cancelled."""
 
@@ -173,11 +102,7 @@ class Sequencer:
             # positions this process already gave out (events/store/integrity.py).
             await self._head.verify(conn, "sequencer leadership")
             await conn.add_listener("coord_pending", self._on_pending)
-            self._conn = conn
-            try:
-                await self._lead(conn)
-            finally:
-                self._conn = None
+            await self._lead(conn)
 
         await lead_forever(
             self._connect,
@@ -196,8 +121,7 @@ class Sequencer:
 
     async def _lead(self, conn: asyncpg.Connection) -> None:
         while True:
-            async with self._using:
-                rows = await conn.fetch(_SEQUENCE, self._batch_size)
+            rows = await conn.fetch(_SEQUENCE, self._batch_size)
             if rows:
                 self._head.resolve((r["pos"], r["seq"]) for r in rows)
                 if len(rows) >= self._batch_size:

@@ -58,13 +58,6 @@ SELECT min(seq), array_agg(seq ORDER BY version) FROM ins
 RETURNING seqs
 """
 
-# The same, sequenced in the same statement when the sequencer's connection is free
-# (events/store/sql/0010, `Sequencer.sequenced`).
-_APPEND_SEQUENCED = (
-    "SELECT ok, actual_version, first_version, seqs, o_pos, o_seq "
-    "FROM coord_append_sequenced($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-)
-
 _EVENT_COLUMNS = (
     "e.event_id, e.stream_id, e.version, {position} AS position, e.type, e.schema_version, "
     "e.data, e.metadata, e.recorded_at, e.region_code"
@@ -103,17 +96,6 @@ def _expected_code(expected: ExpectedVersion) -> int:
     if isinstance(expected, int) and not isinstance(expected, bool) and expected >= 0:
         return expected
     raise ValueError(f"expected_version must be an int >= 0, 'any' or 'exists', not {expected!r}")
-
-
-def _columns(events: Sequence[NewEvent]) -> tuple[list[Any], ...]:
-    """The append statements' arrays: ids, types, schema versions, data, metadata."""
-    return (
-        [e.id for e in events],
-        [e.type for e in events],
-        [e.schema_version for e in events],
-        [e.data for e in events],
-        [e.metadata for e in events],
-    )
 
 
 def _record(row: asyncpg.Record) -> RecordedEvent:
@@ -178,7 +160,7 @@ class EventStore:
     ) -> None:
         self._pool = pool
         # New streams' appends share statements and commits under load.
-        self._group = GroupCommit(pool, sequencer) if group_commit else None
+        self._group = GroupCommit(pool) if group_commit else None
         self._head = head
         self._sequencer = sequencer
         self._sequencing_timeout = sequencing_timeout
@@ -220,20 +202,6 @@ class EventStore:
                 pass  # the shared statement was refused: the path below tells why
             else:
                 return await self.positions(Committed(stream_id, 1, len(seqs), seqs))
-        elif self._sequencer is not None:
-            try:
-                rows = await self._sequencer.sequenced(
-                    _APPEND_SEQUENCED, stream_id, expected, *_columns(events), region_code
-                )
-            except asyncpg.UniqueViolationError:
-                rows = None  # nothing was written: the path below tells why
-            if rows is not None and rows[0]["ok"]:
-                first, seqs = rows[0]["first_version"], rows[0]["seqs"]
-                return await self.positions(
-                    Committed(stream_id, first, first + len(seqs) - 1, seqs)
-                )
-            # Not run, or the stream is not at `expected`: the path below decides (an
-            # idempotent retry, or the conflict with the actual version).
         async with self._pool.acquire() as conn:
             for _attempt in range(8):
                 try:
@@ -281,7 +249,13 @@ class EventStore:
         The events get positions only after the transaction commits; then call
         `positions()`.
         """
-        columns = _columns(events)
+        columns = (
+            [e.id for e in events],
+            [e.type for e in events],
+            [e.schema_version for e in events],
+            [e.data for e in events],
+            [e.metadata for e in events],
+        )
         if expected == 0:
             seqs_new: list[int] = await conn.fetchval(_APPEND_NEW, stream_id, *columns, region_code)
             return Committed(stream_id, 1, len(seqs_new), seqs_new)
@@ -298,11 +272,9 @@ class EventStore:
 
     async def positions(self, committed: Committed) -> AppendResult:
         """Wait (bounded) until a committed append is sequenced; return where it landed."""
-        last = self._head.known(committed.seqs[-1])
-        if last is None:
-            if self._sequencer is not None:
-                await self._sequencer.poke(self._pool)
-            last = await self._head.position_of(committed.seqs[-1], self._sequencing_timeout)
+        if self._sequencer is not None:
+            await self._sequencer.poke(self._pool)
+        last = await self._head.position_of(committed.seqs[-1], self._sequencing_timeout)
         # One append's events are numbered consecutively in one sequencer batch.
         return AppendResult(
             stream_id=committed.stream_id,

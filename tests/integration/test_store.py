@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -15,9 +13,7 @@ import pytest
 
 from coord import db
 from events.domain.errors import DuplicateEventId, WrongExpectedVersion
-from events.store.log_head import LogHead
 from events.store.records import NewEvent
-from events.store.sequencer import Sequencer
 from events.store.store import EventStore, ReadFilter
 from tests.conftest import running_store
 from tests.ids import sid
@@ -375,93 +371,3 @@ async def test_connections_say_who_they_are_and_derived_ones_do_not_wait_for_flu
     finally:
         await plain.close()
         await derived.close()
-
-
-@contextlib.asynccontextmanager
-async def quiet_leader(pool: asyncpg.Pool, dsn: str) -> AsyncIterator[tuple[EventStore, Sequencer]]:
-    """A store whose sequencer leads and polls rarely: it runs only when an append wakes it."""
-
-    async def connect() -> asyncpg.Connection:
-        return await db.connect(dsn)
-
-    head = LogHead(connect)
-    sequencer = Sequencer(connect, head, poll_interval=30.0, retry_interval=0.1)
-    store = EventStore(pool, head, sequencer)
-    tasks = [asyncio.create_task(head.run()), asyncio.create_task(sequencer.run())]
-    try:
-        for _ in range(100):
-            if sequencer._conn is not None:
-                break
-            await asyncio.sleep(0.05)
-        assert sequencer.is_leader
-        yield store, sequencer
-    finally:
-        for t in tasks:
-            t.cancel()
-        for t in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
-
-
-async def _one_commit(pool: asyncpg.Pool, stream_id: str) -> list[bool]:
-    """Per event of the stream: was it given its position in the transaction that stored it?"""
-    rows = await pool.fetch(
-        "SELECT e.xmin::text = l.xmin::text AS same FROM events e JOIN log l ON l.seq = e.seq "
-        "WHERE e.stream_id = $1 ORDER BY e.version",
-        stream_id,
-    )
-    return [r["same"] for r in rows]
-
-
-async def test_appends_on_an_idle_leader_commit_with_their_positions(
-    pool: asyncpg.Pool, database_url: str
-) -> None:
-    """New streams and existing streams: one statement with their positions, nothing pending."""
-    async with quiet_leader(pool, database_url) as (store, _):
-        new = await store.append(sid("issue", "direct"), [ev(), ev()], 0)
-        more = await store.append(sid("issue", "direct"), [ev()], 2)
-        assert (new.first_position, new.last_position, more.last_position) == (1, 2, 3)
-        assert await _one_commit(pool, sid("issue", "direct")) == [True, True, True]
-
-        await store.append(sid("issue", "a"), [ev()], 0)
-        assert await pool.fetchval("SELECT count(*) FROM pending") == 0
-        # Refusals inside the leader's statement write nothing and say the same as before.
-        with pytest.raises(WrongExpectedVersion):
-            await store.append(sid("issue", "direct"), [ev()], 1)
-        with pytest.raises(WrongExpectedVersion):
-            await store.append(sid("issue", "a"), [ev()], 0)
-        assert await count_events(pool) == 4
-        assert [e.position for e in await store.read_all(0, 100)] == [1, 2, 3, 4]
-
-
-async def test_a_busy_or_lost_leader_connection_sends_appends_through_the_pool(
-    pool: asyncpg.Pool, database_url: str
-) -> None:
-    """While the loop uses the leader's connection, appends queue in `pending` as before."""
-    async with quiet_leader(pool, database_url) as (store, sequencer):
-        async with sequencer._using:  # the sequencing loop is mid-statement
-            task = asyncio.create_task(store.append(sid("issue", "busy"), [ev()], 0))
-            await asyncio.sleep(0.3)
-            assert not task.done()  # stored, waiting for its position
-            assert await pool.fetchval("SELECT count(*) FROM pending") == 1
-        result = await asyncio.wait_for(task, 5)
-        assert result.first_position == 1
-        assert await _one_commit(pool, sid("issue", "busy")) == [False]
-        # Appends waiting for their positions (load) keep the connection for the loop.
-        waiter = asyncio.create_task(store.head.position_of(10**12, 5))
-        await asyncio.sleep(0.05)
-        assert store.head.waiting
-        queued = await store.append(sid("issue", "queued"), [ev()], 0)
-        assert queued.first_position == 2
-        assert await _one_commit(pool, sid("issue", "queued")) == [False]
-        waiter.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await waiter
-        # The leader's backend goes away: the next append still lands (through the pool),
-        # and a new leadership numbers it.
-        await pool.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_locks "
-            "WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid()"
-        )
-        again = await asyncio.wait_for(store.append(sid("issue", "busy"), [ev()], 1), 10)
-        assert (again.first_version, again.first_position) == (2, 3)
